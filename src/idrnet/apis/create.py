@@ -1,0 +1,80 @@
+"""``create_model``: the one call that builds any model, from the zoo, a config or a checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..models.build import build_model
+from ..models.checkpoint import load_state_dict_strict, read_checkpoint
+from ..models.config import ModelConfig
+from ..models.download import fetch
+from ..models.segmentor import Segmentor
+from ..models.zoo import MODEL_ZOO, get_entry
+
+
+def create_model(
+    name: str | os.PathLike | ModelConfig,
+    checkpoint: str | os.PathLike | bool | None = None,
+    num_classes: int | None = None,
+    pretrained_backbone: bool | str | None = None,
+) -> Segmentor:
+    """Build a segmentor.
+
+    ``name`` is a zoo name (``"idrnet_upernet_resnet50os8_ade20k"``), a :class:`ModelConfig`, or a
+    ``.safetensors`` file written by ``idrnet convert`` or training (config and weights in one).
+    ``checkpoint`` is a path or URL (ours or an official SSSegmentation ``.pth``), or ``True`` for the
+    zoo entry's official checkpoint (downloaded once and cached). ``num_classes`` replaces the number of
+    classes (for fine-tuning; incompatible with a checkpoint of another size).
+    ``pretrained_backbone`` overrides the backbone's ImageNet initialisation.
+    The model is returned in eval mode.
+    """
+    config, weights_source = _resolve(name, checkpoint)
+    if num_classes is not None:
+        config = dataclasses.replace(config, num_classes=num_classes)
+    if pretrained_backbone is not None:
+        config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, pretrained=pretrained_backbone))
+    if weights_source is not None:
+        # Weights will overwrite the backbone anyway; don't fetch ImageNet files for nothing.
+        config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, pretrained=False))
+    model = build_model(config)
+    if weights_source is not None:
+        path = fetch(str(weights_source), _sha256_for(name, weights_source))
+        state, _, _ = read_checkpoint(path)
+        with torch.no_grad():
+            load_state_dict_strict(model, state, str(weights_source))
+    return model.eval()
+
+
+def _resolve(
+    name: str | os.PathLike | ModelConfig, checkpoint: str | os.PathLike | bool | None
+) -> tuple[ModelConfig, str | os.PathLike | None]:
+    if isinstance(name, ModelConfig):
+        if checkpoint is True:
+            raise ValueError("checkpoint=True needs a zoo name, not a ModelConfig")
+        return name, checkpoint or None
+    text = str(name)
+    if text in MODEL_ZOO:
+        entry = get_entry(text)
+        if checkpoint is True:
+            if entry.checkpoint_url is None:
+                raise ValueError(f"{text} has no published checkpoint; pass a path")
+            return entry.config, entry.checkpoint_url
+        return entry.config, checkpoint or None
+    if text.endswith(".safetensors") or Path(text).is_file():
+        state_config = read_checkpoint(Path(text))[1] if text.endswith(".safetensors") else None
+        if state_config is None:
+            raise ValueError(f"{text} carries no idrnet config; pass a zoo name and checkpoint={text!r}")
+        return state_config, checkpoint if checkpoint not in (None, True) else text
+    get_entry(text)  # raises KeyError with suggestions
+    raise AssertionError("unreachable")
+
+
+def _sha256_for(name: Any, source: Any) -> str | None:
+    if isinstance(name, str) and name in MODEL_ZOO and str(source) == MODEL_ZOO[name].checkpoint_url:
+        return MODEL_ZOO[name].checkpoint_sha256
+    return None

@@ -1,0 +1,47 @@
+"""Backbones: the reference's ResNet-V1c and any timm model (Swin, ConvNeXt, HRNet, EfficientNet …)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn as nn
+
+from .resnet import ResNetV1c
+from .timm_backbone import TimmBackbone
+
+__all__ = ["ResNetV1c", "TimmBackbone", "create_backbone"]
+
+# Short names for timm models that need arguments beyond their name.
+TIMM_ALIASES: dict[str, dict[str, Any]] = {
+    "swin_large_384": dict(name="swin_large_patch4_window12_384", out_indices=(0, 1, 2, 3)),
+    "convnext_tiny": dict(name="convnext_tiny", out_indices=(0, 1, 2, 3)),
+    "convnext_base": dict(name="convnext_base", out_indices=(0, 1, 2, 3)),
+    "hrnet_w18": dict(name="hrnet_w18", out_indices=(1, 2, 3, 4)),
+    "hrnet_w48": dict(name="hrnet_w48", out_indices=(1, 2, 3, 4)),
+    "efficientnet_lite0": dict(name="efficientnet_lite0", out_indices=(1, 2, 3, 4)),
+}
+
+
+def create_backbone(
+    name: str, output_stride: int = 8, pretrained: bool | str = False, **kwargs: Any
+) -> nn.Module:
+    """Build a backbone by name.
+
+    ``resnet{18,34,50,101,152}v1c`` give the reference's ResNet; names in ``TIMM_ALIASES`` and any other
+    timm model name go through :class:`TimmBackbone`. Every backbone returns four stages, fine to coarse,
+    and exposes ``channels``.
+    """
+    if name.startswith("resnet") and name.endswith("v1c"):
+        depth = name[len("resnet") : -len("v1c")]
+        if not depth.isdigit():
+            raise ValueError(f"backbone {name!r}: expected resnet<depth>v1c, e.g. resnet50v1c")
+        return ResNetV1c(int(depth), output_stride, pretrained, **kwargs)
+    options = dict(TIMM_ALIASES.get(name, dict(name=name)))
+    options.update(kwargs)
+    timm_name = options.pop("name")
+    stride = output_stride if _supports_output_stride(timm_name) else None
+    return TimmBackbone(timm_name, output_stride=stride, pretrained=pretrained, **options)
+
+
+def _supports_output_stride(timm_name: str) -> bool:
+    return not any(timm_name.startswith(p) for p in ("swin", "vit", "hrnet", "deit", "beit", "eva"))

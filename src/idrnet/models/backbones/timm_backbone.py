@@ -1,0 +1,51 @@
+"""Any timm model as a segmentation backbone, through ``features_only``."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import timm
+import torch
+import torch.nn as nn
+
+
+class TimmBackbone(nn.Module):
+    """Wraps ``timm.create_model(name, features_only=True)``; returns NCHW stages, fine to coarse.
+
+    ``out_indices`` picks the stages (timm's numbering); ``output_stride`` dilates the last stages of
+    models that support it (ResNets, ConvNeXt, EfficientNets). ``pretrained`` is a timm pretrained tag
+    (``True`` for the default one) or ``False``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        out_indices: Sequence[int] | None = None,
+        output_stride: int | None = None,
+        pretrained: bool | str = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        model_name = name if isinstance(pretrained, bool) else f"{name}.{pretrained}"
+        options: dict[str, Any] = dict(features_only=True, pretrained=bool(pretrained), **kwargs)
+        if out_indices is not None:
+            options["out_indices"] = tuple(out_indices)
+        if output_stride is not None and output_stride != 32:
+            options["output_stride"] = output_stride
+        self.body = timm.create_model(model_name, **options)
+        info = self.body.feature_info
+        # Without explicit indices, keep the last four stages (what every head here expects).
+        self._first = 0 if out_indices is not None else max(0, len(info.channels()) - 4)
+        self.channels: list[int] = list(info.channels())[self._first :]
+        self.reductions: list[int] = list(info.reduction())[self._first :]
+        # Transformers such as Swin give channels-last maps; remember to permute them.
+        self._nhwc = getattr(self.body, "output_fmt", "NCHW") == "NHWC" or str(
+            getattr(self.body, "output_fmt", "NCHW")
+        ).endswith("NHWC")
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps, one per selected stage, ``(B, C_i, H/r_i, W/r_i)``."""
+        features = self.body(x)[self._first :]
+        if self._nhwc:
+            features = [f.permute(0, 3, 1, 2).contiguous() for f in features]
+        return list(features)

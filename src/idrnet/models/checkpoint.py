@@ -1,0 +1,120 @@
+"""Loading and saving weights: official SSSegmentation ``.pth`` files and our safetensors format."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import torch
+
+from ..config import from_dict, to_dict
+from .config import ModelConfig
+from .segmentor import Segmentor
+
+CONFIG_METADATA_KEY = "idrnet_config"
+NAME_METADATA_KEY = "idrnet_name"
+
+# Reference ResNet deep stem → timm's deep stem (conv1 Sequential + bn1).
+_STEM = {"stem.0.": "conv1.0.", "stem.1.": "conv1.1.", "stem.3.": "conv1.3.", "stem.4.": "conv1.4.",
+         "stem.6.": "conv1.6.", "stem.7.": "bn1."}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint does not fit the model; the message lists the offending tensors."""
+
+
+def resnet_key_to_timm(key: str) -> str:
+    """Reference/open-mmlab ResNet-V1c parameter name → timm's name."""
+    for old, new in _STEM.items():
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
+
+
+def convert_official_key(key: str) -> str:
+    """An SSSegmentation segmentor key → ours (``backbone_net.`` → ``backbone.body.``, heads under
+    ``decode_head.``/``auxiliary_head.``, both coarse-context refiners → ``coarse_context_refiner``)."""
+    if key.startswith("backbone_net."):
+        return "backbone.body." + resnet_key_to_timm(key[len("backbone_net."):])
+    if key.startswith("auxiliary_decoder."):
+        return "auxiliary_head." + key[len("auxiliary_decoder."):]
+    key = re.sub(r"^coarsecontext_refiner_(before|after)\.", "coarse_context_refiner.", key)
+    return "decode_head." + key
+
+
+def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``model``; any missing, unexpected or mis-shaped tensor is an error listing them."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected)
+        if tuple(state[k].shape) != tuple(expected[k].shape)
+    )
+    if missing or unexpected or wrong:
+        parts = []
+        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if items:
+                shown = "\n    ".join(items[:20]) + (f"\n    … and {len(items) - 20} more" if len(items) > 20 else "")
+                parts.append(f"  {title} ({len(items)}):\n    {shown}")
+        raise CheckpointError(f"checkpoint {source} does not fit the model:\n" + "\n".join(parts))
+    model.load_state_dict(dict(state), strict=True)
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelConfig | None, str | None]:
+    """Tensors (in our key names), the stored config and model name (ours only) of a checkpoint file.
+
+    ``.safetensors`` files are ours; anything else is read with ``torch.load(weights_only=True)`` and
+    may be an official SSSegmentation checkpoint (``{'model': state_dict, ...}``) or a bare state dict.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        config = None
+        if CONFIG_METADATA_KEY in metadata:
+            config = from_dict(ModelConfig, json.loads(metadata[CONFIG_METADATA_KEY]), where=f"{path}:config")
+        return load_file(str(path)), config, metadata.get(NAME_METADATA_KEY)
+    try:
+        raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - re-raised with the file named
+        raise CheckpointError(f"cannot read {path} as a weights-only PyTorch checkpoint: {err}") from err
+    if isinstance(raw, dict) and "model" in raw and isinstance(raw["model"], dict):
+        raw = raw["model"]
+    elif isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
+        raw = raw["state_dict"]
+    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise CheckpointError(f"{path} holds no state dict (expected {{'model': state_dict}} or a state dict)")
+    raw = {k[len("module."):] if k.startswith("module.") else k: v for k, v in raw.items()}
+    official = any(k.startswith("backbone_net.") for k in raw)
+    state = {convert_official_key(k): v for k, v in raw.items()} if official else dict(raw)
+    return state, None, None
+
+
+def save_checkpoint(model: Segmentor, path: str | os.PathLike, name: str | None = None) -> Path:
+    """Write ``model``'s weights and config as one safetensors file, atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {CONFIG_METADATA_KEY: json.dumps(to_dict(model.config))}
+    if name:
+        metadata[NAME_METADATA_KEY] = name
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,42 @@
+"""ImageNet initialisation for the ResNet-V1c backbone (the official recipe's starting point)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .checkpoint import CheckpointError, resnet_key_to_timm
+from .download import fetch
+
+# open-mmlab's ResNet-V1c ImageNet weights used by the official configs (hash prefix in the name).
+RESNET_V1C_URLS = {
+    18: "https://download.openmmlab.com/pretrain/third_party/resnet18_v1c-b5776b93.pth",
+    50: "https://download.openmmlab.com/pretrain/third_party/resnet50_v1c-2cccc1ad.pth",
+    101: "https://download.openmmlab.com/pretrain/third_party/resnet101_v1c-e67eebb6.pth",
+}
+
+
+def load_resnet_v1c_imagenet(backbone: nn.Module, source: bool | str) -> None:
+    """Load open-mmlab ResNet-V1c ImageNet weights into a :class:`ResNetV1c` backbone.
+
+    ``source`` is ``True`` (the official URL for the backbone's depth, cached) or a path/URL. The
+    classifier (``fc.*``) is dropped; every backbone tensor must be present.
+    """
+    depth = getattr(backbone, "depth")
+    if source is True:
+        if depth not in RESNET_V1C_URLS:
+            raise ValueError(f"no official ImageNet V1c weights for ResNet-{depth}; pass a file path")
+        source = RESNET_V1C_URLS[depth]
+    path = fetch(str(source))
+    raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    if isinstance(raw, dict) and "state_dict" in raw:
+        raw = raw["state_dict"]
+    state = {resnet_key_to_timm(k): v for k, v in raw.items() if not k.startswith("fc.")}
+    expected = backbone.body.state_dict()
+    missing = sorted(k for k in expected if k not in state and not k.endswith("num_batches_tracked"))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} is not a ResNet-{depth} V1c ImageNet checkpoint: missing {missing[:10]}, unexpected {unexpected[:10]}"
+        )
+    backbone.body.load_state_dict(state, strict=False)

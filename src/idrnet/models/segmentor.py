@@ -1,0 +1,70 @@
+"""The segmentor: backbone → decode head (+ auxiliary head for training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import ModelConfig
+from .heads import IDRNetHead, IDRNetTrainState
+
+
+@dataclass
+class TrainOutputs:
+    """Logits of one training forward at the heads' resolutions (losses are computed outside)."""
+
+    logits: torch.Tensor
+    stage1_logits: torch.Tensor | None
+    aux_logits: torch.Tensor | None
+    idrnet_state: IDRNetTrainState | None
+
+
+class Segmentor(nn.Module):
+    """A semantic segmentation network.
+
+    ``model(images)`` returns class logits ``(B, K, H, W)`` at the input's size, in train and eval mode.
+    ``forward_logits`` returns them at the head's own resolution (for sliding-window inference and
+    softmax-before-resize). Training goes through :func:`idrnet.training_loss`.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        decode_head: nn.Module,
+        auxiliary_head: nn.Module | None,
+        config: ModelConfig,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.decode_head = decode_head
+        self.auxiliary_head = auxiliary_head
+        self.config = config
+        self.num_classes = config.num_classes
+        self.ignore_index = config.ignore_index
+        self.align_corners = config.align_corners
+
+    @property
+    def is_idrnet(self) -> bool:
+        """Whether the decode head is IDRNet's (with relation statistics)."""
+        return isinstance(self.decode_head, IDRNetHead)
+
+    def forward_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits at the decode head's resolution (1/8 or 1/4 of the input)."""
+        return self.decode_head(self.backbone(images))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, K, H, W)`` bilinearly resized to the input's size."""
+        logits = self.forward_logits(images)
+        return F.interpolate(logits, size=images.shape[2:], mode="bilinear", align_corners=self.align_corners)
+
+    def forward_train(self, images: torch.Tensor) -> TrainOutputs:
+        """All logits a training step supervises, plus IDRNet's state for its diagnostics."""
+        features = self.backbone(images)
+        aux = self.auxiliary_head(features[2]) if self.auxiliary_head is not None else None
+        if isinstance(self.decode_head, IDRNetHead):
+            stage1, stage2, state = self.decode_head.forward_train(features)
+            return TrainOutputs(stage2, stage1, aux, state)
+        return TrainOutputs(self.decode_head(features), None, aux, None)

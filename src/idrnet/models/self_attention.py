@@ -1,0 +1,39 @@
+"""Non-local self-attention block used by IDRNet to refine context."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .layers import conv_bn_relu
+
+
+class SelfAttention(nn.Module):
+    """Full spatial self-attention with conv-BN-ReLU projections.
+
+    Same mathematics as the reference block (softmax(q·kᵀ/√T)·v, then an output projection) but
+    computed with :func:`torch.nn.functional.scaled_dot_product_attention`, so memory-efficient
+    kernels are used and the N×N attention matrix need not be materialised.
+    """
+
+    def __init__(self, in_channels: int, transform_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.key_project = nn.Sequential(
+            conv_bn_relu(in_channels, transform_channels), conv_bn_relu(transform_channels, transform_channels)
+        )
+        self.query_project = nn.Sequential(
+            conv_bn_relu(in_channels, transform_channels), conv_bn_relu(transform_channels, transform_channels)
+        )
+        self.value_project = conv_bn_relu(in_channels, transform_channels)
+        self.out_project = conv_bn_relu(transform_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        # (B, 1, N, T): one head; SDPA's default scale 1/sqrt(T) is the reference's matmul_norm.
+        query = self.query_project(x).flatten(2).transpose(1, 2).unsqueeze(1)
+        key = self.key_project(x).flatten(2).transpose(1, 2).unsqueeze(1)
+        value = self.value_project(x).flatten(2).transpose(1, 2).unsqueeze(1)
+        context = F.scaled_dot_product_attention(query, key, value)
+        context = context.squeeze(1).transpose(1, 2).reshape(b, -1, h, w)
+        return self.out_project(context)

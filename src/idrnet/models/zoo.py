@@ -1,0 +1,152 @@
+"""The model zoo: one dict from name to config, published accuracy, parameter count and checkpoint.
+
+Names follow the official SSSegmentation configs (``idrnet_<framework>_<backbone>_<dataset>`` and
+``<framework>_<backbone>_<dataset>`` for the baselines), so an official checkpoint's file stem is its
+zoo name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .config import AuxiliaryConfig, BackboneConfig, HeadConfig, InferenceConfig, ModelConfig
+
+NUM_CLASSES = {"ade20k": 150, "cityscapes": 19, "cocostuff10k": 182, "lip": 20, "pascalcontext59": 59}
+_IDRNET_URL = "https://github.com/SegmentationBLWX/modelstore/releases/download/ssseg_idrnet/{}.pth"
+_BASELINE_URL = "https://github.com/SegmentationBLWX/modelstore/releases/download/ssseg_{}/{}.pth"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A named model: its config and what is published about it."""
+
+    name: str
+    dataset: str
+    framework: str
+    config: ModelConfig
+    params_total: int | None = None
+    published_miou: dict[str, float] = field(default_factory=dict)
+    checkpoint_url: str | None = None
+    checkpoint_sha256: str | None = None
+    baseline: str | None = None
+
+
+def _r50(dataset: str, head: HeadConfig, inference: InferenceConfig | None = None) -> ModelConfig:
+    return ModelConfig(
+        num_classes=NUM_CLASSES[dataset],
+        backbone=BackboneConfig("resnet50v1c", output_stride=8),
+        head=head,
+        auxiliary=AuxiliaryConfig(channels=512, dropout=0.1),
+        inference=inference or InferenceConfig(),
+    )
+
+
+_SLIDE_640 = InferenceConfig(mode="slide", crop_size=(640, 640), stride=(426, 426), probs_before_resize=True)
+
+
+def _swin(dataset: str, head: HeadConfig, inference: InferenceConfig | None = None) -> ModelConfig:
+    return ModelConfig(
+        num_classes=NUM_CLASSES[dataset],
+        backbone=BackboneConfig("swin_large_384", output_stride=32),
+        head=head,
+        auxiliary=AuxiliaryConfig(channels=512, dropout=0.1),
+        inference=inference or InferenceConfig(),
+    )
+
+
+# (framework, dataset): (head, inference, params_total, published mIoU) for the 20 official IDRNet configs.
+_IDR = HeadConfig
+_IDRNET_R50 = {
+    ("fcn", "ade20k"): (_IDR(feats_channels=1024), None, 55_972_736, {"ss": 43.61}),
+    ("fcn", "cityscapes"): (_IDR(), None, 41_138_302, {"ss": 79.91}),
+    ("fcn", "cocostuff10k"): (_IDR(), None, 41_538_304, {"ss": 38.61}),
+    ("fcn", "lip"): (_IDR(), None, 41_140_432, {"ss": 51.24}),
+    ("ppm", "ade20k"): (_IDR(context="ppm", context_refiner="after"), None, 55_222_656, {"ss": 44.02}),
+    ("ppm", "cityscapes"): (
+        _IDR(context="ppm", context_refiner="after", stage1_on_features=True, feats_channels=1024),
+        None, 109_081_726, {"ss": 79.88},
+    ),
+    ("ppm", "cocostuff10k"): (_IDR(context="ppm", context_refiner="before"), None, 55_309_568, {"ss": 39.13}),
+    ("ppm", "lip"): (_IDR(context="ppm"), None, 54_252_752, {"ss": 53.29}),
+    ("aspp", "ade20k"): (_IDR(context="aspp", context_refiner="after"), None, 61_777_280, {"ss": 44.75}),
+    ("aspp", "cityscapes"): (_IDR(context="aspp", context_refiner="after"), None, 61_464_190, {"ss": 80.69}),
+    ("aspp", "cocostuff10k"): (
+        _IDR(context="aspp", context_refiner="before"), InferenceConfig(probs_before_resize=True),
+        61_864_192, {"ss": 39.31},
+    ),
+    ("aspp", "lip"): (_IDR(context="aspp"), None, 60_807_376, {"ss": 53.87}),
+    ("upernet", "ade20k"): (
+        _IDR(context="aspp", context_refiner="after", fpn_channels=512), None, 70_565_248, {"ss": 44.84}
+    ),
+    ("upernet", "cityscapes"): (
+        _IDR(context="aspp", context_refiner="after", fpn_channels=512), None, 70_252_158, {"ss": 80.81}
+    ),
+    ("upernet", "cocostuff10k"): (
+        _IDR(context="ppm", context_refiner="before", fpn_channels=512), None, 64_097_536, {"ss": 39.35}
+    ),
+    ("upernet", "lip"): (_IDR(context="ppm", fpn_channels=512), None, 63_040_720, {"ss": 54.00}),
+}
+_IDRNET_SWIN = {
+    "ade20k": (_IDR(context="aspp", context_refiner="after", fpn_channels=1024), _SLIDE_640, 305_232_596,
+               {"ss": 53.97, "ms_flip": 54.68}),
+    "cocostuff10k": (_IDR(context="aspp", context_refiner="after", fpn_channels=1024), _SLIDE_640, 305_319_508,
+                     {"ss": 49.94, "ms_flip": 50.54}),
+    "lip": (_IDR(context="ppm", fpn_channels=1024), None, 285_909_540, {"ss": 60.53, "flip": 60.83, "ms_flip": 61.17}),
+    "pascalcontext59": (_IDR(context="aspp", context_refiner="after", fpn_channels=1024), _SLIDE_640, 305_007_826,
+                        {"ss": 63.82, "ms_flip": 64.50}),
+}
+# The official R-50-D8 baselines (same recipe without IDRNet); LIP/COCO-Stuff ones have no release.
+_BASELINE_HEADS = {
+    "fcn": HeadConfig(type="fcn"),
+    "pspnet": HeadConfig(type="pspnet"),
+    "deeplabv3": HeadConfig(type="deeplabv3"),
+    "upernet": HeadConfig(type="upernet"),
+}
+_BASELINE_RESULTS = {
+    ("fcn", "ade20k"): (40_199_308, 36.96), ("fcn", "cityscapes"): (40_064_902, 75.16),
+    ("pspnet", "ade20k"): (51_474_572, 42.64), ("pspnet", "cityscapes"): (51_340_166, 79.05),
+    ("deeplabv3", "ade20k"): (70_612_108, 43.19), ("deeplabv3", "cityscapes"): (70_477_702, 79.62),
+    ("upernet", "ade20k"): (68_914_316, 43.02), ("upernet", "cityscapes"): (68_779_910, 79.08),
+}
+_IDRNET_TO_BASELINE = {"fcn": "fcn", "ppm": "pspnet", "aspp": "deeplabv3", "upernet": "upernet"}
+
+
+def _entries() -> dict[str, ZooEntry]:
+    zoo: dict[str, ZooEntry] = {}
+    for (framework, dataset), (head, inference, params, miou) in _IDRNET_R50.items():
+        name = f"idrnet_{framework}_resnet50os8_{dataset}"
+        zoo[name] = ZooEntry(
+            name, dataset, f"idrnet-{framework}", _r50(dataset, head, inference), params, miou,
+            _IDRNET_URL.format(name), baseline=f"{_IDRNET_TO_BASELINE[framework]}_resnet50os8_{dataset}",
+        )
+    for dataset, (head, inference, params, miou) in _IDRNET_SWIN.items():
+        name = f"idrnet_upernet_swinlarge_{dataset}"
+        zoo[name] = ZooEntry(name, dataset, "idrnet-upernet", _swin(dataset, head, inference), params, miou,
+                             _IDRNET_URL.format(name))
+    for framework, head in _BASELINE_HEADS.items():
+        for dataset in ("ade20k", "cityscapes", "lip", "cocostuff10k"):
+            name = f"{framework}_resnet50os8_{dataset}"
+            params, miou = _BASELINE_RESULTS.get((framework, dataset), (None, None))
+            url = _BASELINE_URL.format(framework, name) if miou is not None else None
+            zoo[name] = ZooEntry(name, dataset, framework, _r50(dataset, replace(head)), params,
+                                 {"ss": miou} if miou is not None else {}, url)
+    return zoo
+
+
+MODEL_ZOO: dict[str, ZooEntry] = _entries()
+
+
+def list_models(prefix: str = "") -> list[str]:
+    """Zoo names starting with ``prefix``, sorted."""
+    return sorted(n for n in MODEL_ZOO if n.startswith(prefix))
+
+
+def get_entry(name: str) -> ZooEntry:
+    """The zoo entry called ``name``; an unknown name raises ``KeyError`` listing close names."""
+    if name not in MODEL_ZOO:
+        import difflib
+
+        close = difflib.get_close_matches(name, MODEL_ZOO, n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see idrnet.list_models()"
+        raise KeyError(f"unknown model {name!r}{hint}")
+    return MODEL_ZOO[name]
