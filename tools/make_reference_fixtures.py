@@ -100,6 +100,31 @@ def our_baseline_config(kind: str, depth: int) -> dict:
     }
 
 
+SWIN = {"embed_dims": 16, "depths": [2, 2, 2, 2], "num_heads": [1, 2, 2, 4]}
+SWIN_STAGES = [16, 32, 64, 128]
+
+
+def reference_swin_cfg(head: dict) -> dict:
+    cfg = reference_idrnet_cfg(18, head, (0, 1, 2, 3), fpn=True)
+    cfg["backbone"] = {
+        "type": "SwinTransformer", "structure_type": "swin_reduced_patch4_window12_384", "pretrained": False,
+        "pretrain_img_size": 384, "patch_size": 4, "window_size": 12, "mlp_ratio": 4, "qkv_bias": True,
+        "drop_path_rate": 0.0, "use_abs_pos_embed": False, "norm_cfg": {"type": "LayerNorm"},
+        "act_cfg": {"type": "GELU"}, "selected_indices": (0, 1, 2, 3), **SWIN,
+    }
+    cfg["head"]["in_channels"] = SWIN_STAGES[-1]
+    cfg["head"]["fpn"]["in_channels_list"] = SWIN_STAGES
+    cfg["auxiliary"]["in_channels"] = SWIN_STAGES[2]
+    return cfg
+
+
+def our_swin_config(head: dict) -> dict:
+    cfg = our_config(18, head, fpn=True)
+    cfg["backbone"] = {"name": "swin_large_384", "output_stride": 32, "options": {
+        "embed_dim": 16, "depths": [2, 2, 2, 2], "num_heads": [1, 2, 2, 4], "drop_path_rate": 0.0}}
+    return cfg
+
+
 ASPP = {"coarse_context": {"type": "aspp", "dilations": [1, 12, 24, 36]}}
 PPM = {"coarse_context": {"type": "ppm", "pool_scales": [1, 2, 3, 6]}}
 # name: (reference cfg, our config); mirrors the structure of the official configs.
@@ -127,10 +152,20 @@ CASES = {
         reference_idrnet_cfg(18, {**PPM, "use_sa_on_coarsecontext_before": True}, (0, 1, 2, 3), fpn=True),
         our_config(18, {"context": "ppm", "context_refiner": "before"}, fpn=True),
     ),
+    "idrnet_upernet_swin_aspp_after": (
+        reference_swin_cfg({**ASPP, "use_sa_on_coarsecontext_after": True}),
+        our_swin_config({"context": "aspp", "context_refiner": "after"}),
+    ),
+    "idrnet_upernet_swin_ppm": (reference_swin_cfg(PPM), our_swin_config({"context": "ppm"})),
     **{f"{kind}_r18": (reference_baseline_cfg(kind, 18), our_baseline_config(kind, 18))
        for kind in ("fcn", "pspnet", "deeplabv3", "upernet")},
     "upernet_r50": (reference_baseline_cfg("upernet", 50), our_baseline_config("upernet", 50)),
 }
+
+
+def decode_images(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 → roughly normalised float images (the tests use the same formula)."""
+    return (images_u8.float() - 127.5) / 64.0
 
 
 def randomise_statistics(model: torch.nn.Module, generator: torch.Generator) -> None:
@@ -158,10 +193,14 @@ def run_case(name: str, ref_cfg: dict, ours: dict) -> dict[str, torch.Tensor]:
     model = BuildSegmentor(copy.deepcopy(ref_cfg), mode="TEST")
     generator = torch.Generator().manual_seed(1)
     randomise_statistics(model, generator)
-    initial = {f"state.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    # relative_position_index buffers are constants that the converter drops; not worth storing.
+    initial = {f"state.{k}": v.detach().clone() for k, v in model.state_dict().items()
+               if not k.endswith("relative_position_index")}
 
-    size = 64
-    images = torch.randn(2, 3, size, size, generator=generator)
+    size = 384 if ref_cfg["backbone"]["type"] == "SwinTransformer" else 64
+    # Inputs are stored as uint8 to keep the fixtures small; both sides decode them the same way.
+    images_u8 = torch.randint(0, 256, (2, 3, size, size), generator=generator, dtype=torch.uint8)
+    images = decode_images(images_u8)
     # Blocky targets: ~K classes per image plus an ignored band.
     coarse = torch.randint(0, K, (2, 1, 4, 4), generator=generator).float()
     targets = torch.nn.functional.interpolate(coarse, size=(size, size), mode="nearest")[:, 0].long()
@@ -170,7 +209,14 @@ def run_case(name: str, ref_cfg: dict, ours: dict) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         eval_logits = model(SSSegInputStructure(images=images, mode="TEST")).seg_logits
 
-    tensors = {**initial, "images": images, "targets": targets, "eval_logits": eval_logits}
+    tensors = {**initial, "images_u8": images_u8, "targets_u8": targets.to(torch.uint8), "eval_logits": eval_logits}
+    if ref_cfg["backbone"]["type"] == "SwinTransformer":
+        # Also a size that is not a multiple of the patch or window size (padding order matters).
+        odd_u8 = torch.randint(0, 256, (1, 3, 290, 411), generator=generator, dtype=torch.uint8)
+        odd = decode_images(odd_u8)
+        with torch.no_grad():
+            tensors["odd_images_u8"] = odd_u8
+            tensors["odd_eval_logits"] = model(SSSegInputStructure(images=odd, mode="TEST")).seg_logits
     model.train()
     deleted: list[int] = []
     if ref_cfg["type"] == "IDRNet":
@@ -184,6 +230,8 @@ def run_case(name: str, ref_cfg: dict, ours: dict) -> dict[str, torch.Tensor]:
         ref_module.random.choices = forced_choice
     data = SSSegInputStructure(images=images, seg_targets=targets, mode="TRAIN")
     out = model(data)
+    if ref_cfg["backbone"]["type"] == "SwinTransformer":
+        out.loss.backward()
     tensors["loss_total"] = out.loss.detach().reshape(1)
     for key, value in out.losses_log_dict.items():
         tensors[f"log.{key}"] = torch.tensor([float(value)])
@@ -192,6 +240,10 @@ def run_case(name: str, ref_cfg: dict, ours: dict) -> dict[str, torch.Tensor]:
     # The backbone's state after a step is plain BatchNorm; keep the heads' (IDRNet's statistics, BN).
     tensors.update({f"after.{k}": v.detach().clone() for k, v in model.state_dict().items()
                     if not k.startswith("backbone_net.")})
+    if ref_cfg["backbone"]["type"] == "SwinTransformer":
+        # Swin has no running statistics; check the training forward through its parameters' grads.
+        tensors.update({f"grad.{k}": p.grad.detach().clone() for k, p in model.named_parameters()
+                        if k.startswith("backbone_net.stages.1.") and p.grad is not None})
     return tensors
 
 

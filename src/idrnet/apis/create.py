@@ -25,8 +25,9 @@ def create_model(
 ) -> Segmentor:
     """Build a segmentor.
 
-    ``name`` is a zoo name (``"idrnet_upernet_resnet50os8_ade20k"``), a :class:`ModelConfig`, or a
-    ``.safetensors`` file written by ``idrnet convert`` or training (config and weights in one).
+    ``name`` is a zoo name (``"idrnet_upernet_resnet50os8_ade20k"``), a :class:`ModelConfig`, a YAML
+    model config file, or a ``.safetensors`` file written by ``idrnet convert`` or training (config
+    and weights in one).
     ``checkpoint`` is a path or URL (ours or an official SSSegmentation ``.pth``), or ``True`` for the
     zoo entry's official checkpoint (downloaded once and cached). ``num_classes`` replaces the number of
     classes (for fine-tuning; incompatible with a checkpoint of another size).
@@ -65,6 +66,12 @@ def _resolve(
                 raise ValueError(f"{text} has no published checkpoint; pass a path")
             return entry.config, entry.checkpoint_url
         return entry.config, checkpoint or None
+    if text.endswith((".yaml", ".yml")):
+        from ..models.config_io import load_model_config
+
+        if checkpoint is True:
+            raise ValueError("checkpoint=True needs a zoo name, not a config file")
+        return load_model_config(text), checkpoint or None
     if text.endswith(".safetensors") or Path(text).is_file():
         state_config = read_checkpoint(Path(text))[1] if text.endswith(".safetensors") else None
         if state_config is None:

@@ -15,7 +15,9 @@ def build_model(config: ModelConfig) -> Segmentor:
     """Backbone, decode head and auxiliary head as ``config`` describes, randomly initialised
     (apart from the backbone's ImageNet weights when ``config.backbone.pretrained`` asks for them)."""
     bb = config.backbone
-    extra = {"base_width": bb.base_width} if bb.base_width != 64 else {}
+    extra = dict(bb.options)
+    if bb.base_width != 64:
+        extra["base_width"] = bb.base_width
     backbone = create_backbone(bb.name, output_stride=bb.output_stride, pretrained=bb.pretrained, **extra)
     channels = list(backbone.channels)
     k, h = config.num_classes, config.head

@@ -35,11 +35,62 @@ def resnet_key_to_timm(key: str) -> str:
     return key
 
 
+_SWIN_RULES = [
+    (r"^patch_embed\.projection\.", "body.patch_embed.proj."),
+    (r"^patch_embed\.norm\.", "body.patch_embed.norm."),
+    (r"^stages\.(\d+)\.downsample\.", lambda m: f"body.layers_{int(m.group(1)) + 1}.downsample."),
+    (r"^stages\.(\d+)\.blocks\.(\d+)\.attn\.w_msa\.", r"body.layers_\1.blocks.\2.attn."),
+    (r"^stages\.(\d+)\.blocks\.(\d+)\.ffn\.layers\.0\.0\.", r"body.layers_\1.blocks.\2.mlp.fc1."),
+    (r"^stages\.(\d+)\.blocks\.(\d+)\.ffn\.layers\.1\.", r"body.layers_\1.blocks.\2.mlp.fc2."),
+    (r"^stages\.(\d+)\.blocks\.(\d+)\.", r"body.layers_\1.blocks.\2."),
+    (r"^norm(\d)\.", r"norms.\1."),
+]
+
+
+def swin_key_to_ours(key: str) -> str:
+    """Reference (mmseg-style) Swin parameter name → our :class:`SwinBackbone` name."""
+    for pattern, replacement in _SWIN_RULES:
+        new, n = re.subn(pattern, replacement, key)
+        if n:
+            return new
+    return key
+
+
+def _unfold_to_timm_merge(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Patch-merging channels: nn.Unfold order (c·4 + kh·2 + kw) → timm's (kw·2C + kh·C + c)."""
+    c = t.shape[dim] // 4
+    shape = list(t.shape)
+    t = t.reshape(shape[:dim] + [c, 2, 2] + shape[dim + 1:])  # (…, c, kh, kw, …)
+    t = t.movedim(dim, dim + 2).movedim(dim, dim + 1)  # (…, kw, kh, c, …)
+    return t.reshape(shape)
+
+
+def convert_official_state_dict(raw: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A whole SSSegmentation state dict → ours, including Swin's patch-merging channel order.
+
+    Swin's ``relative_position_index`` buffers are dropped: they are constants rebuilt by the model.
+    """
+    out = {}
+    for key, value in raw.items():
+        if key.startswith("backbone_net.") and key.endswith("relative_position_index"):
+            continue
+        new = convert_official_key(key)
+        if ".downsample.reduction.weight" in new and ".layers_" in new:
+            value = _unfold_to_timm_merge(value, 1)
+        elif ".downsample.norm." in new and ".layers_" in new:
+            value = _unfold_to_timm_merge(value, 0)
+        out[new] = value
+    return out
+
+
 def convert_official_key(key: str) -> str:
     """An SSSegmentation segmentor key → ours (``backbone_net.`` → ``backbone.body.``, heads under
     ``decode_head.``/``auxiliary_head.``, both coarse-context refiners → ``coarse_context_refiner``)."""
     if key.startswith("backbone_net."):
-        return "backbone.body." + resnet_key_to_timm(key[len("backbone_net."):])
+        inner = key[len("backbone_net."):]
+        if inner.startswith(("patch_embed.", "stages.")) or re.match(r"^norm\d\.", inner):
+            return "backbone." + swin_key_to_ours(inner)
+        return "backbone.body." + resnet_key_to_timm(inner)
     if key.startswith("auxiliary_decoder."):
         return "auxiliary_head." + key[len("auxiliary_decoder."):]
     key = re.sub(r"^coarsecontext_refiner_(before|after)\.", "coarse_context_refiner.", key)
@@ -95,7 +146,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], M
         raise CheckpointError(f"{path} holds no state dict (expected {{'model': state_dict}} or a state dict)")
     raw = {k[len("module."):] if k.startswith("module.") else k: v for k, v in raw.items()}
     official = any(k.startswith("backbone_net.") for k in raw)
-    state = {convert_official_key(k): v for k, v in raw.items()} if official else dict(raw)
+    state = convert_official_state_dict(raw) if official else dict(raw)
     return state, None, None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 HeadType = Literal["idrnet", "fcn", "pspnet", "deeplabv3", "upernet"]
 
@@ -18,6 +18,7 @@ class BackboneConfig:
     output_stride: int = 8
     pretrained: bool | str = False
     base_width: int = 64  # ResNet-V1c only: stage widths base·(1, 2, 4, 8); reduced for tiny test models
+    options: dict[str, Any] = field(default_factory=dict)  # extra timm arguments (embed_dim, depths, drop_path_rate …)
 
 
 @dataclass

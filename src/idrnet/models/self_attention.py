@@ -30,10 +30,13 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        # (B, 1, N, T): one head; SDPA's default scale 1/sqrt(T) is the reference's matmul_norm.
-        query = self.query_project(x).flatten(2).transpose(1, 2).unsqueeze(1)
-        key = self.key_project(x).flatten(2).transpose(1, 2).unsqueeze(1)
-        value = self.value_project(x).flatten(2).transpose(1, 2).unsqueeze(1)
+        # (B, 1, N, T), one head, contiguous (the fused CPU kernel needs unit stride in T, otherwise
+        # PyTorch falls back to materialising the N×N matrix). SDPA's default scale 1/√T is the
+        # reference's matmul_norm.
+        query, key, value = (
+            proj(x).flatten(2).transpose(1, 2).unsqueeze(1).contiguous()
+            for proj in (self.query_project, self.key_project, self.value_project)
+        )
         context = F.scaled_dot_product_attention(query, key, value)
         context = context.squeeze(1).transpose(1, 2).reshape(b, -1, h, w)
         return self.out_project(context)

@@ -7,13 +7,13 @@ from typing import Any
 import torch.nn as nn
 
 from .resnet import ResNetV1c
+from .swin import SwinBackbone
 from .timm_backbone import TimmBackbone
 
-__all__ = ["ResNetV1c", "TimmBackbone", "create_backbone"]
+__all__ = ["ResNetV1c", "SwinBackbone", "TimmBackbone", "create_backbone"]
 
 # Short names for timm models that need arguments beyond their name.
 TIMM_ALIASES: dict[str, dict[str, Any]] = {
-    "swin_large_384": dict(name="swin_large_patch4_window12_384", out_indices=(0, 1, 2, 3)),
     "convnext_tiny": dict(name="convnext_tiny", out_indices=(0, 1, 2, 3)),
     "convnext_base": dict(name="convnext_base", out_indices=(0, 1, 2, 3)),
     "hrnet_w18": dict(name="hrnet_w18", out_indices=(1, 2, 3, 4)),
@@ -27,8 +27,9 @@ def create_backbone(
 ) -> nn.Module:
     """Build a backbone by name.
 
-    ``resnet{18,34,50,101,152}v1c`` give the reference's ResNet; names in ``TIMM_ALIASES`` and any other
-    timm model name go through :class:`TimmBackbone`. Every backbone returns four stages, fine to coarse,
+    ``resnet{18,34,50,101,152}v1c`` give the reference's ResNet; ``swin_*`` (``swin_large_384`` for the
+    official Swin-L) the reference's Swin; names in ``TIMM_ALIASES`` and any other timm model name go
+    through :class:`TimmBackbone`. ``kwargs`` go to timm (e.g. ``embed_dim``, ``depths``). Every backbone returns four stages, fine to coarse,
     and exposes ``channels``.
     """
     if name.startswith("resnet") and name.endswith("v1c"):
@@ -36,6 +37,9 @@ def create_backbone(
         if not depth.isdigit():
             raise ValueError(f"backbone {name!r}: expected resnet<depth>v1c, e.g. resnet50v1c")
         return ResNetV1c(int(depth), output_stride, pretrained, **kwargs)
+    if name.startswith("swin_"):
+        timm_name = "swin_large_patch4_window12_384" if name == "swin_large_384" else name
+        return SwinBackbone(timm_name, pretrained=pretrained, **kwargs)
     options = dict(TIMM_ALIASES.get(name, dict(name=name)))
     options.update(kwargs)
     timm_name = options.pop("name")

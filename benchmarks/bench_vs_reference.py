@@ -1,0 +1,207 @@
+"""Ours against the reference implementation (SSSegmentation 1.7.0) on this machine.
+
+Measures, for the official DeepLabV3-IDRNet configs, with the same weights loaded into both:
+  eval512   eval forward, batch 1, 512×512 (median of --repeats after one warm-up)
+  train     one training step (forward + backward), batch 2, 512×512, 8 classes in the targets
+  whole     whole-image eval at 1024×2048 (Cityscapes only): time and peak RSS increase
+Each measurement runs in its own process so peak memory is clean. Needs the reference:
+    pip install --no-deps sssegmentation==1.7.0
+    pip install opencv-python-headless pandas scipy dill matplotlib
+Usage:
+    python benchmarks/bench_vs_reference.py [--threads 2] [--repeats 3] [--only ours|reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFIGS = {"idrnet_aspp_resnet50os8_ade20k": ("eval512", "train"),
+           "idrnet_aspp_resnet50os8_cityscapes": ("eval512", "train", "whole")}
+REFERENCE_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "official-configs.json"
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reference_model(name: str, mode: str):
+    from ssseg.modules.models.segmentors import BuildSegmentor
+
+    cfg = json.loads(REFERENCE_CONFIGS.read_text())[name]
+    keep = ("num_classes", "align_corners", "norm_cfg", "act_cfg", "backbone", "head", "auxiliary", "losses", "inference")
+    cfg = {k: v for k, v in cfg.items() if k in keep}
+    cfg.update(type="IDRNet", norm_cfg={"type": "BatchNorm2d"}, backbone=dict(cfg["backbone"], pretrained=False))
+    return BuildSegmentor(cfg, mode=mode)
+
+
+def make_weights(name: str, path: Path) -> None:
+    """Random reference weights with realistic statistics, saved as an official checkpoint."""
+    import torch
+
+    torch.manual_seed(0)
+    model = reference_model(name, "TEST")
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.uniform_(0.5, 1.5, generator=g)
+        k = model.class_relations_mean.shape[0]
+        model.class_relations_mean.data = torch.randn(k, k, generator=g) * 0.1 + torch.eye(k)
+        model.class_relations_var.data = torch.randn(k, k, generator=g) * 0.1 + torch.eye(k)
+        model.dl_cls_representations.data.normal_(generator=g)
+        # Spread the stage-1 prediction over many classes (a random head tends to predict one).
+        model.decoder_stage1[4].weight.mul_(20)
+    torch.save({"model": model.state_dict()}, path)
+
+
+def inputs(task: str, num_classes: int):
+    import torch
+
+    g = torch.Generator().manual_seed(2)
+    if task == "whole":
+        return torch.randn(1, 3, 1024, 2048, generator=g), None
+    if task == "eval512":
+        return torch.randn(1, 3, 512, 512, generator=g), None
+    images = torch.randn(2, 3, 512, 512, generator=g)
+    classes = torch.randperm(num_classes, generator=g)[:8]
+    blocks = classes[torch.randint(0, 8, (2, 1, 8, 8), generator=g)].float()
+    targets = torch.nn.functional.interpolate(blocks, size=(512, 512))[:, 0].long()
+    return images, targets
+
+
+def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    if impl == "ours":
+        import idrnet
+
+        model = idrnet.create_model(name, checkpoint=weights)
+        k = model.num_classes
+
+        def eval_call(x):
+            return model.forward_logits(x)
+
+        def train_call(x, y):
+            loss = idrnet.training_loss(model, x, y)
+            loss.backward()
+
+        def stage1_classes(x):
+            with torch.no_grad():
+                feats = model.backbone(x)
+                head = model.decode_head
+                f = head.bottleneck(feats[-1])
+                c = head.coarse_context_module(f)
+                return int(head.decoder_stage1(c).argmax(1).unique().numel())
+    else:
+        from ssseg.modules.utils import SSSegInputStructure
+
+        model = reference_model(name, "TEST")
+        model.load_state_dict(torch.load(weights, weights_only=True)["model"])
+        k = model.cfg["num_classes"]
+
+        def eval_call(x):
+            return model(SSSegInputStructure(images=x, mode="TEST")).seg_logits
+
+        def train_call(x, y):
+            model(SSSegInputStructure(images=x, seg_targets=y, mode="TRAIN")).loss.backward()
+
+        stage1_classes = None
+    x, y = inputs(task, k)
+    times = []
+    result: dict = {"impl": impl, "config": name, "task": task, "threads": threads}
+    if task == "train":
+        model.train()
+        train_call(x, y)  # warm-up
+        for _ in range(repeats):
+            model.zero_grad(set_to_none=True)
+            t = time.perf_counter()
+            train_call(x, y)
+            times.append(time.perf_counter() - t)
+    else:
+        model.eval()
+        with torch.no_grad():
+            if task == "whole":
+                eval_call(torch.randn(1, 3, 256, 512))  # warm-up on a small input
+                base = rss_bytes()
+                t = time.perf_counter()
+                eval_call(x)
+                times.append(time.perf_counter() - t)
+                result["peak_rss_increase_gb"] = (peak_rss_bytes() - base) / 2**30
+            else:
+                eval_call(x)
+                for _ in range(repeats):
+                    t = time.perf_counter()
+                    eval_call(x)
+                    times.append(time.perf_counter() - t)
+            if stage1_classes is not None:
+                result["stage1_classes_predicted"] = stage1_classes(x[:, :, :512, :512])
+    result["seconds_median"] = statistics.median(times)
+    result["seconds_all"] = times
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("ours", "reference"))
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
+    parser.add_argument("--tasks", nargs="*", default=None)
+    parser.add_argument("--json", type=Path, help="also write all results here")
+    parser.add_argument("--worker", nargs=4, metavar=("IMPL", "CONFIG", "TASK", "WEIGHTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        impl, name, task, weights = args.worker
+        print(json.dumps(worker(impl, name, task, weights, args.repeats, args.threads)))
+        return
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.configs:
+            weights = Path(tmp) / f"{name}.pth"
+            make_weights(name, weights)
+            for task in CONFIGS[name]:
+                if args.tasks and task not in args.tasks:
+                    continue
+                for impl in ("ours", "reference"):
+                    if args.only and impl != args.only:
+                        continue
+                    cmd = [sys.executable, __file__, "--worker", impl, name, task, str(weights),
+                           "--repeats", str(args.repeats), "--threads", str(args.threads)]
+                    out = subprocess.run(cmd, capture_output=True, text=True)
+                    if out.returncode != 0:
+                        print(out.stderr[-3000:], file=sys.stderr)
+                        raise SystemExit(f"{impl} {name} {task} failed")
+                    r = json.loads(out.stdout.strip().splitlines()[-1])
+                    results.append(r)
+                    mem = f", peak +{r['peak_rss_increase_gb']:.2f} GiB" if "peak_rss_increase_gb" in r else ""
+                    print(f"{name:40s} {task:8s} {impl:9s} {r['seconds_median']:7.2f} s{mem}", flush=True)
+    by = {(r["config"], r["task"], r["impl"]): r for r in results}
+    print("\nratios ours / reference:")
+    for (name, task, impl), r in by.items():
+        if impl == "ours" and (name, task, "reference") in by:
+            ref = by[(name, task, "reference")]
+            line = f"{name:40s} {task:8s} time {r['seconds_median'] / ref['seconds_median']:.2f}x"
+            if "peak_rss_increase_gb" in r:
+                line += f", peak memory {r['peak_rss_increase_gb'] / ref['peak_rss_increase_gb']:.2f}x"
+            print(line)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv (if needed) and install idrnet with its test dependencies into it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+# pip takes torch/torchvision from the machine's local wheels where a pip constraint file points at
+# them (torch 2.14.1 / torchvision 0.29.1 here); elsewhere from PyPI within the declared ranges.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up (scripts/setup.sh) and run the whole test suite on the CPU, offline. Fails if no test ran.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 IDRNET_OFFLINE=1 CUDA_VISIBLE_DEVICES=""
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -eq 5 ] || ! grep -Eq '[0-9]+ passed' "$log"; then
+    echo "scripts/test.sh: ERROR: no test ran" >&2
+    exit 1
+fi
+exit "$status"

@@ -1,0 +1,53 @@
+"""The ``idrnet`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from . import convert, models
+
+# verb → module with ``add_arguments(parser)`` and ``run(args) -> int``
+VERBS = {"convert": convert, "models": models}
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for; reported without a traceback."""
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from ..config import ConfigError
+    from ..models.checkpoint import CheckpointError
+
+    return (UserError, ConfigError, CheckpointError, FileNotFoundError, KeyError, ValueError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every verb."""
+    parser = argparse.ArgumentParser(prog="idrnet", description="IDRNet semantic segmentation toolbox")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name, module in VERBS.items():
+        p = sub.add_parser(name, help=module.__doc__.strip().splitlines()[0], description=module.__doc__)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, run, and turn user mistakes into a one-line error and exit code 2."""
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("idrnet: interrupted", file=sys.stderr)
+        return 130
+    except _user_error_types() as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"idrnet {args.verb}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Model configs as YAML files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from ..config import ConfigError, from_dict, to_dict
+from .config import ModelConfig
+
+
+def load_model_config(path: str | os.PathLike) -> ModelConfig:
+    """Read a YAML model config; errors name the file and the offending key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if isinstance(data, dict) and "model" in data and "num_classes" not in data:
+        data = data["model"]
+    return from_dict(ModelConfig, data, where=str(path))
+
+
+def save_model_config(config: ModelConfig, path: str | os.PathLike) -> None:
+    """Write ``config`` as YAML."""
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))

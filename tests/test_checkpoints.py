@@ -1,0 +1,169 @@
+"""Loading official checkpoints, our safetensors format, `idrnet convert`, downloads."""
+
+import hashlib
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+import idrnet
+from idrnet.cli.main import main as cli
+from idrnet.config import to_dict
+from idrnet.models import download
+from idrnet.models.checkpoint import CheckpointError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "reference" / "idrnet_aspp_after_r18.safetensors"
+
+
+def official_checkpoint(tmp_path):
+    """An official-format checkpoint ({'model': state_dict, ...}) and the YAML config of its model."""
+    tensors = load_file(str(FIXTURE))
+    tensors["images"] = (tensors["images_u8"].float() - 127.5) / 64.0
+    state = {k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")}
+    path = tmp_path / "tiny_official.pth"
+    torch.save({"model": state, "optimizer": {}, "cur_epoch": 3, "cur_iter": 10}, path)
+    with safe_open(str(FIXTURE), framework="pt") as f:
+        config = json.loads(f.metadata()["config"])
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    return path, config_path, tensors
+
+
+def test_official_checkpoint_loads_and_matches_reference_logits(tmp_path):
+    path, config_path, tensors = official_checkpoint(tmp_path)
+    model = idrnet.create_model(str(config_path), checkpoint=str(path))
+    assert not model.training
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_logits(tensors["images"]), tensors["eval_logits"], rtol=1e-4, atol=1e-5)
+
+
+def test_missing_and_unexpected_tensors_are_listed(tmp_path):
+    path, config_path, _ = official_checkpoint(tmp_path)
+    raw = torch.load(path, weights_only=True)
+    raw["model"].pop("bottleneck.0.weight")
+    raw["model"]["extra_head.weight"] = torch.zeros(1)
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError) as err:
+        idrnet.create_model(str(config_path), checkpoint=str(path))
+    message = str(err.value)
+    assert "decode_head.bottleneck.0.weight" in message and "missing" in message
+    assert "decode_head.extra_head.weight" in message and "unexpected" in message
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("unpickled!",))
+
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"model": Evil()}, f)
+    _, config_path, _ = official_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="weights-only"):
+        idrnet.create_model(str(config_path), checkpoint=str(path))
+
+
+def test_convert_cli_round_trip(tmp_path, capsys):
+    path, config_path, tensors = official_checkpoint(tmp_path)
+    out = tmp_path / "tiny.safetensors"
+    assert cli(["convert", str(path), str(out), "--config", str(config_path)]) == 0
+    model = idrnet.create_model(str(out))  # config travels inside the file
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_logits(tensors["images"]), tensors["eval_logits"], rtol=1e-4, atol=1e-5)
+    # and a safetensors file saved from a model loads strictly again
+    again = tmp_path / "again.safetensors"
+    idrnet.save_checkpoint(model, again)
+    assert torch.equal(load_file(str(again))["decode_head.class_relations_mean"],
+                       model.decode_head.class_relations_mean)
+
+
+def test_convert_cli_errors_name_the_problem(tmp_path, capsys):
+    assert cli(["convert", str(tmp_path / "idrnet_nonexistent_model.pth"), str(tmp_path / "x.safetensors")]) == 2
+    assert "unknown model 'idrnet_nonexistent_model'" in capsys.readouterr().err
+    path, config_path, _ = official_checkpoint(tmp_path)
+    assert cli(["convert", str(path), str(tmp_path / "x.bin"), "--config", str(config_path)]) == 2
+    assert ".safetensors" in capsys.readouterr().err
+
+
+def test_zoo_name_with_official_checkpoint_file(tmp_path):
+    """The real path: an official file for a zoo model (built with random weights in the official key
+    names, as the reference would save it)."""
+    name = "fcn_resnet50os8_cityscapes"
+    model = idrnet.create_model(name)
+    state = {}
+    for key, value in model.state_dict().items():
+        key = key.replace("decode_head.", "").replace("auxiliary_head.", "auxiliary_decoder.")
+        key = key.replace("backbone.body.conv1.", "backbone_net.stem.").replace("backbone.body.bn1.", "backbone_net.stem.7.")
+        key = key.replace("backbone.body.", "backbone_net.")
+        state[key] = value
+    path = tmp_path / f"{name}.pth"
+    torch.save({"model": state}, path)
+    out = tmp_path / "fcn.safetensors"
+    assert cli(["convert", str(path), str(out)]) == 0  # NAME from the file stem
+    loaded = idrnet.create_model(str(out))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_parameter_counts_equal_official_for_every_published_config():
+    checked = 0
+    for name in idrnet.list_models():
+        entry = idrnet.get_entry(name)
+        if entry.params_total is None:
+            continue
+        with torch.device("meta"):
+            model = idrnet.build_model(entry.config)
+        assert idrnet.count_parameters(model) == entry.params_total, name
+        checked += 1
+    assert checked == 28
+
+
+def test_zoo_configs_round_trip_through_yaml(tmp_path):
+    from idrnet.models.config_io import load_model_config, save_model_config
+
+    for name in idrnet.list_models():
+        cfg = idrnet.get_entry(name).config
+        save_model_config(cfg, tmp_path / "c.yaml")
+        assert to_dict(load_model_config(tmp_path / "c.yaml")) == to_dict(cfg)
+
+
+def test_unknown_zoo_name_suggests_close_ones():
+    with pytest.raises(KeyError, match="idrnet_upernet_resnet50os8_ade20k"):
+        idrnet.create_model("idrnet_upernet_resnet50_ade20k")
+
+
+def test_fetch_downloads_once_verifies_and_respects_offline(tmp_path, monkeypatch):
+    payload = tmp_path / "source.bin"
+    payload.write_bytes(b"weights" * 100)
+    digest = hashlib.sha256(payload.read_bytes()).hexdigest()
+    calls = []
+
+    def fake_download(url, dst, progress=True):
+        calls.append(url)
+        Path(dst).write_bytes(payload.read_bytes())
+
+    monkeypatch.setattr("torch.hub.download_url_to_file", fake_download)
+    monkeypatch.setenv("IDRNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("IDRNET_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    url = "https://example.invalid/models/model.bin"
+    first = download.fetch(url, digest)
+    second = download.fetch(url, digest)
+    assert first == second and first.read_bytes() == payload.read_bytes() and len(calls) == 1
+    with pytest.raises(RuntimeError, match="checksum mismatch"):
+        download.fetch("https://example.invalid/models/other.bin", "0" * 64)
+    assert not (tmp_path / "cache" / "checkpoints" / "other.bin").exists()
+    monkeypatch.setenv("IDRNET_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match="offline"):
+        download.fetch("https://example.invalid/models/missing.bin")
+    # the hash prefix in open-mmlab/torchvision style file names is checked too
+    monkeypatch.setenv("IDRNET_OFFLINE", "0")
+    assert download.fetch(f"https://example.invalid/resnet50_v1c-{digest[:8]}.pth").is_file()
+    with pytest.raises(RuntimeError, match="checksum"):
+        download.fetch("https://example.invalid/resnet50_v1c-deadbeef.pth")
