@@ -8,7 +8,8 @@ Each measurement runs in its own process so peak memory is clean. Needs the refe
     pip install --no-deps sssegmentation==1.7.0
     pip install opencv-python-headless pandas scipy dill matplotlib
 Usage:
-    python benchmarks/bench_vs_reference.py [--threads 2] [--repeats 3] [--only ours|reference]
+    python benchmarks/bench_vs_reference.py [--threads 2] [--repeats 3] [--impls ours ours_compiled reference]
+"ours_compiled" is the same model under torch.compile (inductor, freezing), inference only.
 """
 
 from __future__ import annotations
@@ -87,14 +88,20 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
     import torch
 
     torch.set_num_threads(threads)
-    if impl == "ours":
+    if impl in ("ours", "ours_compiled"):
         import idrnet
 
         model = idrnet.create_model(name, checkpoint=weights)
         k = model.num_classes
+        forward = model.forward_logits
+        if impl == "ours_compiled":
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True  # eval only: folds BatchNorm, prepacks weights
+            forward = torch.compile(model.forward_logits)
 
         def eval_call(x):
-            return model.forward_logits(x)
+            return forward(x)
 
         def train_call(x, y):
             loss = idrnet.training_loss(model, x, y)
@@ -125,6 +132,8 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
     times = []
     result: dict = {"impl": impl, "config": name, "task": task, "threads": threads}
     if task == "train":
+        if impl == "ours_compiled":
+            raise SystemExit("ours_compiled measures inference only")
         model.train()
         train_call(x, y)  # warm-up
         for _ in range(repeats):
@@ -136,7 +145,8 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
         model.eval()
         with torch.no_grad():
             if task == "whole":
-                eval_call(torch.randn(1, 3, 256, 512))  # warm-up on a small input
+                # warm-up (compiles the compiled variant for this size; not timed, not in the peak)
+                eval_call(x if impl == "ours_compiled" else torch.randn(1, 3, 256, 512))
                 base = rss_bytes()
                 t = time.perf_counter()
                 eval_call(x)
@@ -159,7 +169,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=("ours", "reference"))
+    parser.add_argument("--impls", nargs="*", default=["ours", "ours_compiled", "reference"],
+                        choices=("ours", "ours_compiled", "reference"))
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
     parser.add_argument("--tasks", nargs="*", default=None)
     parser.add_argument("--json", type=Path, help="also write all results here")
@@ -177,8 +188,8 @@ def main() -> None:
             for task in CONFIGS[name]:
                 if args.tasks and task not in args.tasks:
                     continue
-                for impl in ("ours", "reference"):
-                    if args.only and impl != args.only:
+                for impl in args.impls:
+                    if impl == "ours_compiled" and task == "train":
                         continue
                     cmd = [sys.executable, __file__, "--worker", impl, name, task, str(weights),
                            "--repeats", str(args.repeats), "--threads", str(args.threads)]
@@ -193,9 +204,9 @@ def main() -> None:
     by = {(r["config"], r["task"], r["impl"]): r for r in results}
     print("\nratios ours / reference:")
     for (name, task, impl), r in by.items():
-        if impl == "ours" and (name, task, "reference") in by:
+        if impl != "reference" and (name, task, "reference") in by:
             ref = by[(name, task, "reference")]
-            line = f"{name:40s} {task:8s} time {r['seconds_median'] / ref['seconds_median']:.2f}x"
+            line = f"{name:40s} {task:8s} {impl:13s} time {r['seconds_median'] / ref['seconds_median']:.2f}x"
             if "peak_rss_increase_gb" in r:
                 line += f", peak memory {r['peak_rss_increase_gb'] / ref['peak_rss_increase_gb']:.2f}x"
             print(line)
