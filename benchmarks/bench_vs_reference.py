@@ -50,22 +50,38 @@ def reference_model(name: str, mode: str):
 
 
 def make_weights(name: str, path: Path) -> None:
-    """Random reference weights with realistic statistics, saved as an official checkpoint."""
+    """Random reference weights whose stage-1 head predicts many classes, as an official checkpoint.
+
+    BatchNorm statistics are calibrated on random images (so features are centred and vary across
+    pixels), then the stage-1 classifier is scaled up; a random head would otherwise predict one class.
+    """
     import torch
+    from ssseg.modules.utils import SSSegInputStructure
 
     torch.manual_seed(0)
-    model = reference_model(name, "TEST")
+    model = reference_model(name, "TRAIN")
     g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+    model.train()
     with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_var.uniform_(0.5, 1.5, generator=g)
+        for _ in range(2):
+            images = torch.randn(2, 3, 256, 256, generator=g)
+            targets = torch.randint(0, model.cfg["num_classes"], (2, 256, 256), generator=g)
+            model(SSSegInputStructure(images=images, seg_targets=targets, mode="TRAIN"))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = 0.1
+    model.eval()
+    with torch.no_grad():
         k = model.class_relations_mean.shape[0]
         model.class_relations_mean.data = torch.randn(k, k, generator=g) * 0.1 + torch.eye(k)
         model.class_relations_var.data = torch.randn(k, k, generator=g) * 0.1 + torch.eye(k)
         model.dl_cls_representations.data.normal_(generator=g)
-        # Spread the stage-1 prediction over many classes (a random head tends to predict one).
         model.decoder_stage1[4].weight.mul_(20)
+        model.decoder_stage1[4].bias.zero_()
     torch.save({"model": model.state_dict()}, path)
 
 

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import convert, models
+from . import convert, data, models
 
 # verb → module with ``add_arguments(parser)`` and ``run(args) -> int``
-VERBS = {"convert": convert, "models": models}
+VERBS = {"convert": convert, "data": data, "models": models}
 
 
 class UserError(Exception):

@@ -1,0 +1,95 @@
+"""Validate a dataset on disk and summarise what it holds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .datasets.base import SegmentationDataset
+from .labels import BadSampleError
+
+
+@dataclass
+class CheckReport:
+    """Problems (each names a file) and facts about a dataset split."""
+
+    num_samples: int = 0
+    problems: list[str] = field(default_factory=list)
+    image_modes: Counter = field(default_factory=Counter)
+    label_modes: Counter = field(default_factory=Counter)
+    class_pixels: np.ndarray | None = None
+    ignored_pixels: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+
+def _mode(path: Path) -> str:
+    try:
+        with Image.open(path) as img:
+            return img.mode
+    except Exception:  # noqa: BLE001 - reported by the real read
+        return "unreadable"
+
+
+def check_dataset(dataset: SegmentationDataset, pairing_problems: list[str] | None = None, progress: bool = True) -> CheckReport:
+    """Read every sample once (no transforms): unreadable files, size mismatches, label values that
+    map to no class, image and label modes, and the per-class pixel histogram."""
+    from tqdm import tqdm
+
+    report = CheckReport(num_samples=len(dataset), problems=list(pairing_problems or []))
+    k = dataset.info.num_classes
+    report.class_pixels = np.zeros(k, np.int64)
+    for index, files in enumerate(tqdm(dataset.samples, desc="checking", disable=not progress)):
+        report.image_modes[_mode(files.image)] += 1
+        if files.label is not None and files.label.suffix == ".png":
+            report.label_modes[_mode(files.label)] += 1
+        if files.label is not None and not files.label.exists():
+            report.problems.append(f"missing label: {files.label}")
+            continue
+        try:
+            sample = dataset.load(index)
+        except BadSampleError as err:
+            report.problems.append(str(err))
+            continue
+        if "label" in sample:
+            label = sample["label"]
+            valid = label != dataset.info.ignore_index
+            report.class_pixels += np.bincount(label[valid].ravel(), minlength=k)[:k]
+            report.ignored_pixels += int((~valid).sum())
+    return report
+
+
+def format_report(report: CheckReport, class_names: tuple[str, ...]) -> str:
+    """A readable summary: counts, modes, problems and the class histogram."""
+    lines = [f"samples: {report.num_samples}"]
+    lines.append("image modes: " + ", ".join(f"{m} ×{n}" for m, n in report.image_modes.most_common()))
+    if report.label_modes:
+        lines.append("label modes: " + ", ".join(f"{m} ×{n}" for m, n in report.label_modes.most_common()))
+    odd = [m for m in report.image_modes if m not in ("RGB",)]
+    if odd:
+        lines.append(f"note: images with mode {', '.join(odd)} are converted to RGB when read")
+    total = int(report.class_pixels.sum()) if report.class_pixels is not None else 0
+    if total:
+        lines.append(f"labelled pixels: {total:,} (ignored: {report.ignored_pixels:,})")
+        width = max(len(n) for n in class_names)
+        for i, (name, count) in enumerate(zip(class_names, report.class_pixels)):
+            bar = "#" * int(round(40 * count / max(1, report.class_pixels.max())))
+            lines.append(f"  {i:3d} {name:{width}s} {100 * count / total:6.2f}% {bar}")
+        absent = [class_names[i] for i, c in enumerate(report.class_pixels) if c == 0]
+        if absent:
+            lines.append(f"classes with no pixel: {', '.join(absent[:20])}{' …' if len(absent) > 20 else ''}")
+    if report.problems:
+        lines.append(f"PROBLEMS ({len(report.problems)}):")
+        lines += [f"  {p}" for p in report.problems[:200]]
+        if len(report.problems) > 200:
+            lines.append(f"  … and {len(report.problems) - 200} more")
+    else:
+        lines.append("no problems found")
+    return "\n".join(lines)

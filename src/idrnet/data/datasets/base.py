@@ -1,0 +1,113 @@
+"""A segmentation dataset: a list of (image, label) files, a label mapping and a pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..labels import BadSampleError, LabelMap, read_image, read_label
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    """One sample on disk."""
+
+    id: str
+    image: Path
+    label: Path | None
+
+
+@dataclass
+class DatasetInfo:
+    """What a dataset is: class names, colours, ignore label and left/right pairs for flips."""
+
+    name: str
+    classes: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]
+    ignore_index: int = 255
+    flip_pairs: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+
+@dataclass
+class SegmentationDataset(torch.utils.data.Dataset):
+    """Reads, maps and transforms samples; deterministic for ``seed`` (and ``epoch``).
+
+    A bad sample raises :class:`BadSampleError` naming the file, or, with ``skip_bad``, is replaced by
+    the next good one and recorded in ``skipped`` (in this process; each DataLoader worker keeps its own).
+    """
+
+    info: DatasetInfo
+    samples: list[SampleFiles]
+    label_map: LabelMap
+    pipeline: Callable[[dict, np.random.Generator], dict] | None = None
+    seed: int = 0
+    epoch: int = 0
+    skip_bad: bool = False
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> dict[str, Any]:
+        """The raw sample: RGB image and mapped label (no transforms)."""
+        files = self.samples[index]
+        image = read_image(files.image)
+        sample: dict[str, Any] = {"id": files.id, "image": image}
+        if files.label is not None:
+            raw = read_label(files.label)
+            if raw.shape != image.shape[:2]:
+                raise BadSampleError(
+                    f"{files.label}: label size {raw.shape[1]}×{raw.shape[0]} differs from image "
+                    f"{files.image.name} size {image.shape[1]}×{image.shape[0]}"
+                )
+            sample["label"] = self.label_map(raw, files.label)
+        return sample
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        for attempt in range(len(self.samples)):
+            i = (index + attempt) % len(self.samples)
+            try:
+                sample = self.load(i)
+            except BadSampleError as err:
+                if not self.skip_bad:
+                    raise
+                self.skipped.append(str(err))
+                continue
+            if self.pipeline is not None:
+                rng = np.random.default_rng([self.seed, self.epoch, i])
+                sample = self.pipeline(sample, rng)
+            return sample
+        raise BadSampleError("every sample of the dataset is bad")
+
+
+def read_id_list(path: Path) -> list[str]:
+    """Ids from a split list (one per line; only the first column of each line is used)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"split list {path} does not exist")
+    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+
+
+def pair_by_stem(images: Sequence[Path], labels: Sequence[Path], label_suffix: str = "") -> tuple[list[SampleFiles], list[str]]:
+    """Pair files whose stems match (label stem = image stem + ``label_suffix``); returns the pairs and
+    a list of problems (unpaired files)."""
+    by_stem = {p.stem[: len(p.stem) - len(label_suffix)] if label_suffix and p.stem.endswith(label_suffix) else p.stem: p
+               for p in labels}
+    pairs, problems = [], []
+    image_stems = set()
+    for img in sorted(images):
+        image_stems.add(img.stem)
+        if img.stem in by_stem:
+            pairs.append(SampleFiles(img.stem, img, by_stem[img.stem]))
+        else:
+            problems.append(f"image without label: {img}")
+    problems += [f"label without image: {p}" for s, p in sorted(by_stem.items()) if s not in image_stems]
+    return pairs, problems

@@ -1,0 +1,135 @@
+"""The paper's benchmarks in their standard on-disk layouts.
+
+Each ``list_*`` function returns the samples of one split; ``BENCHMARKS`` describes every dataset
+(classes, palette, label mapping) and how to list it. Split lists are used when present and are
+otherwise replaced by a scan of the folders (the official downloads of ADE20K and Cityscapes ship
+without lists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .. import classes as C
+from ..labels import LabelMap
+from .base import DatasetInfo, SampleFiles, SegmentationDataset, read_id_list
+
+
+def _need_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise FileNotFoundError(f"expected folder {path} (see docs/datasets.md for the layout)")
+    return path
+
+
+def _from_ids(ids: list[str], image_dir: Path, label_dir: Path, image_ext: str, label_ext: str) -> list[SampleFiles]:
+    return [SampleFiles(i, image_dir / f"{i}{image_ext}", label_dir / f"{i}{label_ext}") for i in ids]
+
+
+def list_ade20k(root: Path, split: str) -> list[SampleFiles]:
+    """``ADEChallengeData2016/images/{training,validation}/*.jpg`` + ``annotations/…/*.png``."""
+    base = root / "ADEChallengeData2016" if (root / "ADEChallengeData2016").is_dir() else root
+    sub = {"train": "training", "val": "validation"}[split]
+    image_dir, label_dir = _need_dir(base / "images" / sub), _need_dir(base / "annotations" / sub)
+    ids_file = base / f"{split}.txt"
+    ids = read_id_list(ids_file) if ids_file.is_file() else sorted(p.stem for p in image_dir.glob("*.jpg"))
+    return _from_ids(ids, image_dir, label_dir, ".jpg", ".png")
+
+
+def list_cityscapes(root: Path, split: str) -> list[SampleFiles]:
+    """``leftImg8bit/{split}/<city>/*_leftImg8bit.png`` + ``gtFine/{split}/<city>/*_gtFine_labelIds.png``."""
+    image_root = _need_dir(root / "leftImg8bit" / split)
+    label_root = _need_dir(root / "gtFine" / split)
+    samples = []
+    for img in sorted(image_root.glob("*/*_leftImg8bit.png")):
+        stem = img.name[: -len("_leftImg8bit.png")]
+        samples.append(SampleFiles(stem, img, label_root / img.parent.name / f"{stem}_gtFine_labelIds.png"))
+    return samples
+
+
+def list_cocostuff10k(root: Path, split: str) -> list[SampleFiles]:
+    """``images/*.jpg``, ``annotations/*.mat`` (key ``S``), ``imageLists/{train,test}.txt``."""
+    ids = read_id_list(root / "imageLists" / f"{ {'val': 'test'}.get(split, split) }.txt")
+    return _from_ids(ids, _need_dir(root / "images"), _need_dir(root / "annotations"), ".jpg", ".mat")
+
+
+def list_cocostuff164k(root: Path, split: str) -> list[SampleFiles]:
+    """``images/{train2017,val2017}/*.jpg`` + ``annotations/{train2017,val2017}/*.png`` (stuffthingmaps)."""
+    sub = {"train": "train2017", "val": "val2017"}[split]
+    image_dir = _need_dir(root / "images" / sub)
+    label_dir = _need_dir(root / "annotations" / sub)
+    return [SampleFiles(p.stem, p, label_dir / f"{p.stem}.png") for p in sorted(image_dir.glob("*.jpg"))]
+
+
+def list_pascal_context(root: Path, split: str) -> list[SampleFiles]:
+    """``VOCdevkit/VOC2010``: ``JPEGImages``, ``SegmentationClassContext``, ``ImageSets/SegmentationContext``."""
+    base = root / "VOCdevkit" / "VOC2010" if (root / "VOCdevkit").is_dir() else root
+    ids = read_id_list(base / "ImageSets" / "SegmentationContext" / f"{split}.txt")
+    return _from_ids(ids, _need_dir(base / "JPEGImages"), _need_dir(base / "SegmentationClassContext"), ".jpg", ".png")
+
+
+def list_voc(root: Path, split: str) -> list[SampleFiles]:
+    """``VOCdevkit/VOC2012``: ``JPEGImages``, ``SegmentationClass`` (``SegmentationClassAug`` for the
+    SBD ``trainaug`` split), ``ImageSets/Segmentation/{train,val,trainaug}.txt``."""
+    base = root / "VOCdevkit" / "VOC2012" if (root / "VOCdevkit").is_dir() else root
+    ids = read_id_list(base / "ImageSets" / "Segmentation" / f"{split}.txt")
+    label_dir = base / ("SegmentationClassAug" if split == "trainaug" else "SegmentationClass")
+    return _from_ids(ids, _need_dir(base / "JPEGImages"), _need_dir(label_dir), ".jpg", ".png")
+
+
+def list_lip(root: Path, split: str) -> list[SampleFiles]:
+    """``{train,val}_images/*.jpg``, ``{train,val}_segmentations/*.png``, ``{train,val}_id.txt``."""
+    ids = read_id_list(root / f"{split}_id.txt")
+    return _from_ids(ids, _need_dir(root / f"{split}_images"), _need_dir(root / f"{split}_segmentations"), ".jpg", ".png")
+
+
+def list_cihp(root: Path, split: str) -> list[SampleFiles]:
+    """``{Training,Validation}/Images/*.jpg``, ``…/Category_ids/*.png``, ``…/{train,val}_id.txt``."""
+    sub = {"train": "Training", "val": "Validation"}[split]
+    base = root / sub
+    ids = [i.zfill(7) for i in read_id_list(base / f"{split}_id.txt")]
+    return _from_ids(ids, _need_dir(base / "Images"), _need_dir(base / "Category_ids"), ".jpg", ".png")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark: what it is, how its labels map and how its splits are listed."""
+
+    info: DatasetInfo
+    label_map: LabelMap
+    lister: Callable[[Path, str], list[SampleFiles]]
+
+
+def _info(name, classes, palette, flip_pairs=()):
+    return DatasetInfo(name, tuple(classes), tuple(palette), 255, tuple(flip_pairs))
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "ade20k": Benchmark(_info("ade20k", C.ADE20K_CLASSES, C.ADE20K_PALETTE), LabelMap(150, ignore=(0,), shift=1), list_ade20k),
+    "cityscapes": Benchmark(
+        _info("cityscapes", C.CITYSCAPES_CLASSES, C.CITYSCAPES_PALETTE),
+        LabelMap(19, mapping={k: v for k, v in C.CITYSCAPES_LABEL_TO_TRAIN.items()},
+                 ignore=tuple(k for k in range(256) if k not in C.CITYSCAPES_LABEL_TO_TRAIN)),
+        list_cityscapes,
+    ),
+    "cocostuff10k": Benchmark(_info("cocostuff10k", C.COCOSTUFF_CLASSES, C.COCOSTUFF_PALETTE),
+                              LabelMap(182, ignore=(0, 255), shift=1), list_cocostuff10k),
+    "cocostuff164k": Benchmark(_info("cocostuff164k", C.COCOSTUFF_CLASSES, C.COCOSTUFF_PALETTE),
+                               LabelMap(182, ignore=(255,)), list_cocostuff164k),
+    "pascal_context59": Benchmark(_info("pascal_context59", C.PASCAL_CONTEXT59_CLASSES, C.PASCAL_CONTEXT59_PALETTE),
+                                  LabelMap(59, ignore=(0, 255), shift=1), list_pascal_context),
+    "pascal_context60": Benchmark(_info("pascal_context60", C.PASCAL_CONTEXT_CLASSES, C.PASCAL_CONTEXT_PALETTE),
+                                  LabelMap(60, ignore=(255,)), list_pascal_context),
+    "voc": Benchmark(_info("voc", C.VOC_CLASSES, C.VOC_PALETTE), LabelMap(21, ignore=(255,)), list_voc),
+    "lip": Benchmark(_info("lip", C.LIP_CLASSES, C.LIP_PALETTE, C.LIP_FLIP_PAIRS), LabelMap(20, ignore=(255,)), list_lip),
+    "cihp": Benchmark(_info("cihp", C.CIHP_CLASSES, C.CIHP_PALETTE, C.CIHP_FLIP_PAIRS), LabelMap(20, ignore=(255,)), list_cihp),
+}
+
+
+def build_benchmark(name: str, root: str | Path, split: str, pipeline=None, seed: int = 0, skip_bad: bool = False) -> SegmentationDataset:
+    """A benchmark split as a :class:`SegmentationDataset`."""
+    if name not in BENCHMARKS:
+        raise KeyError(f"unknown dataset {name!r}; expected one of {', '.join(BENCHMARKS)}")
+    b = BENCHMARKS[name]
+    return SegmentationDataset(b.info, b.lister(Path(root), split), b.label_map, pipeline, seed, skip_bad=skip_bad)

@@ -1,0 +1,108 @@
+"""Your own labelled images: an images folder, a masks folder and a small ``dataset.yaml``.
+
+Layout (``DIR``)::
+
+    dataset.yaml          classes, optional palette, ignore_index, label_map
+    images/train/*.jpg    (or images/*.jpg with DIR/train.txt and DIR/val.txt listing stems)
+    masks/train/*.png     single-channel class indices (palette PNGs are read as indices)
+    images/val/… masks/val/…
+
+``dataset.yaml``::
+
+    classes: [background, cat, dog]
+    palette: [[0, 0, 0], [255, 0, 0], [0, 0, 255]]   # optional
+    ignore_index: 255                                  # optional (default 255)
+    label_map: {0: 255}                                # optional raw value → class id ("0 is ignored")
+    label_shift: 1                                     # optional: raw v → v − 1 for values not in label_map
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ...config import ConfigError, from_dict
+from ..labels import LabelMap
+from .base import DatasetInfo, SampleFiles, SegmentationDataset, pair_by_stem, read_id_list
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class CustomDatasetSpec:
+    """The contents of ``dataset.yaml``."""
+
+    classes: list[str]
+    palette: list[list[int]] | None = None
+    ignore_index: int = 255
+    label_map: dict[int, int] = field(default_factory=dict)
+    label_shift: int = 0
+    images: str = "images"
+    masks: str = "masks"
+    context_dependent_classes: dict[str, str] = field(default_factory=dict)  # informational (synthetic data)
+
+
+def load_spec(root: Path) -> CustomDatasetSpec:
+    """Read and validate ``root/dataset.yaml``."""
+    path = root / "dataset.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: a custom dataset needs a dataset.yaml with its classes")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    spec = from_dict(CustomDatasetSpec, data, where=str(path))
+    if spec.palette is not None and (len(spec.palette) != len(spec.classes) or any(len(c) != 3 for c in spec.palette)):
+        raise ConfigError(f"{path}: palette: expected {len(spec.classes)} [r, g, b] colours, one per class")
+    return spec
+
+
+def default_palette(n: int) -> list[tuple[int, int, int]]:
+    """Distinct colours for ``n`` classes (the usual bit-interleaving scheme)."""
+    colours = []
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        colours.append((r, g, b))
+    return colours
+
+
+def list_custom(root: Path, split: str, spec: CustomDatasetSpec) -> tuple[list[SampleFiles], list[str]]:
+    """Samples of a split and the problems found while pairing (unpaired files)."""
+    image_dir, mask_dir = root / spec.images, root / spec.masks
+    if (image_dir / split).is_dir():
+        images = [p for p in (image_dir / split).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        masks = list((mask_dir / split).glob("*.png")) + list((mask_dir / split).glob("*.mat"))
+        return pair_by_stem(images, masks)
+    list_file = root / f"{split}.txt"
+    if not image_dir.is_dir():
+        raise FileNotFoundError(f"{image_dir} does not exist")
+    images = {p.stem: p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    if list_file.is_file():
+        ids = read_id_list(list_file)
+        missing = [f"listed in {list_file.name} but no image: {i}" for i in ids if i not in images]
+        samples, problems = pair_by_stem([images[i] for i in ids if i in images], list(mask_dir.glob("*.png")))
+        problems = [p for p in problems if not p.startswith("label without image")]
+        return samples, missing + problems
+    raise FileNotFoundError(f"no {image_dir / split} folder and no {list_file} split list")
+
+
+def build_custom(root: str | Path, split: str, pipeline=None, seed: int = 0, skip_bad: bool = False) -> SegmentationDataset:
+    """A split of a custom dataset; unpaired files are an error listing them."""
+    root = Path(root)
+    spec = load_spec(root)
+    samples, problems = list_custom(root, split, spec)
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        raise FileNotFoundError(f"{root} ({split}): {len(problems)} unpaired file(s):\n  {shown}")
+    palette = tuple(tuple(c) for c in (spec.palette or default_palette(len(spec.classes))))
+    info = DatasetInfo(root.name, tuple(spec.classes), palette, spec.ignore_index)
+    label_map = LabelMap(len(spec.classes), spec.ignore_index, spec.label_map, shift=spec.label_shift)
+    return SegmentationDataset(info, samples, label_map, pipeline, seed, skip_bad=skip_bad)
