@@ -230,3 +230,17 @@ def test_dataloader_workers_give_the_same_samples(tmp_path):
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, collate_fn=lambda b: b)
     parallel = [s["image"] for batch in loader for s in batch]
     assert all(torch.equal(x, y) for x, y in zip(serial, parallel))
+
+
+@pytest.mark.parametrize("name", ["ade20k_512x512", "cityscapes_512x1024", "lip_473x473"])
+def test_official_recipes_produce_crop_sized_tensors(name):
+    from idrnet.data.official import RECIPES
+
+    recipe = RECIPES[name]
+    rng = np.random.default_rng(0)
+    sample = {"image": rng.integers(0, 255, (300, 400, 3), dtype=np.uint8),
+              "label": rng.integers(0, 19, (300, 400)).astype(np.int32)}
+    out = recipe.train()({k: v.copy() for k, v in sample.items()}, np.random.default_rng(1))
+    assert tuple(out["image"].shape[1:]) == recipe.crop == tuple(out["label"].shape)
+    test = recipe.test()({k: v.copy() for k, v in sample.items()}, np.random.default_rng(1))
+    assert test["label"].shape == (300, 400)  # labels stay at their original size for evaluation

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import convert, data, models
+from . import convert, data, models, train
 
 # verb → module with ``add_arguments(parser)`` and ``run(args) -> int``
-VERBS = {"convert": convert, "data": data, "models": models}
+VERBS = {"convert": convert, "data": data, "models": models, "train": train}
 
 
 class UserError(Exception):
@@ -20,7 +20,10 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from ..config import ConfigError
     from ..models.checkpoint import CheckpointError
 
-    return (UserError, ConfigError, CheckpointError, FileNotFoundError, KeyError, ValueError)
+    from ..data.labels import BadSampleError
+    from ..engine.trainer import TrainingError
+
+    return (UserError, ConfigError, CheckpointError, BadSampleError, TrainingError, FileNotFoundError, KeyError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except KeyboardInterrupt:
-        print("idrnet: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"idrnet: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         return 130
     except _user_error_types() as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

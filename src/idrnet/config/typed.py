@@ -15,8 +15,13 @@ class ConfigError(ValueError):
 
 
 def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise :class:`ConfigError`."""
-    return _convert(cls, data, where)
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise :class:`ConfigError`
+    naming the key as ``WHERE: a.b.c``."""
+    return _convert(cls, data, f"{where}:")
+
+
+def _join(where: str, name: object) -> str:
+    return f"{where} {name}" if where.endswith(":") else f"{where}.{name}"
 
 
 def to_dict(obj: Any) -> Any:
@@ -56,13 +61,14 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
         unknown = sorted(set(value) - set(fields))
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(fields)}")
+            names = ", ".join(_join(where, k) for k in unknown)
+            raise ConfigError(f"{names}: unknown key; allowed here: {', '.join(fields)}")
         kwargs = {}
         for name, field in fields.items():
             if name in value:
-                kwargs[name] = _convert(hints[name], value[name], f"{where}.{name}")
+                kwargs[name] = _convert(hints[name], value[name], _join(where, name))
             elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{where}.{name}: missing required key")
+                raise ConfigError(f"{_join(where, name)}: missing required key")
         return tp(**kwargs)
     if origin is Literal:
         if value not in get_args(tp):
@@ -87,15 +93,15 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
-            return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(_convert(a, v, f"{where.rstrip(':')}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
-        items = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [_convert(item, v, f"{where.rstrip(':')}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
         kt, vt = get_args(tp) or (Any, Any)
-        return {_convert(kt, k, f"{where}.{k}"): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
+        return {_convert(kt, k, _join(where, k)): _convert(vt, v, _join(where, k)) for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
@@ -105,6 +111,12 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-4" (no dot) as a string; accept any float literal.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)

@@ -1,0 +1,42 @@
+"""The official pipelines of each benchmark (scale, crop, test resize), as in the official configs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .classes import LIP_FLIP_PAIRS
+from .transforms import Compose, eval_pipeline, train_pipeline
+
+
+@dataclass(frozen=True)
+class PipelineRecipe:
+    """Training scale and crop, ratio range, test scale; human parsing adds flips with swaps and rotation."""
+
+    scale: tuple[int, int]
+    crop: tuple[int, int]
+    ratio_range: tuple[float, float] = (0.5, 2.0)
+    keep_ratio: bool = True
+    test_scale: tuple[int, int] | None = None
+    human_parsing: bool = False
+
+    def train(self, ignore_index: int = 255) -> Compose:
+        """The training pipeline."""
+        pairs = LIP_FLIP_PAIRS if self.human_parsing else ()
+        return train_pipeline(self.scale, self.crop, self.ratio_range, self.keep_ratio, ignore_index, pairs,
+                              rotate=self.human_parsing)
+
+    def test(self, ignore_index: int = 255) -> Compose:
+        """The evaluation pipeline (resize the image only)."""
+        return eval_pipeline(self.test_scale or self.scale, self.keep_ratio, ignore_index)
+
+
+RECIPES: dict[str, PipelineRecipe] = {
+    "ade20k_512x512": PipelineRecipe((2048, 512), (512, 512)),
+    "ade20k_640x640": PipelineRecipe((2560, 640), (640, 640)),
+    "cityscapes_512x1024": PipelineRecipe((2048, 1024), (512, 1024)),
+    "cocostuff10k_512x512": PipelineRecipe((2048, 512), (512, 512)),
+    "cocostuff10k_640x640": PipelineRecipe((2560, 640), (640, 640)),
+    "pascalcontext59_640x640": PipelineRecipe((2560, 640), (640, 640)),
+    "lip_473x473": PipelineRecipe((520, 520), (473, 473), (0.75, 1.25), False, (473, 473), True),
+    "cihp_473x473": PipelineRecipe((520, 520), (473, 473), (0.75, 1.25), False, (473, 473), True),
+}

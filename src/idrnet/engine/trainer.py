@@ -1,0 +1,369 @@
+"""The training loop: CPU, one GPU or many (torchrun/DDP), resumable exactly, atomic checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import yaml
+
+from ..config import ConfigError, to_dict
+from ..data.datasets.base import SegmentationDataset
+from ..evaluation.confusion import ConfusionMatrix
+from ..models.build import build_model
+from ..models.checkpoint import load_state_dict_strict, read_checkpoint, save_checkpoint
+from ..models.config import ModelConfig
+from ..models.segmentor import Segmentor
+from ..models.zoo import get_entry
+from .config import TrainConfig
+from .losses import training_losses
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, …); the message says where."""
+
+
+# ---------------------------------------------------------------------------------------- set-up
+def _world() -> tuple[int, int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+    return 0, 1, 0
+
+
+def _init_distributed(device_kind: str) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
+
+
+def _device(config: TrainConfig, local_rank: int) -> torch.device:
+    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ConfigError("device: cuda requested but CUDA is not available")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
+    """Train and validation datasets with their pipelines (errors name a missing folder up front)."""
+    from ..data.datasets.benchmarks import build_benchmark
+    from ..data.datasets.custom import build_custom
+    from ..data.official import RECIPES, PipelineRecipe
+
+    d = config.data
+    if d.recipe is not None:
+        if d.recipe not in RECIPES:
+            raise ConfigError(f"data.recipe: unknown {d.recipe!r}; expected one of {', '.join(RECIPES)}")
+        recipe = RECIPES[d.recipe]
+    else:
+        recipe = PipelineRecipe(tuple(d.scale), tuple(d.crop), tuple(d.ratio_range), True, d.test_scale)
+    build = (lambda split, p: build_custom(d.root, split, p, config.seed, d.skip_bad_samples)) if d.type == "custom" else (
+        lambda split, p: build_benchmark(d.type, d.root, split, p, config.seed, d.skip_bad_samples))
+    train = build(d.train_split, recipe.train())
+    val = build(d.val_split, recipe.test())
+    if len(train) == 0:
+        raise ConfigError(f"data: no training samples found under {d.root} ({d.train_split})")
+    return train, val
+
+
+def _model_config(config: TrainConfig, num_classes: int) -> ModelConfig:
+    mc = get_entry(config.model).config if isinstance(config.model, str) else config.model
+    if mc.num_classes != num_classes:
+        raise ConfigError(f"model has {mc.num_classes} classes but the dataset has {num_classes}; set model.num_classes")
+    return mc
+
+
+def _param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if any(k in name for k in config.optim.no_decay_keywords) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": config.optim.weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def poly_lr(config: TrainConfig, iteration: int) -> float:
+    """Learning rate at ``iteration`` (0-based): poly decay to ``min_lr``, optional linear warm-up."""
+    o = config.optim
+    min_lr = o.lr * 0.01 if o.min_lr is None else o.min_lr
+    lr = (1 - iteration / config.iterations) ** o.power * (o.lr - min_lr) + min_lr
+    if o.warmup_iters and iteration <= o.warmup_iters:
+        lr = lr * (1 - (1 - iteration / o.warmup_iters) * (1 - o.warmup_ratio))
+    return lr
+
+
+# ------------------------------------------------------------------------------------ data order
+class _Order:
+    """Epoch-wise shuffled indices from (seed, epoch), sharded over ranks, resumable at any batch."""
+
+    def __init__(self, n: int, batch: int, seed: int, rank: int, world: int) -> None:
+        self.n, self.batch, self.seed, self.rank, self.world = n, batch, seed, rank, world
+        self.batches_per_epoch = (n // world) // batch
+        if self.batches_per_epoch == 0:
+            raise ConfigError(f"dataset of {n} samples is smaller than one batch of {batch} per process")
+
+    def batch_indices(self, epoch: int) -> list[list[int]]:
+        g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        mine = perm[self.rank::self.world][: self.batches_per_epoch * self.batch]
+        return [mine[i:i + self.batch] for i in range(0, len(mine), self.batch)]
+
+
+def _collate(samples: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.stack([s["image"] for s in samples]), torch.stack([s["label"] for s in samples])
+
+
+# ----------------------------------------------------------------------------------- checkpoints
+def _atomic_save(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
+    states = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+# ---------------------------------------------------------------------------------------- train
+def train(config: TrainConfig, resume: str | bool | None = None, max_iterations: int | None = None) -> dict[str, Any]:
+    """Train as ``config`` says; returns the last validation metrics and paths.
+
+    ``resume``: True for ``work_dir/latest.pt``, or a checkpoint path. ``max_iterations`` stops early
+    (after writing a resumable checkpoint) without changing the schedule — used to test resuming.
+    """
+    device_kind = "cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()) else "cpu"
+    _init_distributed(device_kind)
+    rank, world, local_rank = _world()
+    device = _device(config, local_rank)
+    work_dir = Path(config.work_dir)
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        probe = work_dir / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"work_dir {work_dir} is not writable: {err}") from err
+    train_set, val_set = build_datasets(config)
+    model_config = _model_config(config, train_set.info.num_classes)
+    if config.batch_size % world:
+        raise ConfigError(f"batch_size {config.batch_size} is not divisible by the {world} processes")
+    per_rank = config.batch_size // world
+
+    torch.manual_seed(config.seed)
+    model: Segmentor = build_model(model_config)
+    if config.init_checkpoint:
+        state, _, _ = read_checkpoint(Path(config.init_checkpoint))
+        load_state_dict_strict(model, state, config.init_checkpoint)
+    if world > 1:
+        # Batch statistics over the whole (total) batch: torch's SyncBatchNorm on CUDA, ours on CPU/gloo.
+        if device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            from ..models.sync_batchnorm import convert_to_cross_process_bn
+
+            model = convert_to_cross_process_bn(model)
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer: torch.optim.Optimizer
+    groups = _param_groups(model, config)
+    if config.optim.type == "sgd":
+        optimizer = torch.optim.SGD(groups, lr=config.optim.lr, momentum=config.optim.momentum)
+    else:
+        optimizer = torch.optim.AdamW(groups, lr=config.optim.lr, betas=config.optim.betas)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+    ddp = None
+    if world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            _TrainForward(model), device_ids=[local_rank] if device.type == "cuda" else None
+        )
+
+    start, best = 0, -1.0
+    latest = work_dir / "latest.pt"
+    if resume:
+        path = latest if resume is True else Path(resume)
+        if not path.is_file():
+            raise FileNotFoundError(f"cannot resume: {path} does not exist")
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["cpu"])
+        if "cuda" in ckpt["rng"] and device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+        start, best = int(ckpt["iteration"]), float(ckpt["best_miou"])
+    if rank == 0:
+        (work_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+    order = _Order(len(train_set), per_rank, config.seed, rank, world)
+    stop_signal: list[int] = []
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        stop_signal.append(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def save(path: Path, iteration: int) -> None:
+        if rank != 0:
+            return
+        _atomic_save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+            "rng": _rng_states(device), "iteration": iteration, "best_miou": best,
+            "config": json.dumps(to_dict(config)),
+        }, path)
+
+    log = open(work_dir / "log.jsonl", "a") if rank == 0 else None
+    from tqdm import tqdm
+
+    bar = tqdm(total=config.iterations, initial=start, disable=rank != 0, desc="train", dynamic_ncols=True)
+    metrics: dict[str, Any] = {}
+    end = min(config.iterations, max_iterations) if max_iterations else config.iterations
+    iteration = start
+    net = ddp if ddp is not None else model
+    window_start, window_images = time.perf_counter(), 0
+    try:
+        while iteration < end:
+            epoch, position = divmod(iteration, order.batches_per_epoch)
+            train_set.epoch = epoch
+            batches = order.batch_indices(epoch)[position:]
+            # Our own generator, so creating a loader (e.g. after a resume) never draws from the
+            # global RNG that dropout and deletion sampling use; augmentation is seeded per sample.
+            loader = torch.utils.data.DataLoader(
+                train_set, batch_sampler=batches, num_workers=config.data.num_workers, collate_fn=_collate,
+                pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(config.seed + epoch),
+            )
+            for images, targets in loader:
+                if iteration >= end or stop_signal:
+                    break
+                images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+                if config.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                lr = poly_lr(config, iteration)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                model.train()
+                amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    losses = _losses(net, model, images, targets)
+                total = losses["total"]
+                if not torch.isfinite(total):
+                    if config.on_nan == "skip":
+                        optimizer.zero_grad(set_to_none=True)
+                        iteration += 1
+                        continue
+                    raise TrainingError(
+                        f"non-finite loss {total.item()} at iteration {iteration}; the last good checkpoint "
+                        f"is {latest if latest.exists() else 'not written yet'}"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(total).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                iteration += 1
+                window_images += config.batch_size
+                bar.update(1)
+                if iteration % config.log_interval == 0 or iteration == end:
+                    now = time.perf_counter()
+                    record = {"iteration": iteration, "lr": lr,
+                              **{f"loss_{k}": v.detach().item() for k, v in losses.items()},
+                              "images_per_s": window_images / max(now - window_start, 1e-9)}
+                    window_start, window_images = now, 0
+                    bar.set_postfix(loss=f"{record['loss_total']:.3f}", lr=f"{lr:.2e}", ips=f"{record['images_per_s']:.1f}")
+                    if log:
+                        log.write(json.dumps(record) + "\n")
+                        log.flush()
+                if iteration % config.checkpoint_interval == 0:
+                    save(latest, iteration)
+                    save(work_dir / f"iter_{iteration}.pt", iteration)
+                if iteration % config.val_interval == 0 or iteration == config.iterations:
+                    metrics = evaluate(model, val_set, device)
+                    if log:
+                        log.write(json.dumps({"iteration": iteration, "val_mIoU": metrics["mIoU"], "val_aAcc": metrics["aAcc"]}) + "\n")
+                        log.flush()
+                    if metrics["mIoU"] > best:
+                        best = metrics["mIoU"]
+                        if rank == 0:
+                            save_checkpoint(model, work_dir / "best.safetensors")
+            if stop_signal:
+                break
+        save(latest, iteration)
+        if rank == 0 and iteration >= config.iterations:
+            save_checkpoint(model, work_dir / "final.safetensors")
+    finally:
+        bar.close()
+        if log:
+            log.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if stop_signal:
+        raise KeyboardInterrupt(f"stopped by signal {stop_signal[0]} at iteration {iteration}; resume with --resume")
+    return {"iteration": iteration, "metrics": metrics, "best_miou": best, "work_dir": str(work_dir)}
+
+
+def _losses(net: torch.nn.Module, model: Segmentor, images: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    if net is model:
+        return training_losses(model, images, targets)
+    # Under DDP the forward must go through the wrapper so gradients are synchronised.
+    return training_losses(_DDPView(net, model), images, targets)
+
+
+class _DDPView:
+    """Looks like the Segmentor to ``training_losses`` but runs ``forward_train`` through DDP."""
+
+    def __init__(self, ddp: torch.nn.Module, model: Segmentor) -> None:
+        self._ddp, self._model = ddp, model
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def forward_train(self, images: torch.Tensor):
+        return self._ddp(images)
+
+
+class _TrainForward(torch.nn.Module):
+    """``forward`` = the segmentor's ``forward_train``, so DDP can wrap the training forward."""
+
+    def __init__(self, model: Segmentor) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor):
+        return self.model.forward_train(images)
+
+
+@torch.no_grad()
+def evaluate(model: Segmentor, dataset: SegmentationDataset, device: torch.device) -> dict[str, Any]:
+    """Whole-image single-scale mIoU over ``dataset`` (this process's share under DDP), all-reduced."""
+    rank, world, _ = _world()
+    model.eval()
+    cm = ConfusionMatrix(dataset.info.num_classes, dataset.info.ignore_index, device)
+    for i in range(rank, len(dataset), world):
+        sample = dataset[i]
+        image = sample["image"].unsqueeze(0).to(device)
+        label = sample["label"].to(device)
+        logits = model.forward_logits(image)
+        logits = torch.nn.functional.interpolate(logits, size=label.shape, mode="bilinear", align_corners=model.align_corners)
+        cm.update(logits.argmax(1)[0], label)
+    cm.all_reduce()
+    model.train()
+    return cm.metrics()
