@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the quickstart demo on the CPU.
+# Set up (scripts/setup.sh), generate the context dataset and train IDRNet-FCN on it, on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
-.venv/bin/idrnet models idrnet_
-.venv/bin/python examples/quickstart.py
+if [ ! -f data/synth/dataset.yaml ]; then
+    .venv/bin/idrnet data synth data/synth --num-train 400 --num-val 100 --size 128 --seed 0
+fi
+.venv/bin/idrnet train configs/quickstart_synth_idrnet_fcn_r18.yaml "$@"

@@ -137,3 +137,32 @@ def test_two_process_ddp_matches_one_process_with_the_same_total_batch(tmp_path,
     for key in a:
         if a[key].dtype.is_floating_point:
             torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=lambda m, k=key: f"{k}: {m}")
+
+
+def test_bad_samples_are_skipped_and_listed_when_opted_in(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "data"
+    write_synthetic_dataset(root, 6, 2, 32, seed=2, progress=False)
+    bad = sorted((root / "masks/train").glob("*.png"))[0]
+    Image.fromarray(np.full((32, 32), 77, np.uint8)).save(bad)
+    path = write_config(tmp_path, root, iterations=2)
+    with pytest.raises(Exception, match=bad.name):
+        train(load_train_config(path, [f"work_dir={tmp_path / 'strict'}"]))
+    train(load_train_config(path, ["data.skip_bad_samples=true", f"work_dir={tmp_path / 'lenient'}"]))
+    assert bad.name in capsys.readouterr().out
+    assert bad.name in (tmp_path / "lenient" / "skipped_samples.txt").read_text()
+
+
+@pytest.mark.slow
+def test_learns_on_generated_data(tmp_path):
+    """A small IDRNet-FCN learns the generated context dataset (quickstart model, shorter run)."""
+    root = tmp_path / "synth"
+    write_synthetic_dataset(root, 200, 40, 128, seed=0, progress=False)
+    config = load_train_config(
+        os.path.join(os.path.dirname(__file__), "..", "configs", "quickstart_synth_idrnet_fcn_r18.yaml"),
+        [f"data.root={root}", "iterations=80", "val_interval=80", "checkpoint_interval=80", f"work_dir={tmp_path / 'run'}"],
+    )
+    result = train(config)
+    assert result["metrics"]["mIoU"] > 0.3

@@ -164,6 +164,9 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     except OSError as err:
         raise ConfigError(f"work_dir {work_dir} is not writable: {err}") from err
     train_set, val_set = build_datasets(config)
+    skip_log = work_dir / "skipped_samples.txt"
+    if config.data.skip_bad_samples:
+        train_set.skip_log = val_set.skip_log = skip_log
     model_config = _model_config(config, train_set.info.num_classes)
     if config.batch_size % world:
         raise ConfigError(f"batch_size {config.batch_size} is not divisible by the {world} processes")
@@ -315,6 +318,9 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
             log.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if rank == 0 and skip_log.is_file():
+        skipped = sorted(set(skip_log.read_text().splitlines()))
+        print(f"skipped {len(skipped)} bad sample(s) (listed in {skip_log}):", *skipped[:50], sep="\n  ")
     if stop_signal:
         raise KeyboardInterrupt(f"stopped by signal {stop_signal[0]} at iteration {iteration}; resume with --resume")
     return {"iteration": iteration, "metrics": metrics, "best_miou": best, "work_dir": str(work_dir)}

@@ -42,7 +42,8 @@ class SegmentationDataset(torch.utils.data.Dataset):
     """Reads, maps and transforms samples; deterministic for ``seed`` (and ``epoch``).
 
     A bad sample raises :class:`BadSampleError` naming the file, or, with ``skip_bad``, is replaced by
-    the next good one and recorded in ``skipped`` (in this process; each DataLoader worker keeps its own).
+    the next good one and recorded in ``skipped`` (in this process) and, when ``skip_log`` is set, appended
+    to that file (so DataLoader workers' skips can be listed at the end of a run).
     """
 
     info: DatasetInfo
@@ -53,6 +54,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
     epoch: int = 0
     skip_bad: bool = False
     skipped: list[str] = field(default_factory=list)
+    skip_log: Path | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -81,6 +83,9 @@ class SegmentationDataset(torch.utils.data.Dataset):
                 if not self.skip_bad:
                     raise
                 self.skipped.append(str(err))
+                if self.skip_log is not None:
+                    with open(self.skip_log, "a") as f:
+                        f.write(f"{err}\n")
                 continue
             if self.pipeline is not None:
                 rng = np.random.default_rng([self.seed, self.epoch, i])
