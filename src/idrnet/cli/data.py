@@ -33,18 +33,11 @@ def open_dataset(target: str, split: str):
     import yaml
 
     from ..data.datasets.benchmarks import BENCHMARKS, SegmentationDataset
-    from ..data.datasets.custom import default_palette, list_custom, load_spec
-    from ..data.datasets.base import DatasetInfo
-    from ..data.labels import LabelMap
+    from ..data.datasets.custom import open_custom
 
     path = Path(target)
     if path.is_dir():
-        spec = load_spec(path)
-        samples, problems = list_custom(path, split, spec)
-        palette = tuple(tuple(c) for c in (spec.palette or default_palette(len(spec.classes))))
-        info = DatasetInfo(path.name, tuple(spec.classes), palette, spec.ignore_index)
-        label_map = LabelMap(len(spec.classes), spec.ignore_index, spec.label_map, shift=spec.label_shift)
-        return SegmentationDataset(info, samples, label_map), problems
+        return open_custom(path, split)
     if not path.is_file():
         raise FileNotFoundError(f"{target} is neither a dataset folder nor a YAML file")
     data = yaml.safe_load(path.read_text()) or {}

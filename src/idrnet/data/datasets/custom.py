@@ -94,15 +94,23 @@ def list_custom(root: Path, split: str, spec: CustomDatasetSpec) -> tuple[list[S
     raise FileNotFoundError(f"no {image_dir / split} folder and no {list_file} split list")
 
 
-def build_custom(root: str | Path, split: str, pipeline=None, seed: int = 0, skip_bad: bool = False) -> SegmentationDataset:
-    """A split of a custom dataset; unpaired files are an error listing them."""
+def open_custom(
+    root: str | Path, split: str, pipeline=None, seed: int = 0, skip_bad: bool = False
+) -> tuple[SegmentationDataset, list[str]]:
+    """A split of a custom dataset (paired samples only) and the pairing problems found."""
     root = Path(root)
     spec = load_spec(root)
     samples, problems = list_custom(root, split, spec)
-    if problems:
-        shown = "\n  ".join(problems[:20])
-        raise FileNotFoundError(f"{root} ({split}): {len(problems)} unpaired file(s):\n  {shown}")
     palette = tuple(tuple(c) for c in (spec.palette or default_palette(len(spec.classes))))
     info = DatasetInfo(root.name, tuple(spec.classes), palette, spec.ignore_index)
     label_map = LabelMap(len(spec.classes), spec.ignore_index, spec.label_map, shift=spec.label_shift)
-    return SegmentationDataset(info, samples, label_map, pipeline, seed, skip_bad=skip_bad)
+    return SegmentationDataset(info, samples, label_map, pipeline, seed, skip_bad=skip_bad), problems
+
+
+def build_custom(root: str | Path, split: str, pipeline=None, seed: int = 0, skip_bad: bool = False) -> SegmentationDataset:
+    """A split of a custom dataset; unpaired files are an error listing them."""
+    dataset, problems = open_custom(root, split, pipeline, seed, skip_bad)
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        raise FileNotFoundError(f"{root} ({split}): {len(problems)} unpaired file(s):\n  {shown}")
+    return dataset
