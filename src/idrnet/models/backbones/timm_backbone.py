@@ -39,9 +39,7 @@ class TimmBackbone(nn.Module):
         self.channels: list[int] = list(info.channels())[self._first :]
         self.reductions: list[int] = list(info.reduction())[self._first :]
         # Transformers such as Swin give channels-last maps; remember to permute them.
-        self._nhwc = getattr(self.body, "output_fmt", "NCHW") == "NHWC" or str(
-            getattr(self.body, "output_fmt", "NCHW")
-        ).endswith("NHWC")
+        self._nhwc = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps, one per selected stage, ``(B, C_i, H/r_i, W/r_i)``."""
