@@ -158,7 +158,7 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     work_dir = Path(config.work_dir)
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
-        probe = work_dir / ".write_test"
+        probe = work_dir / f".write_test.{os.getpid()}"  # one per process: ranks share the folder
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
