@@ -166,3 +166,13 @@ def test_learns_on_generated_data(tmp_path):
     )
     result = train(config)
     assert result["metrics"]["mIoU"] > 0.3
+
+
+def test_gradient_accumulation_keeps_the_total_batch(tmp_path, synth):
+    """Each process's batch of 4 runs as two micro-batches of 2 whose gradients are accumulated
+    (BatchNorm then sees micro-batch statistics); a size that does not divide is refused up front."""
+    config = load_train_config(write_config(tmp_path, synth, iterations=2), ["max_batch_per_process=2"])
+    result = train(config)
+    assert result["iteration"] == 2
+    with pytest.raises(ConfigError, match="max_batch_per_process"):
+        train(load_train_config(write_config(tmp_path, synth, iterations=2), ["max_batch_per_process=3"]))

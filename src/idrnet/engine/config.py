@@ -56,6 +56,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     iterations: int = 1000
     batch_size: int = 8  # total over all processes
+    max_batch_per_process: int | None = None  # split each process's batch and accumulate gradients
     val_interval: int = 500
     checkpoint_interval: int = 500
     log_interval: int = 10

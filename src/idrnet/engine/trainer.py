@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
 import math
 import os
@@ -171,6 +171,11 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     if config.batch_size % world:
         raise ConfigError(f"batch_size {config.batch_size} is not divisible by the {world} processes")
     per_rank = config.batch_size // world
+    micro = config.max_batch_per_process or per_rank
+    if per_rank % micro:
+        raise ConfigError(
+            f"max_batch_per_process {micro} must divide the per-process batch {per_rank} (batch_size / processes)"
+        )
 
     torch.manual_seed(config.seed)
     model: Segmentor = build_model(model_config)
@@ -266,10 +271,24 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
                     group["lr"] = lr
                 model.train()
                 amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    losses = _losses(net, model, images, targets)
-                total = losses["total"]
-                if not torch.isfinite(total):
+                optimizer.zero_grad(set_to_none=True)
+                losses: dict[str, torch.Tensor] = {}
+                finite = True
+                chunks = list(zip(images.split(micro), targets.split(micro)))
+                for step, (chunk_images, chunk_targets) in enumerate(chunks):
+                    # Gradients are synchronised across processes on the last micro-batch only.
+                    sync = ddp.no_sync() if ddp is not None and step < len(chunks) - 1 else contextlib.nullcontext()
+                    with sync:
+                        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                            chunk_losses = _losses(net, model, chunk_images, chunk_targets)
+                        total = chunk_losses["total"] / len(chunks)
+                        if not torch.isfinite(total):
+                            finite = False
+                            break
+                        scaler.scale(total).backward()
+                    for k, v in chunk_losses.items():
+                        losses[k] = losses.get(k, 0) + v.detach() / len(chunks)
+                if not finite:
                     if config.on_nan == "skip":
                         optimizer.zero_grad(set_to_none=True)
                         iteration += 1
@@ -278,8 +297,6 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
                         f"non-finite loss {total.item()} at iteration {iteration}; the last good checkpoint "
                         f"is {latest if latest.exists() else 'not written yet'}"
                     )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(total).backward()
                 scaler.step(optimizer)
                 scaler.update()
                 iteration += 1
