@@ -176,3 +176,20 @@ def test_gradient_accumulation_keeps_the_total_batch(tmp_path, synth):
     assert result["iteration"] == 2
     with pytest.raises(ConfigError, match="max_batch_per_process"):
         train(load_train_config(write_config(tmp_path, synth, iterations=2), ["max_batch_per_process=3"]))
+
+
+def test_tensorboard_scalars_are_written(tmp_path, synth):
+    from tensorboardX.proto import event_pb2
+
+    train(load_train_config(write_config(tmp_path, synth, iterations=2, val_interval=2)))
+    files = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert files
+    data = files[0].read_bytes()
+    tags = set()
+    offset = 0
+    while offset < len(data):  # TFRecord: length (8), crc (4), payload, crc (4)
+        length = int.from_bytes(data[offset:offset + 8], "little")
+        event = event_pb2.Event.FromString(data[offset + 12: offset + 12 + length])
+        tags.update(v.tag for v in event.summary.value)
+        offset += 12 + length + 4
+    assert {"train/loss_total", "train/lr", "val/mIoU"} <= tags

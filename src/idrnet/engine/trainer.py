@@ -121,6 +121,13 @@ class _Order:
         return [mine[i:i + self.batch] for i in range(0, len(mine), self.batch)]
 
 
+def _tensorboard(path: Path):
+    """A TensorBoard event writer (tensorboardX: no TensorFlow or tensorboard server needed)."""
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter(str(path))
+
+
 def _collate(samples: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([s["image"] for s in samples]), torch.stack([s["label"] for s in samples])
 
@@ -241,6 +248,7 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
         }, path)
 
     log = open(work_dir / "log.jsonl", "a") if rank == 0 else None
+    scalars = _tensorboard(work_dir / "tensorboard") if rank == 0 else None
     from tqdm import tqdm
 
     bar = tqdm(total=config.iterations, initial=start, disable=rank != 0, desc="train", dynamic_ncols=True)
@@ -312,6 +320,10 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
                     if log:
                         log.write(json.dumps(record) + "\n")
                         log.flush()
+                    if scalars:
+                        for key, value in record.items():
+                            if key != "iteration":
+                                scalars.add_scalar(f"train/{key}", value, iteration)
                 if iteration % config.checkpoint_interval == 0:
                     save(latest, iteration)
                     save(work_dir / f"iter_{iteration}.pt", iteration)
@@ -320,6 +332,9 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
                     if log:
                         log.write(json.dumps({"iteration": iteration, "val_mIoU": metrics["mIoU"], "val_aAcc": metrics["aAcc"]}) + "\n")
                         log.flush()
+                    if scalars:
+                        for key in ("mIoU", "aAcc", "mAcc"):
+                            scalars.add_scalar(f"val/{key}", metrics[key], iteration)
                     if metrics["mIoU"] > best:
                         best = metrics["mIoU"]
                         if rank == 0:
@@ -333,6 +348,8 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
         bar.close()
         if log:
             log.close()
+        if scalars:
+            scalars.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     if rank == 0 and skip_log.is_file():
