@@ -193,3 +193,26 @@ def test_tensorboard_scalars_are_written(tmp_path, synth):
         tags.update(v.tag for v in event.summary.value)
         offset += 12 + length + 4
     assert {"train/loss_total", "train/lr", "val/mIoU"} <= tags
+
+
+def test_sigint_writes_a_resumable_checkpoint(tmp_path, synth):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = write_config(tmp_path, synth, iterations=400, log_interval=1)
+    proc = subprocess.Popen([sys.executable, "-m", "idrnet.cli.main", "train", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "run" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and log.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "resume" in err and "Traceback" not in err
+    ckpt = torch.load(tmp_path / "run" / "latest.pt", weights_only=True)
+    assert 0 < ckpt["iteration"] < 400
+    result = train(load_train_config(config, ["iterations=400"]), resume=True, max_iterations=ckpt["iteration"] + 1)
+    assert result["iteration"] == ckpt["iteration"] + 1
