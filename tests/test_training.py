@@ -216,3 +216,19 @@ def test_sigint_writes_a_resumable_checkpoint(tmp_path, synth):
     assert 0 < ckpt["iteration"] < 400
     result = train(load_train_config(config, ["iterations=400"]), resume=True, max_iterations=ckpt["iteration"] + 1)
     assert result["iteration"] == ckpt["iteration"] + 1
+
+
+def test_every_zoo_model_has_a_valid_official_recipe_config():
+    from pathlib import Path
+
+    import idrnet
+
+    folder = Path(__file__).parent.parent / "configs" / "zoo"
+    names = {p.stem for p in folder.glob("*.yaml")}
+    assert names == set(idrnet.list_models())
+    ade = load_train_config(folder / "idrnet_upernet_resnet50os8_ade20k.yaml")
+    assert (ade.batch_size, ade.iterations, ade.optim.lr, ade.data.recipe) == (16, 164190, 0.01, "ade20k_512x512")
+    city = load_train_config(folder / "idrnet_fcn_resnet50os8_cityscapes.yaml")
+    assert (city.batch_size, city.iterations) == (8, 81620)
+    for name in names:
+        load_train_config(folder / f"{name}.yaml")

@@ -67,6 +67,9 @@ class TrainConfig:
     on_nan: Literal["stop", "skip"] = "stop"
     work_dir: str = "runs/default"
     init_checkpoint: str | None = None
+    # ImageNet initialisation of the backbone: true = the official file for ResNet-V1c (open-mmlab),
+    # timm's default tag otherwise; a string = a path/URL (ResNet-V1c) or a timm tag.
+    pretrained_backbone: bool | str | None = None
 
 
 def _set_path(data: dict, dotted: str, value: Any, where: str) -> None:

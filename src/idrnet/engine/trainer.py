@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -77,6 +78,8 @@ def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, Segmentati
 
 def _model_config(config: TrainConfig, num_classes: int) -> ModelConfig:
     mc = get_entry(config.model).config if isinstance(config.model, str) else config.model
+    if config.pretrained_backbone is not None:
+        mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=config.pretrained_backbone))
     if mc.num_classes != num_classes:
         raise ConfigError(f"model has {mc.num_classes} classes but the dataset has {num_classes}; set model.num_classes")
     return mc
