@@ -232,3 +232,10 @@ def test_every_zoo_model_has_a_valid_official_recipe_config():
     assert (city.batch_size, city.iterations) == (8, 81620)
     for name in names:
         load_train_config(folder / f"{name}.yaml")
+
+
+def test_bf16_autocast_and_channels_last_on_cpu(tmp_path, synth):
+    config = load_train_config(write_config(tmp_path, synth, iterations=2, val_interval=2),
+                               ["amp=bf16", "channels_last=true"])
+    result = train(config)
+    assert result["iteration"] == 2 and 0.0 <= result["metrics"]["mIoU"] <= 1.0
