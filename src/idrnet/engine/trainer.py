@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import signal
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import torch
 import torch.distributed as dist
 import yaml
 
+from ..atomic import atomic_path
 from ..config import ConfigError, to_dict
 from ..data.datasets.base import SegmentationDataset
 from ..evaluation.confusion import ConfusionMatrix
@@ -45,8 +44,12 @@ def _init_distributed(device_kind: str) -> None:
         dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
 
 
+def _wants_cuda(config: TrainConfig) -> bool:
+    return config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+
+
 def _device(config: TrainConfig, local_rank: int) -> torch.device:
-    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
+    if _wants_cuda(config):
         if not torch.cuda.is_available():
             raise ConfigError("device: cuda requested but CUDA is not available")
         torch.cuda.set_device(local_rank)
@@ -136,17 +139,6 @@ def _collate(samples: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # ----------------------------------------------------------------------------------- checkpoints
-def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
     states = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
@@ -161,8 +153,7 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     ``resume``: True for ``work_dir/latest.pt``, or a checkpoint path. ``max_iterations`` stops early
     (after writing a resumable checkpoint) without changing the schedule — used to test resuming.
     """
-    device_kind = "cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()) else "cpu"
-    _init_distributed(device_kind)
+    _init_distributed("cuda" if _wants_cuda(config) else "cpu")
     rank, world, local_rank = _world()
     device = _device(config, local_rank)
     work_dir = Path(config.work_dir)
@@ -244,11 +235,12 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     def save(path: Path, iteration: int) -> None:
         if rank != 0:
             return
-        _atomic_save({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-            "rng": _rng_states(device), "iteration": iteration, "best_miou": best,
-            "config": json.dumps(to_dict(config)),
-        }, path)
+        with atomic_path(path) as tmp:
+            torch.save({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "rng": _rng_states(device), "iteration": iteration, "best_miou": best,
+                "config": json.dumps(to_dict(config)),
+            }, tmp)
 
     log = open(work_dir / "log.jsonl", "a") if rank == 0 else None
     scalars = _tensorboard(work_dir / "tensorboard") if rank == 0 else None
@@ -258,7 +250,10 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     metrics: dict[str, Any] = {}
     end = min(config.iterations, max_iterations) if max_iterations else config.iterations
     iteration = start
-    net = ddp if ddp is not None else model
+    # Under DDP the training forward must go through the wrapper so gradients are synchronised.
+    trainee = _DDPView(ddp, model) if ddp is not None else model
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
+    model.train()  # evaluate() restores train mode after validating
     window_start, window_images = time.perf_counter(), 0
     try:
         while iteration < end:
@@ -280,8 +275,6 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
                 lr = poly_lr(config, iteration)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                model.train()
-                amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
                 optimizer.zero_grad(set_to_none=True)
                 losses: dict[str, torch.Tensor] = {}
                 finite = True
@@ -291,7 +284,7 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
                     sync = ddp.no_sync() if ddp is not None and step < len(chunks) - 1 else contextlib.nullcontext()
                     with sync:
                         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                            chunk_losses = _losses(net, model, chunk_images, chunk_targets)
+                            chunk_losses = training_losses(trainee, chunk_images, chunk_targets)
                         total = chunk_losses["total"] / len(chunks)
                         if not torch.isfinite(total):
                             finite = False
@@ -361,13 +354,6 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     if stop_signal:
         raise KeyboardInterrupt(f"stopped by signal {stop_signal[0]} at iteration {iteration}; resume with --resume")
     return {"iteration": iteration, "metrics": metrics, "best_miou": best, "work_dir": str(work_dir)}
-
-
-def _losses(net: torch.nn.Module, model: Segmentor, images: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-    if net is model:
-        return training_losses(model, images, targets)
-    # Under DDP the forward must go through the wrapper so gradients are synchronised.
-    return training_losses(_DDPView(net, model), images, targets)
 
 
 class _DDPView:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import torch
 
+from ..atomic import atomic_path
 from ..config import from_dict, to_dict
 from .config import ModelConfig
 from .segmentor import Segmentor
@@ -160,12 +160,6 @@ def save_checkpoint(model: Segmentor, path: str | os.PathLike, name: str | None 
     if name:
         metadata[NAME_METADATA_KEY] = name
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

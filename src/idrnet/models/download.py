@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.parse
 from pathlib import Path
+
+from ..atomic import atomic_path
 
 
 def cache_dir() -> Path:
@@ -47,15 +48,9 @@ def fetch(url_or_path: str, sha256: str | None = None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         from torch.hub import download_url_to_file
 
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
-        os.close(fd)
-        try:
+        with atomic_path(target, ".part") as tmp:
             download_url_to_file(url_or_path, tmp, progress=True)
             _verify(Path(tmp), sha256)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     else:
         _verify(target, sha256)
     return target
