@@ -40,6 +40,8 @@ def build_model(config: ModelConfig) -> Segmentor:
             memory_momentum=h.memory_momentum,
             align_corners=ac,
             intervention_updates_bn_stats=h.intervention_updates_bn_stats,
+            learn_relations=h.learn_relations,
+            use_dataset_representations=h.use_dataset_representations,
         )
     elif h.type == "fcn":
         head = FCNHead(channels, k, h.feats_channels, h.num_convs, h.dropout)

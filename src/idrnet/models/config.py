@@ -40,6 +40,10 @@ class HeadConfig:
     relation_momentum: float = 0.1
     memory_momentum: float = 0.1
     intervention_updates_bn_stats: bool = True
+    # Ablations (not in the reference): keep the relation matrices at identity (no deletion
+    # diagnostics), or keep the dataset-level class representations at zero (never updated).
+    learn_relations: bool = True
+    use_dataset_representations: bool = True
 
 
 @dataclass

@@ -64,6 +64,8 @@ class IDRNetHead(nn.Module):
         memory_momentum: float = 0.1,
         align_corners: bool = False,
         intervention_updates_bn_stats: bool = True,
+        learn_relations: bool = True,
+        use_dataset_representations: bool = True,
     ) -> None:
         super().__init__()
         if fpn_channels is not None and context is None:
@@ -77,6 +79,8 @@ class IDRNetHead(nn.Module):
         self.relation_momentum = relation_momentum
         self.memory_momentum = memory_momentum
         self.intervention_updates_bn_stats = intervention_updates_bn_stats
+        self.learn_relations = learn_relations
+        self.use_dataset_representations = use_dataset_representations
         self.deletion_generator: torch.Generator | None = None
 
         c = feats_channels
@@ -178,10 +182,38 @@ class IDRNetHead(nn.Module):
         re-runs stage 2 with the same dropout masks, and moves ``class_relations_*[deleted, j]`` towards
         the rise of the mean/variance of the loss on every ground-truth class j. Then moves
         ``dl_cls_representations`` towards the batch's class means of the upsampled features. Under DDP
-        the statistics are averaged across processes in place. Returns the deleted classes.
+        the statistics are averaged across processes in place. Returns the deleted classes (empty when
+        ``learn_relations`` is off; ``use_dataset_representations`` off leaves the representations at 0).
         """
         k = self.num_classes
+        size = targets.shape[-2:]
+        valid = (targets >= 0) & (targets < k) & (targets != ignore_index)
+        safe_targets = torch.where(valid, targets, torch.zeros_like(targets))
         present = state.masks.any(dim=2)
+        if not self.learn_relations:
+            deleted_classes = torch.empty(0, dtype=torch.long, device=present.device)
+        else:
+            deleted_classes = self._deletion_diagnostics(state, present, size, valid, safe_targets, deleted_classes)
+        if self.use_dataset_representations:
+            sums, counts = ops.upsampled_class_sums(state.features.detach(), safe_targets, valid, k, self.align_corners)
+            seen = (counts > 0).unsqueeze(1)
+            means = sums / counts.clamp_min(1).unsqueeze(1)
+            mm = self.memory_momentum
+            memory = self.dl_cls_representations
+            memory.copy_(torch.where(seen, mm * means + (1 - mm) * memory, memory))
+            _all_reduce_mean_(self.dl_cls_representations)
+        return deleted_classes
+
+    def _deletion_diagnostics(
+        self,
+        state: IDRNetTrainState,
+        present: torch.Tensor,
+        size: torch.Size,
+        valid: torch.Tensor,
+        safe_targets: torch.Tensor,
+        deleted_classes: torch.Tensor | None,
+    ) -> torch.Tensor:
+        k = self.num_classes
         if deleted_classes is None:
             deleted_classes = ops.sample_deletions(present, self.selected_classes_counter, self.deletion_generator)
         deleted_classes = deleted_classes.to(present.device)
@@ -195,9 +227,6 @@ class IDRNetHead(nn.Module):
                 _set_rng_state(state.features.device, state.dropout_rng_state)
                 intervened = self._stage2(state.features, id_context, state.fused_context)
 
-        size = targets.shape[-2:]
-        valid = (targets >= 0) & (targets < k) & (targets != ignore_index)
-        safe_targets = torch.where(valid, targets, torch.zeros_like(targets))
         stats = []
         for logits in (state.stage2_logits.detach(), intervened):
             up = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=self.align_corners)
@@ -208,14 +237,6 @@ class IDRNetHead(nn.Module):
         ops.sequential_ema_(self.class_relations_mean, deleted_classes, mean_deleted - mean_anchor, count > 0, m)
         ops.sequential_ema_(self.class_relations_var, deleted_classes, var_deleted - var_anchor, count > 1, m)
         _all_reduce_mean_(self.class_relations_mean, self.class_relations_var, self.selected_classes_counter)
-
-        sums, counts = ops.upsampled_class_sums(state.features.detach(), safe_targets, valid, k, self.align_corners)
-        seen = (counts > 0).unsqueeze(1)
-        means = sums / counts.clamp_min(1).unsqueeze(1)
-        mm = self.memory_momentum
-        memory = self.dl_cls_representations
-        memory.copy_(torch.where(seen, mm * means + (1 - mm) * memory, memory))
-        _all_reduce_mean_(self.dl_cls_representations)
         return deleted_classes
 
     @contextlib.contextmanager
