@@ -6,10 +6,12 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import convert, data, models, train
+from . import convert, data, models, predict, test, train
 
 # verb → module with ``add_arguments(parser)`` and ``run(args) -> int``
-VERBS = {"convert": convert, "data": data, "models": models, "train": train}
+VERBS = {
+    "convert": convert, "data": data, "models": models, "predict": predict, "test": test, "train": train,
+}
 
 
 class UserError(Exception):

@@ -18,7 +18,6 @@ import yaml
 from ..atomic import atomic_path
 from ..config import ConfigError, to_dict
 from ..data.datasets.base import SegmentationDataset
-from ..evaluation.confusion import ConfusionMatrix
 from ..models.build import build_model
 from ..models.checkpoint import load_state_dict_strict, read_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
@@ -57,8 +56,8 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
-    """Train and validation datasets with their pipelines (errors name a missing folder up front)."""
+def build_split(config: TrainConfig, split: str, train: bool) -> SegmentationDataset:
+    """One split of the config's dataset with the training or the evaluation pipeline."""
     from ..data.datasets.benchmarks import build_benchmark
     from ..data.datasets.custom import build_custom
     from ..data.official import RECIPES, PipelineRecipe
@@ -70,12 +69,18 @@ def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, Segmentati
         recipe = RECIPES[d.recipe]
     else:
         recipe = PipelineRecipe(tuple(d.scale), tuple(d.crop), tuple(d.ratio_range), True, d.test_scale)
-    build = (lambda split, p: build_custom(d.root, split, p, config.seed, d.skip_bad_samples)) if d.type == "custom" else (
-        lambda split, p: build_benchmark(d.type, d.root, split, p, config.seed, d.skip_bad_samples))
-    train = build(d.train_split, recipe.train())
-    val = build(d.val_split, recipe.test())
+    pipeline = recipe.train() if train else recipe.test()
+    if d.type == "custom":
+        return build_custom(d.root, split, pipeline, config.seed, d.skip_bad_samples)
+    return build_benchmark(d.type, d.root, split, pipeline, config.seed, d.skip_bad_samples)
+
+
+def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
+    """Train and validation datasets with their pipelines (errors name a missing folder up front)."""
+    train = build_split(config, config.data.train_split, True)
+    val = build_split(config, config.data.val_split, False)
     if len(train) == 0:
-        raise ConfigError(f"data: no training samples found under {d.root} ({d.train_split})")
+        raise ConfigError(f"data: no training samples found under {config.data.root} ({config.data.train_split})")
     return train, val
 
 
@@ -86,6 +91,19 @@ def _model_config(config: TrainConfig, num_classes: int) -> ModelConfig:
     if mc.num_classes != num_classes:
         raise ConfigError(f"model has {mc.num_classes} classes but the dataset has {num_classes}; set model.num_classes")
     return mc
+
+
+def _data_meta(config: TrainConfig, dataset: SegmentationDataset) -> str:
+    from ..data.meta import DataMeta
+    from ..data.official import RECIPES
+
+    d, info = config.data, dataset.info
+    if d.recipe is not None:
+        recipe = RECIPES[d.recipe]
+        scale, keep = recipe.test_scale or recipe.scale, recipe.keep_ratio
+    else:
+        scale, keep = tuple(d.test_scale or d.scale), True
+    return DataMeta(info.classes, info.palette, info.ignore_index, info.flip_pairs, scale, keep).to_json()
 
 
 def _param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
@@ -169,6 +187,7 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     if config.data.skip_bad_samples:
         train_set.skip_log = val_set.skip_log = skip_log
     model_config = _model_config(config, train_set.info.num_classes)
+    data_meta = _data_meta(config, val_set)
     if config.batch_size % world:
         raise ConfigError(f"batch_size {config.batch_size} is not divisible by the {world} processes")
     per_rank = config.batch_size // world
@@ -334,12 +353,12 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
                     if metrics["mIoU"] > best:
                         best = metrics["mIoU"]
                         if rank == 0:
-                            save_checkpoint(model, work_dir / "best.safetensors")
+                            save_checkpoint(model, work_dir / "best.safetensors", data_meta=data_meta)
             if stop_signal:
                 break
         save(latest, iteration)
         if rank == 0 and iteration >= config.iterations:
-            save_checkpoint(model, work_dir / "final.safetensors")
+            save_checkpoint(model, work_dir / "final.safetensors", data_meta=data_meta)
     finally:
         bar.close()
         if log:
@@ -380,19 +399,8 @@ class _TrainForward(torch.nn.Module):
         return self.model.forward_train(images)
 
 
-@torch.no_grad()
 def evaluate(model: Segmentor, dataset: SegmentationDataset, device: torch.device) -> dict[str, Any]:
-    """Whole-image single-scale mIoU over ``dataset`` (this process's share under DDP), all-reduced."""
-    rank, world, _ = _world()
-    model.eval()
-    cm = ConfusionMatrix(dataset.info.num_classes, dataset.info.ignore_index, device)
-    for i in range(rank, len(dataset), world):
-        sample = dataset[i]
-        image = sample["image"].unsqueeze(0).to(device)
-        label = sample["label"].to(device)
-        logits = model.forward_logits(image)
-        logits = torch.nn.functional.interpolate(logits, size=label.shape, mode="bilinear", align_corners=model.align_corners)
-        cm.update(logits.argmax(1)[0], label)
-    cm.all_reduce()
-    model.train()
-    return cm.metrics()
+    """Periodic validation: single-scale with the model's inference settings, all-reduced under DDP."""
+    from ..evaluation.evaluator import evaluate as evaluate_dataset
+
+    return evaluate_dataset(model, dataset, device)

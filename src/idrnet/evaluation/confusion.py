@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Sequence
+
 import torch
 import torch.distributed as dist
 
@@ -20,32 +23,85 @@ class ConfusionMatrix:
     @torch.no_grad()
     def update(self, predictions: torch.Tensor, targets: torch.Tensor) -> None:
         """Add a batch of label maps (same shape; ignored and out-of-range targets are skipped)."""
-        k = self.num_classes
-        valid = (targets >= 0) & (targets < k) & (targets != self.ignore_index)
-        index = targets[valid].to(torch.int64) * k + predictions[valid].to(torch.int64)
-        self.matrix += torch.bincount(index, minlength=k * k).view(k, k).to(self.matrix.device)
+        if predictions.shape != targets.shape:
+            raise ValueError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in shape")
+        self.matrix += confusion_of(predictions, targets, self.num_classes, self.ignore_index).to(self.matrix.device)
 
     def all_reduce(self) -> None:
         """Sum over all processes (no-op without torch.distributed)."""
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(self.matrix)
 
-    def metrics(self) -> dict[str, object]:
-        """aAcc, mIoU, mAcc, mDice and per-class IoU/accuracy (NaN for classes absent from both
-        prediction and ground truth, which the means skip)."""
-        m = self.matrix.double().cpu()
-        tp = m.diag()
-        gt = m.sum(1)
-        pred = m.sum(0)
-        union = gt + pred - tp
-        iou = tp / union
-        acc = tp / gt
-        dice = 2 * tp / (gt + pred)
-        return {
-            "aAcc": float(tp.sum() / m.sum().clamp_min(1)),
-            "mIoU": float(torch.nanmean(iou)),
-            "mAcc": float(torch.nanmean(acc)),
-            "mDice": float(torch.nanmean(dice)),
-            "IoU": iou.tolist(),
-            "Acc": acc.tolist(),
-        }
+    def metrics(self, beta: float = 1.0) -> dict[str, object]:
+        """The metrics of :func:`metrics_from_confusion` for the accumulated matrix."""
+        return metrics_from_confusion(self.matrix, beta)
+
+
+def confusion_of(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+    """K×K confusion matrix (int64) of label maps; ignored and out-of-range targets are skipped."""
+    k = num_classes
+    valid = (targets >= 0) & (targets < k) & (targets != ignore_index)
+    index = targets[valid].to(torch.int64) * k + predictions[valid].to(torch.int64).clamp(0, k - 1)
+    return torch.bincount(index, minlength=k * k).view(k, k)
+
+
+def _nanmean(x: torch.Tensor) -> float:
+    return float(torch.nanmean(x)) if bool(torch.isfinite(x).any()) else math.nan
+
+
+def metrics_from_confusion(matrix: torch.Tensor, beta: float = 1.0) -> dict[str, object]:
+    """mmsegmentation's metrics from a confusion matrix (rows ground truth, columns prediction).
+
+    Per class: IoU = TP / (GT + Pred − TP), Acc (= recall) = TP / GT, Dice = 2·TP / (GT + Pred),
+    Precision = TP / Pred, F-score = (1 + β²)·P·R / (β²·P + R) (NaN when P = R = 0). A ratio with a zero denominator is NaN
+    (a class absent from both prediction and ground truth has NaN IoU; one absent from the ground truth
+    has NaN Acc), and the means (mIoU, mAcc, mDice, mFscore, mPrecision, mRecall) skip NaNs.
+    aAcc = Σ TP / Σ GT.
+    """
+    m = matrix.double().cpu()
+    tp = m.diag()
+    gt = m.sum(1)
+    pred = m.sum(0)
+    nan = torch.tensor(math.nan, dtype=torch.float64)
+
+    def ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+        return torch.where(den > 0, num / den.clamp_min(1e-300), nan)
+
+    iou = ratio(tp, gt + pred - tp)
+    recall = ratio(tp, gt)
+    precision = ratio(tp, pred)
+    dice = ratio(2 * tp, gt + pred)
+    b2 = beta * beta
+    # As in mmsegmentation, P = R = 0 gives 0/0 = NaN, which mFscore then skips.
+    fscore = (1 + b2) * precision * recall / (b2 * precision + recall)
+    return {
+        "aAcc": float(tp.sum() / m.sum()) if m.sum() > 0 else math.nan,
+        "mIoU": _nanmean(iou),
+        "mAcc": _nanmean(recall),
+        "mDice": _nanmean(dice),
+        "mFscore": _nanmean(fscore),
+        "mPrecision": _nanmean(precision),
+        "mRecall": _nanmean(recall),
+        "IoU": iou.tolist(),
+        "Acc": recall.tolist(),
+        "Dice": dice.tolist(),
+        "Fscore": fscore.tolist(),
+        "Precision": precision.tolist(),
+        "Recall": recall.tolist(),
+    }
+
+
+def format_table(metrics: dict[str, object], class_names: Sequence[str]) -> str:
+    """A per-class table (IoU, Acc, Dice, F-score in %) followed by the summary line."""
+    width = max(10, *(len(n) for n in class_names))
+    rows = [f"{'class':<{width}}  {'IoU':>6}  {'Acc':>6}  {'Dice':>6}  {'Fscore':>6}"]
+
+    def pct(v: float) -> str:
+        return "   nan" if math.isnan(v) else f"{100 * v:6.2f}"
+
+    for i, name in enumerate(class_names):
+        rows.append(f"{name:<{width}}  {pct(metrics['IoU'][i])}  {pct(metrics['Acc'][i])}  "
+                    f"{pct(metrics['Dice'][i])}  {pct(metrics['Fscore'][i])}")
+    rows.append("summary: " + "  ".join(f"{k} {pct(float(metrics[k])).strip()}" for k in
+                                         ("aAcc", "mIoU", "mAcc", "mDice", "mFscore")))
+    return "\n".join(rows)

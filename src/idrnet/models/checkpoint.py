@@ -17,6 +17,7 @@ from .segmentor import Segmentor
 
 CONFIG_METADATA_KEY = "idrnet_config"
 NAME_METADATA_KEY = "idrnet_name"
+DATA_METADATA_KEY = "idrnet_data"  # JSON of idrnet.data.meta.DataMeta (classes, palette, test resize)
 
 # Reference ResNet deep stem → timm's deep stem (conv1 Sequential + bn1).
 _STEM = {"stem.0.": "conv1.0.", "stem.1.": "conv1.1.", "stem.3.": "conv1.3.", "stem.4.": "conv1.4.",
@@ -117,6 +118,16 @@ def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Ten
     model.load_state_dict(dict(state), strict=True)
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of one of our ``.safetensors`` files (empty for other files)."""
+    if Path(path).suffix != ".safetensors":
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelConfig | None, str | None]:
     """Tensors (in our key names), the stored config and model name (ours only) of a checkpoint file.
 
@@ -150,8 +161,9 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], M
     return state, None, None
 
 
-def save_checkpoint(model: Segmentor, path: str | os.PathLike, name: str | None = None) -> Path:
-    """Write ``model``'s weights and config as one safetensors file, atomically."""
+def save_checkpoint(model: Segmentor, path: str | os.PathLike, name: str | None = None, data_meta: str | None = None) -> Path:
+    """Write ``model``'s weights and config as one safetensors file, atomically (``data_meta``: the
+    JSON of a :class:`idrnet.data.meta.DataMeta`, so predictions know class names and colours)."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -159,6 +171,8 @@ def save_checkpoint(model: Segmentor, path: str | os.PathLike, name: str | None 
     metadata = {CONFIG_METADATA_KEY: json.dumps(to_dict(model.config))}
     if name:
         metadata[NAME_METADATA_KEY] = name
+    if data_meta:
+        metadata[DATA_METADATA_KEY] = data_meta
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)

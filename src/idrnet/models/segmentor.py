@@ -51,14 +51,36 @@ class Segmentor(nn.Module):
         """Whether the decode head is IDRNet's (with relation statistics)."""
         return isinstance(self.decode_head, IDRNetHead)
 
+    @property
+    def size_divisor(self) -> int:
+        """Inputs are zero-padded (bottom/right) to a multiple of this inside ``forward`` (1: no padding)."""
+        return int(getattr(self.backbone, "size_divisor", 1))
+
     def forward_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits at the decode head's resolution (1/8 or 1/4 of the input)."""
+        """Logits at the decode head's resolution (1/8 or 1/4 of the input).
+
+        For a backbone with ``size_divisor`` > 1 the input must already be padded (``forward`` does it).
+        """
         return self.decode_head(self.backbone(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, K, H, W)`` bilinearly resized to the input's size."""
-        logits = self.forward_logits(images)
-        return F.interpolate(logits, size=images.shape[2:], mode="bilinear", align_corners=self.align_corners)
+        """Logits ``(B, K, H, W)`` bilinearly resized to the input's size (any size: padded inside
+        when the backbone needs it)."""
+        return self.forward_scores(images, probs_before_resize=False)
+
+    def forward_scores(self, images: torch.Tensor, probs_before_resize: bool = False) -> torch.Tensor:
+        """Logits (or, with ``probs_before_resize``, softmax probabilities computed at the head's
+        resolution) resized to the input's size."""
+        h, w = images.shape[2:]
+        d = self.size_divisor
+        padded = images
+        if d > 1:
+            padded = F.pad(images, (0, (-w) % d, 0, (-h) % d))
+        scores = self.forward_logits(padded)
+        if probs_before_resize:
+            scores = scores.softmax(dim=1)
+        scores = F.interpolate(scores, size=padded.shape[2:], mode="bilinear", align_corners=self.align_corners)
+        return scores[:, :, :h, :w]
 
     def forward_train(self, images: torch.Tensor) -> TrainOutputs:
         """All logits a training step supervises, plus IDRNet's state for its diagnostics."""

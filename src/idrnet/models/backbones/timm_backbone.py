@@ -40,6 +40,9 @@ class TimmBackbone(nn.Module):
         self.reductions: list[int] = list(info.reduction())[self._first :]
         # Transformers such as Swin give channels-last maps; remember to permute them.
         self._nhwc = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
+        # Models that add upsampled branches (HRNet) need sizes divisible by their coarsest stride;
+        # the segmentor pads inputs to a multiple of this (1 = any size works as it is).
+        self.size_divisor: int = max(self.reductions) if name.startswith("hrnet") else 1
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps, one per selected stage, ``(B, C_i, H/r_i, W/r_i)``."""

@@ -1,0 +1,139 @@
+"""One-call prediction: ``Segmenter("idrnet_fcn_resnet50os8_ade20k", checkpoint=True).predict(image)``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.meta import DataMeta, custom_meta, generic_meta, zoo_meta
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
+from ..evaluation.inference import TTAConfig, predict_scores
+from ..models.config import InferenceConfig, ModelConfig
+from ..models.segmentor import Segmentor
+from ..models.zoo import MODEL_ZOO
+
+ImageInput = str | os.PathLike | np.ndarray | torch.Tensor | Any  # Any: a PIL image
+
+
+def to_rgb_array(image: ImageInput) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB from a path, PIL image, numpy array or tensor (grayscale → 3 channels,
+    RGBA → alpha dropped; tensors are CHW or HWC, float in [0, 1] or integer in [0, 255])."""
+    if isinstance(image, (str, os.PathLike)):
+        from ..data.labels import read_image
+
+        return read_image(Path(image))
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
+        return np.asarray(image.convert("RGB"))
+    if isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        if t.dim() == 3 and t.shape[0] in (1, 3, 4) and t.shape[-1] not in (1, 3, 4):
+            t = t.permute(1, 2, 0)
+        if t.is_floating_point():
+            t = (t.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+        image = t.numpy()
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        if np.issubdtype(array.dtype, np.floating):
+            array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
+        else:
+            array = np.clip(array, 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1|3|4) or (1|3|4, H, W); got {array.shape}")
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    return np.ascontiguousarray(array[..., :3])
+
+
+class Segmenter:
+    """A model ready to segment images.
+
+    ``model``: a zoo name, a ``.safetensors`` file of ours, a model YAML, a :class:`ModelConfig` or a
+    built :class:`Segmentor`; ``checkpoint`` as in :func:`idrnet.create_model`. ``data`` overrides the
+    class names/palette/test resize: a :class:`DataMeta` or a custom dataset folder (with
+    dataset.yaml). ``inference`` and ``tta`` override the model's inference settings.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | ModelConfig | Segmentor,
+        checkpoint: str | os.PathLike | bool | None = None,
+        device: str | torch.device = "cpu",
+        data: DataMeta | str | os.PathLike | None = None,
+        inference: InferenceConfig | None = None,
+        tta: TTAConfig | None = None,
+        test_scale: tuple[int, int] | None | bool = True,
+    ) -> None:
+        from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
+        from .create import create_model
+
+        self.device = torch.device(device)
+        if isinstance(model, Segmentor):
+            self.model = model
+        else:
+            self.model = create_model(model, checkpoint=checkpoint)
+        self.model.eval().to(self.device)
+        meta: DataMeta | None = None
+        if isinstance(data, DataMeta):
+            meta = data
+        elif data is not None:
+            meta = custom_meta(data)
+        else:
+            source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
+            stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}
+            if DATA_METADATA_KEY in stored:
+                meta = DataMeta.from_json(stored[DATA_METADATA_KEY])
+            elif isinstance(model, str) and model in MODEL_ZOO:
+                meta = zoo_meta(model)
+        self.meta = meta or generic_meta(self.model.num_classes)
+        if len(self.meta.classes) != self.model.num_classes:
+            raise ValueError(f"the data description has {len(self.meta.classes)} classes, the model {self.model.num_classes}")
+        # test_scale: True = the data description's resize, None/False = none, or an explicit (long, short)
+        if test_scale is True:
+            self.test_scale = self.meta.test_scale
+        else:
+            self.test_scale = tuple(test_scale) if test_scale else None
+        self.inference = inference or self.model.config.inference
+        self.tta = tta
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The model's class names."""
+        return self.meta.classes
+
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """RGB uint8 → the normalised, test-resized ``(1, 3, h, w)`` tensor the model sees."""
+        if self.test_scale is not None:
+            image = Resize(self.test_scale, self.meta.keep_ratio)({"image": image}, np.random.default_rng(0))["image"]
+        x = (image.astype(np.float32) - np.float32(IMAGENET_MEAN)) / np.float32(IMAGENET_STD)
+        return torch.from_numpy(x.transpose(2, 0, 1).copy()).unsqueeze(0).to(self.device)
+
+    @torch.no_grad()
+    def predict_proba(self, image: ImageInput) -> torch.Tensor:
+        """Class probabilities ``(K, H, W)`` at the input's size (CPU float32)."""
+        rgb = to_rgb_array(image)
+        scores = predict_scores(self.model, self.preprocess(rgb), self.inference, rgb.shape[:2], self.tta, self.meta.flip_pairs)
+        if not self.inference.probs_before_resize:
+            scores = scores.softmax(dim=1)
+        return scores[0].float().cpu()
+
+    @torch.no_grad()
+    def predict(self, image: ImageInput) -> np.ndarray:
+        """Label map ``(H, W)`` (uint8 for ≤ 256 classes, else int32) at the input's size."""
+        rgb = to_rgb_array(image)
+        scores = predict_scores(self.model, self.preprocess(rgb), self.inference, rgb.shape[:2], self.tta, self.meta.flip_pairs)
+        labels = scores.argmax(1)[0].cpu().numpy()
+        return labels.astype(np.uint8 if self.model.num_classes <= 256 else np.int32)
+
+    def overlay(self, image: ImageInput, labels: np.ndarray | None = None, alpha: float = 0.5) -> np.ndarray:
+        """RGB picture of the prediction blended over the image with the dataset palette."""
+        from ..visualization import overlay
+
+        rgb = to_rgb_array(image)
+        labels = self.predict(rgb) if labels is None else labels
+        return overlay(rgb, labels, self.meta.palette, alpha, self.meta.ignore_index)

@@ -1,0 +1,53 @@
+"""Arguments shared by the inference verbs (predict, test, compare)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_tta_arguments(parser: argparse.ArgumentParser) -> None:
+    """--mode/--crop/--stride/--probs-before-resize (inference settings) and --scales/--flip (TTA)."""
+    g = parser.add_argument_group("inference (default: the model's own settings)")
+    g.add_argument("--mode", choices=["whole", "slide"], help="whole image or sliding window")
+    g.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="sliding-window crop size")
+    g.add_argument("--stride", type=int, nargs=2, metavar=("H", "W"), help="sliding-window stride")
+    g.add_argument("--probs-before-resize", action=argparse.BooleanOptionalAction, default=None,
+                   help="softmax at the head's resolution before resizing")
+    g.add_argument("--scales", type=float, nargs="+", metavar="S",
+                   help="multi-scale test-time augmentation, e.g. --scales 0.5 0.75 1 1.25 1.5 1.75")
+    g.add_argument("--flip", action="store_true", help="add horizontally flipped views (left/right classes swapped)")
+    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+
+
+def inference_from_args(args: argparse.Namespace, base):
+    """The model's InferenceConfig with the command line's changes, and the TTA config (or None)."""
+    import dataclasses
+
+    from ..evaluation.inference import TTAConfig
+
+    changes = {}
+    if args.mode:
+        changes["mode"] = args.mode
+    if args.crop:
+        changes["crop_size"] = tuple(args.crop)
+    if args.stride:
+        changes["stride"] = tuple(args.stride)
+    if args.probs_before_resize is not None:
+        changes["probs_before_resize"] = args.probs_before_resize
+    inference = dataclasses.replace(base, **changes)
+    if inference.mode == "slide" and (inference.crop_size is None or inference.stride is None):
+        raise ValueError("--mode slide needs --crop H W and --stride H W (the model defines none)")
+    tta = TTAConfig(tuple(args.scales or (1.0,)), bool(args.flip)) if (args.scales or args.flip) else None
+    return inference, tta
+
+
+def device_from_args(args: argparse.Namespace):
+    """The torch device named by --device (auto: CUDA when available)."""
+    import torch
+
+    if args.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: CUDA is not available on this machine")
+    return device

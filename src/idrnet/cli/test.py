@@ -1,0 +1,71 @@
+"""Evaluate a checkpoint on a dataset split: per-class table, summary, JSON results, saved predictions.
+
+  idrnet test CONFIG --checkpoint CKPT [--split val] [--scales ...] [--flip] [--save-predictions DIR]
+
+CONFIG is a training YAML (its data and model sections are used; configs/zoo/ has the official ones).
+CKPT is one of our .safetensors files, an official .pth, a URL, or 'official'. Under torchrun every
+process evaluates a share of the images and the confusion matrix is summed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import add_tta_arguments, device_from_args, inference_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``idrnet test``."""
+    parser.add_argument("config", help="training YAML (data + model)")
+    parser.add_argument("--checkpoint", required=True, help="weights: path, URL, or 'official' (zoo models)")
+    parser.add_argument("--split", help="dataset split (default: the config's val_split)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value (repeatable)")
+    parser.add_argument("--out", help="results JSON (default: CHECKPOINT_STEM_results.json beside the checkpoint's run)")
+    parser.add_argument("--save-predictions", metavar="DIR", help="write one label PNG per image")
+    parser.add_argument("--format", choices=["train_id", "cityscapes"], default="train_id",
+                        help="saved labels: train ids with the palette, or Cityscapes label ids for the server")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N images")
+    add_tta_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print the table."""
+    import torch.distributed as dist
+
+    from ..apis.create import create_model
+    from ..engine.config import load_train_config
+    from ..engine.trainer import _init_distributed, build_split
+    from ..evaluation.confusion import format_table
+    from ..evaluation.evaluator import evaluate
+
+    config = load_train_config(args.config, args.overrides)
+    device = device_from_args(args)
+    _init_distributed(device.type)
+    model_source = config.model if isinstance(config.model, str) else config.model
+    checkpoint = True if args.checkpoint == "official" else args.checkpoint
+    model = create_model(model_source, checkpoint=checkpoint).to(device)
+    dataset = build_split(config, args.split or config.data.val_split, train=False)
+    if len(dataset) == 0:
+        raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
+    if dataset.info.num_classes != model.num_classes:
+        raise ValueError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
+    inference, tta = inference_from_args(args, model.config.inference)
+    metrics = evaluate(model, dataset, device, inference, tta, args.save_predictions, args.format,
+                       progress=True, limit=args.limit)
+    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+        return 0
+    print(format_table(metrics, dataset.info.classes))
+    out = Path(args.out) if args.out else Path(str(Path(args.checkpoint).with_suffix("")) + "_results.json") \
+        if Path(args.checkpoint).is_file() else Path("test_results.json")
+    record = {"config": str(args.config), "checkpoint": str(args.checkpoint), "split": args.split or config.data.val_split,
+              "inference": {"mode": inference.mode, "crop_size": inference.crop_size, "stride": inference.stride,
+                            "probs_before_resize": inference.probs_before_resize},
+              "tta": {"scales": list(tta.scales), "flip": tta.flip} if tta else None,
+              "classes": list(dataset.info.classes), **metrics}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    print(f"results written to {out}")
+    return 0

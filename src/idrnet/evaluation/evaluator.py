@@ -1,0 +1,101 @@
+"""Evaluate a segmentor over a dataset: streaming confusion matrix, optional saved predictions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..data.datasets.base import SegmentationDataset
+from ..models.config import InferenceConfig
+from ..models.segmentor import Segmentor
+from .confusion import ConfusionMatrix, confusion_of
+from .inference import TTAConfig, predict_scores
+
+PredictionFormat = Literal["train_id", "cityscapes"]
+# Called once per image with (index, prediction, label) on the device, e.g. to collect per-image stats.
+ImageHook = Callable[[int, torch.Tensor, torch.Tensor], None]
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def sample_name(dataset: SegmentationDataset, index: int) -> str:
+    """The file stem of sample ``index`` (used to name saved predictions)."""
+    return Path(dataset.samples[index].id).name
+
+
+def save_label_png(prediction: np.ndarray, path: Path, palette=None, format: PredictionFormat = "train_id") -> None:
+    """Write a label map as an 8-bit PNG (palette mode when a palette is given); ``cityscapes`` maps
+    train ids to the official label ids for the evaluation server."""
+    from PIL import Image
+
+    label = prediction.astype(np.uint8)
+    if format == "cityscapes":
+        from ..data.classes import CITYSCAPES_LABEL_TO_TRAIN
+
+        table = np.zeros(256, dtype=np.uint8)
+        for label_id, train_id in CITYSCAPES_LABEL_TO_TRAIN.items():
+            table[train_id] = label_id
+        label = table[label]
+        palette = None
+    image = Image.fromarray(label, mode="L")
+    if palette is not None:
+        image = image.convert("P")
+        image.putpalette([v for colour in palette for v in colour])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+@torch.no_grad()
+def evaluate(
+    model: Segmentor,
+    dataset: SegmentationDataset,
+    device: torch.device | str = "cpu",
+    inference: InferenceConfig | None = None,
+    tta: TTAConfig | None = None,
+    save_dir: str | os.PathLike | None = None,
+    save_format: PredictionFormat = "train_id",
+    progress: bool = False,
+    image_hook: ImageHook | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """mmsegmentation-style metrics of ``model`` on ``dataset`` (each process takes every world-th
+    image under torch.distributed; the confusion matrix is all-reduced). Memory does not grow with the
+    dataset. Predictions are compared with labels at their original size. Restores the model's mode."""
+    from tqdm import tqdm
+
+    rank, world = _world()
+    was_training = model.training
+    model.eval()
+    device = torch.device(device)
+    info = dataset.info
+    cm = ConfusionMatrix(info.num_classes, info.ignore_index, device)
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    indices = range(rank, n, world)
+    try:
+        for i in tqdm(indices, desc="evaluate", disable=not progress or rank != 0, dynamic_ncols=True):
+            sample = dataset[i]
+            image = sample["image"].unsqueeze(0).to(device)
+            label = sample["label"].to(device)
+            scores = predict_scores(model, image, inference, label.shape, tta, info.flip_pairs)
+            prediction = scores.argmax(1)[0]
+            cm.matrix += confusion_of(prediction, label, info.num_classes, info.ignore_index)
+            if image_hook is not None:
+                image_hook(i, prediction, label)
+            if save_dir is not None:
+                save_label_png(prediction.cpu().numpy(), Path(save_dir) / f"{sample_name(dataset, i)}.png",
+                               info.palette if save_format == "train_id" else None, save_format)
+    finally:
+        model.train(was_training)
+    cm.all_reduce()
+    metrics = cm.metrics()
+    metrics["num_images"] = n
+    return metrics

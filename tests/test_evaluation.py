@@ -1,0 +1,182 @@
+"""Metrics, inference modes (whole, slide, multi-scale/flip TTA) and idrnet test."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from idrnet import build_model
+from idrnet.evaluation.confusion import ConfusionMatrix, metrics_from_confusion
+from idrnet.evaluation.inference import TTAConfig, predict_scores, slide_scores, whole_scores
+from idrnet.models.config import InferenceConfig
+from tiny import tiny_config
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def test_metrics_on_a_hand_built_case():
+    gt = torch.tensor([[0, 0, 1, 1], [2, 2, 255, 1]])
+    pred = torch.tensor([[0, 1, 1, 1], [2, 0, 3, 3]])
+    cm = ConfusionMatrix(4)
+    cm.update(pred, gt)
+    m = cm.metrics()
+    # class 0: tp 1, gt 2, pred 2 → IoU 1/3; class 1: tp 2, gt 3, pred 3 → 2/4; class 2: tp 1, gt 2, pred 1 → 1/2
+    # class 3: gt 0, pred 1 → IoU 0 (counted), Acc NaN (skipped)
+    assert m["IoU"][:3] == pytest.approx([1 / 3, 0.5, 0.5]) and m["IoU"][3] == 0
+    assert m["mIoU"] == pytest.approx((1 / 3 + 0.5 + 0.5 + 0) / 4)
+    assert math.isnan(m["Acc"][3]) and m["mAcc"] == pytest.approx((0.5 + 2 / 3 + 0.5) / 3)
+    assert m["aAcc"] == pytest.approx(4 / 7)
+    assert m["Dice"][0] == pytest.approx(2 * 1 / 4)
+    assert m["Precision"][2] == 1.0 and m["Recall"][2] == 0.5
+    assert m["Fscore"][2] == pytest.approx(2 * 1 * 0.5 / 1.5)
+
+
+def test_classes_absent_from_prediction_and_ground_truth_are_skipped():
+    m = metrics_from_confusion(torch.tensor([[3, 1, 0], [0, 2, 0], [0, 0, 0]]))
+    assert math.isnan(m["IoU"][2]) and m["mIoU"] == pytest.approx((3 / 4 + 2 / 3) / 2)
+
+
+def test_streaming_metrics_equal_an_independent_computation():
+    rng = np.random.default_rng(0)
+    k = 6
+    cm = ConfusionMatrix(k, ignore_index=255)
+    gts, preds = [], []
+    for _ in range(5):
+        gt = rng.integers(0, k, size=(17, 23))
+        gt[rng.random(gt.shape) < 0.1] = 255
+        pred = np.where(rng.random(gt.shape) < 0.6, gt % k, rng.integers(0, k, size=gt.shape))
+        cm.update(torch.from_numpy(pred), torch.from_numpy(gt))
+        gts.append(gt.ravel()), preds.append(pred.ravel())
+    gt, pred = np.concatenate(gts), np.concatenate(preds)
+    valid = gt != 255
+    ious, accs = [], []
+    for c in range(k):
+        inter = np.sum((gt == c) & (pred == c) & valid)
+        union = np.sum(((gt == c) | (pred == c)) & valid)
+        ious.append(inter / union)
+        accs.append(inter / np.sum((gt == c) & valid))
+    m = cm.metrics()
+    assert m["IoU"] == pytest.approx(ious) and m["mIoU"] == pytest.approx(np.mean(ious))
+    assert m["Acc"] == pytest.approx(accs)
+    assert m["aAcc"] == pytest.approx(np.mean(gt[valid] == pred[valid]))
+
+
+# ---------------------------------------------------------------------------------------- inference
+class _PixelModel(nn.Module):
+    """A segmentor stand-in whose scores are a per-pixel function of the input (flip-equivariant)."""
+
+    align_corners = False
+    size_divisor = 1
+
+    def __init__(self, k: int = 3) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(3, k, 1)
+        self.num_classes = k
+        self.config = tiny_config(num_classes=k)
+
+    def forward_logits(self, images):
+        return self.head(images)
+
+
+def test_slide_window_averages_overlapping_crops_exactly():
+    torch.manual_seed(0)
+    model = _PixelModel().eval()
+    images = torch.randn(2, 3, 37, 53)
+    expected = model.forward_logits(images)
+    out = slide_scores(model, images, (16, 20), (10, 12), crop_batch=3)
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_slide_equals_whole_when_one_crop_covers_the_image():
+    torch.manual_seed(0)
+    model = build_model(tiny_config("idrnet")).eval()
+    images = torch.randn(1, 3, 40, 56)
+    with torch.no_grad():
+        whole = whole_scores(model, images, (40, 56))
+        slide = slide_scores(model, images, (64, 64), (32, 32), (40, 56))
+    assert torch.allclose(whole, slide, atol=1e-5)
+
+
+def test_flip_tta_of_a_flip_equivariant_model_changes_nothing_and_pairs_swap():
+    torch.manual_seed(0)
+    model = _PixelModel(4).eval()
+    images = torch.randn(1, 3, 24, 30)
+    base = predict_scores(model, images, InferenceConfig())
+    flipped = predict_scores(model, images, InferenceConfig(), tta=TTAConfig(flip=True))
+    assert torch.allclose(base, flipped, atol=1e-5)
+    swapped = predict_scores(model, images, InferenceConfig(), tta=TTAConfig(flip=True), flip_pairs=[(1, 2)])
+    expected = (base + base[:, [0, 2, 1, 3]]) / 2
+    assert torch.allclose(swapped, expected, atol=1e-5)
+
+
+def test_multiscale_tta_returns_the_requested_size_for_odd_inputs():
+    model = build_model(tiny_config("idrnet", context="ppm", context_refiner="after")).eval()
+    images = torch.randn(1, 3, 45, 61)
+    out = predict_scores(model, images, InferenceConfig(probs_before_resize=True), (90, 122),
+                         TTAConfig((0.5, 1.0, 1.5), flip=True))
+    assert out.shape == (1, 5, 90, 122)
+    assert torch.allclose(out.sum(1), torch.ones(1, 90, 122), atol=1e-4)  # averaged probabilities
+
+
+def test_hrnet_like_backbones_get_any_input_size():
+    from idrnet.models.config import BackboneConfig
+
+    config = tiny_config("fcn")
+    config.backbone = BackboneConfig("hrnet_w18_small", output_stride=32)
+    model = build_model(config).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 97, 131))
+    assert out.shape == (1, 5, 97, 131)
+
+
+# ------------------------------------------------------------------------------------------ idrnet test
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained for a few iterations on generated data (checkpoint + config)."""
+    from idrnet.data.synth import write_synthetic_dataset
+    from idrnet.engine.config import load_train_config
+    from idrnet.engine.trainer import train
+    import yaml
+
+    root = tmp_path_factory.mktemp("evalsynth")
+    data = write_synthetic_dataset(root / "data", 8, 3, 48, seed=0, progress=False)
+    cfg = {"model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
+                     "head": {"type": "idrnet", "feats_channels": 16, "transform_channels": 8},
+                     "auxiliary": {"channels": 16}},
+           "data": {"root": str(data), "scale": [96, 48], "crop": [48, 48], "num_workers": 0},
+           "iterations": 4, "batch_size": 4, "val_interval": 4, "checkpoint_interval": 4, "log_interval": 2,
+           "device": "cpu", "work_dir": str(root / "run")}
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    train(load_train_config(path))
+    return path, root / "run" / "final.safetensors", data
+
+
+def test_idrnet_test_prints_a_table_and_writes_results(trained, tmp_path, capsys):
+    from idrnet.cli.main import main
+    from PIL import Image
+
+    config, ckpt, data = trained
+    out = tmp_path / "results.json"
+    assert main(["test", str(config), "--checkpoint", str(ckpt), "--out", str(out), "--flip",
+                 "--save-predictions", str(tmp_path / "pred")]) == 0
+    text = capsys.readouterr().out
+    assert "cup on table" in text and "mIoU" in text
+    record = json.loads(out.read_text())
+    assert 0 <= record["mIoU"] <= 1 and len(record["IoU"]) == 11 and record["tta"]["flip"] is True
+    saved = sorted((tmp_path / "pred").glob("*.png"))
+    assert len(saved) == 3
+    label = Image.open(data / "masks" / "val" / saved[0].name)
+    assert Image.open(saved[0]).size == label.size
+
+
+def test_idrnet_test_rejects_slide_without_crop(trained, capsys):
+    from idrnet.cli.main import main
+
+    config, ckpt, _ = trained
+    assert main(["test", str(config), "--checkpoint", str(ckpt), "--mode", "slide"]) == 2
+    assert "--crop" in capsys.readouterr().err
