@@ -12,3 +12,25 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A tiny model trained for a few iterations on generated data (checkpoint + config)."""
+    from idrnet.data.synth import write_synthetic_dataset
+    from idrnet.engine.config import load_train_config
+    from idrnet.engine.trainer import train
+    import yaml
+
+    root = tmp_path_factory.mktemp("evalsynth")
+    data = write_synthetic_dataset(root / "data", 8, 3, 48, seed=0, progress=False)
+    cfg = {"model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
+                     "head": {"type": "idrnet", "feats_channels": 16, "transform_channels": 8},
+                     "auxiliary": {"channels": 16}},
+           "data": {"root": str(data), "scale": [96, 48], "crop": [48, 48], "num_workers": 0},
+           "iterations": 4, "batch_size": 4, "val_interval": 4, "checkpoint_interval": 4, "log_interval": 2,
+           "device": "cpu", "work_dir": str(root / "run")}
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    train(load_train_config(path))
+    return path, root / "run" / "final.safetensors", data

@@ -134,28 +134,6 @@ def test_hrnet_like_backbones_get_any_input_size():
 
 
 # ------------------------------------------------------------------------------------------ idrnet test
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny model trained for a few iterations on generated data (checkpoint + config)."""
-    from idrnet.data.synth import write_synthetic_dataset
-    from idrnet.engine.config import load_train_config
-    from idrnet.engine.trainer import train
-    import yaml
-
-    root = tmp_path_factory.mktemp("evalsynth")
-    data = write_synthetic_dataset(root / "data", 8, 3, 48, seed=0, progress=False)
-    cfg = {"model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
-                     "head": {"type": "idrnet", "feats_channels": 16, "transform_channels": 8},
-                     "auxiliary": {"channels": 16}},
-           "data": {"root": str(data), "scale": [96, 48], "crop": [48, 48], "num_workers": 0},
-           "iterations": 4, "batch_size": 4, "val_interval": 4, "checkpoint_interval": 4, "log_interval": 2,
-           "device": "cpu", "work_dir": str(root / "run")}
-    path = root / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    train(load_train_config(path))
-    return path, root / "run" / "final.safetensors", data
-
-
 def test_idrnet_test_prints_a_table_and_writes_results(trained, tmp_path, capsys):
     from idrnet.cli.main import main
     from PIL import Image

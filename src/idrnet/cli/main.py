@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import convert, data, models, predict, test, train
+from . import compare, convert, data, models, predict, relations, test, train
 
 # verb → module with ``add_arguments(parser)`` and ``run(args) -> int``
 VERBS = {
-    "convert": convert, "data": data, "models": models, "predict": predict, "test": test, "train": train,
+    "compare": compare, "convert": convert, "data": data, "models": models, "predict": predict, "relations": relations, "test": test, "train": train,
 }
 
 

@@ -52,6 +52,25 @@ def plot_relation_heatmap(
     off-diagonal structure is visible. With ``max_classes``, only the classes with the strongest
     off-diagonal relations are drawn (for 150-class datasets).
     """
+    import matplotlib.pyplot as plt
+
+    fig = relation_heatmap_figure(relations, class_names, title, hide_diagonal, max_classes)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def relation_heatmap_figure(
+    relations: torch.Tensor | np.ndarray,
+    class_names: Sequence[str],
+    title: str = "IDRNet class relations",
+    hide_diagonal: bool = True,
+    max_classes: int | None = None,
+):
+    """The matplotlib figure behind :func:`plot_relation_heatmap` (caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,9 +101,4 @@ def plot_relation_heatmap(
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="loss rise when deleted")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return fig

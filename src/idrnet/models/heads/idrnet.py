@@ -121,6 +121,27 @@ class IDRNetHead(nn.Module):
         state = IDRNetTrainState(feats, with_memory, stage1, labels, masks, pooled, fused, stage2, rng)
         return stage1, stage2, state
 
+    @torch.no_grad()
+    def explain(self, features: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What the relation module does for these images: the stage-1 semantic groups ``labels``
+        ``(B, h, w)``, which classes are ``present`` ``(B, K)``, and the context weights ``(B, K, K)``
+        (row k: how much of the context given to group k comes from each group j) of both matrices."""
+        feats = self.bottleneck(features[-1])
+        coarse = None
+        if self.coarse_context_module is not None:
+            coarse = self.coarse_context_module(feats)
+            if self.context_refiner_position == "before":
+                coarse = self.coarse_context_refiner(coarse)
+        stage1 = self.decoder_stage1(feats if (coarse is None or self.stage1_on_features) else coarse)
+        labels = stage1.argmax(dim=1)
+        present = ops.class_masks(labels.flatten(1), self.num_classes).any(dim=2)
+        return {
+            "labels": labels,
+            "present": present,
+            "weights_mean": ops.relation_weights(self.class_relations_mean, present, True),
+            "weights_var": ops.relation_weights(self.class_relations_var, present, False),
+        }
+
     def _forward(self, features: Sequence[torch.Tensor], keep_rng: bool = False) -> tuple:
         feats = self.bottleneck(features[-1])
         coarse = None

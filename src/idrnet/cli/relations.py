@@ -1,0 +1,61 @@
+"""Show what an IDRNet model learned: relation heatmap, the classes that help each class most, and for
+one image the semantic groups found and the context each received.
+
+  idrnet relations CKPT [--out DIR] [--top 3] [--max-classes 40] [--image IMG]
+
+CKPT is one of our .safetensors files or a zoo name (its published weights are used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``idrnet relations``."""
+    parser.add_argument("checkpoint", help=".safetensors file or zoo name")
+    parser.add_argument("--out", default="relations", help="output folder (default: relations)")
+    parser.add_argument("--top", type=int, default=3, help="helpers listed per class (default 3)")
+    parser.add_argument("--max-classes", type=int, default=40,
+                        help="draw only the classes with the strongest relations (default 40)")
+    parser.add_argument("--image", help="also explain this image (stage-1 groups and context received)")
+    parser.add_argument("--data", help="custom dataset folder giving class names and colours")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render the heatmap, print the helpers, optionally explain one image."""
+    from ..apis.relations import explain_image, learned_relations, plot_image_explanation
+    from ..apis.segmenter import Segmenter, to_rgb_array
+    from ..models.zoo import MODEL_ZOO
+    from ..visualization import plot_relation_heatmap, top_helpers
+
+    checkpoint = True if args.checkpoint in MODEL_ZOO else None
+    if checkpoint is None and not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint file and not a zoo name")
+    segmenter = Segmenter(args.checkpoint, checkpoint, data=args.data, test_scale=True)
+    relations = learned_relations(segmenter.model)
+    names = segmenter.class_names
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.checkpoint).stem
+    heatmap = plot_relation_heatmap(relations["mean"], names, out / f"{stem}_relations.png",
+                                    title=f"{stem}: loss rise when a class is deleted",
+                                    max_classes=args.max_classes)
+    helpers = top_helpers(relations["mean"], names, args.top)
+    print("classes whose deletion hurts each class most (loss rise):")
+    for cls, hs in helpers.items():
+        print(f"  {cls}: " + (", ".join(f"{n} {v:+.4f}" for n, v in hs) if hs else "—"))
+    record = {"classes": list(names), "relations_mean": relations["mean"].tolist(),
+              "relations_var": relations["var"].tolist(), "deletions_per_class": relations["counter"].tolist(),
+              "top_helpers": helpers}
+    (out / f"{stem}_relations.json").write_text(json.dumps(record, indent=1))
+    print(f"heatmap: {heatmap}")
+    if args.image:
+        rgb = to_rgb_array(args.image)
+        explanation = explain_image(segmenter.model, segmenter.preprocess(rgb))
+        picture = plot_image_explanation(rgb, explanation, names, segmenter.meta.palette,
+                                         out / f"{Path(args.image).stem}_groups.png")
+        print(f"groups and context of {args.image}: {picture}")
+    return 0

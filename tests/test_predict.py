@@ -1,0 +1,151 @@
+"""Segmenter, idrnet predict (images, folders, videos), idrnet compare and idrnet relations."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from idrnet import Segmenter, build_model, save_checkpoint
+from idrnet.cli.main import main
+from idrnet.evaluation.compare import paired_bootstrap
+
+
+@pytest.fixture(scope="module")
+def segmenter(trained):
+    _, ckpt, _ = trained
+    return Segmenter(ckpt)
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: rng.integers(0, 256, (37, 51, 3), dtype=np.uint8),  # RGB array
+    lambda rng: rng.integers(0, 256, (37, 51), dtype=np.uint8),  # grayscale
+    lambda rng: rng.integers(0, 256, (37, 51, 4), dtype=np.uint8),  # RGBA
+    lambda rng: Image.fromarray(rng.integers(0, 256, (37, 51, 3), dtype=np.uint8)).convert("L"),  # PIL gray
+    lambda rng: torch.rand(3, 37, 51),  # float CHW tensor
+    lambda rng: rng.random((37, 51, 3)).astype(np.float32),  # float HWC array
+])
+def test_predict_returns_a_label_map_at_the_input_size(segmenter, make):
+    labels = segmenter.predict(make(np.random.default_rng(0)))
+    assert labels.shape == (37, 51) and labels.dtype == np.uint8 and labels.max() < 11
+
+
+def test_segmenter_knows_class_names_and_reads_paths(segmenter, trained, tmp_path):
+    _, _, data = trained
+    assert segmenter.class_names[3] == "cup on table"
+    path = sorted((data / "images" / "val").iterdir())[0]
+    assert segmenter.predict(path).shape == Image.open(path).size[::-1]
+    probs = segmenter.predict_proba(path)
+    assert probs.shape[0] == 11 and torch.allclose(probs.sum(0), torch.ones(probs.shape[1:]), atol=1e-4)
+
+
+def test_predict_cli_on_a_folder_and_a_video(trained, tmp_path):
+    _, ckpt, data = trained
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (56, 40))
+    for i in range(5):
+        writer.write(np.full((40, 56, 3), 40 * i, dtype=np.uint8))
+    writer.release()
+    out = tmp_path / "out"
+    assert main(["predict", str(data / "images" / "val"), str(video), "--model", str(ckpt), "--out", str(out),
+                 "--probs", "--labels", "--device", "cpu"]) == 0
+    stems = [p.stem for p in sorted((data / "images" / "val").iterdir())]
+    for stem in stems:
+        label = Image.open(out / f"{stem}.png")
+        assert label.mode == "P" and label.size == (48, 48)
+        assert (out / f"{stem}_overlay.jpg").is_file()
+        assert np.load(out / f"{stem}_probs.npy").shape == (11, 48, 48)
+    capture = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames == 5 and len(list((out / "clip_labels").glob("*.png"))) == 5
+
+
+def test_predict_cli_errors_name_the_problem(trained, tmp_path, capsys):
+    _, ckpt, data = trained
+    assert main(["predict", str(tmp_path / "missing.png"), "--model", str(ckpt)]) == 2
+    assert "missing.png" in capsys.readouterr().err
+    assert main(["predict", str(ckpt), "--model", str(ckpt)]) == 2
+    assert "not an image or video" in capsys.readouterr().err
+    assert main(["predict", str(data / "images" / "val"), "--model", "idrnet_fcn_resnet50os8_ade20k"]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_paired_bootstrap_on_known_cases():
+    rng = np.random.default_rng(0)
+    inter = rng.integers(0, 50, size=(40, 3))
+    union = inter + rng.integers(1, 50, size=(40, 3))
+    same = paired_bootstrap(inter, union, inter, union)
+    assert same == (0.0, 0.0, 0.0)
+    # B finds 10 more pixels of every class in every image with the same union: a sure gain.
+    delta, low, high = paired_bootstrap(inter, union + 10, inter + 10, union + 10)
+    assert 0 < low <= delta <= high
+    # Noisy differences: the interval contains the observed difference and narrows with more images.
+    widths = []
+    for n in (20, 320):
+        ia = rng.integers(10, 40, size=(n, 2))
+        ib = np.clip(ia + rng.integers(-8, 9, size=(n, 2)), 0, 50)
+        u = np.full((n, 2), 50)
+        d, lo, hi = paired_bootstrap(ia, u, ib, u, resamples=500)
+        assert lo <= d <= hi
+        widths.append(hi - lo)
+    assert widths[1] < widths[0] / 2
+
+
+def test_compare_cli_reports_delta_interval_and_gallery(trained, tmp_path, capsys):
+    config, ckpt, _ = trained
+    from tiny import tiny_config
+
+    baseline = build_model(tiny_config("fcn", num_classes=11)).eval()
+    base_path = save_checkpoint(baseline, tmp_path / "baseline.safetensors")
+    out = tmp_path / "cmp"
+    assert main(["compare", str(base_path), str(ckpt), "--data", str(config), "--out", str(out), "--gallery", "2",
+                 "--resamples", "200", "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "B − A" in text and "95 %" in text
+    record = json.loads((out / "compare.json").read_text())
+    low, high = record["ci95"]
+    assert low <= record["delta_mIoU"] <= high and record["num_images"] == 3
+    assert len(record["gallery"]) == 2
+    picture = cv2.imread(record["gallery"][0])
+    assert picture.shape[1] >= 4 * 48  # image | ground truth | A | B
+
+
+def test_relation_heatmap_has_the_class_names_and_helpers_rank_by_loss_rise():
+    from idrnet.visualization.relations import relation_heatmap_figure, top_helpers
+
+    names = ["sky", "road", "car"]
+    rel = torch.eye(3)
+    rel[1, 2] = 0.5  # deleting road raises the loss on car
+    rel[0, 2] = 0.1
+    fig = relation_heatmap_figure(rel, names)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    assert top_helpers(rel, names, 2)["car"] == [("road", 0.5), ("sky", pytest.approx(0.1))]
+    assert top_helpers(rel, names)["sky"] == []
+
+
+def test_relations_cli_renders_heatmap_and_explains_an_image(trained, tmp_path, capsys):
+    _, ckpt, data = trained
+    image = sorted((data / "images" / "val").iterdir())[0]
+    out = tmp_path / "rel"
+    assert main(["relations", str(ckpt), "--out", str(out), "--image", str(image)]) == 0
+    assert (out / f"{ckpt.stem}_relations.png").stat().st_size > 1000
+    assert (out / f"{image.stem}_groups.png").stat().st_size > 1000
+    record = json.loads((out / f"{ckpt.stem}_relations.json").read_text())
+    assert record["classes"][3] == "cup on table" and len(record["relations_mean"]) == 11
+    assert "cup on table" in capsys.readouterr().out
+
+
+def test_relations_cli_on_a_baseline_is_a_clear_error(tmp_path, capsys):
+    from tiny import tiny_config
+
+    path = save_checkpoint(build_model(tiny_config("fcn")), tmp_path / "fcn.safetensors")
+    assert main(["relations", str(path), "--out", str(tmp_path)]) == 2
+    assert "no IDRNet head" in capsys.readouterr().err
