@@ -53,8 +53,8 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
 class Segmenter:
     """A model ready to segment images.
 
-    ``model``: a zoo name, a ``.safetensors`` file of ours, a model YAML, a :class:`ModelConfig` or a
-    built :class:`Segmentor`; ``checkpoint`` as in :func:`idrnet.create_model`. ``data`` overrides the
+    ``model``: a zoo name, a ``.safetensors`` file of ours, an ``.onnx`` file from ``idrnet export`` (run
+    by ONNX Runtime), a model YAML, a :class:`ModelConfig` or a built :class:`Segmentor`; ``checkpoint`` as in :func:`idrnet.create_model`. ``data`` overrides the
     class names/palette/test resize: a :class:`DataMeta` or a custom dataset folder (with
     dataset.yaml). ``inference`` and ``tta`` override the model's inference settings.
     """
@@ -73,8 +73,14 @@ class Segmenter:
         from .create import create_model
 
         self.device = torch.device(device)
+        onnx_meta = None
         if isinstance(model, Segmentor):
             self.model = model
+        elif isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx"):
+            from ..deploy.onnx_model import OnnxSegmentor
+
+            self.model = OnnxSegmentor(model, self.device)
+            onnx_meta = self.model.data_meta
         else:
             self.model = create_model(model, checkpoint=checkpoint)
         self.model.eval().to(self.device)
@@ -83,6 +89,8 @@ class Segmenter:
             meta = data
         elif data is not None:
             meta = custom_meta(data)
+        elif onnx_meta:
+            meta = DataMeta.from_json(onnx_meta)
         else:
             source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
             stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}

@@ -2,7 +2,8 @@
 
   idrnet predict INPUT [INPUT ...] --model MODEL [--checkpoint CKPT] [--out DIR] [--probs]
 
-MODEL is a zoo name (with --checkpoint, or --checkpoint official for the published weights), one of
+MODEL is a zoo name (with --checkpoint, or --checkpoint official for the published weights), an .onnx
+file from `idrnet export` (run with ONNX Runtime), one of
 our .safetensors files (weights, config, class names), or a model YAML with --checkpoint.
 Videos (.mp4 .avi .mov .mkv .webm) give an overlay video (and with --labels a folder of label PNGs).
 """

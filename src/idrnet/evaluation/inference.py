@@ -38,7 +38,8 @@ def _resize(x: torch.Tensor, size: Sequence[int], align_corners: bool) -> torch.
 def whole_scores(model: Segmentor, images: torch.Tensor, out_size: Sequence[int], probs_before_resize: bool = False) -> torch.Tensor:
     """One forward of the whole image; head-resolution scores resized straight to ``out_size`` (as the
     official test script does)."""
-    if model.size_divisor > 1:
+    if model.size_divisor > 1 or not hasattr(model, "forward_logits"):
+        # padded backbones and exported models (no head-resolution output) give input-size scores
         scores = model.forward_scores(images, probs_before_resize)
     else:
         scores = model.forward_logits(images)

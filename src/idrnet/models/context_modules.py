@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import conv_bn_relu
+from .layers import AdaptiveAvgPool, conv_bn_relu
 
 
 class ASPP(nn.Module):
@@ -22,7 +22,7 @@ class ASPP(nn.Module):
         self.parallel_branches = nn.ModuleList(
             conv_bn_relu(in_channels, out_channels, 1 if d == 1 else 3, dilation=d) for d in dilations
         )
-        self.global_branch = nn.Sequential(nn.AdaptiveAvgPool2d(1), *conv_bn_relu(in_channels, out_channels))
+        self.global_branch = nn.Sequential(AdaptiveAvgPool(1), *conv_bn_relu(in_channels, out_channels))
         self.bottleneck = conv_bn_relu(out_channels * (len(dilations) + 1), out_channels, 3)
         self.out_channels = out_channels
 
@@ -42,7 +42,7 @@ class PyramidPooling(nn.Module):
         super().__init__()
         self.align_corners = align_corners
         self.branches = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(s), *conv_bn_relu(in_channels, out_channels)) for s in pool_scales
+            nn.Sequential(AdaptiveAvgPool(s), *conv_bn_relu(in_channels, out_channels)) for s in pool_scales
         )
         self.bottleneck = conv_bn_relu(in_channels + out_channels * len(pool_scales), out_channels, 3)
         self.out_channels = out_channels

@@ -182,7 +182,9 @@ class IDRNetHead(nn.Module):
     def _stage2(self, feats: torch.Tensor, id_context: torch.Tensor, fused: torch.Tensor | None) -> torch.Tensor:
         if fused is None:
             return self.decoder_stage2(torch.cat([feats, id_context], dim=1))
-        if fused.shape[2:] != feats.shape[2:]:
+        if self.fpn_convs is not None:
+            # Always resize to the pyramid's resolution (no shape comparison, which would put a guard
+            # into exported graphs); with a plain context module the sizes already agree.
             size = fused.shape[2:]
             feats = F.interpolate(feats, size=size, mode="bilinear", align_corners=self.align_corners)
             id_context = F.interpolate(id_context, size=size, mode="bilinear", align_corners=self.align_corners)

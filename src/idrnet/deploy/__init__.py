@@ -1,0 +1,1 @@
+"""Deployment: ONNX export, ONNX Runtime inference and speed/memory benchmarks."""

@@ -1,0 +1,63 @@
+"""Export a segmentor to ONNX with dynamic batch, height and width."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..atomic import atomic_path
+from ..config import to_dict
+from ..models.segmentor import Segmentor
+
+# Keys of the ONNX model's metadata_props.
+ONNX_CONFIG_KEY = "idrnet_config"
+ONNX_DATA_KEY = "idrnet_data"
+
+
+def export_onnx(
+    model: Segmentor,
+    path: str | os.PathLike,
+    example_size: tuple[int, int] = (256, 256),
+    min_size: int = 32,
+    max_size: int = 8192,
+    data_meta: str | None = None,
+    opset: int | None = None,
+) -> Path:
+    """Write ``model`` (eval mode, ``forward``: images → logits at the input size) as an ONNX file.
+
+    The graph takes ``images`` ``(B, 3, H, W)`` float32 (normalised) with dynamic B, H and W
+    (``min_size`` ≤ H, W ≤ ``max_size``) and returns ``logits`` ``(B, K, H, W)``. The model config and
+    ``data_meta`` (class names, palette, test resize) go into the file's metadata. Written atomically.
+    Uses the dynamo-based exporter (``torch.onnx.export(..., dynamo=True)``, needs onnxscript).
+    """
+    import onnx
+
+    model = model.eval()
+    # A batch of 2 keeps the exporter from specialising the batch size to 1.
+    example = torch.randn(2, 3, *example_size)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    height = torch.export.Dim("height", min=min_size, max=max_size)
+    width = torch.export.Dim("width", min=min_size, max=max_size)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kwargs = {"opset_version": opset} if opset else {}
+        program = torch.onnx.export(
+            model, (example,), dynamo=True, input_names=["images"], output_names=["logits"],
+            dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, verbose=False, **kwargs,
+        )
+    proto = program.model_proto
+    meta = {ONNX_CONFIG_KEY: json.dumps(to_dict(model.config))}
+    if data_meta:
+        meta[ONNX_DATA_KEY] = data_meta
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    with atomic_path(path) as tmp:
+        onnx.save(proto, tmp)
+    return path

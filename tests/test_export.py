@@ -1,0 +1,90 @@
+"""ONNX export (dynamic batch/height/width, ONNX Runtime parity), torch.compile and torch.export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from idrnet import build_model, save_checkpoint
+from tiny import tiny_config
+
+FAMILIES = {
+    "fcn": tiny_config("fcn"),
+    "pspnet": tiny_config("pspnet"),
+    "deeplabv3": tiny_config("deeplabv3"),
+    "upernet": tiny_config("upernet"),
+    "idrnet_fcn": tiny_config("idrnet"),
+    "idrnet_ppm_before": tiny_config("idrnet", context="ppm", context_refiner="before"),
+    "idrnet_upernet_aspp": tiny_config("idrnet", context="aspp", context_refiner="after", fpn_channels=16),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_onnx_export_matches_pytorch_at_several_sizes(family, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from idrnet.deploy.export import export_onnx
+    from idrnet.deploy.onnx_model import OnnxSegmentor
+
+    torch.manual_seed(0)
+    model = build_model(FAMILIES[family]).eval()
+    path = export_onnx(model, tmp_path / f"{family}.onnx", example_size=(64, 64))
+    runner = OnnxSegmentor(path)
+    assert runner.num_classes == 5 and runner.config.head.type == FAMILIES[family].head.type
+    for shape in [(1, 3, 64, 64), (2, 3, 97, 61), (1, 3, 160, 224)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            expected = model(x)
+        got = runner(x)
+        assert got.shape == expected.shape
+        rel = float((got - expected).abs().max() / expected.abs().max())
+        assert rel <= 1e-4, f"{family} {shape}: relative error {rel:.2e}"
+
+
+@pytest.mark.slow
+def test_export_cli_and_predict_with_onnx_runtime(trained, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from PIL import Image
+
+    from idrnet import Segmenter
+    from idrnet.cli.main import main
+
+    _, ckpt, data = trained
+    onnx_path = tmp_path / "model.onnx"
+    assert main(["export", str(ckpt), str(onnx_path), "--example-size", "64x64", "--check-sizes", "48x48", "61x83"]) == 0
+    assert "same label on" in capsys.readouterr().out
+    images = sorted((data / "images" / "val").iterdir())
+    torch_labels = Segmenter(ckpt).predict(images[0])
+    onnx_segmenter = Segmenter(onnx_path)
+    assert onnx_segmenter.class_names[3] == "cup on table"  # class names travel inside the .onnx file
+    onnx_labels = onnx_segmenter.predict(images[0])
+    assert onnx_labels.shape == torch_labels.shape
+    assert (onnx_labels == torch_labels).mean() > 0.99
+    out = tmp_path / "pred"
+    assert main(["predict", str(images[0]), "--model", str(onnx_path), "--out", str(out)]) == 0
+    assert Image.open(out / f"{images[0].stem}.png").size == (48, 48)
+
+
+@pytest.mark.parametrize("family", ["pspnet", "upernet", "idrnet_upernet_aspp"])
+def test_torch_compile_eval_path(family):
+    torch.manual_seed(0)
+    model = build_model(FAMILIES[family]).eval()
+    compiled = torch.compile(model, dynamic=False)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_torch_export_with_dynamic_batch_and_size(family):
+    torch.manual_seed(0)
+    model = build_model(FAMILIES[family]).eval()
+    batch = torch.export.Dim("batch", min=1, max=16)
+    h, w = torch.export.Dim("h", min=32, max=512), torch.export.Dim("w", min=32, max=512)
+    program = torch.export.export(model, (torch.randn(2, 3, 64, 64),), dynamic_shapes={"images": {0: batch, 2: h, 3: w}})
+    x = torch.randn(3, 3, 75, 99)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), model(x), rtol=1e-4, atol=1e-5)
