@@ -13,6 +13,7 @@ from idrnet.config import ConfigError
 from idrnet.data.synth import write_synthetic_dataset
 from idrnet.engine.config import load_train_config
 from idrnet.engine.trainer import TrainingError, poly_lr, train
+from idrnet.models.build import build_model
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +240,14 @@ def test_bf16_autocast_and_channels_last_on_cpu(tmp_path, synth):
                                ["amp=bf16", "channels_last=true"])
     result = train(config)
     assert result["iteration"] == 2 and 0.0 <= result["metrics"]["mIoU"] <= 1.0
+
+
+@pytest.mark.slow
+def test_compile_option_trains_and_keeps_checkpoint_keys(tmp_path, synth):
+    from safetensors.torch import load_file
+
+    config = load_train_config(write_config(tmp_path, synth, iterations=2, val_interval=2, checkpoint_interval=2),
+                               ["compile=true"])
+    train(config)
+    keys = set(load_file(str(tmp_path / "run" / "final.safetensors")))
+    assert keys == set(build_model(config.model).state_dict())

@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import compare, convert, data, export, models, predict, relations, test, train
+from . import bench, compare, convert, data, export, models, predict, relations, test, train
 
 # verb → module with ``add_arguments(parser)`` and ``run(args) -> int``
 VERBS = {
-    "compare": compare, "convert": convert, "export": export, "data": data, "models": models, "predict": predict, "relations": relations, "test": test, "train": train,
+    "bench": bench, "compare": compare, "convert": convert, "export": export, "data": data, "models": models, "predict": predict, "relations": relations, "test": test, "train": train,
 }
 
 

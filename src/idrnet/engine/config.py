@@ -64,6 +64,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
+    compile: bool = False  # torch.compile the backbone and heads' forward (keys and checkpoints unchanged)
     on_nan: Literal["stop", "skip"] = "stop"
     work_dir: str = "runs/default"
     init_checkpoint: str | None = None

@@ -213,6 +213,13 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
+    if config.compile:
+        # In place (nn.Module.compile), so state_dict keys and checkpoints stay the same. An IDRNet head
+        # stays eager: its intervened pass must replay the anchor pass's dropout masks from the
+        # restored torch RNG state, which compiled random number generation does not promise.
+        for module in (model.backbone, model.auxiliary_head, None if model.is_idrnet else model.decode_head):
+            if module is not None:
+                module.compile()
     optimizer: torch.optim.Optimizer
     groups = _param_groups(model, config)
     if config.optim.type == "sgd":

@@ -1,0 +1,87 @@
+"""Measure inference speed and memory (mmsegmentation's protocol: warm-up, many runs, median).
+
+  idrnet bench MODEL [--size 512x512] [--batch 1] [--backend eager compile onnxruntime] [--vs-baseline]
+
+MODEL is a zoo name, model YAML or .safetensors file (weights are not needed for timing). Reports
+latency (median, p10, p90), images/s, peak memory, parameters and GFLOPs with the device and threads.
+--vs-baseline measures the IDRNet model and the same network without IDRNet in one interleaved run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .export import _size
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``idrnet bench``."""
+    parser.add_argument("model", help="zoo name, model YAML or .safetensors file")
+    parser.add_argument("--size", type=_size, default=(512, 512), metavar="HxW", help="input size (default 512x512)")
+    parser.add_argument("--batch", type=int, default=1, help="images per forward (default 1)")
+    parser.add_argument("--backend", nargs="+", choices=["eager", "compile", "onnxruntime"], default=["eager"],
+                        help="one or more backends (default eager)")
+    parser.add_argument("--vs-baseline", action="store_true", help="also measure the model without IDRNet; print the ratio")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per model (default 20)")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds when comparing (default 4)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--json", help="append the results to this JSON-lines file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Benchmark and print one line per model and backend."""
+    import torch
+
+    from ..apis.create import create_model
+    from ..deploy.bench import baseline_config, benchmark
+    from ..models.build import build_model
+    from .common import device_from_args
+
+    previous_threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..apis.create import create_model
+    from ..deploy.bench import baseline_config, benchmark
+    from ..models.build import build_model
+    from .common import device_from_args
+
+    device = device_from_args(args)
+    model = create_model(args.model)
+    name = Path(args.model).stem if args.model.endswith((".yaml", ".yml", ".safetensors")) else args.model
+    models = {name: model}
+    if args.vs_baseline:
+        models[f"{name} (baseline, no IDRNet)"] = build_model(baseline_config(model.config)).eval()
+    print(f"device {device}, {torch.get_num_threads() if device.type == 'cpu' else 'n/a'} CPU threads, "
+          f"torch {torch.__version__}")
+    lines = []
+    for backend in args.backend:
+        results = benchmark(models, tuple(args.size), args.batch, backend, args.warmup, args.runs,
+                            args.rounds if len(models) > 1 else 1, device)
+        for r in results:
+            print(r.line())
+            lines.append(r)
+        if args.vs_baseline:
+            idr, base = results
+            print(f"  IDRNet / baseline [{backend}]: latency ×{idr.latency_ms_median / base.latency_ms_median:.2f}, "
+                  f"GFLOPs ×{idr.gflops / base.gflops:.2f}, params ×{idr.params_m / base.params_m:.2f}, "
+                  f"peak memory ×{idr.peak_memory_mib / max(base.peak_memory_mib, 1e-9):.2f}")
+    if args.json:
+        import dataclasses
+
+        with open(args.json, "a") as f:
+            for r in lines:
+                f.write(json.dumps(dataclasses.asdict(r)) + "\n")
+    return 0

@@ -1,0 +1,197 @@
+"""Inference benchmark in mmsegmentation's manner: warm-up, many timed runs, the median reported.
+
+Latency, images/s, peak memory (CUDA: max allocated; CPU: peak resident set size above the level
+before the runs, sampled every millisecond), parameters and GFLOPs (PyTorch's FlopCounterMode: one
+multiply-add = 2 FLOPs), with the device and thread count stated. Backends: eager PyTorch,
+``torch.compile`` and ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import torch
+
+from ..models.config import HeadConfig, ModelConfig
+from ..models.segmentor import Segmentor
+
+Backend = Literal["eager", "compile", "onnxruntime"]
+
+
+@dataclass
+class BenchResult:
+    """One model × backend measurement."""
+
+    name: str
+    backend: str
+    device: str
+    threads: int
+    batch: int
+    size: tuple[int, int]
+    runs: int
+    latency_ms_median: float
+    latency_ms_p10: float
+    latency_ms_p90: float
+    images_per_s: float
+    peak_memory_mib: float
+    memory_kind: str
+    params_m: float
+    gflops: float | None
+
+    def line(self) -> str:
+        """One human-readable line."""
+        gf = f"{self.gflops:.1f}" if self.gflops is not None else "n/a"
+        return (f"{self.name} [{self.backend}, {self.device}, {self.threads} threads, batch {self.batch}, "
+                f"{self.size[0]}x{self.size[1]}]: median {self.latency_ms_median:.1f} ms "
+                f"(p10 {self.latency_ms_p10:.1f}, p90 {self.latency_ms_p90:.1f}, {self.runs} runs), "
+                f"{self.images_per_s:.2f} img/s, peak memory {self.peak_memory_mib:.0f} MiB ({self.memory_kind}), "
+                f"{self.params_m:.2f} M params, {gf} GFLOPs/image")
+
+
+def baseline_config(config: ModelConfig) -> ModelConfig:
+    """The same network without IDRNet: IDRNet-FCN → FCN, +PPM → PSPNet, +ASPP → DeepLabV3, +FPN →
+    UPerNet, with the same backbone, widths, auxiliary head and inference settings."""
+    h = config.head
+    if h.type != "idrnet":
+        raise ValueError(f"the model's head is already a baseline ({h.type})")
+    kind = "upernet" if h.fpn_channels is not None else {"aspp": "deeplabv3", "ppm": "pspnet", None: "fcn"}[h.context]
+    channels = h.fpn_channels if h.fpn_channels is not None else h.feats_channels
+    head = HeadConfig(type=kind, feats_channels=channels, dropout=h.dropout, pool_scales=h.pool_scales, dilations=h.dilations)
+    return dataclasses.replace(config, head=head)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * (4096)
+
+
+class _PeakRSS:
+    """Samples the resident set size in a thread; ``peak`` is the maximum seen."""
+
+    def __init__(self, interval: float = 0.001) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> "_PeakRSS":
+        self.peak = _rss_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def count_gflops(model: Segmentor, images: torch.Tensor) -> float:
+    """GFLOPs per image of one eval forward, by PyTorch's FlopCounterMode (2 FLOPs per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(images)
+    return counter.get_total_flops() / 1e9 / images.shape[0]
+
+
+def _runner(model: Segmentor, backend: Backend, example: torch.Tensor, threads: int) -> Callable[[torch.Tensor], object]:
+    if backend == "eager":
+        return model
+    if backend == "compile":
+        from torch._inductor import config as inductor_config
+
+        inductor_config.freezing = True  # inference only: folds BatchNorm into convolutions, prepacks weights
+        return torch.compile(model, dynamic=False)
+    if backend == "onnxruntime":
+        from .export import export_onnx
+        from .onnx_model import OnnxSegmentor
+
+        folder = Path(tempfile.mkdtemp(prefix="idrnet_bench_"))
+        path = export_onnx(model.cpu(), folder / "model.onnx", tuple(example.shape[2:]))
+        model.to(example.device)
+        runner = OnnxSegmentor(path, example.device, threads=threads)
+        return runner
+    raise ValueError(f"unknown backend {backend!r}; expected eager, compile or onnxruntime")
+
+
+def _measure(runner: Callable, images: torch.Tensor, runs: int) -> tuple[list[float], float]:
+    """Latencies (s) of ``runs`` calls and the peak memory growth (bytes) while running."""
+    device = images.device
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    times = []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    with _PeakRSS() as rss:
+        start_rss = rss.peak
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            runner(images)
+            sync()
+            times.append(time.perf_counter() - t0)
+    if device.type == "cuda":
+        return times, float(torch.cuda.max_memory_allocated(device) - base)
+    return times, float(rss.peak - start_rss)
+
+
+@torch.no_grad()
+def benchmark(
+    models: dict[str, Segmentor],
+    size: tuple[int, int] = (512, 512),
+    batch: int = 1,
+    backend: Backend = "eager",
+    warmup: int = 3,
+    runs: int = 20,
+    rounds: int = 1,
+    device: str | torch.device = "cpu",
+) -> list[BenchResult]:
+    """Measure each model on one backend with a fixed random input (weights do not change the cost).
+
+    With several models and ``rounds`` > 1 the timed runs are interleaved (model A, B, A, B, …) so
+    that slow drifts of a shared machine affect every model alike; the median is over all runs.
+    """
+    device = torch.device(device)
+    images = torch.randn(batch, 3, *size, device=device)
+    threads = torch.get_num_threads()
+    runners = {}
+    for name, model in models.items():
+        model.eval().to(device)
+        runners[name] = _runner(model, backend, images, threads)
+        for _ in range(warmup):
+            runners[name](images)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    peaks: dict[str, float] = {name: 0.0 for name in models}
+    per_round = max(1, -(-runs // rounds))
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            t, peak = _measure(runner, images, per_round)
+            times[name] += t
+            peaks[name] = max(peaks[name], peak)
+    from ..models.parameters import count_parameters
+
+    results = []
+    kind = "CUDA max allocated above weights" if device.type == "cuda" else "CPU RSS growth while running"
+    for name, model in models.items():
+        ts = times[name]
+        q = statistics.quantiles(ts, n=10) if len(ts) >= 2 else [ts[0]] * 9
+        median = statistics.median(ts)
+        results.append(BenchResult(
+            name, backend, str(device), threads if device.type == "cpu" else 0, batch, tuple(size), len(ts),
+            1000 * median, 1000 * q[0], 1000 * q[-1], batch / median, peaks[name] / 2**20, kind,
+            count_parameters(model) / 1e6, count_gflops(model, images[:1])))
+    return results

@@ -1,0 +1,37 @@
+"""idrnet bench: the protocol runs and reports every figure; baselines are derived correctly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from idrnet.config import to_dict
+from idrnet.deploy.bench import baseline_config
+from tiny import tiny_config
+
+
+@pytest.mark.parametrize("head,expected", [
+    ({}, "fcn"), ({"context": "ppm"}, "pspnet"), ({"context": "aspp", "context_refiner": "after"}, "deeplabv3"),
+    ({"context": "aspp", "fpn_channels": 16}, "upernet"),
+])
+def test_baseline_config_removes_only_idrnet(head, expected):
+    config = tiny_config("idrnet", **head)
+    base = baseline_config(config)
+    assert base.head.type == expected and base.backbone == config.backbone and base.auxiliary == config.auxiliary
+
+
+def test_bench_cli_vs_baseline_prints_every_figure(tmp_path, capsys):
+    from idrnet.cli.main import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(to_dict(tiny_config("idrnet", context="ppm"))))
+    log = tmp_path / "bench.jsonl"
+    assert main(["bench", str(path), "--size", "64x64", "--runs", "4", "--warmup", "1", "--rounds", "2",
+                 "--vs-baseline", "--threads", "1", "--device", "cpu", "--json", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "1 CPU threads" in out and "IDRNet / baseline [eager]: latency ×" in out
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) == 2 and records[0]["runs"] == 4 and records[0]["gflops"] > records[1]["gflops"] > 0
+    assert records[0]["params_m"] > records[1]["params_m"]
