@@ -11,8 +11,8 @@ and seeds; only the decode head differs:
   python benchmarks/context_ab.py                       # full run (4 variants × 3 seeds) + docs/evidence.md
   python benchmarks/context_ab.py --report-only         # rebuild the report from finished runs
 
-Finished runs are kept (OUT/VARIANT/seed_N/result.json) and skipped, so an interrupted experiment
-continues where it stopped.
+Finished runs are kept (OUT/VARIANT/seed_N/result.json) and skipped, and an interrupted run resumes
+from its latest checkpoint, so the same command continues an interrupted experiment where it stopped.
 """
 
 from __future__ import annotations
@@ -61,9 +61,16 @@ def run_one(variant: str, seed: int, out: Path, data_root: Path, iterations: int
         *VARIANTS[variant], *extra,
     ]
     config = load_train_config(BASE_CONFIG, overrides)
+    # An interrupted run (Ctrl-C, SIGTERM, a crash after a checkpoint) continues from its latest.pt.
+    resume = (work / "latest.pt").is_file()
+    seconds_before = json.loads((work / "seconds.json").read_text())["seconds"] if (work / "seconds.json").is_file() else 0.0
     start = time.perf_counter()
-    outcome = train(config)
-    seconds = time.perf_counter() - start
+    try:
+        outcome = train(config, resume=resume or None)
+    finally:
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "seconds.json").write_text(json.dumps({"seconds": seconds_before + time.perf_counter() - start}))
+    seconds = seconds_before + time.perf_counter() - start
     metrics = outcome["metrics"]
     result = {"variant": variant, "seed": seed, "iterations": iterations, "train_seconds": seconds,
               "mIoU": metrics["mIoU"], "aAcc": metrics["aAcc"], "IoU": metrics["IoU"], "overrides": overrides}
@@ -113,8 +120,11 @@ def _curves(out: Path, variants: Sequence[str], seeds: Sequence[int], path: Path
             if not log.is_file():
                 continue
             records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-            losses.append([(r["iteration"], r["loss_main"]) for r in records if "loss_main" in r])
-            mious.append([(r["iteration"], 100 * r["val_mIoU"]) for r in records if "val_mIoU" in r])
+            # a resumed run may log an iteration twice: keep the last record of each iteration
+            loss_by_it = {r["iteration"]: r["loss_main"] for r in records if "loss_main" in r}
+            miou_by_it = {r["iteration"]: 100 * r["val_mIoU"] for r in records if "val_mIoU" in r}
+            losses.append(sorted(loss_by_it.items()))
+            mious.append(sorted(miou_by_it.items()))
         for series, ax in ((losses, ax_loss), (mious, ax_miou)):
             if not series:
                 continue
