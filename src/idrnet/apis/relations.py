@@ -8,7 +8,6 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
 from ..models.segmentor import Segmentor
 
 
@@ -55,6 +54,7 @@ def plot_image_explanation(
     from matplotlib.patches import Patch
 
     from ..visualization import overlay
+    from ..visualization.relations import save_figure
 
     h, w = image_rgb.shape[:2]
     groups = cv2.resize(explanation["labels"].astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
@@ -82,9 +82,4 @@ def plot_image_explanation(
     ax.set_xlabel("share of the relation context received, by source group (colour)")
     ax.set_title("context each group received")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

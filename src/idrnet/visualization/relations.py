@@ -52,13 +52,18 @@ def plot_relation_heatmap(
     off-diagonal structure is visible. With ``max_classes``, only the classes with the strongest
     off-diagonal relations are drawn (for 150-class datasets).
     """
+    fig = relation_heatmap_figure(relations, class_names, title, hide_diagonal, max_classes)
+    return save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as PNG atomically (folders created) and close it."""
     import matplotlib.pyplot as plt
 
-    fig = relation_heatmap_figure(relations, class_names, title, hide_diagonal, max_classes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
     return path
 

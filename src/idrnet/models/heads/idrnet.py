@@ -126,13 +126,7 @@ class IDRNetHead(nn.Module):
         """What the relation module does for these images: the stage-1 semantic groups ``labels``
         ``(B, h, w)``, which classes are ``present`` ``(B, K)``, and the context weights ``(B, K, K)``
         (row k: how much of the context given to group k comes from each group j) of both matrices."""
-        feats = self.bottleneck(features[-1])
-        coarse = None
-        if self.coarse_context_module is not None:
-            coarse = self.coarse_context_module(feats)
-            if self.context_refiner_position == "before":
-                coarse = self.coarse_context_refiner(coarse)
-        stage1 = self.decoder_stage1(feats if (coarse is None or self.stage1_on_features) else coarse)
+        _, _, stage1 = self._stage1(features)
         labels = stage1.argmax(dim=1)
         present = ops.class_masks(labels.flatten(1), self.num_classes).any(dim=2)
         return {
@@ -142,7 +136,8 @@ class IDRNetHead(nn.Module):
             "weights_var": ops.relation_weights(self.class_relations_var, present, False),
         }
 
-    def _forward(self, features: Sequence[torch.Tensor], keep_rng: bool = False) -> tuple:
+    def _stage1(self, features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Bottleneck features, coarse context (refined if the refiner comes before) and stage-1 logits."""
         feats = self.bottleneck(features[-1])
         coarse = None
         if self.coarse_context_module is not None:
@@ -150,6 +145,10 @@ class IDRNetHead(nn.Module):
             if self.context_refiner_position == "before":
                 coarse = self.coarse_context_refiner(coarse)
         stage1 = self.decoder_stage1(feats if (coarse is None or self.stage1_on_features) else coarse)
+        return feats, coarse, stage1
+
+    def _forward(self, features: Sequence[torch.Tensor], keep_rng: bool = False) -> tuple:
+        feats, coarse, stage1 = self._stage1(features)
         if self.context_refiner_position == "after":
             coarse = self.coarse_context_refiner(coarse)
 
