@@ -122,20 +122,21 @@ class Segmenter:
         return torch.from_numpy(x.transpose(2, 0, 1).copy()).unsqueeze(0).to(self.device)
 
     @torch.no_grad()
+    def _scores(self, image: ImageInput) -> torch.Tensor:
+        """Scores ``(1, K, H, W)`` at the input's size with the inference and TTA settings."""
+        rgb = to_rgb_array(image)
+        return predict_scores(self.model, self.preprocess(rgb), self.inference, rgb.shape[:2], self.tta, self.meta.flip_pairs)
+
     def predict_proba(self, image: ImageInput) -> torch.Tensor:
         """Class probabilities ``(K, H, W)`` at the input's size (CPU float32)."""
-        rgb = to_rgb_array(image)
-        scores = predict_scores(self.model, self.preprocess(rgb), self.inference, rgb.shape[:2], self.tta, self.meta.flip_pairs)
+        scores = self._scores(image)
         if not self.inference.probs_before_resize:
             scores = scores.softmax(dim=1)
         return scores[0].float().cpu()
 
-    @torch.no_grad()
     def predict(self, image: ImageInput) -> np.ndarray:
         """Label map ``(H, W)`` (uint8 for ≤ 256 classes, else int32) at the input's size."""
-        rgb = to_rgb_array(image)
-        scores = predict_scores(self.model, self.preprocess(rgb), self.inference, rgb.shape[:2], self.tta, self.meta.flip_pairs)
-        labels = scores.argmax(1)[0].cpu().numpy()
+        labels = self._scores(image).argmax(1)[0].cpu().numpy()
         return labels.astype(np.uint8 if self.model.num_classes <= 256 else np.int32)
 
     def overlay(self, image: ImageInput, labels: np.ndarray | None = None, alpha: float = 0.5) -> np.ndarray:

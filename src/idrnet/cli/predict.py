@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from ..apis.segmenter import Segmenter
+    from ..apis.segmenter import Segmenter, to_rgb_array
     from ..evaluation.evaluator import save_label_png
     from ..models.zoo import MODEL_ZOO
 
@@ -119,8 +119,6 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
     for path in tqdm(images, desc="predict", disable=len(images) < 2, dynamic_ncols=True):
-        from ..apis.segmenter import to_rgb_array
-
         rgb = to_rgb_array(path)
         if args.probs:
             probs = segmenter.predict_proba(rgb)

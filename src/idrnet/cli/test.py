@@ -44,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, args.overrides)
     device = device_from_args(args)
     _init_distributed(device.type)
-    model_source = config.model if isinstance(config.model, str) else config.model
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
-    model = create_model(model_source, checkpoint=checkpoint).to(device)
+    model = create_model(config.model, checkpoint=checkpoint).to(device)
     dataset = build_split(config, args.split or config.data.val_split, train=False)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")

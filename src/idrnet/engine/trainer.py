@@ -56,19 +56,25 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def build_split(config: TrainConfig, split: str, train: bool) -> SegmentationDataset:
-    """One split of the config's dataset with the training or the evaluation pipeline."""
-    from ..data.datasets.benchmarks import build_benchmark
-    from ..data.datasets.custom import build_custom
+def _recipe(config: TrainConfig):
+    """The data pipeline recipe: the official one named by ``data.recipe``, or one from the config's values."""
     from ..data.official import RECIPES, PipelineRecipe
 
     d = config.data
     if d.recipe is not None:
         if d.recipe not in RECIPES:
             raise ConfigError(f"data.recipe: unknown {d.recipe!r}; expected one of {', '.join(RECIPES)}")
-        recipe = RECIPES[d.recipe]
-    else:
-        recipe = PipelineRecipe(tuple(d.scale), tuple(d.crop), tuple(d.ratio_range), True, d.test_scale)
+        return RECIPES[d.recipe]
+    return PipelineRecipe(tuple(d.scale), tuple(d.crop), tuple(d.ratio_range), True, d.test_scale)
+
+
+def build_split(config: TrainConfig, split: str, train: bool) -> SegmentationDataset:
+    """One split of the config's dataset with the training or the evaluation pipeline."""
+    from ..data.datasets.benchmarks import build_benchmark
+    from ..data.datasets.custom import build_custom
+
+    d = config.data
+    recipe = _recipe(config)
     pipeline = recipe.train() if train else recipe.test()
     if d.type == "custom":
         return build_custom(d.root, split, pipeline, config.seed, d.skip_bad_samples)
@@ -95,15 +101,10 @@ def _model_config(config: TrainConfig, num_classes: int) -> ModelConfig:
 
 def _data_meta(config: TrainConfig, dataset: SegmentationDataset) -> str:
     from ..data.meta import DataMeta
-    from ..data.official import RECIPES
 
-    d, info = config.data, dataset.info
-    if d.recipe is not None:
-        recipe = RECIPES[d.recipe]
-        scale, keep = recipe.test_scale or recipe.scale, recipe.keep_ratio
-    else:
-        scale, keep = tuple(d.test_scale or d.scale), True
-    return DataMeta(info.classes, info.palette, info.ignore_index, info.flip_pairs, scale, keep).to_json()
+    recipe, info = _recipe(config), dataset.info
+    return DataMeta(info.classes, info.palette, info.ignore_index, info.flip_pairs,
+                    tuple(recipe.test_scale or recipe.scale), recipe.keep_ratio).to_json()
 
 
 def _param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:

@@ -18,9 +18,10 @@ from .confusion import ConfusionMatrix, confusion_of
 from .inference import TTAConfig, predict_scores
 
 
-def image_areas(prediction: torch.Tensor, label: torch.Tensor, num_classes: int, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class intersection and union pixel counts of one image (int64 arrays of length K)."""
-    cm = confusion_of(prediction, label, num_classes, ignore_index).cpu()
+def areas_of_confusion(confusion: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class intersection and union pixel counts (int64 arrays of length K) of one image's
+    confusion matrix."""
+    cm = confusion.cpu()
     tp = cm.diag()
     union = cm.sum(0) + cm.sum(1) - tp
     return tp.numpy().astype(np.int64), union.numpy().astype(np.int64)
@@ -97,12 +98,12 @@ def compare_models(
         preds = []
         for model, inference, cm in ((model_a, inference_a, cms[0]), (model_b, inference_b, cms[1])):
             pred = predict_scores(model, image, inference, label.shape, tta, info.flip_pairs).argmax(1)[0]
-            cm.matrix += confusion_of(pred, label, k, info.ignore_index)
+            confusion = confusion_of(pred, label, k, info.ignore_index)
+            cm.matrix += confusion
+            inter, union = areas_of_confusion(confusion)
+            areas[2 * len(preds)].append(inter)
+            areas[2 * len(preds) + 1].append(union)
             preds.append(pred)
-        for j, pred in enumerate(preds):
-            inter, union = image_areas(pred, label, k, info.ignore_index)
-            areas[2 * j].append(inter)
-            areas[2 * j + 1].append(union)
         valid = (label != info.ignore_index) & (label >= 0) & (label < k)
         score = float(((preds[0] != preds[1]) & valid).sum()) / max(1, int(valid.sum()))
         if gallery_size > 0 and (len(heap) < gallery_size or score > heap[0].score):
