@@ -12,7 +12,7 @@ from idrnet.cli.main import main as cli
 from idrnet.config import ConfigError
 from idrnet.data.synth import write_synthetic_dataset
 from idrnet.engine.config import load_train_config
-from idrnet.engine.trainer import TrainingError, poly_lr, train
+from idrnet.engine.trainer import TrainingError, _Order, _shares, poly_lr, train
 from idrnet.models.build import build_model
 
 
@@ -116,11 +116,13 @@ def _ddp_worker(rank, world, config_path, init_file):
     torch.distributed.destroy_process_group()
 
 
-def test_two_process_ddp_matches_one_process_with_the_same_total_batch(tmp_path, synth):
+@pytest.mark.parametrize("batch", [4, 3], ids=["even", "uneven"])
+def test_two_process_ddp_matches_one_process_with_the_same_total_batch(tmp_path, synth, batch):
     # Dropout draws differ per process and IDRNet's deletions are per process (its statistics'
     # equality across ranks is tested in test_idrnet_distributed), so compare a dropout-free FCN.
+    # A total batch of 3 splits 2 + 1: the shares' losses are weighted by their sizes.
     head = {"type": "fcn", "feats_channels": 16, "dropout": 0.0}
-    one = write_config(tmp_path, synth, head=head, iterations=3, work_dir=str(tmp_path / "one"))
+    one = write_config(tmp_path, synth, head=head, iterations=3, batch_size=batch, work_dir=str(tmp_path / "one"))
     cfg = yaml.safe_load(one.read_text())
     cfg["model"]["auxiliary"]["dropout"] = 0.0
     # No padding, so every process averages its loss over as many pixels (DDP averages the means).
@@ -171,12 +173,25 @@ def test_learns_on_generated_data(tmp_path):
 
 def test_gradient_accumulation_keeps_the_total_batch(tmp_path, synth):
     """Each process's batch of 4 runs as two micro-batches of 2 whose gradients are accumulated
-    (BatchNorm then sees micro-batch statistics); a size that does not divide is refused up front."""
-    config = load_train_config(write_config(tmp_path, synth, iterations=2), ["max_batch_per_process=2"])
-    result = train(config)
-    assert result["iteration"] == 2
-    with pytest.raises(ConfigError, match="max_batch_per_process"):
-        train(load_train_config(write_config(tmp_path, synth, iterations=2), ["max_batch_per_process=3"]))
+    (BatchNorm then sees micro-batch statistics); a cap that does not divide gives near-equal chunks."""
+    for cap in (2, 3):
+        config = load_train_config(write_config(tmp_path, synth, iterations=2), [f"max_batch_per_process={cap}"])
+        assert train(config)["iteration"] == 2
+
+
+def test_process_shares_of_the_total_batch():
+    assert _shares(8, 2, None) == ([4, 4], 1)
+    assert _shares(8, 3, None) == ([3, 3, 2], 1)
+    assert _shares(8, 3, 2) == ([3, 3, 2], 2)  # every process runs as many forwards
+    with pytest.raises(ConfigError, match="smaller than the 4 processes"):
+        _shares(3, 4, None)
+    with pytest.raises(ConfigError, match="max_batch_per_process 1 .* at least 2"):
+        _shares(5, 2, 1)  # 3 + 2 samples in 3 micro-batches would leave the second process one short
+    # The union of the processes' samples at each step is the one-process batch, in any world size.
+    single = _Order(23, 6, seed=5, rank=0, world=1).batch_indices(epoch=2)
+    for world in (2, 4, 5):
+        parts = [_Order(23, 6, seed=5, rank=r, world=world).batch_indices(epoch=2) for r in range(world)]
+        assert [sorted(sum((p[i] for p in parts), [])) for i in range(len(single))] == [sorted(b) for b in single]
 
 
 def test_tensorboard_scalars_are_written(tmp_path, synth):

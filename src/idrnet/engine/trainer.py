@@ -131,19 +131,43 @@ def poly_lr(config: TrainConfig, iteration: int) -> float:
 
 # ------------------------------------------------------------------------------------ data order
 class _Order:
-    """Epoch-wise shuffled indices from (seed, epoch), sharded over ranks, resumable at any batch."""
+    """Epoch-wise shuffled indices from (seed, epoch), resumable at any batch.
+
+    Each step's total batch is a consecutive slice of the epoch's permutation; process ``rank`` takes
+    its elements ``rank::world``, so the union over processes does not depend on the number of
+    processes, and when ``world`` does not divide ``batch`` the first ``batch % world`` processes
+    take one sample more.
+    """
 
     def __init__(self, n: int, batch: int, seed: int, rank: int, world: int) -> None:
         self.n, self.batch, self.seed, self.rank, self.world = n, batch, seed, rank, world
-        self.batches_per_epoch = (n // world) // batch
+        self.batches_per_epoch = n // batch
         if self.batches_per_epoch == 0:
-            raise ConfigError(f"dataset of {n} samples is smaller than one batch of {batch} per process")
+            raise ConfigError(f"dataset of {n} samples is smaller than one batch of {batch}")
 
     def batch_indices(self, epoch: int) -> list[list[int]]:
         g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
         perm = torch.randperm(self.n, generator=g).tolist()
-        mine = perm[self.rank::self.world][: self.batches_per_epoch * self.batch]
-        return [mine[i:i + self.batch] for i in range(0, len(mine), self.batch)]
+        return [perm[i:i + self.batch][self.rank::self.world] for i in range(0, self.batches_per_epoch * self.batch, self.batch)]
+
+
+def _shares(batch: int, world: int, max_per_process: int | None) -> tuple[list[int], int]:
+    """Samples per process for a total ``batch``, and the number of micro-batches every process runs.
+
+    The micro-batch count is the same on every process: cross-process BatchNorm and IDRNet's
+    statistics synchronise once per forward, so all processes must run as many forwards.
+    """
+    if batch < world:
+        raise ConfigError(f"batch_size {batch} is smaller than the {world} processes: each needs at least one sample")
+    shares = [len(range(r, batch, world)) for r in range(world)]
+    cap = max_per_process or shares[0]
+    chunks = -(-shares[0] // cap)
+    if shares[-1] < chunks:
+        raise ConfigError(
+            f"max_batch_per_process {cap} would leave a process without a sample in some micro-batch "
+            f"(per-process batches {shares[-1]}–{shares[0]}); raise it to at least {-(-shares[0] // shares[-1])}"
+        )
+    return shares, chunks
 
 
 def _tensorboard(path: Path):
@@ -189,14 +213,8 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
         train_set.skip_log = val_set.skip_log = skip_log
     model_config = _model_config(config, train_set.info.num_classes)
     data_meta = _data_meta(config, val_set)
-    if config.batch_size % world:
-        raise ConfigError(f"batch_size {config.batch_size} is not divisible by the {world} processes")
-    per_rank = config.batch_size // world
-    micro = config.max_batch_per_process or per_rank
-    if per_rank % micro:
-        raise ConfigError(
-            f"max_batch_per_process {micro} must divide the per-process batch {per_rank} (batch_size / processes)"
-        )
+    # Total batch kept for any number of processes: uneven shares are weighted by their size below.
+    shares, num_chunks = _shares(config.batch_size, world, config.max_batch_per_process)
 
     torch.manual_seed(config.seed)
     model: Segmentor = build_model(model_config)
@@ -251,7 +269,7 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     if rank == 0:
         (work_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 
-    order = _Order(len(train_set), per_rank, config.seed, rank, world)
+    order = _Order(len(train_set), config.batch_size, config.seed, rank, world)
     stop_signal: list[int] = []
 
     def on_signal(signum, frame):  # noqa: ARG001
@@ -305,20 +323,23 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
                 optimizer.zero_grad(set_to_none=True)
                 losses: dict[str, torch.Tensor] = {}
                 finite = True
-                chunks = list(zip(images.split(micro), targets.split(micro)))
+                chunks = list(zip(images.tensor_split(num_chunks), targets.tensor_split(num_chunks)))
                 for step, (chunk_images, chunk_targets) in enumerate(chunks):
-                    # Gradients are synchronised across processes on the last micro-batch only.
+                    # Gradients are synchronised across processes on the last micro-batch only. DDP
+                    # averages over processes, so a chunk's mean loss weighs n_chunk * world / batch:
+                    # every sample of the total batch then counts the same, even in uneven shares.
                     sync = ddp.no_sync() if ddp is not None and step < len(chunks) - 1 else contextlib.nullcontext()
+                    weight = len(chunk_images) * world / config.batch_size
                     with sync:
                         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                             chunk_losses = training_losses(trainee, chunk_images, chunk_targets)
-                        total = chunk_losses["total"] / len(chunks)
+                        total = chunk_losses["total"] * weight
                         if not torch.isfinite(total):
                             finite = False
                             break
                         scaler.scale(total).backward()
                     for k, v in chunk_losses.items():
-                        losses[k] = losses.get(k, 0) + v.detach() / len(chunks)
+                        losses[k] = losses.get(k, 0) + v.detach() * len(chunk_images) / shares[rank]
                 if not finite:
                     if config.on_nan == "skip":
                         optimizer.zero_grad(set_to_none=True)
