@@ -49,3 +49,34 @@ def test_generic_timm_backbones_give_four_nchw_stages(name):
     assert len(features) == 4 == len(backbone.channels)
     assert [f.shape[1] for f in features] == backbone.channels
     assert all(f.dim() == 4 for f in features)
+
+
+def test_swin_large_recipes_start_from_the_official_imagenet22k_file():
+    """The Swin-L zoo recipes name timm's ms_in22k tag, whose source is the file the official runs used."""
+    from pathlib import Path
+
+    import timm.models
+
+    from idrnet.engine.config import load_train_config
+    from idrnet.models.backbones.timm_backbone import timm_weights
+
+    configs = sorted((Path(__file__).parents[1] / "configs" / "zoo").glob("*swinlarge*.yaml"))
+    assert len(configs) == 4
+    for path in configs:
+        name, file = timm_weights("swin_large_patch4_window12_384", load_train_config(path).pretrained_backbone)
+        assert file is None
+        cfg = timm.models.get_pretrained_cfg(name)
+        assert cfg.url == "https://github.com/SwinTransformer/storage/releases/download/v1.0.0/swin_large_patch4_window12_384_22k.pth"
+
+
+def test_timm_backbone_loads_a_local_weights_file(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    source = timm.create_model("efficientnet_lite0", num_classes=0)
+    torch.nn.init.normal_(source.conv_stem.weight)
+    save_file(source.state_dict(), str(tmp_path / "lite0.safetensors"))
+    backbone = create_backbone("efficientnet_lite0", output_stride=32, pretrained=str(tmp_path / "lite0.safetensors"))
+    torch.testing.assert_close(backbone.body.conv_stem.weight, source.conv_stem.weight)
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        create_backbone("efficientnet_lite0", pretrained=str(tmp_path / "missing.pth"))

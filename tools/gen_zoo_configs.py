@@ -42,9 +42,9 @@ def recipe(name: str) -> dict:
         "model": name,
         "data": {"type": kind, "root": root, "recipe": swin_recipe if swin else r50_recipe,
                  "val_split": "test" if entry.dataset == "cocostuff10k" else "val", "num_workers": 4},
-        # official starting point: open-mmlab ResNet-50-V1c ImageNet weights; for Swin-L timm's default
-        # tag (the official run started from Microsoft's ImageNet-22k file)
-        "pretrained_backbone": True,
+        # official starting points: open-mmlab's ResNet-50-V1c ImageNet file; for Swin-L timm's
+        # ms_in22k tag, whose source is Microsoft's swin_large_patch4_window12_384_22k.pth
+        "pretrained_backbone": "ms_in22k" if swin else True,
         "optim": optim,
         "iterations": iterations,
         "batch_size": batch,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import timm
@@ -13,8 +14,8 @@ class TimmBackbone(nn.Module):
     """Wraps ``timm.create_model(name, features_only=True)``; returns NCHW stages, fine to coarse.
 
     ``out_indices`` picks the stages (timm's numbering); ``output_stride`` dilates the last stages of
-    models that support it (ResNets, ConvNeXt, EfficientNets). ``pretrained`` is a timm pretrained tag
-    (``True`` for the default one) or ``False``.
+    models that support it (ResNets, ConvNeXt, EfficientNets). ``pretrained``: ``False``, ``True``
+    (timm's default tag), a tag (``"ms_in22k"``) or a local weights file (see :func:`timm_weights`).
     """
 
     def __init__(
@@ -26,8 +27,10 @@ class TimmBackbone(nn.Module):
         **kwargs: Any,
     ) -> None:
         super().__init__()
-        model_name = name if isinstance(pretrained, bool) else f"{name}.{pretrained}"
+        model_name, file = timm_weights(name, pretrained)
         options: dict[str, Any] = dict(features_only=True, pretrained=bool(pretrained), **kwargs)
+        if file is not None:
+            options["pretrained_cfg_overlay"] = {"file": file}
         if out_indices is not None:
             options["out_indices"] = tuple(out_indices)
         if output_stride is not None and output_stride != 32:
@@ -50,3 +53,21 @@ class TimmBackbone(nn.Module):
         if self._nhwc:
             features = [f.permute(0, 3, 1, 2).contiguous() for f in features]
         return list(features)
+
+
+def timm_weights(name: str, pretrained: bool | str) -> tuple[str, str | None]:
+    """timm model name (with tag) and local weights file for a ``pretrained`` setting.
+
+    A string naming an existing file (or ending in ``.pth``, ``.pt``, ``.bin``, ``.safetensors``) is a
+    local file, loaded by timm (``weights_only``) through the model's own checkpoint converter, so
+    original-format files such as Microsoft's ``swin_large_patch4_window12_384_22k.pth`` work offline;
+    any other string is a timm pretrained tag.
+    """
+    if isinstance(pretrained, bool):
+        return name, None
+    if Path(pretrained).expanduser().is_file() or pretrained.endswith((".pth", ".pt", ".bin", ".safetensors")):
+        path = Path(pretrained).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"pretrained backbone weights {pretrained} do not exist")
+        return name, str(path)
+    return f"{name}.{pretrained}", None
