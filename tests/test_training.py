@@ -266,3 +266,38 @@ def test_compile_option_trains_and_keeps_checkpoint_keys(tmp_path, synth):
     train(config)
     keys = set(load_file(str(tmp_path / "run" / "final.safetensors")))
     assert keys == set(build_model(config.model).state_dict())
+
+
+def test_zoo_recipes_equal_the_official_configs():
+    """Every zoo recipe's optimiser, schedule, total batch, length and pipeline against the official values
+    (tests/fixtures/official_recipes.json, extracted from the specification by tools/extract_official_recipes.py)."""
+    import json
+    from pathlib import Path
+
+    from idrnet.data.official import RECIPES
+
+    official = json.loads((Path(__file__).parent / "fixtures" / "official_recipes.json").read_text())
+    train_images = {"ade20k": 20210, "cityscapes": 2975, "cocostuff10k": 9000, "lip": 30462, "pascalcontext59": 4996}
+    folder = Path(__file__).resolve().parents[1] / "configs" / "zoo"
+    assert len(official) == 28
+    for name, ref in official.items():
+        ours = load_train_config(folder / f"{name}.yaml")
+        sched, opt, batch = ref["scheduler"], ref["scheduler"]["optimizer"], ref["total_batch"]
+        dataset = ref["dataset"].removesuffix("Dataset").lower()
+        assert ours.batch_size == batch, name
+        assert ours.iterations == train_images[dataset] // batch * sched["max_epochs"], name
+        assert (ours.optim.type, ours.optim.lr, ours.optim.weight_decay, ours.optim.power) == (
+            opt["type"].lower(), opt["lr"], opt["weight_decay"], sched["power"]), name
+        if opt["type"] == "SGD":
+            assert ours.optim.momentum == opt["momentum"] and ours.optim.min_lr is None, name  # floor: lr / 100
+        else:
+            assert tuple(ours.optim.betas) == tuple(opt["betas"]) and ours.optim.min_lr == sched["min_lr"], name
+            assert set(ours.optim.no_decay_keywords) == set(opt["params_rules"]), name
+            assert (ours.optim.warmup_iters, ours.optim.warmup_ratio) == (
+                sched["warmup_cfg"]["iters"], sched["warmup_cfg"]["ratio"]), name
+        recipe = RECIPES[ours.data.recipe]
+        assert tuple(recipe.scale) == tuple(ref["train_resize"]["output_size"]), name
+        assert tuple(recipe.ratio_range) == tuple(ref["train_resize"]["scale_range"]), name
+        assert recipe.keep_ratio == ref["train_resize"]["keep_ratio"], name
+        assert tuple(recipe.crop) == tuple(ref["train_crop"]), name
+        assert tuple(recipe.test_scale or recipe.scale) == tuple(ref["test_resize"]["output_size"]), name
