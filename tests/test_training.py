@@ -52,6 +52,22 @@ def test_resume_gives_the_same_weights_as_training_straight(tmp_path, synth):
         assert torch.equal(a[key], b[key]), key
 
 
+def test_fp16_grad_scaler_state_is_checkpointed_and_resumed_exactly(tmp_path, synth):
+    """amp=fp16 runs autocast with a GradScaler (on CPU here; the same code path as on CUDA): its scale
+    moves (an overflowing first step is skipped and halves it), is saved, and a resume reproduces it."""
+    options = ["amp=fp16"]
+    train(load_train_config(write_config(tmp_path, synth), [f"work_dir={tmp_path / 'a'}", *options]))
+    split = load_train_config(write_config(tmp_path, synth), [f"work_dir={tmp_path / 'b'}", *options])
+    train(split, max_iterations=3)
+    train(split, resume=True)
+    scalers = [torch.load(tmp_path / d / "latest.pt", weights_only=True)["scaler"] for d in ("a", "b")]
+    assert scalers[0] == scalers[1] and scalers[0]["scale"] < 65536.0
+    a = load_file(str(tmp_path / "a" / "final.safetensors"))
+    b = load_file(str(tmp_path / "b" / "final.safetensors"))
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
 @pytest.mark.parametrize("head", [
     {"type": "fcn", "feats_channels": 16},
     {"type": "pspnet", "feats_channels": 16},
