@@ -8,16 +8,10 @@ from pathlib import Path
 
 import yaml
 
+from idrnet.data.official import ZOO_DATASETS, zoo_recipe_name
 from idrnet.models.zoo import MODEL_ZOO
 
 TRAIN_IMAGES = {"ade20k": 20210, "cityscapes": 2975, "cocostuff10k": 9000, "lip": 30462, "pascalcontext59": 4996}
-DATA = {
-    "ade20k": ("ade20k", "data/ade20k", "ade20k_512x512", "ade20k_640x640"),
-    "cityscapes": ("cityscapes", "data/cityscapes", "cityscapes_512x1024", None),
-    "cocostuff10k": ("cocostuff10k", "data/cocostuff10k", "cocostuff10k_512x512", "cocostuff10k_640x640"),
-    "lip": ("lip", "data/LIP", "lip_473x473", "lip_473x473"),
-    "pascalcontext59": ("pascal_context59", "data/VOCdevkit/VOC2010", None, "pascalcontext59_640x640"),
-}
 R50_RECIPE = {  # dataset: (total batch, epochs)
     "ade20k": (16, 130), "cityscapes": (8, 220), "cocostuff10k": (16, 110), "lip": (32, 150),
 }
@@ -28,7 +22,7 @@ def recipe(name: str) -> dict:
     entry = MODEL_ZOO[name]
     swin = "swin" in name
     batch, epochs = (SWIN_RECIPE if swin else R50_RECIPE)[entry.dataset]
-    kind, root, r50_recipe, swin_recipe = DATA[entry.dataset]
+    kind, root, _, _ = ZOO_DATASETS[entry.dataset]
     if swin:
         optim = {"type": "adamw", "lr": 6e-5, "betas": [0.9, 0.999], "weight_decay": 0.01,
                  "no_decay_keywords": ["absolute_pos_embed", "relative_position_bias_table", "norm"],
@@ -40,7 +34,7 @@ def recipe(name: str) -> dict:
     iterations = TRAIN_IMAGES[entry.dataset] // batch * epochs
     return {
         "model": name,
-        "data": {"type": kind, "root": root, "recipe": swin_recipe if swin else r50_recipe,
+        "data": {"type": kind, "root": root, "recipe": zoo_recipe_name(name, entry.dataset),
                  "val_split": "test" if entry.dataset == "cocostuff10k" else "val", "num_workers": 4},
         # official starting points: open-mmlab's ResNet-50-V1c ImageNet file; for Swin-L timm's
         # ms_in22k tag, whose source is Microsoft's swin_large_patch4_window12_384_22k.pth

@@ -33,17 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
-    import torch.distributed as dist
-
     from ..apis.create import create_model
     from ..engine.config import load_train_config
-    from ..engine.trainer import _init_distributed, build_split
+    from ..distributed import init_distributed, world_info
+    from ..engine.trainer import build_split
     from ..evaluation.confusion import format_table
     from ..evaluation.evaluator import evaluate
 
     config = load_train_config(args.config, args.overrides)
     device = device_from_args(args)
-    _init_distributed(device.type)
+    init_distributed(device.type)
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
     model = create_model(config.model, checkpoint=checkpoint).to(device)
     dataset = build_split(config, args.split or config.data.val_split, train=False)
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     inference, tta = inference_from_args(args, model.config.inference)
     metrics = evaluate(model, dataset, device, inference, tta, args.save_predictions, args.format,
                        progress=True, limit=args.limit)
-    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+    if world_info()[0] != 0:
         return 0
     print(format_table(metrics, dataset.info.classes))
     out = Path(args.out) if args.out else Path(str(Path(args.checkpoint).with_suffix("")) + "_results.json") \

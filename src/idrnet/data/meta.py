@@ -7,15 +7,6 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-# Zoo dataset name → (benchmark name, R-50 recipe, Swin recipe)
-_ZOO_DATA = {
-    "ade20k": ("ade20k", "ade20k_512x512", "ade20k_640x640"),
-    "cityscapes": ("cityscapes", "cityscapes_512x1024", None),
-    "cocostuff10k": ("cocostuff10k", "cocostuff10k_512x512", "cocostuff10k_640x640"),
-    "lip": ("lip", "lip_473x473", "lip_473x473"),
-    "pascalcontext59": ("pascal_context59", None, "pascalcontext59_640x640"),
-}
-
 
 @dataclass(frozen=True)
 class DataMeta:
@@ -55,12 +46,11 @@ def zoo_meta(zoo_name: str) -> DataMeta:
     """The data description of a zoo model (benchmark classes, official test resize)."""
     from ..models.zoo import get_entry
     from .datasets.benchmarks import BENCHMARKS
-    from .official import RECIPES
+    from .official import RECIPES, ZOO_DATASETS, zoo_recipe_name
 
-    entry = get_entry(zoo_name)
-    bench, r50, swin = _ZOO_DATA[entry.dataset]
-    info = BENCHMARKS[bench].info
-    recipe = RECIPES[(swin if "swin" in zoo_name else r50) or (r50 or swin)]
+    dataset = get_entry(zoo_name).dataset
+    info = BENCHMARKS[ZOO_DATASETS[dataset][0]].info
+    recipe = RECIPES[zoo_recipe_name(zoo_name, dataset)]
     return DataMeta(info.classes, info.palette, info.ignore_index, info.flip_pairs,
                     recipe.test_scale or recipe.scale, recipe.keep_ratio)
 

@@ -40,3 +40,20 @@ RECIPES: dict[str, PipelineRecipe] = {
     "lip_473x473": PipelineRecipe((520, 520), (473, 473), (0.75, 1.25), False, (473, 473), True),
     "cihp_473x473": PipelineRecipe((520, 520), (473, 473), (0.75, 1.25), False, (473, 473), True),
 }
+
+
+# Zoo dataset name → (benchmark, default root, R-50 recipe, Swin-L recipe), as in the official configs.
+ZOO_DATASETS: dict[str, tuple[str, str, str | None, str | None]] = {
+    "ade20k": ("ade20k", "data/ade20k", "ade20k_512x512", "ade20k_640x640"),
+    "cityscapes": ("cityscapes", "data/cityscapes", "cityscapes_512x1024", None),
+    "cocostuff10k": ("cocostuff10k", "data/cocostuff10k", "cocostuff10k_512x512", "cocostuff10k_640x640"),
+    "lip": ("lip", "data/LIP", "lip_473x473", "lip_473x473"),
+    "pascalcontext59": ("pascal_context59", "data/VOCdevkit/VOC2010", None, "pascalcontext59_640x640"),
+}
+
+
+def zoo_recipe_name(zoo_name: str, dataset: str) -> str:
+    """The official pipeline recipe of a zoo model trained on ``dataset``."""
+    _, _, r50, swin = ZOO_DATASETS[dataset]
+    name = swin if "swin" in zoo_name else r50
+    return name or r50 or swin  # type: ignore[return-value]

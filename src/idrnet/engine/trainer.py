@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import yaml
 
 from ..atomic import atomic_path
 from ..config import ConfigError, to_dict
 from ..data.datasets.base import SegmentationDataset
+from ..distributed import init_distributed, world_info
 from ..models.build import build_model
 from ..models.checkpoint import load_state_dict_strict, read_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
@@ -32,17 +32,6 @@ class TrainingError(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------- set-up
-def _world() -> tuple[int, int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
-    return 0, 1, 0
-
-
-def _init_distributed(device_kind: str) -> None:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
-
-
 def _wants_cuda(config: TrainConfig) -> bool:
     return config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
 
@@ -196,8 +185,8 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     ``resume``: True for ``work_dir/latest.pt``, or a checkpoint path. ``max_iterations`` stops early
     (after writing a resumable checkpoint) without changing the schedule — used to test resuming.
     """
-    _init_distributed("cuda" if _wants_cuda(config) else "cpu")
-    rank, world, local_rank = _world()
+    init_distributed("cuda" if _wants_cuda(config) else "cpu")
+    rank, world, local_rank = world_info()
     device = _device(config, local_rank)
     work_dir = Path(config.work_dir)
     try:

@@ -8,9 +8,9 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from ..data.datasets.base import SegmentationDataset
+from ..distributed import world_info
 from ..models.config import InferenceConfig
 from ..models.segmentor import Segmentor
 from .confusion import ConfusionMatrix, confusion_of
@@ -19,12 +19,6 @@ from .inference import TTAConfig, predict_scores
 PredictionFormat = Literal["train_id", "cityscapes"]
 # Called once per image with (index, prediction, label) on the device, e.g. to collect per-image stats.
 ImageHook = Callable[[int, torch.Tensor, torch.Tensor], None]
-
-
-def _world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def sample_name(dataset: SegmentationDataset, index: int) -> str:
@@ -72,7 +66,7 @@ def evaluate(
     dataset. Predictions are compared with labels at their original size. Restores the model's mode."""
     from tqdm import tqdm
 
-    rank, world = _world()
+    rank, world, _ = world_info()
     was_training = model.training
     model.eval()
     device = torch.device(device)
