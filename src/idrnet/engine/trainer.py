@@ -203,7 +203,7 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
     model_config = _model_config(config, train_set.info.num_classes)
     data_meta = _data_meta(config, val_set)
     # Total batch kept for any number of processes: uneven shares are weighted by their size below.
-    shares, num_chunks = _shares(config.batch_size, world, config.max_batch_per_process)
+    _, num_chunks = _shares(config.batch_size, world, config.max_batch_per_process)
 
     torch.manual_seed(config.seed)
     model: Segmentor = build_model(model_config)
@@ -328,7 +328,7 @@ def train(config: TrainConfig, resume: str | bool | None = None, max_iterations:
                             break
                         scaler.scale(total).backward()
                     for k, v in chunk_losses.items():
-                        losses[k] = losses.get(k, 0) + v.detach() * len(chunk_images) / shares[rank]
+                        losses[k] = losses.get(k, 0) + v.detach() * len(chunk_images) / len(images)
                 if not finite:
                     if config.on_nan == "skip":
                         optimizer.zero_grad(set_to_none=True)

@@ -8,6 +8,8 @@ from typing import Sequence
 import torch
 import torch.distributed as dist
 
+from ..distributed import is_distributed
+
 
 class ConfusionMatrix:
     """Accumulates a K×K confusion matrix (rows: ground truth, columns: prediction) on the device.
@@ -29,7 +31,7 @@ class ConfusionMatrix:
 
     def all_reduce(self) -> None:
         """Sum over all processes (no-op without torch.distributed)."""
-        if dist.is_available() and dist.is_initialized():
+        if is_distributed():
             dist.all_reduce(self.matrix)
 
     def metrics(self, beta: float = 1.0) -> dict[str, object]:

@@ -8,6 +8,8 @@ import torch.distributed.nn.functional as dist_fn
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..distributed import is_distributed
+
 
 class CrossProcessBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose training statistics are those of the whole batch across all processes.
@@ -17,7 +19,7 @@ class CrossProcessBatchNorm2d(nn.BatchNorm2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized()):
+        if not (self.training and is_distributed()):
             return super().forward(x)
         dims = (0, 2, 3)
         count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)

@@ -65,9 +65,9 @@ def timm_weights(name: str, pretrained: bool | str) -> tuple[str, str | None]:
     """
     if isinstance(pretrained, bool):
         return name, None
-    if Path(pretrained).expanduser().is_file() or pretrained.endswith((".pth", ".pt", ".bin", ".safetensors")):
-        path = Path(pretrained).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"pretrained backbone weights {pretrained} do not exist")
+    path = Path(pretrained).expanduser()
+    if path.is_file():
         return name, str(path)
+    if pretrained.endswith((".pth", ".pt", ".bin", ".safetensors")):
+        raise FileNotFoundError(f"pretrained backbone weights {pretrained} do not exist")
     return f"{name}.{pretrained}", None

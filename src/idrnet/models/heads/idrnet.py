@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...distributed import is_distributed
 from .. import relation_ops as ops
 from ..context_modules import build_context_module
 from ..fpn import build_fpn_convs, fuse_pyramid
@@ -299,7 +300,7 @@ def _set_rng_state(device: torch.device, state: torch.Tensor) -> None:
 
 
 def _all_reduce_mean_(*tensors: torch.Tensor) -> None:
-    if not (dist.is_available() and dist.is_initialized()):
+    if not is_distributed():
         return
     world = dist.get_world_size()
     for t in tensors:
