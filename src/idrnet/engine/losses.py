@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from ..models.pixel_loss import upsampled_cross_entropy
 from ..models.segmentor import Segmentor
 
 
 def _ce(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int, align_corners: bool) -> torch.Tensor:
-    up = F.interpolate(logits, size=targets.shape[-2:], mode="bilinear", align_corners=align_corners)
-    return F.cross_entropy(up.float(), targets, ignore_index=ignore_index)
+    return upsampled_cross_entropy(logits, targets, ignore_index, align_corners)
 
 
 def training_losses(

@@ -16,6 +16,7 @@ from .. import relation_ops as ops
 from ..context_modules import build_context_module
 from ..fpn import build_fpn_convs, fuse_pyramid
 from ..layers import classifier, conv_bn_relu
+from ..pixel_loss import upsampled_cross_entropy
 from ..self_attention import SelfAttention
 
 
@@ -209,14 +210,13 @@ class IDRNetHead(nn.Module):
         ``learn_relations`` is off; ``use_dataset_representations`` off leaves the representations at 0).
         """
         k = self.num_classes
-        size = targets.shape[-2:]
         valid = (targets >= 0) & (targets < k) & (targets != ignore_index)
         safe_targets = torch.where(valid, targets, torch.zeros_like(targets))
         present = state.masks.any(dim=2)
         if not self.learn_relations:
             deleted_classes = torch.empty(0, dtype=torch.long, device=present.device)
         else:
-            deleted_classes = self._deletion_diagnostics(state, present, size, valid, safe_targets, deleted_classes)
+            deleted_classes = self._deletion_diagnostics(state, present, valid, safe_targets, deleted_classes)
         if self.use_dataset_representations:
             sums, counts = ops.upsampled_class_sums(state.features.detach(), safe_targets, valid, k, self.align_corners)
             seen = (counts > 0).unsqueeze(1)
@@ -231,7 +231,6 @@ class IDRNetHead(nn.Module):
         self,
         state: IDRNetTrainState,
         present: torch.Tensor,
-        size: torch.Size,
         valid: torch.Tensor,
         safe_targets: torch.Tensor,
         deleted_classes: torch.Tensor | None,
@@ -252,8 +251,7 @@ class IDRNetHead(nn.Module):
 
         stats = []
         for logits in (state.stage2_logits.detach(), intervened):
-            up = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=self.align_corners)
-            losses = F.cross_entropy(up, safe_targets, reduction="none")
+            losses = upsampled_cross_entropy(logits, safe_targets, align_corners=self.align_corners, reduction="none")
             stats.append(ops.per_class_loss_stats(losses, safe_targets, valid, k))
         (count, mean_anchor, var_anchor), (_, mean_deleted, var_deleted) = stats
         m = self.relation_momentum
