@@ -1,8 +1,10 @@
 """Baseline vs IDRNet for each framework (FCN, PSPNet, DeepLabV3, UPerNet; ResNet-50-D8, ADE20K heads),
 eager vs torch.compile vs ONNX Runtime, at 512×512, batch 1.
 
-Every (framework, backend) pair runs in its own process (clean peak memory), measuring the IDRNet
-model and its baseline interleaved in that process (``idrnet bench --vs-baseline``'s protocol).
+Each framework runs in its own process, which measures the IDRNet model and its official baseline on
+every backend with their timed runs interleaved (``idrnet bench --vs-baseline --backend ...``'s
+protocol), so that drift of a shared machine cancels in both ratios (IDRNet / baseline and
+backend / eager). Peak memory is the RSS growth during each model's own runs (see docs/benchmarks.md).
 Runs unchanged on a CUDA machine (--device cuda; ONNX Runtime then needs onnxruntime-gpu).
 
     python benchmarks/bench_frameworks.py [--threads 2] [--runs 6] [--backends eager compile onnxruntime]
@@ -27,7 +29,7 @@ MODELS = {
 }
 
 
-def _child(model: str, backend: str, size: int, runs: int, threads: int, device: str, out: str) -> None:
+def _child(model: str, backends: list[str], size: int, runs: int, threads: int, device: str, out: str) -> None:
     import torch
 
     from idrnet import create_model, get_entry
@@ -37,7 +39,7 @@ def _child(model: str, backend: str, size: int, runs: int, threads: int, device:
     entry = get_entry(model)
     idr = create_model(model)
     base = create_model(entry.baseline)  # the official baseline of the same recipe
-    results = benchmark({model: idr, entry.baseline: base}, (size, size), 1, backend, warmup=2, runs=runs,
+    results = benchmark({model: idr, entry.baseline: base}, (size, size), 1, backends, warmup=2, runs=runs,
                         rounds=min(3, runs), device=device)
     with open(out, "a") as f:
         for r in results:
@@ -53,18 +55,18 @@ def main() -> int:
     parser.add_argument("--backends", nargs="+", default=["eager", "compile", "onnxruntime"])
     parser.add_argument("--frameworks", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--out", help="JSON-lines output (default benchmarks/results/frameworks_<device>_<date>.jsonl)")
-    parser.add_argument("--child", nargs=2, metavar=("MODEL", "BACKEND"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", metavar="MODEL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     out = args.out or str(ROOT / "benchmarks" / "results" / f"frameworks_{args.device}_{datetime.date.today()}.jsonl")
     if args.child:
-        _child(args.child[0], args.child[1], args.size, args.runs, args.threads, args.device, out)
+        _child(args.child, args.backends, args.size, args.runs, args.threads, args.device, out)
         return 0
     for framework in args.frameworks:
-        for backend in args.backends:
-            print(f"{framework} / {backend} …", flush=True)
-            cmd = [sys.executable, __file__, "--child", MODELS[framework], backend, "--threads", str(args.threads),
-                   "--runs", str(args.runs), "--size", str(args.size), "--device", args.device, "--out", out]
-            subprocess.run(cmd, check=True)
+        print(f"{framework}: {', '.join(args.backends)} …", flush=True)
+        cmd = [sys.executable, __file__, "--child", MODELS[framework], "--backends", *args.backends,
+               "--threads", str(args.threads), "--runs", str(args.runs), "--size", str(args.size),
+               "--device", args.device, "--out", out]
+        subprocess.run(cmd, check=True)
     print(table(out))
     return 0
 
@@ -85,6 +87,19 @@ def table(path: str) -> str:
         lines.append(f"| {names.get(model, model)} | {backend} | {b['latency_ms_median']:.0f} | {i['latency_ms_median']:.0f} "
                      f"| ×{i['latency_ms_median'] / b['latency_ms_median']:.2f} | {b['gflops']:.0f} | {i['gflops']:.0f} "
                      f"| {b['peak_memory_mib']:.0f} | {i['peak_memory_mib']:.0f} | {b['params_m']:.1f} → {i['params_m']:.1f} |")
+    lines += ["", "| framework | model | eager ms | compile ms (× eager) | onnxruntime ms (× eager) |", "|---|---|---|---|---|"]
+    for (model, backend), pair in by.items():
+        if backend != "eager":
+            continue
+        for is_idr, label in ((False, "baseline"), (True, "IDRNet")):
+            if is_idr not in pair:
+                continue
+            eager = pair[is_idr]["latency_ms_median"]
+            cells = []
+            for other in ("compile", "onnxruntime"):
+                r = by.get((model, other), {}).get(is_idr)
+                cells.append(f"{r['latency_ms_median']:.0f} (×{r['latency_ms_median'] / eager:.2f})" if r else "–")
+            lines.append(f"| {names.get(model, model)} | {label} | {eager:.0f} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

@@ -29,9 +29,14 @@ def test_bench_cli_vs_baseline_prints_every_figure(tmp_path, capsys):
     path.write_text(yaml.safe_dump(to_dict(tiny_config("idrnet", context="ppm"))))
     log = tmp_path / "bench.jsonl"
     assert main(["bench", str(path), "--size", "64x64", "--runs", "4", "--warmup", "1", "--rounds", "2",
-                 "--vs-baseline", "--threads", "1", "--device", "cpu", "--json", str(log)]) == 0
+                 "--vs-baseline", "--threads", "1", "--device", "cpu", "--json", str(log),
+                 "--backend", "eager", "onnxruntime"]) == 0
     out = capsys.readouterr().out
     assert "1 CPU threads" in out and "IDRNet / baseline [eager]: latency ×" in out
+    assert "IDRNet / baseline [onnxruntime]: latency ×" in out and "tiny: onnxruntime / eager latency ×" in out
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert len(records) == 2 and records[0]["runs"] == 4 and records[0]["gflops"] > records[1]["gflops"] > 0
-    assert records[0]["params_m"] > records[1]["params_m"]
+    # one record per model and backend, all measured in one interleaved run
+    assert [(r["name"] == "tiny", r["backend"]) for r in records] == [
+        (True, "eager"), (False, "eager"), (True, "onnxruntime"), (False, "onnxruntime")]
+    assert all(r["runs"] == 4 for r in records)
+    assert records[0]["gflops"] > records[1]["gflops"] > 0 and records[0]["params_m"] > records[1]["params_m"]

@@ -4,7 +4,8 @@
 
 MODEL is a zoo name, model YAML or .safetensors file (weights are not needed for timing). Reports
 latency (median, p10, p90), images/s, peak memory, parameters and GFLOPs with the device and threads.
---vs-baseline measures the IDRNet model and the same network without IDRNet in one interleaved run.
+--vs-baseline measures the IDRNet model and the same network without IDRNet; several backends and models
+are measured in one process with their timed runs interleaved, and the ratios are printed.
 """
 
 from __future__ import annotations
@@ -66,18 +67,24 @@ def _run(args: argparse.Namespace) -> int:
         models[f"{name} (baseline, no IDRNet)"] = build_model(baseline_config(model.config)).eval()
     print(f"device {device}, {torch.get_num_threads() if device.type == 'cpu' else 'n/a'} CPU threads, "
           f"torch {torch.__version__}")
-    lines = []
-    for backend in args.backend:
-        results = benchmark(models, tuple(args.size), args.batch, backend, args.warmup, args.runs,
-                            args.rounds if len(models) > 1 else 1, device)
-        for r in results:
-            print(r.line())
-            lines.append(r)
+    backends = list(dict.fromkeys(args.backend))
+    several = len(models) * len(backends) > 1
+    lines = benchmark(models, tuple(args.size), args.batch, backends, args.warmup, args.runs,
+                      args.rounds if several else 1, device)
+    for r in lines:
+        print(r.line())
+    by = {(r.name, r.backend): r for r in lines}
+    names = list(models)
+    for backend in backends:
         if args.vs_baseline:
-            idr, base = results
+            idr, base = by[(names[0], backend)], by[(names[1], backend)]
             print(f"  IDRNet / baseline [{backend}]: latency ×{idr.latency_ms_median / base.latency_ms_median:.2f}, "
                   f"GFLOPs ×{idr.gflops / base.gflops:.2f}, params ×{idr.params_m / base.params_m:.2f}, "
                   f"peak memory ×{idr.peak_memory_mib / max(base.peak_memory_mib, 1e-9):.2f}")
+        if backend != "eager" and "eager" in backends:
+            for name in names:
+                ratio = by[(name, backend)].latency_ms_median / by[(name, "eager")].latency_ms_median
+                print(f"  {name}: {backend} / eager latency ×{ratio:.2f}")
     if args.json:
         import dataclasses
 

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import torch
 
@@ -154,44 +154,48 @@ def benchmark(
     models: dict[str, Segmentor],
     size: tuple[int, int] = (512, 512),
     batch: int = 1,
-    backend: Backend = "eager",
+    backend: Backend | Sequence[Backend] = "eager",
     warmup: int = 3,
     runs: int = 20,
     rounds: int = 1,
     device: str | torch.device = "cpu",
 ) -> list[BenchResult]:
-    """Measure each model on one backend with a fixed random input (weights do not change the cost).
+    """Measure each model on each backend with a fixed random input (weights do not change the cost).
 
-    With several models and ``rounds`` > 1 the timed runs are interleaved (model A, B, A, B, …) so
-    that slow drifts of a shared machine affect every model alike; the median is over all runs.
+    With several models or backends and ``rounds`` > 1 the timed runs are interleaved (A, B, C, A,
+    B, C, …) so that slow drifts of a shared machine affect every pair alike and ratios between them
+    (IDRNet / baseline, compiled / eager) are trustworthy; the median is over all runs of a pair.
+    Results are ordered backend by backend, models in the given order.
     """
     device = torch.device(device)
+    backends = [backend] if isinstance(backend, str) else list(dict.fromkeys(backend))
     images = torch.randn(batch, 3, *size, device=device)
     threads = torch.get_num_threads()
-    runners = {}
-    for name, model in models.items():
-        model.eval().to(device)
-        runners[name] = _runner(model, backend, images, threads)
-        for _ in range(warmup):
-            runners[name](images)
-    times: dict[str, list[float]] = {name: [] for name in models}
-    peaks: dict[str, float] = {name: 0.0 for name in models}
+    runners: dict[tuple[str, str], Callable] = {}
+    for b in backends:
+        for name, model in models.items():
+            model.eval().to(device)
+            runners[(name, b)] = _runner(model, b, images, threads)
+            for _ in range(warmup):
+                runners[(name, b)](images)
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
+    peaks: dict[tuple[str, str], float] = {key: 0.0 for key in runners}
     per_round = max(1, -(-runs // rounds))
     for _ in range(rounds):
-        for name, runner in runners.items():
+        for key, runner in runners.items():
             t, peak = _measure(runner, images, per_round)
-            times[name] += t
-            peaks[name] = max(peaks[name], peak)
+            times[key] += t
+            peaks[key] = max(peaks[key], peak)
     from ..models.parameters import count_parameters
 
     results = []
     kind = "CUDA max allocated above weights" if device.type == "cuda" else "CPU RSS growth while running"
-    for name, model in models.items():
-        ts = times[name]
+    gflops = {name: count_gflops(model, images[:1]) for name, model in models.items()}
+    for (name, b), ts in times.items():
         q = statistics.quantiles(ts, n=10) if len(ts) >= 2 else [ts[0]] * 9
         median = statistics.median(ts)
         results.append(BenchResult(
-            name, backend, str(device), threads if device.type == "cpu" else 0, batch, tuple(size), len(ts),
-            1000 * median, 1000 * q[0], 1000 * q[-1], batch / median, peaks[name] / 2**20, kind,
-            count_parameters(model) / 1e6, count_gflops(model, images[:1])))
+            name, b, str(device), threads if device.type == "cpu" else 0, batch, tuple(size), len(ts),
+            1000 * median, 1000 * q[0], 1000 * q[-1], batch / median, peaks[(name, b)] / 2**20, kind,
+            count_parameters(models[name]) / 1e6, gflops[name]))
     return results
