@@ -85,6 +85,23 @@ def make_weights(name: str, path: Path) -> None:
     torch.save({"model": model.state_dict()}, path)
 
 
+def reference_calls(name: str, weights: str | Path):
+    """The reference model loaded from ``weights``, its class count, an eval call and a training-step call."""
+    import torch
+    from ssseg.modules.utils import SSSegInputStructure
+
+    model = reference_model(name, "TEST")
+    model.load_state_dict(torch.load(weights, weights_only=True)["model"])
+
+    def eval_call(x):
+        return model(SSSegInputStructure(images=x, mode="TEST")).seg_logits
+
+    def train_call(x, y):
+        model(SSSegInputStructure(images=x, seg_targets=y, mode="TRAIN")).loss.backward()
+
+    return model, model.cfg["num_classes"], eval_call, train_call
+
+
 def inputs(task: str, num_classes: int):
     import torch
 
@@ -131,18 +148,7 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
                 c = head.coarse_context_module(f)
                 return int(head.decoder_stage1(c).argmax(1).unique().numel())
     else:
-        from ssseg.modules.utils import SSSegInputStructure
-
-        model = reference_model(name, "TEST")
-        model.load_state_dict(torch.load(weights, weights_only=True)["model"])
-        k = model.cfg["num_classes"]
-
-        def eval_call(x):
-            return model(SSSegInputStructure(images=x, mode="TEST")).seg_logits
-
-        def train_call(x, y):
-            model(SSSegInputStructure(images=x, seg_targets=y, mode="TRAIN")).loss.backward()
-
+        model, k, eval_call, train_call = reference_calls(name, weights)
         stage1_classes = None
     x, y = inputs(task, k)
     times = []

@@ -74,17 +74,7 @@ def profile_vs_reference(impl: str, config: str, task: str) -> dict:
     if not weights.exists():
         bench.make_weights(config, weights)
     if impl == "reference":
-        from ssseg.modules.utils import SSSegInputStructure
-
-        model = bench.reference_model(config, "TEST")
-        model.load_state_dict(torch.load(weights, weights_only=True)["model"])
-        k = model.cfg["num_classes"]
-
-        def evaluate(x):
-            return model(SSSegInputStructure(images=x, mode="TEST")).seg_logits
-
-        def train(x, y):
-            model(SSSegInputStructure(images=x, seg_targets=y, mode="TRAIN")).loss.backward()
+        model, k, evaluate, train = bench.reference_calls(config, weights)
     else:
         import idrnet
 
