@@ -102,6 +102,18 @@ def reference_calls(name: str, weights: str | Path):
     return model, model.cfg["num_classes"], eval_call, train_call
 
 
+def ours_calls(name: str, weights: str | Path):
+    """Our model loaded from the same ``weights``, its class count, an eval call and a training-step call."""
+    import idrnet
+
+    model = idrnet.create_model(name, checkpoint=str(weights))
+
+    def train_call(x, y):
+        idrnet.training_loss(model, x, y).backward()
+
+    return model, model.num_classes, model.forward_logits, train_call
+
+
 def inputs(task: str, num_classes: int):
     import torch
 
@@ -122,23 +134,12 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
 
     torch.set_num_threads(threads)
     if impl in ("ours", "ours_compiled"):
-        import idrnet
-
-        model = idrnet.create_model(name, checkpoint=weights)
-        k = model.num_classes
-        forward = model.forward_logits
+        model, k, eval_call, train_call = ours_calls(name, weights)
         if impl == "ours_compiled":
             import torch._inductor.config as inductor_config
 
             inductor_config.freezing = True  # eval only: folds BatchNorm, prepacks weights
-            forward = torch.compile(model.forward_logits)
-
-        def eval_call(x):
-            return forward(x)
-
-        def train_call(x, y):
-            loss = idrnet.training_loss(model, x, y)
-            loss.backward()
+            eval_call = torch.compile(model.forward_logits)
 
         def stage1_classes(x):
             with torch.no_grad():

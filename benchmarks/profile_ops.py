@@ -73,18 +73,8 @@ def profile_vs_reference(impl: str, config: str, task: str) -> dict:
     weights = Path(tempfile.gettempdir()) / f"idrnet_profile_{config}.pth"
     if not weights.exists():
         bench.make_weights(config, weights)
-    if impl == "reference":
-        model, k, evaluate, train = bench.reference_calls(config, weights)
-    else:
-        import idrnet
-
-        model = idrnet.create_model(config, checkpoint=str(weights))
-        k = model.num_classes
-        evaluate = model.forward_logits
-
-        def train(x, y):
-            idrnet.training_loss(model, x, y).backward()
-
+    calls = bench.reference_calls if impl == "reference" else bench.ours_calls
+    model, k, evaluate, train = calls(config, weights)
     x, y = bench.inputs(task, k)
     if task == "train":
         model.train()

@@ -37,11 +37,6 @@ def run(args: argparse.Namespace) -> int:
     """Benchmark and print one line per model and backend."""
     import torch
 
-    from ..apis.create import create_model
-    from ..deploy.bench import baseline_config, benchmark
-    from ..models.build import build_model
-    from .common import device_from_args
-
     previous_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
