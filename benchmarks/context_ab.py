@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE_CONFIG = ROOT / "configs" / "quickstart_synth_idrnet_fcn_r18.yaml"
 
 VARIANTS: dict[str, list[str]] = {
-    "baseline_fcn": ["model.head.type=fcn"],
+    # The head's whole config is replaced: FCN's typed config has no IDRNet fields.
+    "baseline_fcn": ["model.head={type: fcn, feats_channels: 128, dropout: 0.1}"],
     "idrnet": [],
     "idrnet_frozen_relations": ["model.head.learn_relations=false"],
     "idrnet_no_dataset_repr": ["model.head.use_dataset_representations=false"],

@@ -36,7 +36,7 @@ def test_anchor_and_intervened_pass_share_dropout_masks():
     head: IDRNetHead = model.decode_head
     images, targets = batch()
     out = model.forward_train(images)
-    present = out.idrnet_state.masks.any(2)
+    present = out.head_state.masks.any(2)
     absent = (~present).nonzero()
     if absent.numel() == 0:
         pytest.skip("every class predicted in both images")
@@ -46,7 +46,7 @@ def test_anchor_and_intervened_pass_share_dropout_masks():
     if present[torch.arange(2), deleted].any():
         pytest.skip("no class absent from both images")
     before = head.class_relations_mean.clone()
-    head.update_statistics(out.idrnet_state, targets, 255, deleted_classes=deleted)
+    head.update_statistics(out.head_state, targets, 255, deleted_classes=deleted)
     rows = deleted.unique()
     labelled = targets[targets != 255].unique()
     for r in rows:
@@ -65,7 +65,7 @@ def test_intervention_bn_update_option(updates):
     out = model.forward_train(images)
     bn = head.decoder_stage2[1]
     after_anchor = bn.running_mean.clone()
-    head.update_statistics(out.idrnet_state, targets, 255)
+    head.update_statistics(out.head_state, targets, 255)
     assert torch.equal(bn.running_mean, after_anchor) is (not updates)
 
 
@@ -93,7 +93,7 @@ def test_deletion_sampling_reproducible_with_generator():
         model = build_model(tiny_config()).train()
         model.decode_head.deletion_generator = torch.Generator().manual_seed(123)
         out = model.forward_train(images)
-        picks.append(model.decode_head.update_statistics(out.idrnet_state, targets, 255))
+        picks.append(model.decode_head.update_statistics(out.head_state, targets, 255))
     assert torch.equal(picks[0], picks[1])
 
 

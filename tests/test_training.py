@@ -191,7 +191,8 @@ def test_gradient_accumulation_keeps_the_total_batch(tmp_path, synth):
     """Each process's batch of 4 runs as two micro-batches of 2 whose gradients are accumulated
     (BatchNorm then sees micro-batch statistics); a cap that does not divide gives near-equal chunks."""
     for cap in (2, 3):
-        config = load_train_config(write_config(tmp_path, synth, iterations=2), [f"max_batch_per_process={cap}"])
+        config = load_train_config(write_config(tmp_path, synth, iterations=2),
+                                   [f"max_batch_per_process={cap}", f"work_dir={tmp_path / str(cap)}"])
         assert train(config)["iteration"] == 2
 
 

@@ -1,15 +1,39 @@
 """idrnet: IDRNet (NeurIPS 2023) semantic segmentation, compatible with the official checkpoints."""
 
-from .apis.create import create_model
-from .apis.segmenter import Segmenter
-from .engine.losses import training_loss, training_losses
-from .models import MODEL_ZOO, ModelConfig, Segmentor, build_model, get_entry, list_models
-from .models.checkpoint import save_checkpoint
-from .models.parameters import count_parameters
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "MODEL_ZOO", "ModelConfig", "Segmenter", "Segmentor", "build_model", "count_parameters", "create_model", "get_entry",
-    "list_models", "save_checkpoint", "training_loss", "training_losses",
-]
+# Public name → module that defines it. Imported on first use, so that `idrnet --help` and the
+# command line's argument parsing don't pay for torch, timm and OpenCV.
+_EXPORTS = {
+    "create_model": "idrnet.apis.create",
+    "Segmenter": "idrnet.apis.segmenter",
+    "training_loss": "idrnet.engine.losses",
+    "training_losses": "idrnet.engine.losses",
+    "MODEL_ZOO": "idrnet.models",
+    "ModelConfig": "idrnet.models",
+    "Segmentor": "idrnet.models",
+    "build_model": "idrnet.models",
+    "get_entry": "idrnet.models",
+    "list_models": "idrnet.models",
+    "save_checkpoint": "idrnet.models.checkpoint",
+    "count_parameters": "idrnet.models.parameters",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'idrnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -11,10 +11,16 @@ import torch
 from ..models.segmentor import Segmentor
 
 
+def _has_idrnet_head(model: Any) -> bool:
+    from ..models.heads import IDRNetHead
+
+    return isinstance(getattr(model, "decode_head", None), IDRNetHead)
+
+
 def learned_relations(model: Segmentor) -> dict[str, torch.Tensor]:
     """The IDRNet head's running statistics: ``mean``/``var`` relation matrices (row = deleted class,
     column = affected class) and ``counter`` (how often each class was deleted in training)."""
-    if not model.is_idrnet:
+    if not _has_idrnet_head(model):
         raise ValueError("this model has no IDRNet head, so no learned class relations (is it a baseline?)")
     head = model.decode_head
     return {"mean": head.class_relations_mean.detach().cpu(), "var": head.class_relations_var.detach().cpu(),
@@ -25,7 +31,7 @@ def learned_relations(model: Segmentor) -> dict[str, torch.Tensor]:
 def explain_image(model: Segmentor, images: torch.Tensor) -> dict[str, Any]:
     """Stage-1 semantic groups of ``images`` ``(1, 3, H, W)`` (normalised) and the share of context each
     present group receives from every other present group (from the mean relation matrix)."""
-    if not model.is_idrnet:
+    if not _has_idrnet_head(model):
         raise ValueError("this model has no IDRNet head to explain")
     model.eval()
     padded = images

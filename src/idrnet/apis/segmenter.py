@@ -45,6 +45,8 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
         raise ValueError(f"expected an image of shape (H, W), (H, W, 1|3|4) or (1|3|4, H, W); got {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"the image is empty (shape {array.shape})")
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     return np.ascontiguousarray(array[..., :3])
@@ -127,12 +129,12 @@ class Segmenter:
         rgb = to_rgb_array(image)
         return predict_scores(self.model, self.preprocess(rgb), self.inference, rgb.shape[:2], self.tta, self.meta.flip_pairs)
 
-    def predict_proba(self, image: ImageInput) -> torch.Tensor:
-        """Class probabilities ``(K, H, W)`` at the input's size (CPU float32)."""
+    def predict_proba(self, image: ImageInput) -> np.ndarray:
+        """Class probabilities ``(K, H, W)`` float32 at the input's size (numpy, like :meth:`predict`)."""
         scores = self._scores(image)
         if not self.inference.probs_before_resize:
             scores = scores.softmax(dim=1)
-        return scores[0].float().cpu()
+        return scores[0].float().cpu().numpy()
 
     def predict(self, image: ImageInput) -> np.ndarray:
         """Label map ``(H, W)`` (uint8 for ≤ 256 classes, else int32) at the input's size."""

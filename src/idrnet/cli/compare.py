@@ -45,11 +45,11 @@ def _load(source: str):
 def run(args: argparse.Namespace) -> int:
     """Compare and write the report."""
     from ..engine.config import load_train_config
-    from ..engine.trainer import build_split
+    from ..data.build import build_split
     from ..evaluation.compare import compare_models, format_comparison, write_gallery
 
     config = load_train_config(args.data, args.overrides)
-    dataset = build_split(config, args.split or config.data.val_split, train=False)
+    dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
     model_a, model_b = _load(args.model_a), _load(args.model_b)

@@ -8,9 +8,11 @@ from typing import Callable, Sequence
 
 from . import bench, compare, convert, data, export, models, predict, relations, test, train
 
-# verb → module with ``add_arguments(parser)`` and ``run(args) -> int``
+# verb → module with ``add_arguments(parser)`` and ``run(args) -> int``; the modules import torch and
+# the rest of idrnet only inside ``run``, so parsing and --help stay fast.
 VERBS = {
-    "bench": bench, "compare": compare, "convert": convert, "export": export, "data": data, "models": models, "predict": predict, "relations": relations, "test": test, "train": train,
+    "bench": bench, "compare": compare, "convert": convert, "data": data, "export": export, "models": models,
+    "predict": predict, "relations": relations, "test": test, "train": train,
 }
 
 
@@ -20,23 +22,47 @@ class UserError(Exception):
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from ..config import ConfigError
-    from ..models.checkpoint import CheckpointError
-
     from ..data.labels import BadSampleError
-    from ..engine.trainer import TrainingError
+    from ..engine.errors import TrainingError
+    from ..models.checkpoint import CheckpointError
+    from ..models.download import DownloadError
+    from ..optional import MissingExtraError
 
-    return (UserError, ConfigError, CheckpointError, BadSampleError, TrainingError, FileNotFoundError, KeyError, ValueError)
+    return (UserError, ConfigError, CheckpointError, BadSampleError, TrainingError, DownloadError, MissingExtraError,
+            FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError, KeyError,
+            ValueError)
+
+
+def summary(doc: str | None) -> str:
+    """The first sentence of a docstring (it may run over several lines)."""
+    text = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every verb."""
-    parser = argparse.ArgumentParser(prog="idrnet", description="IDRNet semantic segmentation toolbox")
+    parser = argparse.ArgumentParser(prog="idrnet", description="IDRNet semantic segmentation toolbox",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, module in VERBS.items():
-        p = sub.add_parser(name, help=module.__doc__.strip().splitlines()[0], description=module.__doc__)
+        p = sub.add_parser(name, help=summary(module.__doc__), description=module.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
         module.add_arguments(p)
         p.set_defaults(run=module.run)
     return parser
+
+
+def one_line(err: BaseException) -> str:
+    """An error's message, without the traceback text a DataLoader worker wraps around it."""
+    message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    if "Original Traceback" in message:
+        last = [line for line in message.splitlines() if line.strip()][-1].strip()
+        message = last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].isidentifier() else last
+    return message
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,9 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print(f"idrnet: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         return 130
-    except _user_error_types() as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"idrnet {args.verb}: error: {message}", file=sys.stderr)
+    except Exception as err:
+        if args.debug or not isinstance(err, _user_error_types()):
+            raise
+        print(f"idrnet {args.verb}: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -29,17 +29,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probs", action="store_true", help="also save class probabilities (float16 .npy, K×H×W)")
     parser.add_argument("--labels", action="store_true", help="for videos: also save one label PNG per frame")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run in --out")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip unreadable or truncated images (listed in OUT/skipped.txt) instead of stopping")
     parser.add_argument("--no-test-resize", action="store_true", help="run at the image's own size, not the dataset's test scale")
     add_tta_arguments(parser)
 
 
 def collect_inputs(inputs: list[str]) -> list[Path]:
-    """Image and video files from paths and folders, in a stable order; unknown paths are an error."""
+    """Image and video files from paths and folders, in a stable order, each once; unknown paths are
+    an error."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
             if not found:
                 raise FileNotFoundError(f"{path}: no images or videos in this folder")
             files += found
@@ -50,7 +54,66 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
             files.append(path)
         else:
             raise FileNotFoundError(f"{path} does not exist")
-    return files
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values())
+
+
+def _input_roots(inputs: list[str]) -> list[Path]:
+    """The folder each input's relative output path is taken from: a folder input itself, a file's parent."""
+    return [Path(i).resolve() if Path(i).is_dir() else Path(i).resolve().parent for i in inputs]
+
+
+def plan_outputs(files: list[Path], inputs: list[str], out: Path, probs: bool, labels: bool) -> dict[Path, dict[str, Path]]:
+    """Output paths of every input, mirroring the inputs' paths relative to their common folder, so
+    that no two inputs share an output (``x/a.png`` and ``y/a.png`` → ``OUT/x/a.png``, ``OUT/y/a.png``;
+    ``a.jpg`` and ``a.png`` side by side → ``a_jpg.png``, ``a_png.png``).
+
+    Raises :class:`ValueError` when ``out`` is or lies inside an input folder, or an output would
+    replace an input file.
+    """
+    import os
+
+    out = out.resolve()
+    roots = _input_roots(inputs)
+    for item, root in zip(inputs, roots):
+        if Path(item).is_dir() and (out == root or root in out.parents):
+            raise ValueError(f"--out {out} is inside the input folder {item}: predictions would be mixed with "
+                             "(or replace) the inputs and be read as inputs next time; choose another folder")
+    base = Path(os.path.commonpath([str(r) for r in roots])) if roots else out
+    stems: dict[tuple[Path, str], int] = {}
+    rel = {f: f.resolve().relative_to(base) for f in files}
+    for f, r in rel.items():
+        stems[(r.parent, r.stem)] = stems.get((r.parent, r.stem), 0) + 1
+    plan: dict[Path, dict[str, Path]] = {}
+    for f, r in rel.items():
+        stem = r.stem if stems[(r.parent, r.stem)] == 1 else f"{r.stem}_{r.suffix.lstrip('.').lower()}"
+        folder = out / r.parent
+        if f.suffix.lower() in VIDEO_SUFFIXES:
+            targets = {"video": folder / f"{stem}_overlay.mp4"}
+            if labels:
+                targets["labels"] = folder / f"{stem}_labels"
+        else:
+            targets = {"label": folder / f"{stem}.png", "overlay": folder / f"{stem}_overlay.jpg"}
+            if probs:
+                targets["probs"] = folder / f"{stem}_probs.npy"
+        plan[f] = targets
+    owners: dict[Path, Path] = {}
+    inputs_resolved = {f.resolve() for f in files}
+    for f, targets in plan.items():
+        for target in targets.values():
+            if target in inputs_resolved:
+                raise ValueError(f"the output {target} would replace an input image; choose another --out folder")
+            if target in owners:
+                raise ValueError(f"{owners[target]} and {f} would both be written to {target}; rename one")
+            owners[target] = f
+    return plan
+
+
+def existing_outputs(plan: dict[Path, dict[str, Path]]) -> list[Path]:
+    """Planned outputs that already exist (a finished run's results are not replaced without --overwrite)."""
+    return [t for targets in plan.values() for t in targets.values() if t.exists()]
 
 
 def _write_rgb(path: Path, rgb) -> None:
@@ -60,8 +123,8 @@ def _write_rgb(path: Path, rgb) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def predict_video(segmenter, path: Path, out: Path, alpha: float, labels: bool) -> Path:
-    """Overlay every frame of a video; returns the written video's path."""
+def predict_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> Path:
+    """Overlay every frame of a video into ``target`` (and label PNGs into ``labels_dir``); returns ``target``."""
     import cv2
     from tqdm import tqdm
 
@@ -72,7 +135,6 @@ def predict_video(segmenter, path: Path, out: Path, alpha: float, labels: bool) 
         raise ValueError(f"{path}: cannot open this video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    target = out / f"{path.stem}_overlay.mp4"
     writer = None
     try:
         for index in tqdm(range(total) if total else iter(int, 1), desc=path.name, total=total, dynamic_ncols=True):
@@ -88,8 +150,8 @@ def predict_video(segmenter, path: Path, out: Path, alpha: float, labels: bool) 
                 if not writer.isOpened():
                     raise OSError(f"cannot write video {target}")
             writer.write(blended[..., ::-1].copy())
-            if labels:
-                save_label_png(label, out / f"{path.stem}_labels" / f"{index:06d}.png", segmenter.meta.palette)
+            if labels_dir is not None:
+                save_label_png(label, labels_dir / f"{index:06d}.png", segmenter.meta.palette)
     finally:
         capture.release()
         if writer is not None:
@@ -105,30 +167,54 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..apis.segmenter import Segmenter, to_rgb_array
+    from ..data.labels import BadSampleError
     from ..evaluation.evaluator import save_label_png
     from ..models.zoo import MODEL_ZOO
 
     files = collect_inputs(args.inputs)
+    out = Path(args.out)
+    plan = plan_outputs(files, args.inputs, out, args.probs, args.labels)
+    existing = existing_outputs(plan)
+    if existing and not args.overwrite:
+        raise ValueError(f"{len(existing)} output(s) already exist in {out} (first: {existing[0]}); "
+                         "pass --overwrite to replace them, or choose another --out")
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
     if args.model in MODEL_ZOO and checkpoint is None:
         raise ValueError(f"{args.model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
     segmenter = Segmenter(args.model, checkpoint, device_from_args(args), data=args.data,
                           test_scale=None if args.no_test_resize else True)
     segmenter.inference, segmenter.tta = inference_from_args(args, segmenter.inference)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
     for path in tqdm(images, desc="predict", disable=len(images) < 2, dynamic_ncols=True):
-        rgb = to_rgb_array(path)
+        targets = plan[path]
+        try:
+            rgb = to_rgb_array(path)
+        except BadSampleError as err:
+            if not args.skip_bad:
+                raise BadSampleError(f"{err} (pass --skip-bad to skip unreadable images and list them)") from err
+            skipped.append(str(err))
+            continue
+        targets["label"].parent.mkdir(parents=True, exist_ok=True)
         if args.probs:
             probs = segmenter.predict_proba(rgb)
-            label = probs.argmax(0).numpy().astype(np.uint8)
-            np.save(out / f"{path.stem}_probs.npy", probs.numpy().astype(np.float16))
+            label = probs.argmax(0).astype(np.uint8 if probs.shape[0] <= 256 else np.int32)
+            np.save(targets["probs"], probs.astype(np.float16))
         else:
             label = segmenter.predict(rgb)
-        save_label_png(label, out / f"{path.stem}.png", segmenter.meta.palette)
-        _write_rgb(out / f"{path.stem}_overlay.jpg", segmenter.overlay(rgb, label, args.alpha))
+        save_label_png(label, targets["label"], segmenter.meta.palette)
+        _write_rgb(targets["overlay"], segmenter.overlay(rgb, label, args.alpha))
     for path in (f for f in files if f.suffix.lower() in VIDEO_SUFFIXES):
-        print(f"wrote {predict_video(segmenter, path, out, args.alpha, args.labels)}")
-    print(f"{len(images)} image(s) → {out} (label PNGs, *_overlay.jpg{', *_probs.npy' if args.probs else ''})")
+        targets = plan[path]
+        targets["video"].parent.mkdir(parents=True, exist_ok=True)
+        print(f"wrote {predict_video(segmenter, path, targets['video'], args.alpha, targets.get('labels'))}")
+    skip_list = out / "skipped.txt"
+    if skipped:
+        skip_list.write_text("\n".join(skipped) + "\n")
+        print(f"skipped {len(skipped)} unreadable image(s), listed in {skip_list}:", *skipped[:20], sep="\n  ")
+    elif skip_list.exists() and args.skip_bad:
+        skip_list.unlink()  # a fresh list per run: none this time
+    done = len(images) - len(skipped)
+    print(f"{done} image(s) → {out} (label PNGs, *_overlay.jpg{', *_probs.npy' if args.probs else ''})")
     return 0

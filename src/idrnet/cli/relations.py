@@ -34,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = True if args.checkpoint in MODEL_ZOO else None
     if checkpoint is None and not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint file and not a zoo name")
+    if args.checkpoint.endswith(".onnx"):
+        raise ValueError(f"{args.checkpoint}: an ONNX file keeps no relation statistics; pass the .safetensors "
+                         "checkpoint it was exported from")
+    if args.image and not Path(args.image).is_file():
+        raise FileNotFoundError(f"--image {args.image} does not exist")
     segmenter = Segmenter(args.checkpoint, checkpoint, data=args.data, test_scale=True)
     relations = learned_relations(segmenter.model)
     names = segmenter.class_names

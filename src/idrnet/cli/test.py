@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..apis.create import create_model
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
-    from ..engine.trainer import build_split
+    from ..data.build import build_split
     from ..evaluation.confusion import format_table
     from ..evaluation.evaluator import evaluate
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     init_distributed(device.type)
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
     model = create_model(config.model, checkpoint=checkpoint).to(device)
-    dataset = build_split(config, args.split or config.data.val_split, train=False)
+    dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
     if dataset.info.num_classes != model.num_classes:

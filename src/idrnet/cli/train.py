@@ -1,10 +1,11 @@
 """Train a model from a YAML config.
 
-  idrnet train CONFIG [--set key=value ...] [--work-dir DIR] [--resume [CKPT]]
+  idrnet train CONFIG [--set key=value ...] [--work-dir DIR] [--resume [CKPT] | --overwrite]
 
 Runs on the CPU, one GPU, or several GPUs/nodes with torchrun (DDP):
   torchrun --nproc-per-node 4 -m idrnet.cli.main train CONFIG
 Ctrl-C or SIGTERM writes a resumable checkpoint (work_dir/latest.pt) before exiting.
+A work dir that holds another run is never overwritten: --resume continues it, --overwrite replaces it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", help="output folder (default: the config's work_dir)")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CKPT",
                         help="continue from CKPT, or from WORK_DIR/latest.pt when no path is given")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in a work dir that holds another run (its checkpoints and log are removed)")
+    parser.add_argument("--allow-config-change", action="store_true",
+                        help="resume although the config differs from the checkpoint's (schedule, model, data)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,9 +32,19 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import load_train_config
     from ..engine.trainer import train
 
+    from pathlib import Path
+
+    from ..config import ConfigError
+
     overrides = list(args.overrides) + ([f"work_dir={args.work_dir}"] if args.work_dir else [])
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: continue the run, or replace it")
     config = load_train_config(args.config, overrides)
-    result = train(config, resume=args.resume)
+    saved = Path(config.work_dir) / "config.yaml"
+    if not args.resume and saved.exists() and saved.resolve() == Path(args.config).resolve():
+        raise ConfigError(f"{args.config} is the saved config of the run in {config.work_dir}: pass --resume to "
+                          "continue that run, or --work-dir to train a new one from it")
+    result = train(config, resume=args.resume, overwrite=args.overwrite, allow_config_change=args.allow_config_change)
     metrics = result["metrics"]
     if metrics:
         print(f"iteration {result['iteration']}: val mIoU {100 * metrics['mIoU']:.2f}, aAcc {100 * metrics['aAcc']:.2f}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -48,6 +49,70 @@ def _describe(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _accepts_shape(tp: Any, value: Any) -> bool:
+    """Whether ``tp`` is the alternative of a union that a mapping or list ``value`` was meant for."""
+    origin = get_origin(tp)
+    if isinstance(value, dict):
+        return dataclasses.is_dataclass(tp) or origin is dict or tp is dict
+    if isinstance(value, (list, tuple)):
+        return origin in (list, tuple, typing.Sequence) or tp in (list, tuple)
+    return False
+
+
+def _tagged_alternatives(tp: Any) -> dict[str, Any]:
+    """``type`` value → dataclass, for a union of dataclasses told apart by a one-value ``type`` field."""
+    tags: dict[str, Any] = {}
+    for arg in get_args(tp):
+        if not dataclasses.is_dataclass(arg):
+            return {}
+        hint = get_type_hints(arg).get("type")
+        if get_origin(hint) is not Literal or len(get_args(hint)) != 1:
+            return {}
+        tags[get_args(hint)[0]] = arg
+    return tags
+
+
+def _convert_tagged(tags: dict[str, Any], value: Any, where: str) -> Any:
+    if any(isinstance(value, cls) for cls in tags.values()):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {_short(value)}")
+    tag = value.get("type", next(iter(tags)))  # the first alternative is the default
+    if tag not in tags:
+        raise ConfigError(f"{_join(where, 'type')}: expected {' or '.join(repr(t) for t in tags)}, got {tag!r}")
+    return _convert(tags[tag], {**value, "type": tag}, where)
+
+
+def field_type(cls: Any, dotted: str) -> Any:
+    """The declared type of ``a.b.c`` inside dataclass ``cls`` (None when no such field); unions with a
+    dataclass alternative are followed into it."""
+    tp = cls
+    for name in dotted.split("."):
+        candidates = [tp]
+        if get_origin(tp) in (Union, types.UnionType):
+            candidates = [a for a in get_args(tp) if dataclasses.is_dataclass(a)]
+        dc = next((c for c in candidates if dataclasses.is_dataclass(c) and name in get_type_hints(c)), None)
+        if dc is None:
+            return None
+        tp = get_type_hints(dc)[name]
+    return tp
+
+
+def is_text_type(tp: Any) -> bool:
+    """True for ``str`` and ``str | None`` (a value for it is taken literally, not parsed as YAML)."""
+    if tp is str:
+        return True
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return args == [str]
+    return False
+
+
 def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = get_origin(tp)
     if tp is Any:
@@ -75,13 +140,21 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
         return value
     if origin in (Union, types.UnionType):
+        tags = _tagged_alternatives(tp)
+        if tags:
+            return _convert_tagged(tags, value, where)
         errors = []
         for arg in get_args(tp):
             try:
                 return _convert(arg, value, where)
             except ConfigError as err:
-                errors.append(err)
-        raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+                errors.append((arg, err))
+        # A mapping or list can only have meant the one alternative of that shape: its error names the
+        # inner key (model.head.dropot), where a summary would print the whole value.
+        shaped = [err for arg, err in errors if _accepts_shape(arg, value)]
+        if len(shaped) == 1:
+            raise shaped[0]
+        raise ConfigError(f"{where}: expected {_describe(tp)}, got {_short(value)}")
     if tp is type(None):
         if value is not None:
             raise ConfigError(f"{where}: expected null, got {value!r}")
@@ -119,6 +192,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

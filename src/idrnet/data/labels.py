@@ -41,14 +41,50 @@ def read_label(path: Path) -> np.ndarray:
         raise BadSampleError(f"{path}: unreadable or truncated label file: {err}") from err
 
 
+_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+
+def _jpeg_has_end_marker(path: Path) -> bool:
+    """Whether a JPEG file ends with its end-of-image marker (padding after it allowed).
+
+    OpenCV decodes a truncated JPEG without an error (the missing part comes out grey), so a cut file
+    is found by its missing marker; files failing this test are decoded fully by PIL to be sure.
+    """
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 64))
+        tail = f.read().rstrip(b"\x00\r\n \t")
+    return tail.endswith(b"\xff\xd9")
+
+
+def verify_image_file(path: Path) -> None:
+    """Decode ``path`` fully with PIL (no truncated-image tolerance); :class:`BadSampleError` if it fails."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except Exception as err:  # noqa: BLE001 - any decoder failure means the file is bad
+        raise BadSampleError(f"{path}: unreadable or truncated image file: {err}") from err
+
+
 def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 H×W×3 of an image file (grayscale and RGBA are converted)."""
+    """RGB uint8 H×W×3 of an image file (grayscale and RGBA are converted). Truncated files are an
+    error naming the file, never silently padded."""
     import cv2
 
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if not path.is_file():
+        raise BadSampleError(f"{path}: image file does not exist")
+    suffix = path.suffix.lower()
+    if suffix in _JPEG_SUFFIXES:
+        if not _jpeg_has_end_marker(path):
+            verify_image_file(path)
+    elif suffix != ".png":
+        verify_image_file(path)  # BMP/TIFF/WebP: OpenCV's tolerance of damage varies by codec
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # OpenCV refuses truncated PNGs itself
     if data is None:
-        if not path.exists():
-            raise BadSampleError(f"{path}: image file does not exist")
+        if suffix not in _JPEG_SUFFIXES and suffix != ".png":
+            raise BadSampleError(f"{path}: OpenCV cannot decode this image")
+        verify_image_file(path)
         raise BadSampleError(f"{path}: unreadable or truncated image file")
     if data.dtype != np.uint8:
         data = (data / max(1, int(data.max())) * 255).astype(np.uint8) if data.dtype == np.uint16 else data.astype(np.uint8)

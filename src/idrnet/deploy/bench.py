@@ -19,7 +19,7 @@ from typing import Callable, Literal, Sequence
 
 import torch
 
-from ..models.config import HeadConfig, ModelConfig
+from ..models.config import ModelConfig
 from ..models.segmentor import Segmentor
 
 Backend = Literal["eager", "compile", "onnxruntime"]
@@ -58,13 +58,10 @@ class BenchResult:
 def baseline_config(config: ModelConfig) -> ModelConfig:
     """The same network without IDRNet: IDRNet-FCN → FCN, +PPM → PSPNet, +ASPP → DeepLabV3, +FPN →
     UPerNet, with the same backbone, widths, auxiliary head and inference settings."""
-    h = config.head
-    if h.type != "idrnet":
-        raise ValueError(f"the model's head is already a baseline ({h.type})")
-    kind = "upernet" if h.fpn_channels is not None else {"aspp": "deeplabv3", "ppm": "pspnet", None: "fcn"}[h.context]
-    channels = h.fpn_channels if h.fpn_channels is not None else h.feats_channels
-    head = HeadConfig(type=kind, feats_channels=channels, dropout=h.dropout, pool_scales=h.pool_scales, dilations=h.dilations)
-    return dataclasses.replace(config, head=head)
+    baseline = getattr(config.head, "baseline", None)
+    if baseline is None:
+        raise ValueError(f"the model's head is already a baseline ({config.head.type})")
+    return dataclasses.replace(config, head=baseline())
 
 
 def _rss_bytes() -> int:

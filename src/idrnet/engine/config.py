@@ -9,26 +9,9 @@ from typing import Any, Literal
 
 import yaml
 
-from ..config import ConfigError, from_dict
+from ..config import ConfigError, field_type, from_dict, is_text_type
+from ..data.config import DataConfig
 from ..models.config import ModelConfig
-
-
-@dataclass
-class DataConfig:
-    """Which dataset and how to load it. ``type`` is ``custom`` (a folder with dataset.yaml) or a
-    benchmark name; ``recipe`` names an official pipeline, else ``scale``/``crop``/``ratio_range``."""
-
-    root: str
-    type: str = "custom"
-    train_split: str = "train"
-    val_split: str = "val"
-    recipe: str | None = None
-    scale: tuple[int, int] = (512, 128)
-    crop: tuple[int, int] = (128, 128)
-    ratio_range: tuple[float, float] = (0.5, 2.0)
-    test_scale: tuple[int, int] | None = None
-    num_workers: int = 2
-    skip_bad_samples: bool = False
 
 
 @dataclass
@@ -66,6 +49,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False  # torch.compile the backbone and heads' forward (keys and checkpoints unchanged)
     on_nan: Literal["stop", "skip"] = "stop"
+    max_nan_skips: int = 10  # on_nan: skip fails once more steps than this were skipped in one run
     work_dir: str = "runs/default"
     init_checkpoint: str | None = None
     # ImageNet initialisation of the backbone: true = the official file for ResNet-V1c (open-mmlab),
@@ -92,27 +76,76 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a training config. ``base: other.yaml`` (one level, relative to the file) is merged under
-    it; each override ``a.b=value`` is parsed as YAML (``optim.lr=0.02``)."""
-    path = Path(path)
+def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"config {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a text (YAML) file") from err
+    data = {} if data is None else data
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``key=value`` from ``--set``: the value is taken literally for text fields (paths may hold
+    ``#``, ``:`` or spaces), parsed as YAML for the others (``optim.lr=0.02``, ``data.crop=[64,64]``)."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    key, text = (part.strip() for part in item.split("=", 1))
+    if not key:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    if is_text_type(field_type(TrainConfig, key)):
+        return key, text
+    try:
+        return key, yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML: {' '.join(str(err).split())}") from err
+
+
+def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a training config. ``base: other.yaml`` (one level, relative to the file) is merged under
+    it; each override ``a.b=value`` replaces one value (see :func:`parse_override`)."""
+    path = Path(path)
+    data = _read_yaml(path)
     if "base" in data:
-        base_path = path.parent / data.pop("base")
-        base = yaml.safe_load(base_path.read_text()) or {}
+        base_name = data.pop("base")
+        if not isinstance(base_name, str):
+            raise ConfigError(f"{path}: base: expected a file name, got {base_name!r}")
+        base_path = path.parent / base_name
+        base = _read_yaml(base_path)
         if "base" in base:
             raise ConfigError(f"{base_path}: a base config cannot have a base itself (one level only)")
         data = _merge(base, data)
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value")
-        key, value = item.split("=", 1)
-        _set_path(data, key.strip(), yaml.safe_load(value), f"--set {item}")
+        key, value = parse_override(item)
+        _set_path(data, key, value, f"--set {item}")
     config = from_dict(TrainConfig, data, where=str(path))
-    if config.batch_size < 1 or config.iterations < 1:
-        raise ConfigError(f"{path}: batch_size and iterations must be positive")
+    validate_train_config(config, str(path))
     return config
+
+
+def validate_train_config(config: TrainConfig, where: str) -> None:
+    """Value checks the types cannot express; each error names the key and the allowed range."""
+    positive = {"batch_size": config.batch_size, "iterations": config.iterations, "val_interval": config.val_interval,
+                "checkpoint_interval": config.checkpoint_interval, "log_interval": config.log_interval,
+                "optim.lr": config.optim.lr, "max_nan_skips": config.max_nan_skips + 1}
+    if config.max_batch_per_process is not None:
+        positive["max_batch_per_process"] = config.max_batch_per_process
+    for key, value in positive.items():
+        if value <= 0:
+            shown = config.max_nan_skips if key == "max_nan_skips" else value
+            raise ConfigError(f"{where}: {key}: expected {'≥ 0' if key == 'max_nan_skips' else 'a positive value'}, got {shown}")
+    o = config.optim
+    if o.min_lr is not None and not 0 <= o.min_lr <= o.lr:
+        raise ConfigError(f"{where}: optim.min_lr: expected 0 … optim.lr ({o.lr}), got {o.min_lr}")
+    if o.weight_decay < 0 or o.momentum < 0 or o.warmup_iters < 0:
+        raise ConfigError(f"{where}: optim.weight_decay, momentum and warmup_iters must not be negative")
+    if config.data.num_workers < 0:
+        raise ConfigError(f"{where}: data.num_workers: expected ≥ 0, got {config.data.num_workers}")
+    if not config.work_dir.strip():
+        raise ConfigError(f"{where}: work_dir: expected a folder name, got an empty string")

@@ -2,44 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..models.pixel_loss import upsampled_cross_entropy
 from ..models.segmentor import Segmentor
 
 
-def _ce(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int, align_corners: bool) -> torch.Tensor:
-    return upsampled_cross_entropy(logits, targets, ignore_index, align_corners)
-
-
 def training_losses(
-    model: Segmentor, images: torch.Tensor, targets: torch.Tensor, deleted_classes: torch.Tensor | None = None
+    model: Segmentor,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    deleted_classes: torch.Tensor | None = None,
+    ignore_index: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run the training forward and return each weighted loss term plus ``"total"``.
 
-    For IDRNet this also runs the deletion diagnostics and updates the model's relation statistics
-    and class representations (``deleted_classes`` forces the deleted class of each image).
-    ``targets``: ``(B, H, W)`` integer labels, ``model.ignore_index`` for unlabelled pixels.
-    Weights: main/stage-2 1.0, stage-1 ``config.stage1_loss_weight`` (0.4), auxiliary
-    ``config.auxiliary.weight`` (0.4); each term is a pixel-averaged cross-entropy at input size.
+    Terms: ``main`` (weight 1), then every auxiliary output under its name with its weight — ``aux``
+    (the auxiliary FCN head, ``config.auxiliary.weight``) and the decode head's own (IDRNet's
+    ``stage1``, ``stage1_loss_weight``); each is a pixel-averaged cross-entropy at the input's size,
+    zero (with zero gradient) when no pixel is labelled. The decode head's statistics hook runs after
+    the forward: for IDRNet the deletion diagnostics and the relation/representation updates
+    (``deleted_classes`` forces the deleted class of each image).
+    ``targets``: ``(B, H, W)`` integer labels; ``ignore_index`` (default ``model.ignore_index``, which
+    the trainer takes from the dataset) marks unlabelled pixels.
     """
     if targets.dim() != 3 or targets.shape[-2:] != images.shape[-2:]:
         raise ValueError(f"targets must be (B, H, W) matching images {tuple(images.shape)}, got {tuple(targets.shape)}")
     targets = targets.long()
+    ignore = model.ignore_index if ignore_index is None else ignore_index
+    ac = model.align_corners
     out = model.forward_train(images)
-    ignore, ac = model.ignore_index, model.align_corners
-    if out.idrnet_state is not None:
-        model.decode_head.update_statistics(out.idrnet_state, targets, ignore, deleted_classes)
+    options: dict[str, Any] = {} if deleted_classes is None else {"deleted_classes": deleted_classes}
+    model.decode_head.update_statistics(out.head_state, targets, ignore, **options)
     losses: dict[str, torch.Tensor] = {}
-    if out.aux_logits is not None:
-        losses["aux"] = model.config.auxiliary.weight * _ce(out.aux_logits, targets, ignore, ac)
-    if out.stage1_logits is not None:
-        losses["stage1"] = model.config.stage1_loss_weight * _ce(out.stage1_logits, targets, ignore, ac)
-    losses["main"] = _ce(out.logits, targets, ignore, ac)
+    for name, aux in out.auxiliary.items():
+        losses[name] = aux.weight * upsampled_cross_entropy(aux.logits, targets, ignore, ac)
+    losses["main"] = upsampled_cross_entropy(out.logits, targets, ignore, ac)
     losses["total"] = sum(losses.values())
     return losses
 
 
-def training_loss(model: Segmentor, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def training_loss(model: Segmentor, images: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = None) -> torch.Tensor:
     """The scalar training loss of one batch (see :func:`training_losses`)."""
-    return training_losses(model, images, targets)["total"]
+    return training_losses(model, images, targets, ignore_index=ignore_index)["total"]

@@ -1,4 +1,9 @@
-"""The training loop: CPU, one GPU or many (torchrun/DDP), resumable exactly, atomic checkpoints."""
+"""The training loop: CPU, one GPU or many (torchrun/DDP), resumable exactly, atomic checkpoints.
+
+:class:`Trainer` is set up once (everything that can fail on a user's mistake fails there, before any
+file of the work dir is touched), then :meth:`Trainer.run` alternates :meth:`Trainer.step`,
+:meth:`Trainer.validate` and :meth:`Trainer.save_state`. :func:`train` is the one-call form.
+"""
 
 from __future__ import annotations
 
@@ -16,22 +21,22 @@ import yaml
 
 from ..atomic import atomic_path
 from ..config import ConfigError, to_dict
-from ..data.datasets.base import SegmentationDataset
-from ..distributed import init_distributed, world_info
+from ..data.build import build_datasets, data_meta
+from ..data.datasets.base import DatasetInfo, SegmentationDataset
+from ..distributed import init_distributed, is_distributed, world_info
 from ..models.build import build_model
-from ..models.checkpoint import load_state_dict_strict, read_checkpoint, save_checkpoint
+from ..models.checkpoint import CheckpointError, load_state_dict_strict, read_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.segmentor import Segmentor
 from ..models.zoo import get_entry
 from .config import TrainConfig
+from .errors import TrainingError
 from .losses import training_losses
+from .work_dir import (
+    RESUMABLE_CHANGES, clear_run, config_changes, existing_run_files, remove_stale_temporaries, truncate_log,
+)
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss, …); the message says where."""
-
-
-# ---------------------------------------------------------------------------------------- set-up
 def _wants_cuda(config: TrainConfig) -> bool:
     return config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
 
@@ -45,55 +50,20 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def _recipe(config: TrainConfig):
-    """The data pipeline recipe: the official one named by ``data.recipe``, or one from the config's values."""
-    from ..data.official import RECIPES, PipelineRecipe
-
-    d = config.data
-    if d.recipe is not None:
-        if d.recipe not in RECIPES:
-            raise ConfigError(f"data.recipe: unknown {d.recipe!r}; expected one of {', '.join(RECIPES)}")
-        return RECIPES[d.recipe]
-    return PipelineRecipe(tuple(d.scale), tuple(d.crop), tuple(d.ratio_range), True, d.test_scale)
-
-
-def build_split(config: TrainConfig, split: str, train: bool) -> SegmentationDataset:
-    """One split of the config's dataset with the training or the evaluation pipeline."""
-    from ..data.datasets.benchmarks import build_benchmark
-    from ..data.datasets.custom import build_custom
-
-    d = config.data
-    recipe = _recipe(config)
-    pipeline = recipe.train() if train else recipe.test()
-    if d.type == "custom":
-        return build_custom(d.root, split, pipeline, config.seed, d.skip_bad_samples)
-    return build_benchmark(d.type, d.root, split, pipeline, config.seed, d.skip_bad_samples)
-
-
-def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
-    """Train and validation datasets with their pipelines (errors name a missing folder up front)."""
-    train = build_split(config, config.data.train_split, True)
-    val = build_split(config, config.data.val_split, False)
-    if len(train) == 0:
-        raise ConfigError(f"data: no training samples found under {config.data.root} ({config.data.train_split})")
-    return train, val
-
-
-def _model_config(config: TrainConfig, num_classes: int) -> ModelConfig:
+def model_config_for(config: TrainConfig, info: DatasetInfo) -> ModelConfig:
+    """The model config of a run: the zoo entry or the inline config, the backbone initialisation
+    override, and the dataset's ignore label (the dataset owns it; a different explicit value is an error)."""
     mc = get_entry(config.model).config if isinstance(config.model, str) else config.model
     if config.pretrained_backbone is not None:
         mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=config.pretrained_backbone))
-    if mc.num_classes != num_classes:
-        raise ConfigError(f"model has {mc.num_classes} classes but the dataset has {num_classes}; set model.num_classes")
+    if mc.num_classes != info.num_classes:
+        raise ConfigError(f"model has {mc.num_classes} classes but the dataset has {info.num_classes}; set model.num_classes")
+    if mc.ignore_index != info.ignore_index:
+        if mc.ignore_index != ModelConfig.__dataclass_fields__["ignore_index"].default:
+            raise ConfigError(f"model.ignore_index is {mc.ignore_index} but the dataset's ignore label is "
+                              f"{info.ignore_index}: the dataset defines it; remove model.ignore_index")
+        mc = dataclasses.replace(mc, ignore_index=info.ignore_index)
     return mc
-
-
-def _data_meta(config: TrainConfig, dataset: SegmentationDataset) -> str:
-    from ..data.meta import DataMeta
-
-    recipe, info = _recipe(config), dataset.info
-    return DataMeta(info.classes, info.palette, info.ignore_index, info.flip_pairs,
-                    tuple(recipe.test_scale or recipe.scale), recipe.keep_ratio).to_json()
 
 
 def _param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
@@ -106,6 +76,15 @@ def _param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str,
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
     return groups
+
+
+def _barrier() -> None:
+    if is_distributed():
+        torch.distributed.barrier()
+
+
+def _all_finite(tensors) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
 
 
 def poly_lr(config: TrainConfig, iteration: int) -> float:
@@ -179,218 +158,351 @@ def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------------------- train
-def train(config: TrainConfig, resume: str | bool | None = None, max_iterations: int | None = None) -> dict[str, Any]:
-    """Train as ``config`` says; returns the last validation metrics and paths.
-
-    ``resume``: True for ``work_dir/latest.pt``, or a checkpoint path. ``max_iterations`` stops early
-    (after writing a resumable checkpoint) without changing the schedule — used to test resuming.
+class Trainer:
+    """One training run. Construction is the set-up: datasets, model, optimiser, a resumed state;
+    it raises a :class:`ConfigError`/:class:`CheckpointError` naming the problem before any output is
+    written. ``resume``: True for ``work_dir/latest.pt``, or a checkpoint path. ``overwrite``: start
+    afresh in a work dir that holds another run (its run files are removed). ``allow_config_change``:
+    resume although the config differs from the checkpoint's in more than :data:`RESUMABLE_CHANGES`.
     """
-    init_distributed("cuda" if _wants_cuda(config) else "cpu")
-    rank, world, local_rank = world_info()
-    device = _device(config, local_rank)
-    work_dir = Path(config.work_dir)
-    try:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        probe = work_dir / f".write_test.{os.getpid()}"  # one per process: ranks share the folder
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(f"work_dir {work_dir} is not writable: {err}") from err
-    train_set, val_set = build_datasets(config)
-    skip_log = work_dir / "skipped_samples.txt"
-    if config.data.skip_bad_samples:
-        train_set.skip_log = val_set.skip_log = skip_log
-    model_config = _model_config(config, train_set.info.num_classes)
-    data_meta = _data_meta(config, val_set)
-    # Total batch kept for any number of processes: uneven shares are weighted by their size below.
-    _, num_chunks = _shares(config.batch_size, world, config.max_batch_per_process)
 
-    torch.manual_seed(config.seed)
-    model: Segmentor = build_model(model_config)
-    if config.init_checkpoint:
-        state, _, _ = read_checkpoint(Path(config.init_checkpoint))
-        load_state_dict_strict(model, state, config.init_checkpoint)
-    if world > 1:
-        # Batch statistics over the whole (total) batch: torch's SyncBatchNorm on CUDA, ours on CPU/gloo.
-        if device.type == "cuda":
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    def __init__(
+        self,
+        config: TrainConfig,
+        resume: str | os.PathLike | bool | None = None,
+        overwrite: bool = False,
+        allow_config_change: bool = False,
+    ) -> None:
+        self.config = config
+        init_distributed("cuda" if _wants_cuda(config) else "cpu")
+        self.rank, self.world, local_rank = world_info()
+        self.device = _device(config, local_rank)
+        self.work_dir = Path(config.work_dir)
+        self.latest = self.work_dir / "latest.pt"
+        self._prepare_work_dir(resume, overwrite)
+        self.train_set, self.val_set = build_datasets(config.data, config.seed)
+        self.ignore_index = self.train_set.info.ignore_index
+        model_config = model_config_for(config, self.train_set.info)
+        self.data_meta = data_meta(config.data, self.val_set).to_json()
+        # Total batch kept for any number of processes: uneven shares are weighted by their size.
+        _, self.num_chunks = _shares(config.batch_size, self.world, config.max_batch_per_process)
+        self.order = _Order(len(self.train_set), config.batch_size, config.seed, self.rank, self.world)
+        self._build(model_config)
+        self.start, self.best = 0, -1.0
+        if resume:
+            self._load_state(self.latest if resume is True else Path(resume), allow_config_change)
+        self.nan_skips = 0
+        self._open_outputs(bool(resume), overwrite)
+
+    # ------------------------------------------------------------------------------------ set-up
+    def _prepare_work_dir(self, resume: Any, overwrite: bool) -> None:
+        work_dir = self.work_dir
+        try:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            probe = work_dir / f".write_test.{os.getpid()}"  # one per process: ranks share the folder
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as err:
+            raise ConfigError(f"work_dir {work_dir} is not writable: {err}") from err
+        found = existing_run_files(work_dir)
+        if found and not resume and not overwrite:
+            names = ", ".join(p.name for p in found[:4]) + (" …" if len(found) > 4 else "")
+            raise ConfigError(f"work_dir {work_dir} already holds a run ({names}): pass --resume to continue it, "
+                              "--overwrite to replace it, or choose another --work-dir")
+
+    def _build(self, model_config: ModelConfig) -> None:
+        config, device = self.config, self.device
+        torch.manual_seed(config.seed)
+        model: Segmentor = build_model(model_config)
+        if config.init_checkpoint:
+            state, _, _ = read_checkpoint(Path(config.init_checkpoint))
+            load_state_dict_strict(model, state, config.init_checkpoint)
+        if self.world > 1:
+            # Batch statistics over the whole (total) batch: torch's SyncBatchNorm on CUDA, ours on CPU/gloo.
+            if device.type == "cuda":
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            else:
+                from ..models.sync_batchnorm import convert_to_cross_process_bn
+
+                model = convert_to_cross_process_bn(model)
+        model.to(device)
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if config.compile:
+            # In place (nn.Module.compile), so state_dict keys and checkpoints stay the same. A head that
+            # replays a saved RNG state (IDRNet's diagnostics replay the dropout masks) stays eager:
+            # compiled random number generation does not promise the same draws.
+            head = None if model.decode_head.replays_random_state else model.decode_head
+            for module in (model.backbone, model.auxiliary_head, head):
+                if module is not None:
+                    module.compile()
+        groups = _param_groups(model, config)
+        if config.optim.type == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, lr=config.optim.lr, momentum=config.optim.momentum)
         else:
-            from ..models.sync_batchnorm import convert_to_cross_process_bn
+            self.optimizer = torch.optim.AdamW(groups, lr=config.optim.lr, betas=config.optim.betas)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+        self.model = model
+        self.ddp = None
+        if self.world > 1:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                _TrainForward(model), device_ids=[device.index] if device.type == "cuda" else None
+            )
+        # Under DDP the training forward must go through the wrapper so gradients are synchronised.
+        self.trainee = _DDPView(self.ddp, model) if self.ddp is not None else model
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
 
-            model = convert_to_cross_process_bn(model)
-    model.to(device)
-    if config.channels_last:
-        model.to(memory_format=torch.channels_last)
-    if config.compile:
-        # In place (nn.Module.compile), so state_dict keys and checkpoints stay the same. An IDRNet head
-        # stays eager: its intervened pass must replay the anchor pass's dropout masks from the
-        # restored torch RNG state, which compiled random number generation does not promise.
-        for module in (model.backbone, model.auxiliary_head, None if model.is_idrnet else model.decode_head):
-            if module is not None:
-                module.compile()
-    optimizer: torch.optim.Optimizer
-    groups = _param_groups(model, config)
-    if config.optim.type == "sgd":
-        optimizer = torch.optim.SGD(groups, lr=config.optim.lr, momentum=config.optim.momentum)
-    else:
-        optimizer = torch.optim.AdamW(groups, lr=config.optim.lr, betas=config.optim.betas)
-    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
-    ddp = None
-    if world > 1:
-        ddp = torch.nn.parallel.DistributedDataParallel(
-            _TrainForward(model), device_ids=[local_rank] if device.type == "cuda" else None
-        )
-
-    start, best = 0, -1.0
-    latest = work_dir / "latest.pt"
-    if resume:
-        path = latest if resume is True else Path(resume)
+    def _load_state(self, path: Path, allow_config_change: bool) -> None:
         if not path.is_file():
             raise FileNotFoundError(f"cannot resume: {path} does not exist")
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - truncated, corrupt or foreign file: name it
+            raise CheckpointError(f"cannot resume from {path}: not a readable training state ({err}); resume from "
+                                  "one of the work dir's iter_N.pt files instead") from err
+        needed = ("model", "optimizer", "scaler", "rng", "iteration", "best_miou")
+        if not isinstance(ckpt, dict) or any(k not in ckpt for k in needed):
+            raise CheckpointError(f"cannot resume from {path}: not a training state written by idrnet train "
+                                  f"(expected the keys {', '.join(needed)})")
+        if "config" in ckpt:
+            changes = config_changes(json.loads(ckpt["config"]), to_dict(self.config))
+            if changes and not allow_config_change:
+                shown = "; ".join(changes[:6]) + (" …" if len(changes) > 6 else "")
+                raise ConfigError(f"the config differs from the one {path} was trained with ({shown}); resuming would "
+                                  "not continue the same run. Use the saved config (WORK_DIR/config.yaml), or pass "
+                                  "--allow-config-change to resume anyway")
+        load_state_dict_strict(self.model, ckpt["model"], str(path))
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except (ValueError, KeyError) as err:
+            raise CheckpointError(f"cannot resume from {path}: its optimiser state does not fit ({err})") from err
+        self.scaler.load_state_dict(ckpt["scaler"])
         torch.set_rng_state(ckpt["rng"]["cpu"])
-        if "cuda" in ckpt["rng"] and device.type == "cuda":
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
-        start, best = int(ckpt["iteration"]), float(ckpt["best_miou"])
-    if rank == 0:
-        (work_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+        if "cuda" in ckpt["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)
+        self.start, self.best = int(ckpt["iteration"]), float(ckpt["best_miou"])
 
-    order = _Order(len(train_set), config.batch_size, config.seed, rank, world)
-    stop_signal: list[int] = []
+    def _open_outputs(self, resumed: bool, overwrite: bool) -> None:
+        """Set-up succeeded: only now is the work dir changed (old run cleared on --overwrite, stale
+        temporary files and the skip list removed, the log cut back to the resumed iteration)."""
+        _barrier()  # every process has checked the work dir before rank 0 changes it
+        work_dir = self.work_dir
+        self.skip_log = work_dir / "skipped_samples.txt"
+        if self.rank == 0:
+            if overwrite and not resumed:
+                clear_run(work_dir)
+            remove_stale_temporaries(work_dir)
+            self.skip_log.unlink(missing_ok=True)  # a fresh list per run
+            if resumed:
+                truncate_log(work_dir / "log.jsonl", self.start)
+            (work_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False))
+        _barrier()
+        if self.config.data.skip_bad_samples:
+            self.train_set.skip_log = self.val_set.skip_log = self.skip_log
+        self.log = open(work_dir / "log.jsonl", "a") if self.rank == 0 else None
+        self.scalars = _tensorboard(work_dir / "tensorboard") if self.rank == 0 else None
 
-    def on_signal(signum, frame):  # noqa: ARG001
-        stop_signal.append(signum)
+    # ------------------------------------------------------------------------------------- steps
+    def step(self, images: torch.Tensor, targets: torch.Tensor, lr: float) -> dict[str, torch.Tensor] | None:
+        """One optimiser step on the process's share of a total batch, in micro-batches. Returns the
+        loss terms (means over the process's share), or None when a loss was not finite (no update)."""
+        config, world = self.config, self.world
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        losses: dict[str, torch.Tensor] = {}
+        chunks = list(zip(images.tensor_split(self.num_chunks), targets.tensor_split(self.num_chunks)))
+        for index, (chunk_images, chunk_targets) in enumerate(chunks):
+            # Gradients are synchronised across processes on the last micro-batch only. DDP averages
+            # over processes, so a chunk's mean loss weighs n_chunk * world / batch: every sample of the
+            # total batch then counts the same, even in uneven shares.
+            last = index == len(chunks) - 1
+            sync = self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
+            weight = len(chunk_images) * world / config.batch_size
+            with sync:
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                    chunk_losses = training_losses(self.trainee, chunk_images, chunk_targets, ignore_index=self.ignore_index)
+                total = chunk_losses["total"] * weight
+                if not self._agreed_finite(total):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.bad_loss = float(total.detach())
+                    return None
+                self.scaler.scale(total).backward()
+            for k, v in chunk_losses.items():
+                losses[k] = losses.get(k, 0) + v.detach() * len(chunk_images) / len(images)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return losses
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    def _agreed_finite(self, total: torch.Tensor) -> bool:
+        """Whether the loss is finite on every process (all must skip a step together, or none)."""
+        finite = torch.isfinite(total.detach()).to(torch.int32).reshape(1)
+        if self.world > 1:
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
 
-    def save(path: Path, iteration: int) -> None:
-        if rank != 0:
+    def _on_non_finite(self, iteration: int) -> None:
+        where = self.latest if self.latest.exists() else "not written yet"
+        if self.config.on_nan == "stop":
+            raise TrainingError(f"non-finite loss ({self.bad_loss}) at iteration {iteration}; the last good checkpoint "
+                                f"is {where}. Lower optim.lr or check the data; on_nan: skip skips such steps")
+        self.nan_skips += 1
+        if self.nan_skips > self.config.max_nan_skips:
+            raise TrainingError(f"{self.nan_skips} steps had a non-finite loss (latest at iteration {iteration}), more "
+                                f"than max_nan_skips={self.config.max_nan_skips}; the last good checkpoint is {where}")
+
+    def _batch_mean(self, losses: dict[str, torch.Tensor], share: int) -> dict[str, float]:
+        """Loss terms averaged over the whole total batch (every process's share, by its size)."""
+        names = sorted(losses)
+        values = torch.stack([losses[k].float().reshape(()) for k in names])
+        if self.world > 1:
+            values = values * (share / self.config.batch_size)
+            torch.distributed.all_reduce(values)
+        return {k: float(v) for k, v in zip(names, values)}
+
+    def validate(self, iteration: int) -> dict[str, Any]:
+        """Evaluate on the validation split; keep ``best.safetensors`` when the mIoU improves."""
+        metrics = evaluate(self.model, self.val_set, self.device)
+        self._record({"iteration": iteration, "val_mIoU": metrics["mIoU"], "val_aAcc": metrics["aAcc"]})
+        if self.scalars:
+            for key in ("mIoU", "aAcc", "mAcc"):
+                self.scalars.add_scalar(f"val/{key}", metrics[key], iteration)
+        if metrics["mIoU"] > self.best:
+            self.best = metrics["mIoU"]
+            self.save_weights(self.work_dir / "best.safetensors", iteration)
+        return metrics
+
+    def save_state(self, path: Path, iteration: int) -> None:
+        """Write the resumable training state atomically — only when every weight is finite, so the
+        last checkpoint is always a good one."""
+        self._check_finite_weights(iteration)
+        if self.rank != 0:
             return
         with atomic_path(path) as tmp:
             torch.save({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                "rng": _rng_states(device), "iteration": iteration, "best_miou": best,
-                "config": json.dumps(to_dict(config)),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), "rng": _rng_states(self.device), "iteration": iteration,
+                "best_miou": self.best, "config": json.dumps(to_dict(self.config)),
             }, tmp)
 
-    log = open(work_dir / "log.jsonl", "a") if rank == 0 else None
-    scalars = _tensorboard(work_dir / "tensorboard") if rank == 0 else None
-    from tqdm import tqdm
+    def save_weights(self, path: Path, iteration: int) -> None:
+        """Write the model (weights, config and data description) as safetensors, if its weights are finite."""
+        self._check_finite_weights(iteration)
+        if self.rank == 0:
+            save_checkpoint(self.model, path, data_meta=self.data_meta)
 
-    bar = tqdm(total=config.iterations, initial=start, disable=rank != 0, desc="train", dynamic_ncols=True)
-    metrics: dict[str, Any] = {}
-    end = min(config.iterations, max_iterations) if max_iterations else config.iterations
-    iteration = start
-    # Under DDP the training forward must go through the wrapper so gradients are synchronised.
-    trainee = _DDPView(ddp, model) if ddp is not None else model
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
-    model.train()  # evaluate() restores train mode after validating
-    window_start, window_images = time.perf_counter(), 0
-    try:
-        while iteration < end:
-            epoch, position = divmod(iteration, order.batches_per_epoch)
-            train_set.epoch = epoch
-            batches = order.batch_indices(epoch)[position:]
-            # Our own generator, so creating a loader (e.g. after a resume) never draws from the
-            # global RNG that dropout and deletion sampling use; augmentation is seeded per sample.
-            loader = torch.utils.data.DataLoader(
-                train_set, batch_sampler=batches, num_workers=config.data.num_workers, collate_fn=_collate,
-                pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(config.seed + epoch),
-            )
-            for images, targets in loader:
-                if iteration >= end or stop_signal:
-                    break
-                images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-                if config.channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                lr = poly_lr(config, iteration)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                optimizer.zero_grad(set_to_none=True)
-                losses: dict[str, torch.Tensor] = {}
-                finite = True
-                chunks = list(zip(images.tensor_split(num_chunks), targets.tensor_split(num_chunks)))
-                for step, (chunk_images, chunk_targets) in enumerate(chunks):
-                    # Gradients are synchronised across processes on the last micro-batch only. DDP
-                    # averages over processes, so a chunk's mean loss weighs n_chunk * world / batch:
-                    # every sample of the total batch then counts the same, even in uneven shares.
-                    sync = ddp.no_sync() if ddp is not None and step < len(chunks) - 1 else contextlib.nullcontext()
-                    weight = len(chunk_images) * world / config.batch_size
-                    with sync:
-                        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                            chunk_losses = training_losses(trainee, chunk_images, chunk_targets)
-                        total = chunk_losses["total"] * weight
-                        if not torch.isfinite(total):
-                            finite = False
-                            break
-                        scaler.scale(total).backward()
-                    for k, v in chunk_losses.items():
-                        losses[k] = losses.get(k, 0) + v.detach() * len(chunk_images) / len(images)
-                if not finite:
-                    if config.on_nan == "skip":
-                        optimizer.zero_grad(set_to_none=True)
-                        iteration += 1
-                        continue
-                    raise TrainingError(
-                        f"non-finite loss {total.item()} at iteration {iteration}; the last good checkpoint "
-                        f"is {latest if latest.exists() else 'not written yet'}"
-                    )
-                scaler.step(optimizer)
-                scaler.update()
-                iteration += 1
-                window_images += config.batch_size
-                bar.update(1)
-                if iteration % config.log_interval == 0 or iteration == end:
-                    now = time.perf_counter()
-                    record = {"iteration": iteration, "lr": lr,
-                              **{f"loss_{k}": v.detach().item() for k, v in losses.items()},
-                              "images_per_s": window_images / max(now - window_start, 1e-9)}
-                    window_start, window_images = now, 0
-                    bar.set_postfix(loss=f"{record['loss_total']:.3f}", lr=f"{lr:.2e}", ips=f"{record['images_per_s']:.1f}")
-                    if log:
-                        log.write(json.dumps(record) + "\n")
-                        log.flush()
-                    if scalars:
-                        for key, value in record.items():
-                            if key != "iteration":
-                                scalars.add_scalar(f"train/{key}", value, iteration)
-                if iteration % config.checkpoint_interval == 0:
-                    save(latest, iteration)
-                    save(work_dir / f"iter_{iteration}.pt", iteration)
-                if iteration % config.val_interval == 0 or iteration == config.iterations:
-                    metrics = evaluate(model, val_set, device)
-                    if log:
-                        log.write(json.dumps({"iteration": iteration, "val_mIoU": metrics["mIoU"], "val_aAcc": metrics["aAcc"]}) + "\n")
-                        log.flush()
-                    if scalars:
-                        for key in ("mIoU", "aAcc", "mAcc"):
-                            scalars.add_scalar(f"val/{key}", metrics[key], iteration)
-                    if metrics["mIoU"] > best:
-                        best = metrics["mIoU"]
-                        if rank == 0:
-                            save_checkpoint(model, work_dir / "best.safetensors", data_meta=data_meta)
-            if stop_signal:
-                break
-        save(latest, iteration)
-        if rank == 0 and iteration >= config.iterations:
-            save_checkpoint(model, work_dir / "final.safetensors", data_meta=data_meta)
-    finally:
-        bar.close()
-        if log:
-            log.close()
-        if scalars:
-            scalars.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if rank == 0 and skip_log.is_file():
-        skipped = sorted(set(skip_log.read_text().splitlines()))
-        print(f"skipped {len(skipped)} bad sample(s) (listed in {skip_log}):", *skipped[:50], sep="\n  ")
-    if stop_signal:
-        raise KeyboardInterrupt(f"stopped by signal {stop_signal[0]} at iteration {iteration}; resume with --resume")
-    return {"iteration": iteration, "metrics": metrics, "best_miou": best, "work_dir": str(work_dir)}
+    def _check_finite_weights(self, iteration: int) -> None:
+        if not _all_finite(self.model.state_dict().values()):
+            where = self.latest if self.latest.exists() else "not written yet"
+            raise TrainingError(f"the weights became non-finite by iteration {iteration} although the loss was finite "
+                                f"(too high a learning rate?); nothing was saved; the last good checkpoint is {where}")
+
+    def _record(self, record: dict[str, Any]) -> None:
+        if self.log:
+            self.log.write(json.dumps(record) + "\n")
+            self.log.flush()
+
+    # --------------------------------------------------------------------------------------- run
+    def run(self, max_iterations: int | None = None) -> dict[str, Any]:
+        """Train to ``config.iterations`` (or stop after ``max_iterations``, with a resumable state,
+        without changing the schedule); returns the last validation metrics and paths."""
+        from tqdm import tqdm
+
+        config, rank = self.config, self.rank
+        stop_signal: list[int] = []
+
+        def on_signal(signum, frame):  # noqa: ARG001
+            stop_signal.append(signum)
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(total=config.iterations, initial=self.start, disable=rank != 0, desc="train", dynamic_ncols=True)
+        metrics: dict[str, Any] = {}
+        end = min(config.iterations, max_iterations) if max_iterations else config.iterations
+        iteration = self.start
+        self.model.train()  # evaluate() restores train mode after validating
+        window_start, window_images = time.perf_counter(), 0
+        try:
+            while iteration < end and not stop_signal:
+                epoch, position = divmod(iteration, self.order.batches_per_epoch)
+                self.train_set.epoch = epoch
+                for images, targets in self._loader(epoch, position):
+                    if iteration >= end or stop_signal:
+                        break
+                    images, targets = images.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
+                    if config.channels_last:
+                        images = images.contiguous(memory_format=torch.channels_last)
+                    lr = poly_lr(config, iteration)
+                    losses = self.step(images, targets, lr)
+                    if losses is None:
+                        self._on_non_finite(iteration)
+                        self._record({"iteration": iteration + 1, "skipped_non_finite_steps": self.nan_skips})
+                    iteration += 1
+                    bar.update(1)
+                    if losses is not None:
+                        window_images += config.batch_size
+                        if iteration % config.log_interval == 0 or iteration == end:
+                            now = time.perf_counter()
+                            record = {"iteration": iteration, "lr": lr,
+                                      **{f"loss_{k}": v for k, v in self._batch_mean(losses, len(images)).items()},
+                                      "images_per_s": window_images / max(now - window_start, 1e-9)}
+                            window_start, window_images = now, 0
+                            bar.set_postfix(loss=f"{record['loss_total']:.3f}", lr=f"{lr:.2e}",
+                                            ips=f"{record['images_per_s']:.1f}")
+                            self._record(record)
+                            if self.scalars:
+                                for key, value in record.items():
+                                    if key != "iteration":
+                                        self.scalars.add_scalar(f"train/{key}", value, iteration)
+                    if iteration % config.checkpoint_interval == 0:
+                        self.save_state(self.latest, iteration)
+                        self.save_state(self.work_dir / f"iter_{iteration}.pt", iteration)
+                    if iteration % config.val_interval == 0 or iteration == config.iterations:
+                        metrics = self.validate(iteration)
+            self.save_state(self.latest, iteration)
+            if iteration >= config.iterations:
+                self.save_weights(self.work_dir / "final.safetensors", iteration)
+        finally:
+            bar.close()
+            if self.log:
+                self.log.close()
+            if self.scalars:
+                self.scalars.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if rank == 0:
+            if self.skip_log.is_file():
+                skipped = sorted(set(self.skip_log.read_text().splitlines()))
+                print(f"skipped {len(skipped)} bad sample(s) (listed in {self.skip_log}):", *skipped[:50], sep="\n  ")
+            if self.nan_skips:
+                print(f"skipped {self.nan_skips} step(s) with a non-finite loss (on_nan: skip; limit "
+                      f"{config.max_nan_skips}); see log.jsonl")
+        if stop_signal:
+            raise KeyboardInterrupt(f"stopped by signal {stop_signal[0]} at iteration {iteration}; resume with --resume")
+        return {"iteration": iteration, "metrics": metrics, "best_miou": self.best, "work_dir": str(self.work_dir),
+                "skipped_non_finite_steps": self.nan_skips}
+
+    def _loader(self, epoch: int, position: int) -> torch.utils.data.DataLoader:
+        # Our own generator, so creating a loader (e.g. after a resume) never draws from the global RNG
+        # that dropout and deletion sampling use; augmentation is seeded per sample.
+        return torch.utils.data.DataLoader(
+            self.train_set, batch_sampler=self.order.batch_indices(epoch)[position:],
+            num_workers=self.config.data.num_workers, collate_fn=_collate, pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(self.config.seed + epoch),
+        )
+
+
+def train(
+    config: TrainConfig,
+    resume: str | os.PathLike | bool | None = None,
+    max_iterations: int | None = None,
+    overwrite: bool = False,
+    allow_config_change: bool = False,
+) -> dict[str, Any]:
+    """Train as ``config`` says (see :class:`Trainer`); returns the last validation metrics and paths.
+
+    ``max_iterations`` stops early (after writing a resumable checkpoint) without changing the schedule.
+    """
+    return Trainer(config, resume, overwrite, allow_config_change).run(max_iterations)
 
 
 class _DDPView:

@@ -27,10 +27,14 @@ def sample_name(dataset: SegmentationDataset, index: int) -> str:
 
 
 def save_label_png(prediction: np.ndarray, path: Path, palette=None, format: PredictionFormat = "train_id") -> None:
-    """Write a label map as an 8-bit PNG (palette mode when a palette is given); ``cityscapes`` maps
-    train ids to the official label ids for the evaluation server."""
+    """Write a label map as an 8-bit PNG (palette mode when a palette is given; 16-bit grayscale when
+    a label exceeds 255); ``cityscapes`` maps train ids to the official label ids for the evaluation server."""
     from PIL import Image
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if prediction.size and int(prediction.max()) > 255:
+        Image.fromarray(prediction.astype(np.uint16)).save(path)
+        return
     label = prediction.astype(np.uint8)
     if format == "cityscapes":
         from ..data.classes import CITYSCAPES_LABEL_TO_TRAIN

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-HeadType = Literal["idrnet", "fcn", "pspnet", "deeplabv3", "upernet"]
+from .heads import HEADS, HeadConfig, IDRNetHeadConfig
 
 
 @dataclass
@@ -19,31 +19,6 @@ class BackboneConfig:
     pretrained: bool | str = False
     base_width: int = 64  # ResNet-V1c only: stage widths base·(1, 2, 4, 8); reduced for tiny test models
     options: dict[str, Any] = field(default_factory=dict)  # extra timm arguments (embed_dim, depths, drop_path_rate …)
-
-
-@dataclass
-class HeadConfig:
-    """Decode head. Fields that a head type does not use are ignored by it."""
-
-    type: HeadType = "idrnet"
-    feats_channels: int = 512
-    dropout: float = 0.1
-    num_convs: int = 2  # fcn
-    pool_scales: tuple[int, ...] = (1, 2, 3, 6)  # pspnet, upernet, idrnet context="ppm"
-    dilations: tuple[int, ...] = (1, 12, 24, 36)  # deeplabv3, idrnet context="aspp"
-    # IDRNet only:
-    context: Literal["aspp", "ppm"] | None = None
-    context_refiner: Literal["before", "after"] | None = None
-    fpn_channels: int | None = None
-    transform_channels: int = 256
-    stage1_on_features: bool = False
-    relation_momentum: float = 0.1
-    memory_momentum: float = 0.1
-    intervention_updates_bn_stats: bool = True
-    # Ablations (not in the reference): keep the relation matrices at identity (no deletion
-    # diagnostics), or keep the dataset-level class representations at zero (never updated).
-    learn_relations: bool = True
-    use_dataset_representations: bool = True
 
 
 @dataclass
@@ -71,9 +46,27 @@ class ModelConfig:
 
     num_classes: int
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    head: HeadConfig = field(default_factory=HeadConfig)
+    head: HeadConfig = field(default_factory=IDRNetHeadConfig)
     auxiliary: AuxiliaryConfig | None = field(default_factory=AuxiliaryConfig)
     ignore_index: int = 255
     align_corners: bool = False
-    stage1_loss_weight: float = 0.4
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+
+
+def upgrade_stored_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A model config stored by idrnet 0.1 (one head config shared by all heads, with fields a head
+    ignored, and IDRNet's ``stage1_loss_weight`` at the top) in today's layout. Today's layout passes
+    through unchanged; only stored configs (checkpoints, ONNX files) go through here, never user YAML."""
+    data = dict(data)
+    weight = data.pop("stage1_loss_weight", None)
+    head = data.get("head")
+    if isinstance(head, dict):
+        head = dict(head)
+        kind = head.get("type", "idrnet")
+        if kind in HEADS:
+            allowed = {f.name for f in fields(HEADS[kind][0])}
+            head = {k: v for k, v in head.items() if k in allowed}
+            if weight is not None and kind == "idrnet":
+                head.setdefault("stage1_loss_weight", weight)
+        data["head"] = head
+    return data

@@ -10,6 +10,10 @@ from pathlib import Path
 from ..atomic import atomic_path
 
 
+class DownloadError(RuntimeError):
+    """A file could not be fetched (offline, no network, server error) or failed its checksum."""
+
+
 def cache_dir() -> Path:
     """``$IDRNET_CACHE``, else ``~/.cache/idrnet``."""
     return Path(os.environ.get("IDRNET_CACHE", Path.home() / ".cache" / "idrnet"))
@@ -44,13 +48,21 @@ def fetch(url_or_path: str, sha256: str | None = None) -> Path:
     target = cache_dir() / "checkpoints" / Path(parsed.path).name
     if not target.is_file():
         if is_offline():
-            raise RuntimeError(f"{url_or_path} is not in the cache ({target}) and downloads are off (offline mode)")
+            raise DownloadError(f"{url_or_path} is not in the cache ({target}) and downloads are off "
+                                "(offline mode: IDRNET_OFFLINE or HF_HUB_OFFLINE is set); download it elsewhere and pass the local file")
         target.parent.mkdir(parents=True, exist_ok=True)
         from torch.hub import download_url_to_file
 
-        with atomic_path(target, ".part") as tmp:
-            download_url_to_file(url_or_path, tmp, progress=True)
-            _verify(Path(tmp), sha256)
+        try:
+            with atomic_path(target, ".part") as tmp:
+                download_url_to_file(url_or_path, tmp, progress=True)
+                _verify(Path(tmp), sha256)
+        except DownloadError:
+            raise
+        except Exception as err:  # noqa: BLE001 - URLError, HTTPError, timeouts, disk full: one message
+            reason = getattr(err, "reason", None) or err
+            raise DownloadError(f"cannot download {url_or_path}: {reason}; download it elsewhere and pass the "
+                                f"local file, or place it at {target}") from err
     else:
         _verify(target, sha256)
     return target
@@ -68,4 +80,4 @@ def _verify(path: Path, sha256: str | None) -> None:
         return
     actual = sha256_of(path)
     if not actual.startswith(expected.lower()):
-        raise RuntimeError(f"checksum mismatch for {path}: expected sha256 {expected}…, got {actual}")
+        raise DownloadError(f"checksum mismatch for {path}: expected sha256 {expected}…, got {actual}")

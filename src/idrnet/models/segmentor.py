@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ModelConfig
-from .heads import IDRNetHead, IDRNetTrainState
+from .heads import AuxiliaryLogits, DecodeHead
 
 
 @dataclass
 class TrainOutputs:
-    """Logits of one training forward at the heads' resolutions (losses are computed outside)."""
+    """Logits of one training forward at the heads' resolutions (losses are computed outside): the
+    final logits, every auxiliary output with its loss weight (the auxiliary FCN head as ``aux``, then
+    the decode head's own), and the decode head's state for its statistics hook."""
 
     logits: torch.Tensor
-    stage1_logits: torch.Tensor | None
-    aux_logits: torch.Tensor | None
-    idrnet_state: IDRNetTrainState | None
+    auxiliary: dict[str, AuxiliaryLogits] = field(default_factory=dict)
+    head_state: Any = None
 
 
 class Segmentor(nn.Module):
@@ -33,7 +35,7 @@ class Segmentor(nn.Module):
     def __init__(
         self,
         backbone: nn.Module,
-        decode_head: nn.Module,
+        decode_head: DecodeHead,
         auxiliary_head: nn.Module | None,
         config: ModelConfig,
     ) -> None:
@@ -45,11 +47,6 @@ class Segmentor(nn.Module):
         self.num_classes = config.num_classes
         self.ignore_index = config.ignore_index
         self.align_corners = config.align_corners
-
-    @property
-    def is_idrnet(self) -> bool:
-        """Whether the decode head is IDRNet's (with relation statistics)."""
-        return isinstance(self.decode_head, IDRNetHead)
 
     @property
     def size_divisor(self) -> int:
@@ -83,10 +80,11 @@ class Segmentor(nn.Module):
         return scores[:, :, :h, :w]
 
     def forward_train(self, images: torch.Tensor) -> TrainOutputs:
-        """All logits a training step supervises, plus IDRNet's state for its diagnostics."""
+        """All logits a training step supervises, plus the decode head's state for its statistics."""
         features = self.backbone(images)
-        aux = self.auxiliary_head(features[2]) if self.auxiliary_head is not None else None
-        if isinstance(self.decode_head, IDRNetHead):
-            stage1, stage2, state = self.decode_head.forward_train(features)
-            return TrainOutputs(stage2, stage1, aux, state)
-        return TrainOutputs(self.decode_head(features), None, aux, None)
+        auxiliary: dict[str, AuxiliaryLogits] = {}
+        if self.auxiliary_head is not None:
+            auxiliary["aux"] = AuxiliaryLogits(self.auxiliary_head(features[2]), self.config.auxiliary.weight)
+        head = self.decode_head.forward_train(features)
+        auxiliary.update(head.auxiliary)
+        return TrainOutputs(head.logits, auxiliary, head.state)

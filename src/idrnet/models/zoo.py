@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .config import AuxiliaryConfig, BackboneConfig, HeadConfig, InferenceConfig, ModelConfig
+from .heads import IDRNetHeadConfig
 
 NUM_CLASSES = {"ade20k": 150, "cityscapes": 19, "cocostuff10k": 182, "lip": 20, "pascalcontext59": 59}
 _IDRNET_URL = "https://github.com/SegmentationBLWX/modelstore/releases/download/ssseg_idrnet/{}.pth"
@@ -55,7 +56,7 @@ def _swin(dataset: str, head: HeadConfig, inference: InferenceConfig | None = No
 
 
 # (framework, dataset): (head, inference, params_total, published mIoU) for the 20 official IDRNet configs.
-_IDR = HeadConfig
+_IDR = IDRNetHeadConfig
 _IDRNET_R50 = {
     ("fcn", "ade20k"): (_IDR(feats_channels=1024), None, 55_972_736, {"ss": 43.61}),
     ("fcn", "cityscapes"): (_IDR(), None, 41_138_302, {"ss": 79.91}),
@@ -96,11 +97,12 @@ _IDRNET_SWIN = {
                         {"ss": 63.82, "ms_flip": 64.50}),
 }
 # The official R-50-D8 baselines (same recipe without IDRNet); LIP/COCO-Stuff ones have no release.
-_BASELINE_HEADS = {
-    "fcn": HeadConfig(type="fcn"),
-    "pspnet": HeadConfig(type="pspnet"),
-    "deeplabv3": HeadConfig(type="deeplabv3"),
-    "upernet": HeadConfig(type="upernet"),
+# Each is the baseline of the matching IDRNet R-50 config (IDRNetHeadConfig.baseline, the one mapping).
+_BASELINE_HEADS: dict[str, HeadConfig] = {
+    "fcn": IDRNetHeadConfig().baseline(),
+    "pspnet": IDRNetHeadConfig(context="ppm").baseline(),
+    "deeplabv3": IDRNetHeadConfig(context="aspp").baseline(),
+    "upernet": IDRNetHeadConfig(context="ppm", fpn_channels=512).baseline(),
 }
 _BASELINE_RESULTS = {
     ("fcn", "ade20k"): (40_199_308, 36.96), ("fcn", "cityscapes"): (40_064_902, 75.16),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator, Literal, Sequence
+from typing import Any, ClassVar, Iterator, Literal, Sequence
 
 import torch
 import torch.distributed as dist
@@ -18,6 +18,49 @@ from ..fpn import build_fpn_convs, fuse_pyramid
 from ..layers import classifier, conv_bn_relu
 from ..pixel_loss import upsampled_cross_entropy
 from ..self_attention import SelfAttention
+from .base import AuxiliaryLogits, DecodeHead, HeadOutputs
+
+
+@dataclass
+class IDRNetHeadConfig:
+    """IDRNet's head. ``context``: none (IDRNet-FCN), ``aspp`` (+DeepLabV3) or ``ppm`` (+PSPNet), with
+    ``pool_scales``/``dilations``; ``fpn_channels``: an UPerNet pyramid over the other stages;
+    ``context_refiner``: self-attention on the coarse context before or after stage 1."""
+
+    type: Literal["idrnet"] = "idrnet"
+    feats_channels: int = 512
+    dropout: float = 0.1
+    pool_scales: tuple[int, ...] = (1, 2, 3, 6)
+    dilations: tuple[int, ...] = (1, 12, 24, 36)
+    context: Literal["aspp", "ppm"] | None = None
+    context_refiner: Literal["before", "after"] | None = None
+    fpn_channels: int | None = None
+    transform_channels: int = 256
+    stage1_on_features: bool = False
+    stage1_loss_weight: float = 0.4
+    relation_momentum: float = 0.1
+    memory_momentum: float = 0.1
+    intervention_updates_bn_stats: bool = True
+    # Ablations (not in the reference): keep the relation matrices at identity (no deletion
+    # diagnostics), or keep the dataset-level class representations at zero (never updated).
+    learn_relations: bool = True
+    use_dataset_representations: bool = True
+
+    def baseline(self) -> Any:
+        """The same network without IDRNet: IDRNet-FCN → FCN, +PPM → PSPNet, +ASPP → DeepLabV3, +FPN →
+        UPerNet, with the same widths and dropout."""
+        from .deeplabv3 import DeepLabV3HeadConfig
+        from .fcn import FCNHeadConfig
+        from .pspnet import PSPHeadConfig
+        from .upernet import UPerHeadConfig
+
+        if self.fpn_channels is not None:
+            return UPerHeadConfig(feats_channels=self.fpn_channels, dropout=self.dropout, pool_scales=self.pool_scales)
+        if self.context == "aspp":
+            return DeepLabV3HeadConfig(feats_channels=self.feats_channels, dropout=self.dropout, dilations=self.dilations)
+        if self.context == "ppm":
+            return PSPHeadConfig(feats_channels=self.feats_channels, dropout=self.dropout, pool_scales=self.pool_scales)
+        return FCNHeadConfig(feats_channels=self.feats_channels, dropout=self.dropout)
 
 
 @dataclass
@@ -35,7 +78,7 @@ class IDRNetTrainState:
     dropout_rng_state: torch.Tensor
 
 
-class IDRNetHead(nn.Module):
+class IDRNetHead(DecodeHead):
     """IDRNet on top of a backbone's feature pyramid.
 
     ``features`` are the backbone stages, fine to coarse; the last one feeds the head. With
@@ -68,6 +111,7 @@ class IDRNetHead(nn.Module):
         intervention_updates_bn_stats: bool = True,
         learn_relations: bool = True,
         use_dataset_representations: bool = True,
+        stage1_loss_weight: float = 0.4,
     ) -> None:
         super().__init__()
         if fpn_channels is not None and context is None:
@@ -76,6 +120,7 @@ class IDRNetHead(nn.Module):
             raise ValueError("context_refiner needs a context module ('aspp' or 'ppm')")
         self.num_classes = num_classes
         self.align_corners = align_corners
+        self.stage1_loss_weight = stage1_loss_weight
         self.context_refiner_position = context_refiner
         self.stage1_on_features = stage1_on_features
         self.relation_momentum = relation_momentum
@@ -112,16 +157,35 @@ class IDRNetHead(nn.Module):
         self.decoder_stage1 = classifier(stage1_channels, c, num_classes, dropout)
         self.decoder_stage2 = classifier(2 * c + fused_channels, c, num_classes, dropout)
 
+    # The deletion diagnostics replay the training forward's dropout masks from a saved RNG state.
+    replays_random_state: ClassVar[bool] = True
+
+    @classmethod
+    def from_config(
+        cls, config: IDRNetHeadConfig, in_channels: Sequence[int], num_classes: int, align_corners: bool
+    ) -> "IDRNetHead":
+        """Build from the typed config."""
+        c = config
+        return cls(
+            in_channels, num_classes, feats_channels=c.feats_channels, transform_channels=c.transform_channels,
+            context=c.context, dilations=c.dilations, pool_scales=c.pool_scales, context_refiner=c.context_refiner,
+            fpn_channels=c.fpn_channels, stage1_on_features=c.stage1_on_features, dropout=c.dropout,
+            relation_momentum=c.relation_momentum, memory_momentum=c.memory_momentum, align_corners=align_corners,
+            intervention_updates_bn_stats=c.intervention_updates_bn_stats, learn_relations=c.learn_relations,
+            use_dataset_representations=c.use_dataset_representations, stage1_loss_weight=c.stage1_loss_weight,
+        )
+
     # ----------------------------------------------------------------------------- forward passes
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         """Stage-2 logits ``(B, K, h, w)``."""
         return self._forward(features)[-1]
 
-    def forward_train(self, features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, IDRNetTrainState]:
-        """Stage-1 logits, stage-2 logits and the state the deletion diagnostics need."""
+    def forward_train(self, features: Sequence[torch.Tensor]) -> HeadOutputs:
+        """Stage-2 logits, stage-1 logits (auxiliary, weight ``stage1_loss_weight``) and the state the
+        deletion diagnostics need."""
         feats, with_memory, stage1, labels, masks, pooled, fused, rng, stage2 = self._forward(features, keep_rng=True)
         state = IDRNetTrainState(feats, with_memory, stage1, labels, masks, pooled, fused, stage2, rng)
-        return stage1, stage2, state
+        return HeadOutputs(stage2, {"stage1": AuxiliaryLogits(stage1, self.stage1_loss_weight)}, state)
 
     @torch.no_grad()
     def explain(self, features: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -199,6 +263,7 @@ class IDRNetHead(nn.Module):
         targets: torch.Tensor,
         ignore_index: int,
         deleted_classes: torch.Tensor | None = None,
+        **options: Any,
     ) -> torch.Tensor:
         """Deletion diagnostics and dataset-level representation update for one training step.
 
@@ -209,6 +274,8 @@ class IDRNetHead(nn.Module):
         the statistics are averaged across processes in place. Returns the deleted classes (empty when
         ``learn_relations`` is off; ``use_dataset_representations`` off leaves the representations at 0).
         """
+        if options:
+            raise TypeError(f"unknown option(s) of IDRNet's statistics update: {', '.join(options)}")
         k = self.num_classes
         valid = (targets >= 0) & (targets < k) & (targets != ignore_index)
         safe_targets = torch.where(valid, targets, torch.zeros_like(targets))

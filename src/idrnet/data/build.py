@@ -1,0 +1,54 @@
+"""Datasets and their pipelines from a :class:`DataConfig`; the data description stored with a model."""
+
+from __future__ import annotations
+
+from .config import DataConfig
+from .datasets.base import SegmentationDataset
+from .meta import DataMeta
+from .official import RECIPES, PipelineRecipe
+
+
+def pipeline_recipe(data: DataConfig) -> PipelineRecipe:
+    """The official recipe named by ``data.recipe``, or one made of the config's own values."""
+    from ..config import ConfigError
+
+    if data.recipe is not None:
+        if data.recipe not in RECIPES:
+            raise ConfigError(f"data.recipe: unknown {data.recipe!r}; expected one of {', '.join(RECIPES)}")
+        return RECIPES[data.recipe]
+    return PipelineRecipe(tuple(data.scale), tuple(data.crop), tuple(data.ratio_range), True, data.test_scale)
+
+
+def build_split(data: DataConfig, split: str, train: bool, seed: int = 0) -> SegmentationDataset:
+    """One split with the training or the evaluation pipeline. The pipeline pads and fills with the
+    dataset's own ignore label (the one owner of that value)."""
+    from .datasets.benchmarks import build_benchmark
+    from .datasets.custom import build_custom
+
+    recipe = pipeline_recipe(data)
+    if data.type == "custom":
+        dataset = build_custom(data.root, split, None, seed, data.skip_bad_samples)
+    else:
+        dataset = build_benchmark(data.type, data.root, split, None, seed, data.skip_bad_samples)
+    ignore = dataset.info.ignore_index
+    dataset.pipeline = recipe.train(ignore) if train else recipe.test(ignore)
+    return dataset
+
+
+def build_datasets(data: DataConfig, seed: int = 0) -> tuple[SegmentationDataset, SegmentationDataset]:
+    """Train and validation datasets; an empty split is an error naming it."""
+    from ..config import ConfigError
+
+    train = build_split(data, data.train_split, True, seed)
+    val = build_split(data, data.val_split, False, seed)
+    for name, dataset in ((data.train_split, train), (data.val_split, val)):
+        if len(dataset) == 0:
+            raise ConfigError(f"data: no samples found in split {name!r} under {data.root}")
+    return train, val
+
+
+def data_meta(data: DataConfig, dataset: SegmentationDataset) -> DataMeta:
+    """What a model trained on ``dataset`` must know at prediction time (stored in its checkpoints)."""
+    recipe, info = pipeline_recipe(data), dataset.info
+    return DataMeta(info.classes, info.palette, info.ignore_index, info.flip_pairs,
+                    tuple(recipe.test_scale or recipe.scale), recipe.keep_ratio)

@@ -1,0 +1,5 @@
+"""Errors of the training engine."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, …); the message says where."""

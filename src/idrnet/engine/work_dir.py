@@ -1,0 +1,82 @@
+"""What a training run keeps in its work dir, and the rules for reusing one.
+
+A run owns: ``latest.pt``, ``iter_N.pt``, ``best.safetensors``, ``final.safetensors``, ``log.jsonl``,
+``tensorboard/``, ``skipped_samples.txt`` and ``config.yaml``. A fresh run refuses a work dir holding
+another run's files unless asked to ``--overwrite`` (which removes exactly those) or to ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_path
+
+_RUN_FILES = ("latest.pt", "best.safetensors", "final.safetensors", "log.jsonl")
+_OTHER_OUTPUTS = ("skipped_samples.txt", "config.yaml")
+
+# Config keys a resumed run may change: where files are, how often it reports and saves, how it
+# loads data. Anything else (schedule, model, data pipeline, seed) would not continue the same run.
+RESUMABLE_CHANGES = frozenset({
+    "work_dir", "data.root", "data.num_workers", "data.skip_bad_samples", "log_interval", "val_interval",
+    "checkpoint_interval", "device", "on_nan", "max_nan_skips", "max_batch_per_process", "init_checkpoint",
+    "pretrained_backbone",
+})
+
+
+def existing_run_files(work_dir: Path) -> list[Path]:
+    """Files of an earlier run in ``work_dir`` (checkpoints, weights, log)."""
+    found = [work_dir / n for n in _RUN_FILES if (work_dir / n).exists()]
+    return found + sorted(work_dir.glob("iter_*.pt"))
+
+
+def clear_run(work_dir: Path) -> None:
+    """Remove an earlier run's files (``--overwrite``); nothing else in the folder is touched."""
+    for path in existing_run_files(work_dir) + [work_dir / n for n in _OTHER_OUTPUTS]:
+        path.unlink(missing_ok=True)
+    shutil.rmtree(work_dir / "tensorboard", ignore_errors=True)
+
+
+def remove_stale_temporaries(work_dir: Path) -> None:
+    """Temporary files of atomic writes that a kill interrupted (``latest.pt…tmp``)."""
+    for pattern in ("latest.pt*.tmp", "iter_*.pt*.tmp", "*.safetensors*.tmp"):
+        for path in work_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def truncate_log(log: Path, iteration: int) -> None:
+    """Drop the records after ``iteration`` (a resumed run writes them again) — atomically."""
+    if not log.is_file():
+        return
+    kept = []
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+        if int(record.get("iteration", 0)) <= iteration:
+            kept.append(line)
+    with atomic_path(log) as tmp:
+        Path(tmp).write_text("".join(line + "\n" for line in kept))
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): list(data) if isinstance(data, tuple) else data}
+
+
+def config_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``key: old → new`` for every value that differs, except :data:`RESUMABLE_CHANGES`."""
+    old, new = _flatten(json.loads(json.dumps(stored))), _flatten(json.loads(json.dumps(current)))
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if key in RESUMABLE_CHANGES or old.get(key) == new.get(key):
+            continue
+        changes.append(f"{key}: {old.get(key, '(unset)')!r} → {new.get(key, '(unset)')!r}")
+    return changes
