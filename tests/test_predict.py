@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -51,19 +53,74 @@ def test_predict_cli_on_a_folder_and_a_video(trained, tmp_path):
         writer.write(np.full((40, 56, 3), 40 * i, dtype=np.uint8))
     writer.release()
     out = tmp_path / "out"
-    assert main(["predict", str(data / "images" / "val"), str(video), "--model", str(ckpt), "--out", str(out),
+    val = data / "images" / "val"
+    assert main(["predict", str(val), str(video), "--model", str(ckpt), "--out", str(out),
                  "--probs", "--labels", "--device", "cpu"]) == 0
-    stems = [p.stem for p in sorted((data / "images" / "val").iterdir())]
+    # outputs mirror the inputs' paths below their common folder
+    common = Path(os.path.commonpath([val.resolve(), tmp_path.resolve()]))
+    images_out = out / val.resolve().relative_to(common)
+    stems = [p.stem for p in sorted(val.iterdir())]
     for stem in stems:
-        label = Image.open(out / f"{stem}.png")
+        label = Image.open(images_out / f"{stem}.png")
         assert label.mode == "P" and label.size == (48, 48)
-        assert (out / f"{stem}_overlay.jpg").is_file()
-        assert np.load(out / f"{stem}_probs.npy").shape == (11, 48, 48)
-    capture = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
+        assert (images_out / f"{stem}_overlay.jpg").is_file()
+        assert np.load(images_out / f"{stem}_probs.npy").shape == (11, 48, 48)
+    video_out = out / tmp_path.resolve().relative_to(common)
+    capture = cv2.VideoCapture(str(video_out / "clip_overlay.mp4"))
     frames = 0
     while capture.read()[0]:
         frames += 1
-    assert frames == 5 and len(list((out / "clip_labels").glob("*.png"))) == 5
+    assert frames == 5 and len(list((video_out / "clip_labels").glob("*.png"))) == 5
+
+
+def _image(path, size=(20, 30), value=90):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((*size, 3), value, np.uint8)).save(path)
+    return path
+
+
+def test_predict_never_writes_over_inputs_and_keeps_same_names_apart(trained, tmp_path, capsys):
+    _, ckpt, _ = trained
+    inputs = tmp_path / "in"
+    a, b = _image(inputs / "x" / "img.png"), _image(inputs / "y" / "img.png", value=200)
+    jpg = _image(inputs / "x" / "img.jpg")
+    before = {p: p.read_bytes() for p in (a, b, jpg)}
+    # the output folder may not be (or lie inside) an input folder
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(inputs)]) == 2
+    assert "inside the input folder" in capsys.readouterr().err
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(inputs / "x" / "preds")]) == 2
+    capsys.readouterr()
+    assert {p: p.read_bytes() for p in before} == before and not (inputs / "x" / "preds").exists()
+    # x/img.png and y/img.png keep their folders; img.jpg beside img.png gets its suffix in the name
+    out = tmp_path / "out"
+    assert main(["predict", str(inputs / "x"), str(inputs / "y"), "--model", str(ckpt), "--out", str(out)]) == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert written == ["x/img_jpg.png", "x/img_png.png", "y/img.png"]
+    # a second run does not replace the first one's results unless asked
+    assert main(["predict", str(b), "--model", str(ckpt), "--out", str(out / "y")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["predict", str(b), "--model", str(ckpt), "--out", str(out / "y"), "--overwrite"]) == 0
+
+
+def test_predict_stops_at_a_truncated_image_or_skips_it_when_asked(trained, tmp_path, capsys):
+    _, ckpt, _ = trained
+    inputs = tmp_path / "in"
+    _image(inputs / "good.png")
+    bad = inputs / "cut.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(bad, quality=95)
+    bad.write_bytes(bad.read_bytes()[:-400])
+    out = tmp_path / "out"
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cut.jpg" in err and "truncated" in err and "--skip-bad" in err
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(out), "--skip-bad", "--overwrite"]) == 0
+    assert (out / "good.png").is_file() and not (out / "cut.png").exists()
+    assert "cut.jpg" in (out / "skipped.txt").read_text()
+
+
+def test_segmenter_rejects_an_empty_image(segmenter):
+    with pytest.raises(ValueError, match="empty"):
+        segmenter.predict(np.zeros((0, 5, 3), np.uint8))
 
 
 def test_predict_cli_errors_name_the_problem(trained, tmp_path, capsys):

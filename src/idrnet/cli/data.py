@@ -1,11 +1,14 @@
 """Datasets: generate the synthetic context dataset, or check a dataset on disk.
 
   idrnet data synth DIR [--num-train N --num-val M --size S --seed K]
-  idrnet data check DIR_OR_YAML [--split train]
+  idrnet data check DIR_OR_YAML [--split NAME ...]
 
-DIR_OR_YAML is a custom dataset folder (with dataset.yaml) or a YAML file naming a benchmark:
+DIR_OR_YAML is a custom dataset folder (with dataset.yaml), a training config (its data section), or
+a YAML file naming a benchmark:
   dataset: ade20k
   root: data/ADEChallengeData2016
+Every split is checked unless --split names some: a custom folder's images/<split>/ folders and
+<split>.txt lists, a training config's train and val splits, a benchmark's train and val.
 """
 
 from __future__ import annotations
@@ -24,28 +27,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--size", type=int, default=128)
     synth.add_argument("--seed", type=int, default=0)
     check = sub.add_parser("check", help="validate a dataset and print what it holds")
-    check.add_argument("target", help="custom dataset folder, or YAML with 'dataset' and 'root'")
-    check.add_argument("--split", default="train")
+    check.add_argument("target", help="custom dataset folder, training config, or YAML with 'dataset' and 'root'")
+    check.add_argument("--split", nargs="+", help="only these splits (default: all)")
 
 
-def open_dataset(target: str, split: str):
-    """(dataset, pairing problems) for a custom folder or a benchmark YAML."""
+def _custom_splits(root: Path) -> list[str]:
+    from ..data.datasets.custom import load_spec
+
+    spec = load_spec(root)
+    folders = sorted(p.name for p in (root / spec.images).iterdir() if p.is_dir()) if (root / spec.images).is_dir() else []
+    lists = sorted(p.stem for p in root.glob("*.txt"))
+    found = folders or lists
+    if not found:
+        raise FileNotFoundError(f"{root}: no split found (expected {spec.images}/<split>/ folders or <split>.txt lists)")
+    return found
+
+
+def resolve_target(target: str) -> tuple[str, object, list[str]]:
+    """(kind, source, default splits) for a custom folder, a training config or a benchmark YAML."""
     import yaml
-
-    from ..data.datasets.benchmarks import BENCHMARKS, SegmentationDataset
-    from ..data.datasets.custom import open_custom
 
     path = Path(target)
     if path.is_dir():
-        return open_custom(path, split)
+        return "custom", path, _custom_splits(path)
     if not path.is_file():
         raise FileNotFoundError(f"{target} is neither a dataset folder nor a YAML file")
-    data = yaml.safe_load(path.read_text()) or {}
-    name, root = data.get("dataset"), data.get("root")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    if isinstance(data, dict) and "data" in data:
+        from ..engine.config import load_train_config
+
+        config = load_train_config(path)
+        return "config", config.data, [config.data.train_split, config.data.val_split]
+    from ..data.datasets.benchmarks import BENCHMARKS
+
+    name, root = (data.get("dataset"), data.get("root")) if isinstance(data, dict) else (None, None)
     if name not in BENCHMARKS or not root:
-        raise ValueError(f"{path}: expected 'dataset' (one of {', '.join(BENCHMARKS)}) and 'root'")
+        raise ValueError(f"{path}: expected 'dataset' (one of {', '.join(BENCHMARKS)}) and 'root', or a training config")
+    return "benchmark", (name, Path(root) if Path(root).is_absolute() else path.parent / root), ["train", "val"]
+
+
+def open_split(kind: str, source, split: str):
+    """(dataset, pairing problems) of one split."""
+    from ..data.datasets.benchmarks import BENCHMARKS, SegmentationDataset
+    from ..data.datasets.custom import open_custom
+
+    if kind == "config":
+        kind, source = ("custom", source.root) if source.type == "custom" else ("benchmark", (source.type, Path(source.root)))
+    if kind == "custom":
+        return open_custom(source, split)
+    name, root = source
     b = BENCHMARKS[name]
-    samples = b.lister(Path(root) if Path(root).is_absolute() else path.parent / root, split)
+    try:
+        samples = b.lister(root, split)
+    except KeyError:
+        raise ValueError(f"{name} has no split {split!r}") from None
     problems = [f"missing image: {s.image}" for s in samples if not s.image.exists()]
     problems += [f"missing label: {s.label}" for s in samples if s.label is not None and not s.label.exists()]
     present = [s for s in samples if s.image.exists() and (s.label is None or s.label.exists())]
@@ -62,7 +100,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from ..data.check import check_dataset, format_report
 
-    dataset, problems = open_dataset(args.target, args.split)
-    report = check_dataset(dataset, problems)
-    print(format_report(report, dataset.info.classes))
-    return 0 if report.ok else 1
+    kind, source, splits = resolve_target(args.target)
+    ok = True
+    for split in args.split or splits:
+        dataset, problems = open_split(kind, source, split)
+        print(f"== split {split}")
+        report = check_dataset(dataset, problems)
+        print(format_report(report, dataset.info.classes))
+        ok = ok and report.ok
+    return 0 if ok else 1

@@ -14,6 +14,8 @@ from pathlib import Path
 
 
 def _size(text: str) -> tuple[int, int]:
+    if text.lower() == "none":
+        return (0, 0)
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -29,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--example-size", type=_size, default=(256, 256), metavar="HxW",
                         help="size of the example input used while tracing (default 256x256)")
     parser.add_argument("--check-sizes", type=_size, nargs="*", default=[(256, 256), (321, 479)], metavar="HxW",
-                        help="compare ONNX Runtime with PyTorch at these sizes (default 256x256 321x479; none to skip)")
+                        help="compare ONNX Runtime with PyTorch at these sizes (default 256x256 321x479; 'none' skips)")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
 
 
@@ -38,13 +41,24 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..apis.create import create_model
-    from ..deploy.export import export_onnx
+    from ..deploy.export import LABEL_AGREEMENT, NORM_TOLERANCE, agrees, export_onnx, output_agreement
     from ..deploy.onnx_model import OnnxSegmentor
     from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
     from ..models.zoo import MODEL_ZOO
+    from ..optional import require
 
-    if not args.output.endswith(".onnx"):
-        raise ValueError(f"output {args.output} should end in .onnx")
+    output = Path(args.output)
+    if output.suffix != ".onnx":
+        raise ValueError(f"output {output} should end in .onnx")
+    if Path(args.model).exists() and output.resolve() == Path(args.model).resolve():
+        raise ValueError(f"output {output} is the input model; choose another file name")
+    if output.exists() and not args.overwrite:
+        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
+    sizes = [s for s in args.check_sizes if s != (0, 0)]
+    require("onnx", "ONNX export")
+    require("onnxscript", "ONNX export")
+    if sizes:
+        require("onnxruntime", "checking the export (--check-sizes none skips it)")
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
     if args.model in MODEL_ZOO and checkpoint is None:
         print("note: no --checkpoint given; exporting randomly initialised weights")
@@ -54,18 +68,22 @@ def run(args: argparse.Namespace) -> int:
         from ..data.meta import zoo_meta
 
         data_meta = zoo_meta(args.model).to_json()
-    path = export_onnx(model, args.output, args.example_size, data_meta=data_meta, opset=args.opset)
+    path = export_onnx(model, output, args.example_size, data_meta=data_meta, opset=args.opset)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
-    if args.check_sizes:
+    if sizes:
         runner = OnnxSegmentor(path)
-        for h, w in args.check_sizes:
+        for h, w in sizes:
             x = torch.randn(1, 3, h, w)
             with torch.no_grad():
                 expected = model(x)
-            got = runner(x)
-            rel = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
-            agree = float((got.argmax(1) == expected.argmax(1)).float().mean())
-            print(f"  {h}x{w}: max |ONNX − PyTorch| / max |PyTorch| = {rel:.1e}, same label on {100 * agree:.2f}% of pixels")
-            if rel > 1e-4:
-                raise ValueError(f"ONNX Runtime differs from PyTorch at {h}x{w} (relative {rel:.1e} > 1e-4)")
+            stats = output_agreement(expected, runner(x))
+            print(f"  {h}x{w}: ‖ONNX − PyTorch‖ / ‖PyTorch‖ = {stats['norm_relative']:.1e} (max element "
+                  f"{stats['max_relative']:.1e} of the largest logit), same label on {100 * stats['same_label']:.2f}% of pixels")
+            if not agrees(stats):
+                path.unlink()
+                raise ValueError(
+                    f"ONNX Runtime differs from PyTorch at {h}x{w}: norm-relative error {stats['norm_relative']:.1e} "
+                    f"(limit {NORM_TOLERANCE:.0e}), same label on {100 * stats['same_label']:.2f}% of pixels "
+                    f"(at least {100 * LABEL_AGREEMENT:.1f}% needed); {path} was removed"
+                )
     return 0

@@ -23,6 +23,7 @@ class CheckReport:
     label_modes: Counter = field(default_factory=Counter)
     class_pixels: np.ndarray | None = None
     ignored_pixels: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -39,11 +40,16 @@ def _mode(path: Path) -> str:
 
 
 def check_dataset(dataset: SegmentationDataset, pairing_problems: list[str] | None = None, progress: bool = True) -> CheckReport:
-    """Read every sample once (no transforms): unreadable files, size mismatches, label values that
-    map to no class, image and label modes, and the per-class pixel histogram."""
+    """Read every sample once (no transforms): unreadable or truncated files (fully decoded), size
+    mismatches, label values that map to no class, image and label modes, the per-class pixel
+    histogram; masks with no labelled pixel are warnings (they train nothing). An empty split is a problem."""
     from tqdm import tqdm
 
+    from .labels import verify_image_file
+
     report = CheckReport(num_samples=len(dataset), problems=list(pairing_problems or []))
+    if len(dataset) == 0:
+        report.problems.append("the split has no samples")
     k = dataset.info.num_classes
     report.class_pixels = np.zeros(k, np.int64)
     for index, files in enumerate(tqdm(dataset.samples, desc="checking", disable=not progress)):
@@ -54,6 +60,7 @@ def check_dataset(dataset: SegmentationDataset, pairing_problems: list[str] | No
             report.problems.append(f"missing label: {files.label}")
             continue
         try:
+            verify_image_file(files.image)  # a full decode, whatever the format
             sample = dataset.load(index)
         except BadSampleError as err:
             report.problems.append(str(err))
@@ -61,6 +68,8 @@ def check_dataset(dataset: SegmentationDataset, pairing_problems: list[str] | No
         if "label" in sample:
             label = sample["label"]
             valid = label != dataset.info.ignore_index
+            if not valid.any():
+                report.warnings.append(f"no labelled pixel (all {dataset.info.ignore_index}): {files.label}")
             report.class_pixels += np.bincount(label[valid].ravel(), minlength=k)[:k]
             report.ignored_pixels += int((~valid).sum())
     return report
@@ -85,6 +94,11 @@ def format_report(report: CheckReport, class_names: tuple[str, ...]) -> str:
         absent = [class_names[i] for i, c in enumerate(report.class_pixels) if c == 0]
         if absent:
             lines.append(f"classes with no pixel: {', '.join(absent[:20])}{' …' if len(absent) > 20 else ''}")
+    if report.warnings:
+        lines.append(f"warnings ({len(report.warnings)}):")
+        lines += [f"  {w}" for w in report.warnings[:50]]
+        if len(report.warnings) > 50:
+            lines.append(f"  … and {len(report.warnings) - 50} more")
     if report.problems:
         lines.append(f"PROBLEMS ({len(report.problems)}):")
         lines += [f"  {p}" for p in report.problems[:200]]

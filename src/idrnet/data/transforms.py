@@ -53,7 +53,8 @@ class Resize:
 @dataclass
 class RandomCrop:
     """Random crop of at most ``size`` (h, w); up to 10 tries for a crop in which no single labelled
-    class covers ``max_class_ratio`` or more of the labelled pixels (and more than one class appears)."""
+    class covers ``max_class_ratio`` or more of the labelled pixels (and more than one class appears),
+    else the last try. The output's size never depends on the labels (an all-ignore mask is cropped too)."""
 
     size: tuple[int, int]
     max_class_ratio: float = 0.75
@@ -70,8 +71,6 @@ class RandomCrop:
             counts = counts[counts > 0]
             if len(counts) > 1 and counts.max() / counts.sum() < self.max_class_ratio:
                 break
-        if len(counts) == 0:
-            return sample  # nothing labelled anywhere in the crop: keep the sample as it was
         sample["image"] = sample["image"][top:top + ch, left:left + cw]
         sample["label"] = crop
         return sample

@@ -25,8 +25,11 @@ class OnnxSegmentor:
     size_divisor = 1
 
     def __init__(self, path: str | os.PathLike, device: str | torch.device = "cpu", threads: int | None = None) -> None:
-        import onnxruntime as ort
+        from ..models.checkpoint import CheckpointError
+        from ..models.config import upgrade_stored_config
+        from ..optional import require
 
+        ort = require("onnxruntime", "running an ONNX model")
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist")
@@ -36,11 +39,15 @@ class OnnxSegmentor:
             options.inter_op_num_threads = 1
         device = torch.device(device)
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime's own error types: name the file
+            raise CheckpointError(f"{path}: not a loadable ONNX model ({' '.join(str(err).split())[:200]})") from err
         meta = self.session.get_modelmeta().custom_metadata_map
         if ONNX_CONFIG_KEY not in meta:
             raise ValueError(f"{path} was not written by idrnet export (no {ONNX_CONFIG_KEY} metadata)")
-        self.config = from_dict(ModelConfig, json.loads(meta[ONNX_CONFIG_KEY]), where=f"{path}:metadata")
+        self.config = from_dict(ModelConfig, upgrade_stored_config(json.loads(meta[ONNX_CONFIG_KEY])),
+                                where=f"{path}:metadata")
         self.data_meta: str | None = meta.get(ONNX_DATA_KEY)
         self.num_classes = self.config.num_classes
         self.align_corners = self.config.align_corners

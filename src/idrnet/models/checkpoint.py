@@ -12,7 +12,7 @@ import torch
 
 from ..atomic import atomic_path
 from ..config import from_dict, to_dict
-from .config import ModelConfig
+from .config import ModelConfig, upgrade_stored_config
 from .segmentor import Segmentor
 
 CONFIG_METADATA_KEY = "idrnet_config"
@@ -124,8 +124,13 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         return {}
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        return dict(f.metadata() or {})
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - SafetensorError and friends: name the file
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({err}); truncated or not written by idrnet?") from err
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelConfig | None, str | None]:
@@ -136,15 +141,20 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], M
     """
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist")
+        metadata = read_metadata(path)
         config = None
         if CONFIG_METADATA_KEY in metadata:
-            config = from_dict(ModelConfig, json.loads(metadata[CONFIG_METADATA_KEY]), where=f"{path}:config")
-        return load_file(str(path)), config, metadata.get(NAME_METADATA_KEY)
+            stored = upgrade_stored_config(json.loads(metadata[CONFIG_METADATA_KEY]))
+            config = from_dict(ModelConfig, stored, where=f"{path}:config")
+        try:
+            tensors = load_file(str(path))
+        except Exception as err:  # noqa: BLE001 - name the file
+            raise CheckpointError(f"{path}: not a readable .safetensors file ({err}); truncated?") from err
+        return tensors, config, metadata.get(NAME_METADATA_KEY)
     try:
         raw = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - re-raised with the file named
