@@ -56,7 +56,7 @@ def _resolve(
 ) -> tuple[ModelConfig, str | os.PathLike | None]:
     if isinstance(name, ModelConfig):
         if checkpoint is True:
-            raise ValueError("checkpoint=True needs a zoo name, not a ModelConfig")
+            raise ValueError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names")
         return name, checkpoint or None
     text = str(name)
     if text in MODEL_ZOO:
@@ -70,12 +70,15 @@ def _resolve(
         from ..models.config_io import load_model_config
 
         if checkpoint is True:
-            raise ValueError("checkpoint=True needs a zoo name, not a config file")
+            raise ValueError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names, "
+                             "not for a config file")
         return load_model_config(text), checkpoint or None
     if text.endswith(".safetensors") or Path(text).is_file():
         state_config = read_checkpoint(Path(text))[1] if text.endswith(".safetensors") else None
         if state_config is None:
-            raise ValueError(f"{text} carries no idrnet config; pass a zoo name and checkpoint={text!r}")
+            raise ValueError(f"{text} holds weights but no model config (only idrnet's .safetensors files carry one): "
+                             "name the model (a zoo name or model YAML) and give this file as its checkpoint "
+                             "(--checkpoint on the command line)")
         return state_config, checkpoint if checkpoint not in (None, True) else text
     get_entry(text)  # raises KeyError with suggestions
     raise AssertionError("unreachable")

@@ -33,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", help="append the results to this JSON-lines file")
 
 
+def _ratio(a: float | None, b: float | None, floor: float = 0.0) -> str:
+    """``×a/b``, or why there is none: a side not measured, or below ``floor`` (memory growth under 1 MiB
+    is allocator noise, and a ratio to it means nothing)."""
+    if a is None or b is None:
+        return "× n/a (not measured)"
+    if b <= floor or a <= floor:
+        return f"× n/a ({a:.0f} vs {b:.0f} MiB: too small to compare)" if floor else "× n/a"
+    return f"×{a / b:.2f}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Benchmark and print one line per model and backend."""
     import torch
@@ -74,8 +84,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.vs_baseline:
             idr, base = by[(names[0], backend)], by[(names[1], backend)]
             print(f"  IDRNet / baseline [{backend}]: latency ×{idr.latency_ms_median / base.latency_ms_median:.2f}, "
-                  f"GFLOPs ×{idr.gflops / base.gflops:.2f}, params ×{idr.params_m / base.params_m:.2f}, "
-                  f"peak memory ×{idr.peak_memory_mib / max(base.peak_memory_mib, 1e-9):.2f}")
+                  f"GFLOPs {_ratio(idr.gflops, base.gflops)}, params ×{idr.params_m / base.params_m:.2f}, "
+                  f"peak memory {_ratio(idr.peak_memory_mib, base.peak_memory_mib, floor=1.0)}")
         if backend != "eager" and "eager" in backends:
             for name in names:
                 ratio = by[(name, backend)].latency_ms_median / by[(name, "eager")].latency_ms_median

@@ -51,3 +51,36 @@ def device_from_args(args: argparse.Namespace):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available on this machine")
     return device
+
+
+def check_output(path, overwrite: bool, flag: str = "--out") -> None:
+    """A results file or folder is not replaced without ``--overwrite`` (a folder counts when not empty)."""
+    from pathlib import Path
+
+    path = Path(path)
+    taken = path.is_file() or (path.is_dir() and any(path.iterdir()))
+    if taken and not overwrite:
+        raise FileExistsError(f"{flag} {path} already exists{' and is not empty' if path.is_dir() else ''}; "
+                              "pass --overwrite to replace it, or choose another path")
+
+
+def check_outside(path, folder, flag: str, what: str) -> None:
+    """Outputs never go into an input folder (e.g. predictions into the dataset's label folder)."""
+    from pathlib import Path
+
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    if path == folder or folder in path.parents:
+        raise ValueError(f"{flag} {path} lies inside {what} {folder}; choose a folder outside it")
+
+
+def check_ignore_label(model, dataset) -> None:
+    """A checkpoint trained on this dataset (same class names) must use the dataset's ignore label."""
+    import json
+
+    stored = getattr(model, "data_meta", None)
+    if not stored:
+        return
+    meta = json.loads(stored)
+    if tuple(meta.get("classes", ())) == tuple(dataset.info.classes) and int(meta.get("ignore_index", 255)) != dataset.info.ignore_index:
+        raise ValueError(f"the checkpoint was trained with ignore label {meta['ignore_index']} but the dataset's "
+                         f"ignore label is {dataset.info.ignore_index}; fix the dataset's ignore_index")

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import add_tta_arguments, device_from_args, inference_from_args
+from .common import add_tta_arguments, check_ignore_label, check_output, device_from_args, inference_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,18 +28,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gallery", type=int, default=8, help="how many most-disagreeing images to draw (default 8)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--limit", type=int, help="only the first N images")
+    parser.add_argument("--names", nargs=2, metavar=("A", "B"), help="labels of the two models in the report and gallery")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
     add_tta_arguments(parser)
 
 
 def _load(source: str):
     from ..apis.create import create_model
+    from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
     from ..models.zoo import MODEL_ZOO
 
     if source in MODEL_ZOO:
         return create_model(source, checkpoint=True)
     if not Path(source).is_file():
         raise FileNotFoundError(f"{source}: no such checkpoint file and not a zoo name")
-    return create_model(source)
+    if source.endswith(".onnx"):
+        from ..deploy.onnx_model import OnnxSegmentor
+
+        return OnnxSegmentor(source)
+    model = create_model(source)
+    model.data_meta = read_metadata(source).get(DATA_METADATA_KEY)
+    return model
+
+
+def distinct_names(a: str, b: str) -> tuple[str, str]:
+    """Short labels that tell two model paths apart: their stems, or as many trailing folders as needed
+    (``runs/fcn/final.safetensors`` and ``runs/idr/final.safetensors`` → ``fcn/final``, ``idr/final``)."""
+    pa, pb = Path(a).with_suffix(""), Path(b).with_suffix("")
+    for depth in range(1, max(len(pa.parts), len(pb.parts)) + 1):
+        na, nb = "/".join(pa.parts[-depth:]), "/".join(pb.parts[-depth:])
+        if na != nb:
+            return na, nb
+    return f"A {pa.name}", f"B {pb.name}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.compare import compare_models, format_comparison, write_gallery
 
     config = load_train_config(args.data, args.overrides)
+    out = Path(args.out)
+    check_output(out / "compare.json", args.overwrite)
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
@@ -56,13 +78,17 @@ def run(args: argparse.Namespace) -> int:
     for name, model in (("A", model_a), ("B", model_b)):
         if model.num_classes != dataset.info.num_classes:
             raise ValueError(f"model {name} has {model.num_classes} classes, the dataset {dataset.info.num_classes}")
+        check_ignore_label(model, dataset)
     inference_a, tta = inference_from_args(args, model_a.config.inference)
     inference_b, _ = inference_from_args(args, model_b.config.inference)
     result = compare_models(model_a, model_b, dataset, device_from_args(args), inference_a, inference_b, tta,
                             args.gallery, args.resamples, limit=args.limit, progress=True)
-    names = (Path(args.model_a).stem, Path(args.model_b).stem)
+    names = tuple(args.names) if args.names else distinct_names(args.model_a, args.model_b)
     print(format_comparison(result, names))
-    out = Path(args.out)
+    gallery = out / "gallery"
+    if gallery.is_dir():  # --overwrite: the old gallery's pictures would mix with the new ones
+        for old in gallery.glob("*.png"):
+            old.unlink()
     paths = write_gallery(result, dataset, out / "gallery", names)
     record = {k: v for k, v in result.items() if k != "disagreements"}
     record["model_a"], record["model_b"] = args.model_a, args.model_b

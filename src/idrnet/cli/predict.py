@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probs", action="store_true", help="also save class probabilities (float16 .npy, K×H×W)")
     parser.add_argument("--labels", action="store_true", help="for videos: also save one label PNG per frame")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
+    parser.add_argument("--no-legend", action="store_true", help="overlays without the colour legend of the classes found")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run in --out")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip unreadable or truncated images (listed in OUT/skipped.txt) instead of stopping")
@@ -170,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.labels import BadSampleError
     from ..evaluation.evaluator import save_label_png
     from ..models.zoo import MODEL_ZOO
+    from ..visualization import with_legend
 
     files = collect_inputs(args.inputs)
     out = Path(args.out)
@@ -204,7 +206,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             label = segmenter.predict(rgb)
         save_label_png(label, targets["label"], segmenter.meta.palette)
-        _write_rgb(targets["overlay"], segmenter.overlay(rgb, label, args.alpha))
+        picture = segmenter.overlay(rgb, label, args.alpha)
+        if not args.no_legend:
+            picture = with_legend(picture, [label], segmenter.class_names, segmenter.meta.palette, segmenter.meta.ignore_index)
+        _write_rgb(targets["overlay"], picture)
     for path in (f for f in files if f.suffix.lower() in VIDEO_SUFFIXES):
         targets = plan[path]
         targets["video"].parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="draw only the classes with the strongest relations (default 40)")
     parser.add_argument("--image", help="also explain this image (stage-1 groups and context received)")
     parser.add_argument("--data", help="custom dataset folder giving class names and colours")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier outputs in --out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,12 +40,16 @@ def run(args: argparse.Namespace) -> int:
                          "checkpoint it was exported from")
     if args.image and not Path(args.image).is_file():
         raise FileNotFoundError(f"--image {args.image} does not exist")
+    from .common import check_output
+
+    out, stem = Path(args.out), Path(args.checkpoint).stem
+    for path in (out / f"{stem}_relations.png", out / f"{stem}_relations.json",
+                 *([out / f"{Path(args.image).stem}_groups.png"] if args.image else [])):
+        check_output(path, args.overwrite)
     segmenter = Segmenter(args.checkpoint, checkpoint, data=args.data, test_scale=True)
     relations = learned_relations(segmenter.model)
     names = segmenter.class_names
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = Path(args.checkpoint).stem
     heatmap = plot_relation_heatmap(relations["mean"], names, out / f"{stem}_relations.png",
                                     title=f"{stem}: loss rise when a class is deleted",
                                     max_classes=args.max_classes)

@@ -13,7 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import add_tta_arguments, device_from_args, inference_from_args
+from .common import (
+    add_tta_arguments, check_ignore_label, check_output, check_outside, device_from_args, inference_from_args,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["train_id", "cityscapes"], default="train_id",
                         help="saved labels: train ids with the palette, or Cityscapes label ids for the server")
     parser.add_argument("--limit", type=int, help="evaluate only the first N images")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier results file / predictions folder")
     add_tta_arguments(parser)
 
 
@@ -41,23 +44,37 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.evaluator import evaluate
 
     config = load_train_config(args.config, args.overrides)
+    out = Path(args.out) if args.out else Path(str(Path(args.checkpoint).with_suffix("")) + "_results.json") \
+        if Path(args.checkpoint).is_file() else Path("test_results.json")
+    check_output(out, args.overwrite)
+    if args.save_predictions:
+        check_outside(args.save_predictions, config.data.root, "--save-predictions", "the dataset folder")
+        check_output(args.save_predictions, args.overwrite, "--save-predictions")
     device = device_from_args(args)
     init_distributed(device.type)
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
-    model = create_model(config.model, checkpoint=checkpoint).to(device)
+    if str(checkpoint).endswith(".onnx"):
+        from ..deploy.onnx_model import OnnxSegmentor
+
+        model = OnnxSegmentor(checkpoint, device)
+    else:
+        model = create_model(config.model, checkpoint=checkpoint).to(device)
+        if isinstance(checkpoint, str) and checkpoint.endswith(".safetensors"):
+            from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
+
+            model.data_meta = read_metadata(checkpoint).get(DATA_METADATA_KEY)
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
     if dataset.info.num_classes != model.num_classes:
         raise ValueError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
+    check_ignore_label(model, dataset)
     inference, tta = inference_from_args(args, model.config.inference)
     metrics = evaluate(model, dataset, device, inference, tta, args.save_predictions, args.format,
                        progress=True, limit=args.limit)
     if world_info()[0] != 0:
         return 0
     print(format_table(metrics, dataset.info.classes))
-    out = Path(args.out) if args.out else Path(str(Path(args.checkpoint).with_suffix("")) + "_results.json") \
-        if Path(args.checkpoint).is_file() else Path("test_results.json")
     record = {"config": str(args.config), "checkpoint": str(args.checkpoint), "split": args.split or config.data.val_split,
               "inference": {"mode": inference.mode, "crop_size": inference.crop_size, "stride": inference.stride,
                             "probs_before_resize": inference.probs_before_resize},

@@ -131,7 +131,7 @@ def write_gallery(
     import cv2
 
     from ..data.labels import read_image
-    from ..visualization import colorize, side_by_side
+    from ..visualization import colorize, side_by_side, with_legend
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,8 @@ def write_gallery(
             strip = np.full((bar, w, 3), 255, dtype=np.uint8)
             cv2.putText(strip, caption[:40], (4, bar - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), 1, cv2.LINE_AA)
             captioned.append(np.concatenate([strip, panel], axis=0))
-        picture = side_by_side(captioned)
+        picture = with_legend(side_by_side(captioned), [d.label, d.prediction_a, d.prediction_b],
+                              dataset.info.classes, palette, ignore)
         name = Path(dataset.samples[d.index].id).name
         path = out / f"{rank:02d}_{name}_disagree{100 * d.score:.0f}.png"
         cv2.imwrite(str(path), picture[..., ::-1])

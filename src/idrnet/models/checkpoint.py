@@ -140,6 +140,9 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], M
     may be an official SSSegmentation checkpoint (``{'model': state_dict, ...}``) or a bare state dict.
     """
     path = Path(path)
+    if path.suffix == ".onnx":
+        raise CheckpointError(f"{path} is an exported ONNX graph, not a weights file: use it as the model "
+                              "(idrnet predict --model, idrnet test --checkpoint), or pass the .safetensors it came from")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

@@ -149,6 +149,6 @@ def get_entry(name: str) -> ZooEntry:
         import difflib
 
         close = difflib.get_close_matches(name, MODEL_ZOO, n=5, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see idrnet.list_models()"
+        hint = f"; did you mean {', '.join(close)}?" if close else " (`idrnet models` or idrnet.list_models() lists them)"
         raise KeyError(f"unknown model {name!r}{hint}")
     return MODEL_ZOO[name]

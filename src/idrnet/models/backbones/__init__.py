@@ -43,8 +43,25 @@ def create_backbone(
     options = dict(TIMM_ALIASES.get(name, dict(name=name)))
     options.update(kwargs)
     timm_name = options.pop("name")
+    _check_timm_name(name, timm_name)
     stride = output_stride if _supports_output_stride(timm_name) else None
     return TimmBackbone(timm_name, output_stride=stride, pretrained=pretrained, **options)
+
+
+def _check_timm_name(name: str, timm_name: str) -> None:
+    import difflib
+
+    import timm
+
+    if timm.is_model(timm_name):
+        return
+    from ...config import ConfigError
+
+    ours = ["resnet18v1c", "resnet50v1c", "resnet101v1c", "swin_large_384", *TIMM_ALIASES]
+    close = difflib.get_close_matches(name, ours + timm.list_models(), n=4, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else " (timm's documentation lists its model names)"
+    raise ConfigError(f"backbone {name!r} is neither one of ours (resnet<depth>v1c, swin_*, "
+                      f"{', '.join(sorted(TIMM_ALIASES))}) nor a timm model{hint}")
 
 
 def _supports_output_stride(timm_name: str) -> bool:
