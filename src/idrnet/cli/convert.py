@@ -1,8 +1,11 @@
-"""Convert a checkpoint (e.g. an official SSSegmentation .pth) to idrnet's safetensors format.
+"""Convert a checkpoint, such as an official SSSegmentation .pth, to idrnet's safetensors format.
+
+  idrnet convert SRC DST.safetensors [--config ZOO_NAME_OR_YAML]
 
 The output holds the weights and the resolved model config, so `idrnet.create_model(DST)` and
-every verb accept it. NAME defaults to SRC's file stem, since official files are named after their
-configs (idrnet_upernet_resnet50os8_ade20k.pth).
+every verb accept it. The model is --config, else SRC's file stem when it is a zoo name (official
+files are named after their configs: idrnet_upernet_resnet50os8_ade20k.pth), else the config stored
+in a training state of `idrnet train` (latest.pt, iter_N.pt).
 """
 
 from __future__ import annotations
@@ -18,21 +21,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", dest="name", help="zoo name or YAML model config of the model (default: SRC's file stem)"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+
+
+def _training_state_model(src: str):
+    """The model config inside a training state written by ``idrnet train`` (None for other files)."""
+    import json
+
+    import torch
+
+    from ..config import from_dict
+    from ..engine.config import TrainConfig
+    from ..models.zoo import get_entry
+
+    try:
+        state = torch.load(src, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not a training state; read_checkpoint reports unreadable files
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("config"), str):
+        return None
+    model = from_dict(TrainConfig, json.loads(state["config"]), where=f"{src}:config").model
+    return get_entry(model).config if isinstance(model, str) else model
 
 
 def run(args: argparse.Namespace) -> int:
     """Load SRC into the named model (every tensor must fit) and save it as DST."""
     from ..apis.create import create_model
     from ..models.checkpoint import save_checkpoint
-    from ..models.zoo import get_entry
+    from ..models.zoo import MODEL_ZOO, get_entry
 
-    name = args.name or Path(args.src.split("?")[0]).stem
-    if not name.endswith((".yaml", ".yml")):
-        get_entry(name)  # a clear error naming the model if unknown
+    if "://" not in args.src and not Path(args.src).is_file():
+        raise FileNotFoundError(f"{args.src} does not exist")
     dst = Path(args.dst)
     if dst.suffix != ".safetensors":
         raise ValueError(f"output {dst}: expected a .safetensors file name")
-    model = create_model(name, checkpoint=args.src)
-    save_checkpoint(model, dst, name=None if name.endswith((".yaml", ".yml")) else name)
-    print(f"wrote {dst} ({name}, {len(model.state_dict())} tensors)")
+    if Path(args.src).exists() and dst.resolve() == Path(args.src).resolve():
+        raise ValueError(f"output {dst} is the input file; choose another name")
+    if dst.exists() and not args.overwrite:
+        raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
+    stem = Path(args.src.split("?")[0]).stem
+    name = args.name
+    stored = None
+    if name is None:
+        if stem in MODEL_ZOO:
+            name = stem
+        else:
+            stored = _training_state_model(args.src) if Path(args.src).is_file() else None
+            if stored is None:
+                raise ValueError(f"cannot tell which model {args.src} holds: {stem!r} is not a zoo name and the file "
+                                 "is not a training state of idrnet train; pass --config ZOO_NAME or a model YAML "
+                                 "(`idrnet models` lists the zoo)")
+    elif not name.endswith((".yaml", ".yml")):
+        get_entry(name)  # a clear error naming the model if unknown
+    model = create_model(stored if stored is not None else name, checkpoint=args.src)
+    label = None if name is None or name.endswith((".yaml", ".yml")) else name
+    save_checkpoint(model, dst, name=label)
+    print(f"wrote {dst} ({name or 'model config of the training state'}, {len(model.state_dict())} tensors)")
     return 0

@@ -187,7 +187,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, str):
             # YAML 1.1 reads "1e-4" (no dot) as a string; accept any float literal.
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):

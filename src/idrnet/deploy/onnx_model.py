@@ -23,6 +23,7 @@ class OnnxSegmentor:
     """
 
     size_divisor = 1
+    training = False  # an exported graph is always in eval mode
 
     def __init__(self, path: str | os.PathLike, device: str | torch.device = "cpu", threads: int | None = None) -> None:
         from ..models.checkpoint import CheckpointError
@@ -56,6 +57,12 @@ class OnnxSegmentor:
 
     def eval(self) -> "OnnxSegmentor":
         """No-op (API compatibility with nn.Module)."""
+        return self
+
+    def train(self, mode: bool = True) -> "OnnxSegmentor":
+        """An exported graph has no training mode; only ``train(False)`` is accepted."""
+        if mode:
+            raise ValueError(f"{self.path} is an exported (inference-only) model; it cannot be trained")
         return self
 
     def to(self, device) -> "OnnxSegmentor":  # noqa: ARG002 - the session's providers decide

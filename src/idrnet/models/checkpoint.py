@@ -109,12 +109,12 @@ def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Ten
         if tuple(state[k].shape) != tuple(expected[k].shape)
     )
     if missing or unexpected or wrong:
-        parts = []
-        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
-            if items:
-                shown = "\n    ".join(items[:20]) + (f"\n    … and {len(items) - 20} more" if len(items) > 20 else "")
-                parts.append(f"  {title} ({len(items)}):\n    {shown}")
-        raise CheckpointError(f"checkpoint {source} does not fit the model:\n" + "\n".join(parts))
+        # One line: counts, then the first few names of each kind (the whole list with --debug is the same).
+        parts = [f"{len(items)} {title} ({'; '.join(items[:3])}{'; …' if len(items) > 3 else ''})"
+                 for title, items in (("missing", missing), ("unexpected", unexpected), ("of the wrong shape", wrong))
+                 if items]
+        raise CheckpointError(f"checkpoint {source} does not fit the model: {', '.join(parts)}; is it from another "
+                              "model config or number of classes?")
     model.load_state_dict(dict(state), strict=True)
 
 
