@@ -18,6 +18,7 @@ from its latest checkpoint, so the same command continues an interrupted experim
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -31,12 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE_CONFIG = ROOT / "configs" / "quickstart_synth_idrnet_fcn_r18.yaml"
 
 VARIANTS: dict[str, list[str]] = {
-    # The head's whole config is replaced: FCN's typed config has no IDRNet fields.
-    "baseline_fcn": ["model.head={type: fcn, feats_channels: 128, dropout: 0.1}"],
+    "baseline_fcn": [],  # the same config with IDRNet's head replaced by its baseline (see run_one)
     "idrnet": [],
     "idrnet_frozen_relations": ["model.head.learn_relations=false"],
     "idrnet_no_dataset_repr": ["model.head.use_dataset_representations=false"],
 }
+BASELINES = {"baseline_fcn"}
 LABELS = {
     "baseline_fcn": "FCN baseline",
     "idrnet": "IDRNet-FCN",
@@ -62,6 +63,10 @@ def run_one(variant: str, seed: int, out: Path, data_root: Path, iterations: int
         *VARIANTS[variant], *extra,
     ]
     config = load_train_config(BASE_CONFIG, overrides)
+    if variant in BASELINES:
+        # The one IDRNet→baseline mapping (IDRNet-FCN → FCN with the same widths and dropout).
+        config.model = dataclasses.replace(config.model, head=config.model.head.baseline())
+        overrides = [*overrides, "model.head=<IDRNet head>.baseline()"]
     # An interrupted run (Ctrl-C, SIGTERM, a crash after a checkpoint) continues from its latest.pt.
     resume = (work / "latest.pt").is_file()
     seconds_before = json.loads((work / "seconds.json").read_text())["seconds"] if (work / "seconds.json").is_file() else 0.0

@@ -7,4 +7,9 @@ export HF_HUB_OFFLINE=1
 if [ ! -f data/synth/dataset.yaml ]; then
     .venv/bin/idrnet data synth data/synth --num-train 400 --num-val 100 --size 128 --seed 0
 fi
+if [ -f runs/quickstart/final.safetensors ] && [ $# -eq 0 ]; then
+    echo "runs/quickstart already holds a trained model (runs/quickstart/final.safetensors);"
+    echo "bash scripts/quickstart.sh --overwrite trains it again."
+    exit 0
+fi
 .venv/bin/idrnet train configs/quickstart_synth_idrnet_fcn_r18.yaml "$@"

@@ -84,7 +84,11 @@ def test_convert_cli_round_trip(tmp_path, capsys):
 
 def test_convert_cli_errors_name_the_problem(tmp_path, capsys):
     assert cli(["convert", str(tmp_path / "idrnet_nonexistent_model.pth"), str(tmp_path / "x.safetensors")]) == 2
-    assert "unknown model 'idrnet_nonexistent_model'" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
+    torch.save({"model": {}}, tmp_path / "idrnet_nonexistent_model.pth")
+    assert cli(["convert", str(tmp_path / "idrnet_nonexistent_model.pth"), str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'idrnet_nonexistent_model'" in err and "--config" in err
     path, config_path, _ = official_checkpoint(tmp_path)
     assert cli(["convert", str(path), str(tmp_path / "x.bin"), "--config", str(config_path)]) == 2
     assert ".safetensors" in capsys.readouterr().err

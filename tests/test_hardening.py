@@ -435,3 +435,29 @@ def test_a_new_head_with_auxiliary_outputs_and_statistics_needs_no_other_change(
     losses = training_losses(model, torch.randn(2, 3, 32, 32), targets, ignore_index=7)
     assert list(losses) == ["aux", "first", "main", "total"] and model.decode_head.updates == 1
     assert torch.allclose(losses["total"], losses["aux"] + losses["first"] + losses["main"])
+
+
+def test_a_failed_download_is_one_line(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torch.hub
+
+    from idrnet.models import download
+
+    def no_network(url, dst, progress=True):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setenv("IDRNET_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("IDRNET_CACHE", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    with pytest.raises(download.DownloadError, match="cannot download .*name resolution.*local file") as info:
+        download.fetch("https://example.invalid/models/m-0123abcd.pth")
+    assert "\n" not in str(info.value) and not list(tmp_path.rglob("*.part"))
+
+
+def test_test_never_writes_predictions_into_the_dataset(tmp_path, data, capsys):
+    config = write_config(tmp_path, data)
+    err = error_of(capsys, ["test", str(config), "--checkpoint", "official",
+                            "--save-predictions", str(data / "masks" / "val")])
+    assert "inside the dataset folder" in err

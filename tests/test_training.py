@@ -156,6 +156,14 @@ def test_two_process_ddp_matches_one_process_with_the_same_total_batch(tmp_path,
     for key in a:
         if a[key].dtype.is_floating_point:
             torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=lambda m, k=key: f"{k}: {m}")
+    # The logged loss is the whole total batch's mean, not rank 0's share.
+    import json
+
+    def logged(run):
+        lines = (tmp_path / run / "log.jsonl").read_text().splitlines()
+        return [json.loads(line)["loss_total"] for line in lines if "loss_total" in line]
+
+    torch.testing.assert_close(torch.tensor(logged("two")), torch.tensor(logged("one")), rtol=1e-4, atol=1e-5)
 
 
 def test_bad_samples_are_skipped_and_listed_when_opted_in(tmp_path, capsys):

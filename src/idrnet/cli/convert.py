@@ -68,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             stored = _training_state_model(args.src) if Path(args.src).is_file() else None
             if stored is None:
-                raise ValueError(f"cannot tell which model {args.src} holds: {stem!r} is not a zoo name and the file "
+                import difflib
+
+                close = difflib.get_close_matches(stem, MODEL_ZOO, n=3, cutoff=0.5)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ValueError(f"cannot tell which model {args.src} holds: unknown model {stem!r}{hint}, and the file "
                                  "is not a training state of idrnet train; pass --config ZOO_NAME or a model YAML "
                                  "(`idrnet models` lists the zoo)")
     elif not name.endswith((".yaml", ".yml")):
