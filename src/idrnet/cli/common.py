@@ -64,6 +64,20 @@ def check_output(path, overwrite: bool, flag: str = "--out") -> None:
                               "pass --overwrite to replace it, or choose another path")
 
 
+def check_output_file(output, source: str, suffix: str, overwrite: bool):
+    """The output file of a conversion: the right suffix, not the input itself, not replacing a file
+    without ``--overwrite``. Returns it as a Path."""
+    from pathlib import Path
+
+    output = Path(output)
+    if output.suffix != suffix:
+        raise ValueError(f"output {output}: expected a {suffix} file name")
+    if Path(source).exists() and output.resolve() == Path(source).resolve():
+        raise ValueError(f"output {output} is the input file; choose another name")
+    check_output(output, overwrite, "output")
+    return output
+
+
 def check_outside(path, folder, flag: str, what: str) -> None:
     """Outputs never go into an input folder (e.g. predictions into the dataset's label folder)."""
     from pathlib import Path

@@ -52,13 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
     if "://" not in args.src and not Path(args.src).is_file():
         raise FileNotFoundError(f"{args.src} does not exist")
-    dst = Path(args.dst)
-    if dst.suffix != ".safetensors":
-        raise ValueError(f"output {dst}: expected a .safetensors file name")
-    if Path(args.src).exists() and dst.resolve() == Path(args.src).resolve():
-        raise ValueError(f"output {dst} is the input file; choose another name")
-    if dst.exists() and not args.overwrite:
-        raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
+    from .common import check_output_file
+
+    dst = check_output_file(args.dst, args.src, ".safetensors", args.overwrite)
     stem = Path(args.src.split("?")[0]).stem
     name = args.name
     stored = None

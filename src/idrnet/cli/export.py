@@ -47,13 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from ..models.zoo import MODEL_ZOO
     from ..optional import require
 
-    output = Path(args.output)
-    if output.suffix != ".onnx":
-        raise ValueError(f"output {output} should end in .onnx")
-    if Path(args.model).exists() and output.resolve() == Path(args.model).resolve():
-        raise ValueError(f"output {output} is the input model; choose another file name")
-    if output.exists() and not args.overwrite:
-        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
+    from .common import check_output_file
+
+    output = check_output_file(args.output, args.model, ".onnx", args.overwrite)
     sizes = [s for s in args.check_sizes if s != (0, 0)]
     require("onnx", "ONNX export")
     require("onnxscript", "ONNX export")
