@@ -71,6 +71,8 @@ def test_set_values_for_text_fields_are_taken_literally():
     assert parse_override("optim.lr=0.02") == ("optim.lr", 0.02)
     assert parse_override("data.crop=[64, 64]") == ("data.crop", [64, 64])
     assert parse_override("model.head={type: fcn}") == ("model.head", {"type": "fcn"})
+    assert parse_override("init_checkpoint=null") == ("init_checkpoint", None)
+    assert parse_override("init_checkpoint=runs/a #1/best.safetensors") == ("init_checkpoint", "runs/a #1/best.safetensors")
 
 
 def test_work_dir_with_a_hash_is_used_as_written(tmp_path, data):

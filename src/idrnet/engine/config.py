@@ -99,7 +99,10 @@ def parse_override(item: str) -> tuple[str, Any]:
     key, text = (part.strip() for part in item.split("=", 1))
     if not key:
         raise ConfigError(f"--set {item!r}: expected key=value")
-    if is_text_type(field_type(TrainConfig, key)):
+    tp = field_type(TrainConfig, key)
+    if is_text_type(tp):
+        if text in ("null", "~", "") and not (tp is str):
+            return key, None  # an optional text field: null unsets it, as in YAML
         return key, text
     try:
         return key, yaml.safe_load(text)
