@@ -10,8 +10,11 @@ __version__ = "0.1.0"
 # Public name → module that defines it. Imported on first use, so that `idrnet --help` and the
 # command line's argument parsing don't pay for torch, timm and OpenCV.
 _EXPORTS = {
+    "attach": "idrnet.dropin",
     "create_model": "idrnet.apis.create",
+    "export_onnx": "idrnet.deploy.export",
     "Segmenter": "idrnet.apis.segmenter",
+    "loss_terms": "idrnet.engine.losses",
     "training_loss": "idrnet.engine.losses",
     "training_losses": "idrnet.engine.losses",
     "MODEL_ZOO": "idrnet.models",

@@ -6,7 +6,7 @@ import importlib
 from types import ModuleType
 
 # module → the extra of `pip install "idrnet[EXTRA]"` that provides it
-EXTRAS = {"onnx": "deploy", "onnxruntime": "deploy", "onnxscript": "deploy"}
+EXTRAS = {"onnx": "deploy", "onnxruntime": "deploy", "onnxscript": "deploy", "segmentation_models_pytorch": "smp"}
 
 
 class MissingExtraError(ImportError):

@@ -15,11 +15,24 @@ from ..models.segmentor import Segmentor
 
 # Keys of the ONNX model's metadata_props.
 ONNX_CONFIG_KEY = "idrnet_config"
+ONNX_ATTACH_KEY = "idrnet_attach_config"  # the AttachConfig of a model IDRNet was attached to
 ONNX_DATA_KEY = "idrnet_data"
 
 
+class _Scores(torch.nn.Module):
+    """``forward`` = the model's ``forward_scores``: logits at the input's size as one tensor (an
+    attached model's own ``forward`` may return a dict, as torchvision's do)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_scores(images)
+
+
 def export_onnx(
-    model: Segmentor,
+    model: torch.nn.Module,
     path: str | os.PathLike,
     example_size: tuple[int, int] = (256, 256),
     min_size: int = 32,
@@ -33,6 +46,7 @@ def export_onnx(
     (``min_size`` ≤ H, W ≤ ``max_size``) and returns ``logits`` ``(B, K, H, W)``. The model config and
     ``data_meta`` (class names, palette, test resize) go into the file's metadata. Written atomically.
     Uses the dynamo-based exporter (``torch.onnx.export(..., dynamo=True)``, needs onnxscript).
+    ``model``: one of our segmentors, or a model IDRNet was attached to (:func:`idrnet.attach`).
     """
     from ..optional import require
 
@@ -50,11 +64,12 @@ def export_onnx(
         warnings.simplefilter("ignore")
         kwargs = {"opset_version": opset} if opset else {}
         program = torch.onnx.export(
-            model, (example,), dynamo=True, input_names=["images"], output_names=["logits"],
+            model if isinstance(model, Segmentor) else _Scores(model), (example,), dynamo=True, input_names=["images"], output_names=["logits"],
             dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, verbose=False, **kwargs,
         )
     proto = program.model_proto
-    meta = {ONNX_CONFIG_KEY: json.dumps(to_dict(model.config))}
+    key = ONNX_CONFIG_KEY if isinstance(model, Segmentor) else ONNX_ATTACH_KEY
+    meta = {key: json.dumps(to_dict(model.config))}
     if data_meta:
         meta[ONNX_DATA_KEY] = data_meta
     for key, value in meta.items():

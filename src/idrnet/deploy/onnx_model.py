@@ -11,7 +11,7 @@ import torch
 
 from ..config import from_dict
 from ..models.config import ModelConfig
-from .export import ONNX_CONFIG_KEY, ONNX_DATA_KEY
+from .export import ONNX_ATTACH_KEY, ONNX_CONFIG_KEY, ONNX_DATA_KEY
 
 
 class OnnxSegmentor:
@@ -45,10 +45,15 @@ class OnnxSegmentor:
         except Exception as err:  # noqa: BLE001 - ONNX Runtime's own error types: name the file
             raise CheckpointError(f"{path}: not a loadable ONNX model ({' '.join(str(err).split())[:200]})") from err
         meta = self.session.get_modelmeta().custom_metadata_map
-        if ONNX_CONFIG_KEY not in meta:
+        if ONNX_CONFIG_KEY in meta:
+            self.config = from_dict(ModelConfig, upgrade_stored_config(json.loads(meta[ONNX_CONFIG_KEY])),
+                                    where=f"{path}:metadata")
+        elif ONNX_ATTACH_KEY in meta:
+            from ..dropin.attach import AttachConfig
+
+            self.config = from_dict(AttachConfig, json.loads(meta[ONNX_ATTACH_KEY]), where=f"{path}:metadata")
+        else:
             raise ValueError(f"{path} was not written by idrnet export (no {ONNX_CONFIG_KEY} metadata)")
-        self.config = from_dict(ModelConfig, upgrade_stored_config(json.loads(meta[ONNX_CONFIG_KEY])),
-                                where=f"{path}:metadata")
         self.data_meta: str | None = meta.get(ONNX_DATA_KEY)
         self.num_classes = self.config.num_classes
         self.align_corners = self.config.align_corners

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..models.pixel_loss import upsampled_cross_entropy
-from ..models.segmentor import Segmentor
+from ..models.segmentor import Segmentor, TrainOutputs
 
 
 def training_losses(
@@ -30,16 +30,28 @@ def training_losses(
     """
     if targets.dim() != 3 or targets.shape[-2:] != images.shape[-2:]:
         raise ValueError(f"targets must be (B, H, W) matching images {tuple(images.shape)}, got {tuple(targets.shape)}")
+    return loss_terms(model, model.forward_train(images), targets, deleted_classes, ignore_index)
+
+
+def loss_terms(
+    model: Segmentor,
+    outputs: TrainOutputs,
+    targets: torch.Tensor,
+    deleted_classes: torch.Tensor | None = None,
+    ignore_index: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """The weighted loss terms of a training forward that already ran (``outputs = model.forward_train(
+    images)``), after the head's statistics hook — for adding IDRNet's terms to a loss of one's own
+    computed on ``outputs.logits`` (see :func:`training_losses`)."""
     targets = targets.long()
     ignore = model.ignore_index if ignore_index is None else ignore_index
     ac = model.align_corners
-    out = model.forward_train(images)
     options: dict[str, Any] = {} if deleted_classes is None else {"deleted_classes": deleted_classes}
-    model.decode_head.update_statistics(out.head_state, targets, ignore, **options)
+    model.decode_head.update_statistics(outputs.head_state, targets, ignore, **options)
     losses: dict[str, torch.Tensor] = {}
-    for name, aux in out.auxiliary.items():
+    for name, aux in outputs.auxiliary.items():
         losses[name] = aux.weight * upsampled_cross_entropy(aux.logits, targets, ignore, ac)
-    losses["main"] = upsampled_cross_entropy(out.logits, targets, ignore, ac)
+    losses["main"] = upsampled_cross_entropy(outputs.logits, targets, ignore, ac)
     losses["total"] = sum(losses.values())
     return losses
 

@@ -1,0 +1,280 @@
+"""IDRNet as a drop-in for a segmentation model a team already has (SMP, torchvision, their own).
+
+``attach(model, num_classes)`` finds the layer that turns features into class logits (the
+"classifier"), and puts an IDRNet head in its place: the features that fed the classifier go through
+IDRNet's grouping, relation context and stage-2 decoder. The user's modules and parameters are kept
+(the same objects, not copies). Where the classifier sees features finer than ``stride`` (SMP Unet's
+full-resolution decoder output), IDRNet runs on average-pooled features and its logits, upsampled,
+are added to the original classifier's, so the cost stays bounded and fine detail is kept.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..models.config import InferenceConfig
+from ..models.heads import AuxiliaryLogits, HeadOutputs, IDRNetHead
+from ..models.segmentor import TrainOutputs
+
+
+@dataclass
+class AttachConfig:
+    """How IDRNet was attached; IDRNet's widths, dropout and diagnostics default to the official values."""
+
+    num_classes: int
+    features: str = ""  # dotted path of the module whose input IDRNet takes ("" = the classifier's input)
+    classifier: str = ""  # dotted path of the final classifier convolution
+    stride: int = 8  # IDRNet works at no finer than 1/stride of the input
+    feats_channels: int = 512
+    transform_channels: int = 256
+    dropout: float = 0.1
+    stage1_loss_weight: float = 0.4
+    aux_weight: float = 0.4  # weight of the model's own auxiliary output (torchvision's "aux"), if any
+    relation_momentum: float = 0.1
+    memory_momentum: float = 0.1
+    learn_relations: bool = True
+    use_dataset_representations: bool = True
+    ignore_index: int = 255
+    align_corners: bool = False
+    size_divisor: int = 1  # inputs are padded to a multiple of this (SMP encoders need 32)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+
+
+def _module_names(model: nn.Module, kind: type | None = None) -> list[str]:
+    return [n for n, m in model.named_modules() if n and (kind is None or isinstance(m, kind))]
+
+
+def get_submodule(model: nn.Module, path: str, what: str) -> nn.Module:
+    """``model``'s submodule at ``path``; an unknown path is an error listing the closest names."""
+    try:
+        return model.get_submodule(path)
+    except AttributeError:
+        names = _module_names(model)
+        close = difflib.get_close_matches(path, names, n=5, cutoff=0.4)
+        convs = _module_names(model, nn.Conv2d)[-5:]
+        raise ValueError(f"{what} {path!r} is not a submodule of {type(model).__name__}; closest names: "
+                         f"{', '.join(close) or '—'}; its last convolutions: {', '.join(convs) or '—'}") from None
+
+
+def _set_submodule(model: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, name = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    setattr(parent, name, module)
+
+
+class IDRNetClassifier(nn.Module):
+    """Takes the place of a model's classifier: IDRNet on the features the classifier received (or on
+    the output of another module, tapped by a hook).
+
+    With ``pool`` > 1 IDRNet runs on features average-pooled by ``pool`` and the output is
+    ``original(x) + upsample(IDRNet)``; with ``pool`` = 1 IDRNet's logits replace the original
+    classifier, which is then not kept (``original`` is None).
+    """
+
+    def __init__(self, original: nn.Module | None, head: IDRNetHead, pool: int) -> None:
+        super().__init__()
+        self.original = original
+        self.head = head
+        self.pool = pool
+        self.tapped: torch.Tensor | None = None  # set by the features hook when IDRNet taps another module
+        self.capture: HeadOutputs | None = None
+        self.capturing = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits at the classifier input's resolution."""
+        feats, self.tapped = (x if self.tapped is None else self.tapped), None
+        pooled = F.avg_pool2d(feats, self.pool, self.pool, ceil_mode=True) if self.pool > 1 else feats
+        if self.capturing:
+            self.capture = self.head.forward_train([pooled])
+            logits = self.capture.logits
+        else:
+            logits = self.head([pooled])
+        if logits.shape[2:] != x.shape[2:]:
+            logits = F.interpolate(logits, size=x.shape[2:], mode="bilinear", align_corners=self.head.align_corners)
+        return logits if self.original is None else self.original(x) + logits
+
+
+class AttachedModel(nn.Module):
+    """A user's segmentation model with IDRNet in its classifier's place.
+
+    ``forward(images)`` returns what the original model returns (a tensor, or torchvision's dict with
+    ``"out"``/``"aux"``), shaped the same. ``forward_scores`` returns the logits tensor the idrnet
+    tools use; :func:`idrnet.training_loss` trains it like our own models (``decode_head`` is the IDRNet
+    head and its statistics hook runs after each training forward).
+    """
+
+    def __init__(self, model: nn.Module, classifier_path: str, config: AttachConfig) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.classifier_path = classifier_path
+        self.num_classes = config.num_classes
+        self.ignore_index = config.ignore_index
+        self.align_corners = config.align_corners
+
+    @property
+    def idrnet_classifier(self) -> IDRNetClassifier:
+        """The module that took the classifier's place (inside ``self.model``)."""
+        return self.model.get_submodule(self.classifier_path)  # type: ignore[return-value]
+
+    @property
+    def decode_head(self) -> IDRNetHead:
+        """The IDRNet head (relation statistics, the statistics hook)."""
+        return self.idrnet_classifier.head
+
+    @property
+    def size_divisor(self) -> int:
+        """Inputs are zero-padded to a multiple of this inside ``forward_scores``."""
+        return self.config.size_divisor
+
+    def forward(self, images: torch.Tensor) -> Any:
+        """The original model's output, with IDRNet inside."""
+        return self.model(images)
+
+    def _main(self, output: Any) -> torch.Tensor:
+        if isinstance(output, torch.Tensor):
+            return output
+        if isinstance(output, dict) and "out" in output:
+            return output["out"]
+        raise TypeError(f"cannot find the logits in the model's output of type {type(output).__name__}")
+
+    def forward_scores(self, images: torch.Tensor, probs_before_resize: bool = False) -> torch.Tensor:
+        """Logits (or probabilities) ``(B, K, H, W)`` at the input's size, padding inside when needed."""
+        h, w = images.shape[2:]
+        d = self.size_divisor
+        padded = F.pad(images, (0, (-w) % d, 0, (-h) % d)) if d > 1 else images
+        scores = self._main(self(padded))
+        if scores.shape[2:] != padded.shape[2:]:
+            scores = F.interpolate(scores, size=padded.shape[2:], mode="bilinear", align_corners=self.align_corners)
+        scores = scores[:, :, :h, :w]
+        return scores.softmax(dim=1) if probs_before_resize else scores
+
+    def forward_train(self, images: torch.Tensor) -> TrainOutputs:
+        """All logits a training step supervises: the model's output (main), its own auxiliary output
+        (``aux``), IDRNet's stage 1, and IDRNet's state for the deletion diagnostics."""
+        tap = self.idrnet_classifier
+        tap.capturing, tap.capture = True, None
+        try:
+            output = self(images)
+        finally:
+            tap.capturing = False
+        captured, tap.capture = tap.capture, None
+        if captured is None:
+            raise RuntimeError("the model's forward did not run its classifier; check the classifier path")
+        auxiliary: dict[str, AuxiliaryLogits] = {}
+        if isinstance(output, dict) and output.get("aux") is not None:
+            auxiliary["aux"] = AuxiliaryLogits(output["aux"], self.config.aux_weight)
+        auxiliary.update(captured.auxiliary)
+        return TrainOutputs(self._main(output), auxiliary, captured.state)
+
+
+def _find_classifier(model: nn.Module, num_classes: int) -> str:
+    """The last Conv2d with ``num_classes`` output channels (the usual final classifier)."""
+    candidates = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.out_channels == num_classes]
+    if not candidates:
+        convs = _module_names(model, nn.Conv2d)[-5:]
+        raise ValueError(f"no Conv2d with {num_classes} output channels in {type(model).__name__}: pass "
+                         f"classifier='path.to.final_conv' (its last convolutions: {', '.join(convs) or '—'})")
+    return candidates[-1]
+
+
+def _probe(model: nn.Module, classifier: nn.Module, features: nn.Module | None, size: int, channels: int) -> tuple:
+    """Shapes of the classifier's input and of the tapped features, from one eval forward of a blank image."""
+    seen: dict[str, tuple[int, ...]] = {}
+
+    def record(key: str, tensor: Any) -> None:  # hooks must return None (a value would replace the input)
+        seen.setdefault(key, tuple(tensor.shape))
+
+    hooks = [classifier.register_forward_pre_hook(lambda m, args: record("classifier", args[0]))]
+    if features is not None:
+        hooks.append(features.register_forward_hook(lambda m, args, out: record("features", out)))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, channels, size, size))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    if "classifier" not in seen:
+        raise ValueError("the model's forward did not run the classifier; pass classifier='path.to.final_conv'")
+    return seen["classifier"], seen.get("features")
+
+
+def attach(
+    model: nn.Module,
+    num_classes: int,
+    features: str | None = None,
+    classifier: str | None = None,
+    probe_size: int = 128,
+    in_channels: int = 3,
+    **options: Any,
+) -> AttachedModel:
+    """The IDRNet version of ``model`` (see the module docstring); ``model`` itself is changed in place
+    (its classifier replaced) and wrapped.
+
+    ``classifier``: dotted path of the final classifier convolution (found automatically for SMP and
+    torchvision models, and otherwise as the last ``Conv2d`` with ``num_classes`` outputs).
+    ``features``: dotted path of a module whose *output* IDRNet takes instead of the classifier's input.
+    ``options``: fields of :class:`AttachConfig` (``stride``, ``feats_channels``, ``transform_channels``,
+    ``dropout``, ``aux_weight``, ``ignore_index``, ``size_divisor`` …). One eval forward of a blank
+    ``probe_size``² image finds the widths and strides.
+    """
+    from ..config import from_dict
+
+    if isinstance(model, AttachedModel) or any(isinstance(m, IDRNetClassifier) for m in model.modules()):
+        raise ValueError("IDRNet is already attached to this model")
+    family = _family_defaults(model)
+    classifier = classifier or family.get("classifier") or _find_classifier(model, num_classes)
+    original = get_submodule(model, classifier, "classifier")
+    tap = get_submodule(model, features, "features") if features else None
+    values = {**{k: v for k, v in family.items() if k != "classifier"}, **options,
+              "num_classes": num_classes, "classifier": classifier, "features": features or ""}
+    config = from_dict(AttachConfig, values, where="attach")
+    size = max(probe_size, 2 * config.size_divisor)
+    size += (-size) % max(config.size_divisor, 1)
+    classifier_shape, feature_shape = _probe(model, original, tap, size, in_channels)
+    shape = feature_shape or classifier_shape
+    if len(shape) != 4:
+        raise ValueError(f"IDRNet needs (B, C, H, W) features; {features or classifier} gives shape {shape}")
+    tap_stride = max(1, round(size / shape[2]))
+    pool = max(1, config.stride // tap_stride)
+    head = IDRNetHead(
+        [shape[1]], num_classes, feats_channels=config.feats_channels, transform_channels=config.transform_channels,
+        dropout=config.dropout, relation_momentum=config.relation_momentum, memory_momentum=config.memory_momentum,
+        align_corners=config.align_corners, learn_relations=config.learn_relations,
+        use_dataset_representations=config.use_dataset_representations, stage1_loss_weight=config.stage1_loss_weight,
+    )
+    replacement = IDRNetClassifier(original if (pool > 1 or tap is not None) else None, head, pool)
+    if tap is not None:
+        def keep(module: nn.Module, args: Any, out: torch.Tensor) -> None:
+            replacement.tapped = out
+
+        tap.register_forward_hook(keep)
+    _set_submodule(model, classifier, replacement)
+    return AttachedModel(model, classifier, config)
+
+
+def _family_defaults(model: nn.Module) -> dict[str, Any]:
+    """Classifier path and options of known model families (SMP, torchvision)."""
+    cls = type(model)
+    module = cls.__module__
+    if module.startswith("segmentation_models_pytorch"):
+        head = getattr(model, "segmentation_head", None)
+        if head is None:
+            return {}
+        encoder = getattr(model, "encoder", None)
+        divisor = int(getattr(encoder, "output_stride", 32) or 32)
+        return {"classifier": "segmentation_head.0", "size_divisor": max(divisor, 1)}
+    if module.startswith("torchvision.models.segmentation"):
+        if cls.__name__ == "LRASPP":
+            return {"classifier": "classifier.high_classifier"}
+        return {"classifier": "classifier.4"}
+    return {}

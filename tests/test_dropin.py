@@ -1,0 +1,151 @@
+"""IDRNet attached to models a team already has: SMP, torchvision and a hand-written network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+import idrnet
+from idrnet.dropin import AttachedModel
+
+smp = pytest.importorskip("segmentation_models_pytorch")
+tv = pytest.importorskip("torchvision.models.segmentation")
+
+SMALL = {"feats_channels": 16, "transform_channels": 8}
+SMP_ARCHS = ["Unet", "UnetPlusPlus", "FPN", "PSPNet", "DeepLabV3", "DeepLabV3Plus", "Linknet", "MAnet", "PAN",
+             "UPerNet", "Segformer"]
+TV_MODELS = ["fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
+
+
+def smp_model(arch: str, k: int = 5) -> nn.Module:
+    return getattr(smp, arch)(encoder_name="resnet18", encoder_weights=None, classes=k)
+
+
+def tv_model(name: str, k: int = 5) -> nn.Module:
+    options = {} if name.startswith("lraspp") else {"aux_loss": True}
+    return getattr(tv, name)(weights=None, weights_backbone=None, num_classes=k, **options)
+
+
+def _main(output):
+    return output["out"] if isinstance(output, dict) else output
+
+
+def check_attached(make, size: int = 64) -> AttachedModel:
+    torch.manual_seed(0)
+    original = make()
+    original.eval()
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        reference = original(x)
+    params_before = {id(p) for p in original.parameters()}
+    model = idrnet.attach(original, 5, **SMALL)
+    # the user's modules are reused, not copied; only the replaced classifier may be gone
+    assert model.model is original
+    kept = {id(p) for p in model.parameters()} & params_before
+    assert len(kept) >= len(params_before) - 2
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    assert type(out) is type(reference) and _main(out).shape == _main(reference).shape == (2, 5, size, size)
+    # odd sizes go through forward_scores (padded inside where the encoder needs it)
+    with torch.no_grad():
+        assert model.forward_scores(torch.randn(1, 3, size + 3, size + 5)).shape == (1, 5, size + 3, size + 5)
+    model.train()
+    targets = torch.randint(0, 5, (2, size, size))
+    before = model.decode_head.class_relations_mean.clone()
+    losses = idrnet.training_losses(model, x, targets, deleted_classes=torch.tensor([1, 3]))
+    assert {"main", "stage1", "total"} <= set(losses) and torch.isfinite(losses["total"])
+    losses["total"].backward()
+    assert all(p.grad is not None for p in model.decode_head.parameters() if p.requires_grad)
+    moved = ~torch.isclose(before, model.decode_head.class_relations_mean)
+    assert moved[1].any() and moved[3].any() and not moved[[0, 2, 4]].any()
+    # state-dict round trip into a fresh attachment
+    torch.manual_seed(1)
+    twin = idrnet.attach(make(), 5, **SMALL)
+    twin.load_state_dict(model.state_dict())
+    model.eval(), twin.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_scores(x), twin.forward_scores(x))
+    return model
+
+
+@pytest.mark.parametrize("arch", SMP_ARCHS)
+def test_every_smp_architecture(arch):
+    model = check_attached(lambda: smp_model(arch), size=128 if arch == "PAN" else 64)
+    assert model.config.classifier == "segmentation_head.0"
+
+
+@pytest.mark.parametrize("name", TV_MODELS)
+def test_torchvision_models_keep_their_aux_output(name):
+    model = check_attached(lambda: tv_model(name))
+    model.train()
+    losses = idrnet.training_losses(model, torch.randn(2, 3, 64, 64), torch.randint(0, 5, (2, 64, 64)))
+    assert ("aux" in losses) == (not name.startswith("lraspp"))
+
+
+def test_full_resolution_taps_run_idrnet_at_the_configured_stride():
+    unet = idrnet.attach(smp_model("Unet"), 5, **SMALL)  # decoder output at 1/1
+    assert unet.idrnet_classifier.pool == 8 and unet.idrnet_classifier.original is not None
+    coarse = idrnet.attach(smp_model("Unet"), 5, stride=4, **SMALL)
+    assert coarse.idrnet_classifier.pool == 4
+    deeplab = idrnet.attach(tv_model("deeplabv3_mobilenet_v3_large"), 5, **SMALL)  # ASPP output at 1/16
+    assert deeplab.idrnet_classifier.pool == 1 and deeplab.idrnet_classifier.original is None
+
+
+class TinyNet(nn.Module):
+    """A hand-written network: a body at 1/4 and a two-layer head."""
+
+    def __init__(self, k: int = 4) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.head = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, k, 1))
+
+    def forward(self, x):
+        return nn.functional.interpolate(self.head(self.body(x)), size=x.shape[2:], mode="bilinear")
+
+
+def test_generic_path_on_a_hand_written_network():
+    model = idrnet.attach(TinyNet(), 4, **SMALL)  # the last 4-channel Conv2d is found
+    assert model.config.classifier == "head.2"
+    model.train()
+    losses = idrnet.training_losses(model, torch.randn(2, 3, 32, 32), torch.randint(0, 4, (2, 32, 32)))
+    losses["total"].backward()
+    tapped = idrnet.attach(TinyNet(), 4, features="body", classifier="head.2", **SMALL)
+    assert tapped.decode_head.bottleneck[0].in_channels == 16
+    with torch.no_grad():
+        assert tapped.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 4, 32, 32)
+
+
+def test_wrong_names_are_clear_errors():
+    with pytest.raises(ValueError, match=r"'head\.3' is not a submodule.*closest names: head\.2"):
+        idrnet.attach(TinyNet(), 4, classifier="head.3")
+    with pytest.raises(ValueError, match="no Conv2d with 7 output channels.*head.2"):
+        idrnet.attach(TinyNet(), 7)
+    from idrnet.config import ConfigError
+
+    with pytest.raises(ConfigError, match="attach: strid"):
+        idrnet.attach(TinyNet(), 4, strid=4)
+    model = idrnet.attach(TinyNet(), 4)
+    with pytest.raises(ValueError, match="already attached"):
+        idrnet.attach(model.model, 4)
+
+
+@pytest.mark.parametrize("make", [lambda: smp_model("Unet"), lambda: tv_model("lraspp_mobilenet_v3_large")],
+                         ids=["smp_unet", "tv_lraspp"])
+def test_attached_models_export_with_dynamic_sizes(make, tmp_path):
+    from idrnet.deploy.export import agrees, output_agreement
+    from idrnet.deploy.onnx_model import OnnxSegmentor
+
+    torch.manual_seed(0)
+    model = idrnet.attach(make(), 5, **SMALL).eval()
+    with torch.no_grad():  # statistics away from their initial values, so the relation path matters
+        model.decode_head.class_relations_mean.add_(torch.rand(5, 5))
+        model.decode_head.dl_cls_representations.normal_()
+    runner = OnnxSegmentor(idrnet.export_onnx(model, tmp_path / "m.onnx", (64, 64)))
+    assert runner.num_classes == 5
+    for shape in [(1, 3, 64, 64), (2, 3, 96, 128), (1, 3, 70, 90)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            expected = model.forward_scores(x)
+        assert agrees(output_agreement(expected, runner(x))), shape
