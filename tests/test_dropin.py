@@ -149,3 +149,80 @@ def test_attached_models_export_with_dynamic_sizes(make, tmp_path):
         with torch.no_grad():
             expected = model.forward_scores(x)
         assert agrees(output_agreement(expected, runner(x))), shape
+
+
+# ------------------------------------------------------------------------------- config lines
+def _config(tmp_path, data, model: dict, name: str) -> "Path":
+    import yaml
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "model": model, "data": {"root": str(data), "scale": [64, 64], "crop": [64, 64], "num_workers": 0},
+        "iterations": 2, "batch_size": 4, "val_interval": 2, "checkpoint_interval": 2, "device": "cpu",
+        "work_dir": str(tmp_path / "runs" / name),
+    }))
+    return path
+
+
+@pytest.fixture(scope="module")
+def synth64(tmp_path_factory):
+    from idrnet.data.synth import write_synthetic_dataset
+
+    return write_synthetic_dataset(tmp_path_factory.mktemp("dropin") / "data", 4, 2, 64, seed=0, progress=False)
+
+
+def test_smp_config_lines_train_and_every_verb_takes_them(tmp_path, synth64, capsys):
+    import json
+
+    from idrnet.cli.main import main as cli
+    from idrnet.models.checkpoint import EXTERNAL_METADATA_KEY, read_metadata
+
+    line = {"type": "smp", "arch": "Unet", "encoder_name": "resnet18", "encoder_weights": None, "num_classes": 11,
+            "attach": SMALL}
+    idr = _config(tmp_path, synth64, {**line, "idrnet": True}, "idr")
+    base = _config(tmp_path, synth64, {**line, "idrnet": False}, "base")
+    assert cli(["train", str(idr)]) == 0 and cli(["train", str(base)]) == 0
+    final_idr, final_base = tmp_path / "runs/idr/final.safetensors", tmp_path / "runs/base/final.safetensors"
+    record = json.loads(read_metadata(final_idr)[EXTERNAL_METADATA_KEY])
+    assert record["library"] == "segmentation_models_pytorch" and record["version"] == smp.__version__
+    assert record["config"]["arch"] == "Unet" and record["config"]["idrnet"] is True
+    model = idrnet.create_model(str(final_idr))
+    assert isinstance(model, AttachedModel) and not torch.equal(
+        model.decode_head.class_relations_mean, torch.eye(11))  # statistics restored from the checkpoint
+    assert cli(["test", str(idr), "--checkpoint", str(final_idr), "--out", str(tmp_path / "r.json")]) == 0
+    assert cli(["predict", str(synth64 / "images" / "val"), "--model", str(final_idr), "--out", str(tmp_path / "p")]) == 0
+    assert cli(["compare", str(final_base), str(final_idr), "--data", str(idr), "--out", str(tmp_path / "c"),
+                "--resamples", "20", "--gallery", "1"]) == 0
+    assert cli(["relations", str(final_idr), "--out", str(tmp_path / "rel")]) == 0
+    assert cli(["export", str(final_idr), str(tmp_path / "m.onnx"), "--check-sizes", "64x64", "70x90"]) == 0
+    assert cli(["bench", str(idr), "--size", "64x64", "--runs", "1", "--warmup", "0", "--vs-baseline"]) == 0
+    assert "IDRNet / baseline" in capsys.readouterr().out
+
+
+def test_torchvision_config_line_trains_and_reloads(tmp_path, synth64):
+    from idrnet.engine.config import load_train_config
+    from idrnet.engine.trainer import train
+
+    path = _config(tmp_path, synth64, {"type": "torchvision", "name": "lraspp_mobilenet_v3_large", "num_classes": 11,
+                                       "attach": SMALL}, "tv")
+    assert train(load_train_config(path))["iteration"] == 2
+    model = idrnet.create_model(str(tmp_path / "runs/tv/final.safetensors")).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64))["out"].shape == (1, 11, 64, 64)
+
+
+def test_config_line_errors_name_the_key():
+    from idrnet.config import ConfigError, from_dict
+    from idrnet.engine.config import TrainConfig
+
+    def model_error(model):
+        with pytest.raises(ConfigError) as info:
+            from_dict(TrainConfig, {"model": model, "data": {"root": "x"}}, where="c.yaml")
+        return str(info.value)
+
+    assert "model.type: expected 'smp' or 'torchvision'" in model_error({"type": "smpp", "num_classes": 3})
+    assert "model.arch: missing" in model_error({"type": "smp", "num_classes": 3})
+    from idrnet.dropin import TorchvisionModelConfig, build_external
+
+    with pytest.raises(ConfigError, match="no segmentation model 'deeplab'.*deeplabv3_resnet50"):
+        build_external(TorchvisionModelConfig(num_classes=3, name="deeplab"))

@@ -13,16 +13,25 @@ from ..models.build import build_model
 from ..models.checkpoint import load_state_dict_strict, read_checkpoint
 from ..models.config import ModelConfig
 from ..models.download import fetch
-from ..models.segmentor import Segmentor
 from ..models.zoo import MODEL_ZOO, get_entry
 
 
+def build_any(config: Any) -> torch.nn.Module:
+    """The model a config describes: our :class:`ModelConfig`, or a config line of another library
+    (:mod:`idrnet.dropin.external`), randomly initialised."""
+    if isinstance(config, ModelConfig):
+        return build_model(config)
+    from ..dropin.external import build_external
+
+    return build_external(config)
+
+
 def create_model(
-    name: str | os.PathLike | ModelConfig,
+    name: Any,
     checkpoint: str | os.PathLike | bool | None = None,
     num_classes: int | None = None,
     pretrained_backbone: bool | str | None = None,
-) -> Segmentor:
+) -> torch.nn.Module:
     """Build a segmentor.
 
     ``name`` is a zoo name (``"idrnet_upernet_resnet50os8_ade20k"``), a :class:`ModelConfig`, a YAML
@@ -31,18 +40,21 @@ def create_model(
     ``checkpoint`` is a path or URL (ours or an official SSSegmentation ``.pth``), or ``True`` for the
     zoo entry's official checkpoint (downloaded once and cached). ``num_classes`` replaces the number of
     classes (for fine-tuning; incompatible with a checkpoint of another size).
-    ``pretrained_backbone`` overrides the backbone's ImageNet initialisation.
+    ``pretrained_backbone`` overrides the backbone's ImageNet initialisation. A config line of another
+    library (``SMPModelConfig``, ``TorchvisionModelConfig``, or a checkpoint trained from one) gives
+    that library's model, with IDRNet attached when its ``idrnet`` is true.
     The model is returned in eval mode.
     """
     config, weights_source = _resolve(name, checkpoint)
     if num_classes is not None:
         config = dataclasses.replace(config, num_classes=num_classes)
-    if pretrained_backbone is not None:
+    ours = isinstance(config, ModelConfig)
+    if pretrained_backbone is not None and ours:
         config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, pretrained=pretrained_backbone))
-    if weights_source is not None:
+    if weights_source is not None and ours:
         # Weights will overwrite the backbone anyway; don't fetch ImageNet files for nothing.
         config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, pretrained=False))
-    model = build_model(config)
+    model = build_any(config)
     if weights_source is not None:
         path = fetch(str(weights_source), _sha256_for(name, weights_source))
         state, _, _ = read_checkpoint(path)
@@ -54,7 +66,9 @@ def create_model(
 def _resolve(
     name: str | os.PathLike | ModelConfig, checkpoint: str | os.PathLike | bool | None
 ) -> tuple[ModelConfig, str | os.PathLike | None]:
-    if isinstance(name, ModelConfig):
+    from ..dropin.external import SMPModelConfig, TorchvisionModelConfig
+
+    if isinstance(name, (ModelConfig, SMPModelConfig, TorchvisionModelConfig)):
         if checkpoint is True:
             raise ValueError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names")
         return name, checkpoint or None

@@ -63,7 +63,7 @@ class Segmenter:
 
     def __init__(
         self,
-        model: str | os.PathLike | ModelConfig | Segmentor,
+        model: str | os.PathLike | ModelConfig | torch.nn.Module,
         checkpoint: str | os.PathLike | bool | None = None,
         device: str | torch.device = "cpu",
         data: DataMeta | str | os.PathLike | None = None,
@@ -76,7 +76,7 @@ class Segmenter:
 
         self.device = torch.device(device)
         onnx_meta = None
-        if isinstance(model, Segmentor):
+        if isinstance(model, torch.nn.Module):  # ours, or a wrapped/attached model of another library
             self.model = model
         elif isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx"):
             from ..deploy.onnx_model import OnnxSegmentor

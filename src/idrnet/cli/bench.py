@@ -69,7 +69,14 @@ def _run(args: argparse.Namespace) -> int:
     name = Path(args.model).stem if args.model.endswith((".yaml", ".yml", ".safetensors")) else args.model
     models = {name: model}
     if args.vs_baseline:
-        models[f"{name} (baseline, no IDRNet)"] = build_model(baseline_config(model.config)).eval()
+        if getattr(model, "external", None) is not None:  # a config line of another library: idrnet false
+            from ..apis.create import build_any
+            from ..dropin.external import baseline_of
+
+            baseline = build_any(baseline_of(model.external))
+        else:
+            baseline = build_model(baseline_config(model.config))
+        models[f"{name} (baseline, no IDRNet)"] = baseline.eval()
     print(f"device {device}, {torch.get_num_threads() if device.type == 'cpu' else 'n/a'} CPU threads, "
           f"torch {torch.__version__}")
     backends = list(dict.fromkeys(args.backend))

@@ -143,6 +143,17 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         tags = _tagged_alternatives(tp)
         if tags:
             return _convert_tagged(tags, value, where)
+        if isinstance(value, dict):
+            # A mapping whose "type" names a tagged alternative is that alternative (model: {type: smp, …}).
+            for arg in get_args(tp):
+                hint = get_type_hints(arg).get("type") if dataclasses.is_dataclass(arg) else None
+                if get_origin(hint) is Literal and value.get("type") in get_args(hint):
+                    return _convert(arg, value, where)
+            typed = [get_args(get_type_hints(a)["type"])[0] for a in get_args(tp)
+                     if dataclasses.is_dataclass(a) and get_origin(get_type_hints(a).get("type")) is Literal]
+            if "type" in value and typed:
+                raise ConfigError(f"{_join(where, 'type')}: expected {' or '.join(repr(t) for t in typed)} (or no "
+                                  f"type, for idrnet's own model config), got {value['type']!r}")
         errors = []
         for arg in get_args(tp):
             try:
@@ -152,6 +163,9 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         # A mapping or list can only have meant the one alternative of that shape: its error names the
         # inner key (model.head.dropot), where a summary would print the whole value.
         shaped = [err for arg, err in errors if _accepts_shape(arg, value)]
+        if isinstance(value, dict) and len(shaped) > 1:  # untyped mapping: the alternatives without a "type"
+            untyped = [err for arg, err in errors if _accepts_shape(arg, value) and "type" not in get_type_hints(arg)]
+            shaped = untyped or shaped
         if len(shaped) == 1:
             raise shaped[0]
         raise ConfigError(f"{where}: expected {_describe(tp)}, got {_short(value)}")

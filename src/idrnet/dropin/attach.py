@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..models.config import InferenceConfig
 from ..models.heads import AuxiliaryLogits, HeadOutputs, IDRNetHead
 from ..models.segmentor import TrainOutputs
+from .wrapped import WrappedModel
 
 
 @dataclass
@@ -100,7 +101,7 @@ class IDRNetClassifier(nn.Module):
         return logits if self.original is None else self.original(x) + logits
 
 
-class AttachedModel(nn.Module):
+class AttachedModel(WrappedModel):
     """A user's segmentation model with IDRNet in its classifier's place.
 
     ``forward(images)`` returns what the original model returns (a tensor, or torchvision's dict with
@@ -110,13 +111,8 @@ class AttachedModel(nn.Module):
     """
 
     def __init__(self, model: nn.Module, classifier_path: str, config: AttachConfig) -> None:
-        super().__init__()
-        self.model = model
-        self.config = config
+        super().__init__(model, config)
         self.classifier_path = classifier_path
-        self.num_classes = config.num_classes
-        self.ignore_index = config.ignore_index
-        self.align_corners = config.align_corners
 
     @property
     def idrnet_classifier(self) -> IDRNetClassifier:
@@ -124,36 +120,13 @@ class AttachedModel(nn.Module):
         return self.model.get_submodule(self.classifier_path)  # type: ignore[return-value]
 
     @property
-    def decode_head(self) -> IDRNetHead:
+    def decode_head(self) -> IDRNetHead:  # type: ignore[override]
         """The IDRNet head (relation statistics, the statistics hook)."""
         return self.idrnet_classifier.head
 
-    @property
-    def size_divisor(self) -> int:
-        """Inputs are zero-padded to a multiple of this inside ``forward_scores``."""
-        return self.config.size_divisor
-
-    def forward(self, images: torch.Tensor) -> Any:
-        """The original model's output, with IDRNet inside."""
-        return self.model(images)
-
-    def _main(self, output: Any) -> torch.Tensor:
-        if isinstance(output, torch.Tensor):
-            return output
-        if isinstance(output, dict) and "out" in output:
-            return output["out"]
-        raise TypeError(f"cannot find the logits in the model's output of type {type(output).__name__}")
-
-    def forward_scores(self, images: torch.Tensor, probs_before_resize: bool = False) -> torch.Tensor:
-        """Logits (or probabilities) ``(B, K, H, W)`` at the input's size, padding inside when needed."""
-        h, w = images.shape[2:]
-        d = self.size_divisor
-        padded = F.pad(images, (0, (-w) % d, 0, (-h) % d)) if d > 1 else images
-        scores = self._main(self(padded))
-        if scores.shape[2:] != padded.shape[2:]:
-            scores = F.interpolate(scores, size=padded.shape[2:], mode="bilinear", align_corners=self.align_corners)
-        scores = scores[:, :, :h, :w]
-        return scores.softmax(dim=1) if probs_before_resize else scores
+    def compile_parts(self) -> list[nn.Module]:
+        """Everything but the IDRNet classifier (its diagnostics replay dropout masks, kept eager)."""
+        return [m for name, m in self.model.named_children() if not self.classifier_path.startswith(name)]
 
     def forward_train(self, images: torch.Tensor) -> TrainOutputs:
         """All logits a training step supervises: the model's output (main), its own auxiliary output
@@ -167,11 +140,9 @@ class AttachedModel(nn.Module):
         captured, tap.capture = tap.capture, None
         if captured is None:
             raise RuntimeError("the model's forward did not run its classifier; check the classifier path")
-        auxiliary: dict[str, AuxiliaryLogits] = {}
-        if isinstance(output, dict) and output.get("aux") is not None:
-            auxiliary["aux"] = AuxiliaryLogits(output["aux"], self.config.aux_weight)
-        auxiliary.update(captured.auxiliary)
-        return TrainOutputs(self._main(output), auxiliary, captured.state)
+        outputs = self._outputs(output)
+        outputs.auxiliary.update(captured.auxiliary)
+        return TrainOutputs(outputs.logits, outputs.auxiliary, captured.state)
 
 
 def _find_classifier(model: nn.Module, num_classes: int) -> str:

@@ -11,6 +11,7 @@ import yaml
 
 from ..config import ConfigError, field_type, from_dict, is_text_type
 from ..data.config import DataConfig
+from ..dropin.external import SMPModelConfig, TorchvisionModelConfig
 from ..models.config import ModelConfig
 
 
@@ -34,7 +35,8 @@ class OptimConfig:
 class TrainConfig:
     """Everything a training run needs."""
 
-    model: str | ModelConfig
+    # a zoo name, our model config, or another library's model as a config line ({type: smp | torchvision, …})
+    model: str | ModelConfig | SMPModelConfig | TorchvisionModelConfig
     data: DataConfig
     optim: OptimConfig = field(default_factory=OptimConfig)
     iterations: int = 1000

@@ -24,7 +24,7 @@ from ..config import ConfigError, to_dict
 from ..data.build import build_datasets, data_meta
 from ..data.datasets.base import DatasetInfo, SegmentationDataset
 from ..distributed import init_distributed, is_distributed, world_info
-from ..models.build import build_model
+from ..apis.create import build_any
 from ..models.checkpoint import CheckpointError, load_state_dict_strict, read_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.segmentor import Segmentor
@@ -50,16 +50,16 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def model_config_for(config: TrainConfig, info: DatasetInfo) -> ModelConfig:
+def model_config_for(config: TrainConfig, info: DatasetInfo) -> Any:
     """The model config of a run: the zoo entry or the inline config, the backbone initialisation
     override, and the dataset's ignore label (the dataset owns it; a different explicit value is an error)."""
     mc = get_entry(config.model).config if isinstance(config.model, str) else config.model
-    if config.pretrained_backbone is not None:
+    if config.pretrained_backbone is not None and isinstance(mc, ModelConfig):
         mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=config.pretrained_backbone))
     if mc.num_classes != info.num_classes:
         raise ConfigError(f"model has {mc.num_classes} classes but the dataset has {info.num_classes}; set model.num_classes")
     if mc.ignore_index != info.ignore_index:
-        if mc.ignore_index != ModelConfig.__dataclass_fields__["ignore_index"].default:
+        if mc.ignore_index != type(mc).__dataclass_fields__["ignore_index"].default:
             raise ConfigError(f"model.ignore_index is {mc.ignore_index} but the dataset's ignore label is "
                               f"{info.ignore_index}: the dataset defines it; remove model.ignore_index")
         mc = dataclasses.replace(mc, ignore_index=info.ignore_index)
@@ -210,10 +210,10 @@ class Trainer:
             raise ConfigError(f"work_dir {work_dir} already holds a run ({names}): pass --resume to continue it, "
                               "--overwrite to replace it, or choose another --work-dir")
 
-    def _build(self, model_config: ModelConfig) -> None:
+    def _build(self, model_config: Any) -> None:
         config, device = self.config, self.device
         torch.manual_seed(config.seed)
-        model: Segmentor = build_model(model_config)
+        model: Segmentor = build_any(model_config)
         if config.init_checkpoint:
             state, _, _ = read_checkpoint(Path(config.init_checkpoint))
             load_state_dict_strict(model, state, config.init_checkpoint)
@@ -232,10 +232,8 @@ class Trainer:
             # In place (nn.Module.compile), so state_dict keys and checkpoints stay the same. A head that
             # replays a saved RNG state (IDRNet's diagnostics replay the dropout masks) stays eager:
             # compiled random number generation does not promise the same draws.
-            head = None if model.decode_head.replays_random_state else model.decode_head
-            for module in (model.backbone, model.auxiliary_head, head):
-                if module is not None:
-                    module.compile()
+            for module in model.compile_parts():
+                module.compile()
         groups = _param_groups(model, config)
         if config.optim.type == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, lr=config.optim.lr, momentum=config.optim.momentum)

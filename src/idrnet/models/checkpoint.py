@@ -6,7 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 
@@ -18,6 +18,7 @@ from .segmentor import Segmentor
 CONFIG_METADATA_KEY = "idrnet_config"
 NAME_METADATA_KEY = "idrnet_name"
 DATA_METADATA_KEY = "idrnet_data"  # JSON of idrnet.data.meta.DataMeta (classes, palette, test resize)
+EXTERNAL_METADATA_KEY = "idrnet_external"  # another library's model: {"library", "version", "config"}
 
 # Reference ResNet deep stem → timm's deep stem (conv1 Sequential + bn1).
 _STEM = {"stem.0.": "conv1.0.", "stem.1.": "conv1.1.", "stem.3.": "conv1.3.", "stem.4.": "conv1.4.",
@@ -133,8 +134,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise CheckpointError(f"{path}: not a readable .safetensors file ({err}); truncated or not written by idrnet?") from err
 
 
-def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelConfig | None, str | None]:
-    """Tensors (in our key names), the stored config and model name (ours only) of a checkpoint file.
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Any, str | None]:
+    """Tensors (in our key names), the stored config (a :class:`ModelConfig`, or another library's
+    config line) and model name (ours only) of a checkpoint file.
 
     ``.safetensors`` files are ours; anything else is read with ``torch.load(weights_only=True)`` and
     may be an official SSSegmentation checkpoint (``{'model': state_dict, ...}``) or a bare state dict.
@@ -149,10 +151,14 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], M
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {path} does not exist")
         metadata = read_metadata(path)
-        config = None
+        config: Any = None
         if CONFIG_METADATA_KEY in metadata:
             stored = upgrade_stored_config(json.loads(metadata[CONFIG_METADATA_KEY]))
             config = from_dict(ModelConfig, stored, where=f"{path}:config")
+        elif EXTERNAL_METADATA_KEY in metadata:
+            from ..dropin.external import external_from_record
+
+            config = external_from_record(json.loads(metadata[EXTERNAL_METADATA_KEY]), f"{path}:{EXTERNAL_METADATA_KEY}")
         try:
             tensors = load_file(str(path))
         except Exception as err:  # noqa: BLE001 - name the file
@@ -174,14 +180,23 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], M
     return state, None, None
 
 
-def save_checkpoint(model: Segmentor, path: str | os.PathLike, name: str | None = None, data_meta: str | None = None) -> Path:
+def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, name: str | None = None, data_meta: str | None = None) -> Path:
     """Write ``model``'s weights and config as one safetensors file, atomically (``data_meta``: the
     JSON of a :class:`idrnet.data.meta.DataMeta`, so predictions know class names and colours)."""
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {CONFIG_METADATA_KEY: json.dumps(to_dict(model.config))}
+    from ..dropin.external import external_record
+
+    record = external_record(model)
+    if record is not None:  # another library's model: how to rebuild it (library, version, arguments)
+        metadata = {EXTERNAL_METADATA_KEY: json.dumps(record)}
+    elif isinstance(model, Segmentor):
+        metadata = {CONFIG_METADATA_KEY: json.dumps(to_dict(model.config))}
+    else:
+        raise ValueError(f"cannot save a {type(model).__name__} with its config: only idrnet's models and "
+                         "config-line models (model: {type: smp|torchvision, …}) carry one; save its state_dict instead")
     if name:
         metadata[NAME_METADATA_KEY] = name
     if data_meta:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -11,8 +12,10 @@ from ..config import ConfigError, from_dict, to_dict
 from .config import ModelConfig
 
 
-def load_model_config(path: str | os.PathLike) -> ModelConfig:
-    """Read a YAML model config; errors name the file and the offending key."""
+def load_model_config(path: str | os.PathLike) -> Any:
+    """Read a YAML model config (ours, or a config line of another library with ``type: smp`` or
+    ``type: torchvision``; a training config's ``model`` section works too); errors name the file
+    and the offending key."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -20,6 +23,10 @@ def load_model_config(path: str | os.PathLike) -> ModelConfig:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if isinstance(data, dict) and "model" in data and "num_classes" not in data:
         data = data["model"]
+    if isinstance(data, dict) and "type" in data:
+        from ..dropin.external import ExternalModelConfig
+
+        return from_dict(ExternalModelConfig, data, where=str(path))
     return from_dict(ModelConfig, data, where=str(path))
 
 

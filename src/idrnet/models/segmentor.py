@@ -48,6 +48,13 @@ class Segmentor(nn.Module):
         self.ignore_index = config.ignore_index
         self.align_corners = config.align_corners
 
+    def compile_parts(self) -> list[nn.Module]:
+        """The modules ``compile: true`` compiles in place (keys and checkpoints unchanged): backbone,
+        auxiliary head, and the decode head unless it replays a saved RNG state (IDRNet's diagnostics
+        replay dropout masks, which compiled random number generation does not promise to reproduce)."""
+        head = None if self.decode_head.replays_random_state else self.decode_head
+        return [m for m in (self.backbone, self.auxiliary_head, head) if m is not None]
+
     @property
     def size_divisor(self) -> int:
         """Inputs are zero-padded (bottom/right) to a multiple of this inside ``forward`` (1: no padding)."""
