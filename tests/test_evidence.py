@@ -55,3 +55,22 @@ def test_context_ab_end_to_end(tmp_path: Path) -> None:
     ab.main(["--out", str(out), "--data", str(data), "--seeds", "0", "--iterations", "12", "--docs", str(docs),
              "--variants", *variants])
     assert (out / "idrnet" / "seed_0" / "result.json").stat().st_mtime == mtime
+
+
+@pytest.mark.slow
+def test_dropin_ab_end_to_end(tmp_path: Path) -> None:
+    """CI-sized benchmarks/dropin_ab.py: both pairs train from config lines and the report has their rows."""
+    pytest.importorskip("segmentation_models_pytorch")
+    from idrnet.data.synth import write_synthetic_dataset
+
+    spec = importlib.util.spec_from_file_location("dropin_ab", ROOT / "benchmarks" / "dropin_ab.py")
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    data = write_synthetic_dataset(tmp_path / "data", num_train=8, num_val=2, size=64, seed=0, progress=False)
+    doc = tmp_path / "dropin_evidence.md"
+    extra = ["batch_size=4", "data.num_workers=0", "data.scale=[64,64]", "data.crop=[64,64]"]
+    assert ab.main(["--out", str(tmp_path / "runs"), "--data", str(data), "--seeds", "0", "--iterations", "2",
+                    "--doc", str(doc), *sum((["--set", e] for e in extra), [])]) == 0
+    text = doc.read_text()
+    assert "SMP Unet + IDRNet − SMP Unet (ResNet-18) | 1 |" in text
+    assert "DeepLabV3-MobileNetV3 + IDRNet − torchvision DeepLabV3-MobileNetV3 | 1 |" in text
