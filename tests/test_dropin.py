@@ -226,3 +226,35 @@ def test_config_line_errors_name_the_key():
 
     with pytest.raises(ConfigError, match="no segmentation model 'deeplab'.*deeplabv3_resnet50"):
         build_external(TorchvisionModelConfig(num_classes=3, name="deeplab"))
+
+
+def _user_loop_worker(rank: int, world: int, init_file: str, out: str) -> None:
+    import os
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)  # same initial weights on every process
+    model = idrnet.attach(TinyNet(), 4, **SMALL).train()
+    ddp = idrnet.wrap_ddp(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+    torch.manual_seed(100 + rank)  # different data per process
+    for _ in range(2):
+        loss = idrnet.training_loss(ddp, torch.randn(2, 3, 32, 32), torch.randint(0, 4, (2, 32, 32)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.save({k: v.clone() for k, v in model.state_dict().items()}, f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_wrap_ddp_in_a_users_own_loop(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_user_loop_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    for key in a:  # gradients and IDRNet's statistics are the same on both processes
+        if "running_" in key or "num_batches" in key:
+            continue  # BatchNorm statistics are per process (no SyncBatchNorm in this loop)
+        torch.testing.assert_close(a[key], b[key], msg=key)
+    assert not torch.equal(a["model.head.2.head.class_relations_mean"], torch.eye(4))

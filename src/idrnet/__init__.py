@@ -16,6 +16,7 @@ _EXPORTS = {
     "Segmenter": "idrnet.apis.segmenter",
     "loss_terms": "idrnet.engine.losses",
     "training_loss": "idrnet.engine.losses",
+    "wrap_ddp": "idrnet.engine.ddp",
     "training_losses": "idrnet.engine.losses",
     "MODEL_ZOO": "idrnet.models",
     "ModelConfig": "idrnet.models",

@@ -30,6 +30,7 @@ from ..models.config import ModelConfig
 from ..models.segmentor import Segmentor
 from ..models.zoo import get_entry
 from .config import TrainConfig
+from .ddp import wrap_ddp
 from .errors import TrainingError
 from .losses import training_losses
 from .work_dir import (
@@ -241,13 +242,11 @@ class Trainer:
             self.optimizer = torch.optim.AdamW(groups, lr=config.optim.lr, betas=config.optim.betas)
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
         self.model = model
-        self.ddp = None
+        self.ddp: Any = None
         if self.world > 1:
-            self.ddp = torch.nn.parallel.DistributedDataParallel(
-                _TrainForward(model), device_ids=[device.index] if device.type == "cuda" else None
-            )
+            self.ddp = wrap_ddp(model, device_ids=[device.index] if device.type == "cuda" else None)
         # Under DDP the training forward must go through the wrapper so gradients are synchronised.
-        self.trainee = _DDPView(self.ddp, model) if self.ddp is not None else model
+        self.trainee = self.ddp if self.ddp is not None else model
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
 
     def _load_state(self, path: Path, allow_config_change: bool) -> None:
@@ -501,30 +500,6 @@ def train(
     ``max_iterations`` stops early (after writing a resumable checkpoint) without changing the schedule.
     """
     return Trainer(config, resume, overwrite, allow_config_change).run(max_iterations)
-
-
-class _DDPView:
-    """Looks like the Segmentor to ``training_losses`` but runs ``forward_train`` through DDP."""
-
-    def __init__(self, ddp: torch.nn.Module, model: Segmentor) -> None:
-        self._ddp, self._model = ddp, model
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def forward_train(self, images: torch.Tensor):
-        return self._ddp(images)
-
-
-class _TrainForward(torch.nn.Module):
-    """``forward`` = the segmentor's ``forward_train``, so DDP can wrap the training forward."""
-
-    def __init__(self, model: Segmentor) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: torch.Tensor):
-        return self.model.forward_train(images)
 
 
 def evaluate(model: Segmentor, dataset: SegmentationDataset, device: torch.device) -> dict[str, Any]:
