@@ -258,3 +258,11 @@ def test_wrap_ddp_in_a_users_own_loop(tmp_path):
             continue  # BatchNorm statistics are per process (no SyncBatchNorm in this loop)
         torch.testing.assert_close(a[key], b[key], msg=key)
     assert not torch.equal(a["model.head.2.head.class_relations_mean"], torch.eye(4))
+
+
+def test_attached_model_trains_under_bf16_autocast():
+    model = idrnet.attach(smp_model("FPN"), 5, **SMALL).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = idrnet.training_loss(model, torch.randn(2, 3, 64, 64), torch.randint(0, 5, (2, 64, 64)))
+    loss.backward()
+    assert torch.isfinite(loss) and loss.dtype == torch.float32
