@@ -3,7 +3,7 @@
   python benchmarks/bench_dropin.py [--size 512] [--runs 5] [--classes 19]
 
 Prints, for SMP Unet (ResNet-18), torchvision DeepLabV3-MobileNetV3 and FCN-ResNet-50, the parameter
-counts and the median latency of the original and the attached model (batch 1, random weights, one
+counts, GFLOPs per image (PyTorch's FlopCounterMode) and the median latency of the original and the attached model (batch 1, random weights, one
 warm-up run each, official IDRNet widths).
 """
 
@@ -31,6 +31,7 @@ def main() -> None:
     import torchvision
 
     import idrnet
+    from idrnet.deploy.bench import count_gflops
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512)
@@ -51,8 +52,9 @@ def main() -> None:
         p0 = sum(p.numel() for p in base.parameters()) / 1e6
         p1 = sum(p.numel() for p in attached.parameters()) / 1e6
         t0, t1 = _median_seconds(base, x, args.runs), _median_seconds(attached, x, args.runs)
-        print(f"| {name} | {p0:.2f} M → {p1:.2f} M (+{p1 - p0:.2f} M) | {1000 * t0:.0f} → {1000 * t1:.0f} ms "
-              f"(×{t1 / t0:.2f}) |")
+        g0, g1 = count_gflops(base, x), count_gflops(attached, x)
+        print(f"| {name} | {p0:.2f} M → {p1:.2f} M (+{p1 - p0:.2f} M) | {g0:.1f} → {g1:.1f} (×{g1 / g0:.2f}) | "
+              f"{1000 * t0:.0f} → {1000 * t1:.0f} ms (×{t1 / t0:.2f}) |")
 
 
 if __name__ == "__main__":
