@@ -24,7 +24,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -234,6 +234,20 @@ def report(out: Path, variants: Sequence[str], seeds: Sequence[int], docs: Path,
     return text
 
 
+def run_all(run: Callable[..., dict], variants: Sequence[str], seeds: Sequence[int], out: Path, data: Path,
+            iterations: int, extra: Sequence[str]) -> None:
+    """Write the generated dataset if missing, then train every (seed, variant) with ``run`` —
+    seed-major, so a partial experiment already has complete pairs."""
+    if not (data / "dataset.yaml").is_file():
+        from idrnet.data.synth import write_synthetic_dataset
+
+        write_synthetic_dataset(data, num_train=400, num_val=100, size=128, seed=0)
+    for seed in seeds:
+        for v in variants:
+            r = run(v, seed, out, data, iterations, extra)
+            print(f"{v} seed {seed}: mIoU {100 * r['mIoU']:.2f} ({r['train_seconds'] / 60:.1f} min)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/context_ab", help="experiment folder (finished runs are reused)")
@@ -249,14 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out, data = Path(args.out), Path(args.data)
     if not args.report_only:
-        if not (data / "dataset.yaml").is_file():
-            from idrnet.data.synth import write_synthetic_dataset
-
-            write_synthetic_dataset(data, num_train=400, num_val=100, size=128, seed=0)
-        for seed in args.seeds:  # seed-major: a partial experiment already has complete pairs
-            for v in args.variants:
-                r = run_one(v, seed, out, data, args.iterations, args.extra)
-                print(f"{v} seed {seed}: mIoU {100 * r['mIoU']:.2f} ({r['train_seconds'] / 60:.1f} min)", flush=True)
+        run_all(run_one, args.variants, args.seeds, out, data, args.iterations, args.extra)
     shown = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--report-only"]
     command = "python benchmarks/context_ab.py " + " ".join(shown)
     text = report(out, args.variants, args.seeds, Path(args.docs), command.strip())

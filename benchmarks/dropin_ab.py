@@ -114,14 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="extra", action="append", default=[], help="extra config override for every run")
     args = parser.parse_args(argv)
     out, data = Path(args.out), Path(args.data)
-    if not (data / "dataset.yaml").is_file():
-        from idrnet.data.synth import write_synthetic_dataset
-
-        write_synthetic_dataset(data, num_train=400, num_val=100, size=128, seed=0)
-    for seed in args.seeds:  # seed-major: a partial experiment already has complete pairs
-        for v in args.variants:
-            r = run_one(v, seed, out, data, args.iterations, args.extra)
-            print(f"{v} seed {seed}: mIoU {100 * r['mIoU']:.2f} ({r['train_seconds'] / 60:.1f} min)", flush=True)
+    _helpers().run_all(run_one, args.variants, args.seeds, out, data, args.iterations, args.extra)
     command = "python benchmarks/dropin_ab.py " + " ".join(sys.argv[1:] if argv is None else argv)
     Path(args.doc).write_text(report(out, args.seeds, command.strip()))
     print(f"wrote {args.doc}")
