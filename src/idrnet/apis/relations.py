@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..models.segmentor import Segmentor
+from ..models.segmentor import Segmentor, pad_to_multiple
 
 
 def _has_idrnet_head(model: Any) -> bool:
@@ -33,13 +33,11 @@ def explain_image(model: Segmentor, images: torch.Tensor) -> dict[str, Any]:
     present group receives from every other present group (from the mean relation matrix)."""
     if not _has_idrnet_head(model):
         raise ValueError("this model has no IDRNet head to explain")
+    if not hasattr(model, "backbone"):
+        raise ValueError("explaining one image needs idrnet's own model (backbone → IDRNet head); for a model IDRNet "
+                         "was attached to, the learned relation matrices are available (without --image)")
     model.eval()
-    padded = images
-    d = model.size_divisor
-    if d > 1:
-        h, w = images.shape[2:]
-        padded = torch.nn.functional.pad(images, (0, (-w) % d, 0, (-h) % d))
-    out = model.decode_head.explain(model.backbone(padded))
+    out = model.decode_head.explain(model.backbone(pad_to_multiple(images, model.size_divisor)))
     present = out["present"][0].nonzero().flatten().tolist()
     weights = out["weights_mean"][0].cpu()
     return {"labels": out["labels"][0].cpu().numpy(), "present": present,

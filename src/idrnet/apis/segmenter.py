@@ -13,7 +13,6 @@ from ..data.meta import DataMeta, custom_meta, generic_meta, zoo_meta
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
 from ..evaluation.inference import TTAConfig, predict_scores
 from ..models.config import InferenceConfig, ModelConfig
-from ..models.segmentor import Segmentor
 from ..models.zoo import MODEL_ZOO
 
 ImageInput = str | os.PathLike | np.ndarray | torch.Tensor | Any  # Any: a PIL image

@@ -10,7 +10,6 @@ The exported graph maps normalised images (B, 3, H, W) to logits (B, K, H, W); `
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..models.config import InferenceConfig
-from ..models.heads import AuxiliaryLogits, HeadOutputs, IDRNetHead
+from ..models.heads import HeadOutputs, IDRNetHead
 from ..models.segmentor import TrainOutputs
 from .wrapped import WrappedModel
 

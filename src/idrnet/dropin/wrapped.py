@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..models.heads import AuxiliaryLogits, DecodeHead
-from ..models.segmentor import TrainOutputs
+from ..models.segmentor import TrainOutputs, pad_to_multiple
 
 
 class _NoHead(DecodeHead):
@@ -82,8 +82,7 @@ class WrappedModel(nn.Module):
     def forward_scores(self, images: torch.Tensor, probs_before_resize: bool = False) -> torch.Tensor:
         """Logits (or probabilities) ``(B, K, H, W)`` at the input's size, padding inside when needed."""
         h, w = images.shape[2:]
-        d = self.size_divisor
-        padded = F.pad(images, (0, (-w) % d, 0, (-h) % d)) if d > 1 else images
+        padded = pad_to_multiple(images, self.size_divisor)
         scores = self._main(self(padded))
         if scores.shape[2:] != padded.shape[2:]:
             scores = F.interpolate(scores, size=padded.shape[2:], mode="bilinear", align_corners=self.align_corners)

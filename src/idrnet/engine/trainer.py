@@ -34,7 +34,7 @@ from .ddp import wrap_ddp
 from .errors import TrainingError
 from .losses import training_losses
 from .work_dir import (
-    RESUMABLE_CHANGES, clear_run, config_changes, existing_run_files, remove_stale_temporaries, truncate_log,
+    clear_run, config_changes, existing_run_files, remove_stale_temporaries, truncate_log,
 )
 
 

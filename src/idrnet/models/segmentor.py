@@ -13,6 +13,14 @@ from .config import ModelConfig
 from .heads import AuxiliaryLogits, DecodeHead
 
 
+def pad_to_multiple(images: torch.Tensor, divisor: int) -> torch.Tensor:
+    """Zero-pad ``(B, C, H, W)`` at the bottom and right to multiples of ``divisor`` (no-op for 1)."""
+    if divisor <= 1:
+        return images
+    h, w = images.shape[2:]
+    return F.pad(images, (0, (-w) % divisor, 0, (-h) % divisor))
+
+
 @dataclass
 class TrainOutputs:
     """Logits of one training forward at the heads' resolutions (losses are computed outside): the
@@ -76,10 +84,7 @@ class Segmentor(nn.Module):
         """Logits (or, with ``probs_before_resize``, softmax probabilities computed at the head's
         resolution) resized to the input's size."""
         h, w = images.shape[2:]
-        d = self.size_divisor
-        padded = images
-        if d > 1:
-            padded = F.pad(images, (0, (-w) % d, 0, (-h) % d))
+        padded = pad_to_multiple(images, self.size_divisor)
         scores = self.forward_logits(padded)
         if probs_before_resize:
             scores = scores.softmax(dim=1)
