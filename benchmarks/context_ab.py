@@ -72,7 +72,8 @@ def run_one(variant: str, seed: int, out: Path, data_root: Path, iterations: int
     seconds_before = json.loads((work / "seconds.json").read_text())["seconds"] if (work / "seconds.json").is_file() else 0.0
     start = time.perf_counter()
     try:
-        outcome = train(config, resume=resume or None)
+        # A run stopped before its first checkpoint has nothing to resume: start it again.
+        outcome = train(config, resume=resume or None, overwrite=not resume)
     finally:
         work.mkdir(parents=True, exist_ok=True)
         (work / "seconds.json").write_text(json.dumps({"seconds": seconds_before + time.perf_counter() - start}))

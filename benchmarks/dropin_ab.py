@@ -59,7 +59,9 @@ def run_one(variant: str, seed: int, out: Path, data_root: Path, iterations: int
                  "device=cpu", *extra]
     config = load_train_config(BASE_CONFIG, overrides)
     start = time.perf_counter()
-    outcome = train(config, resume=(work / "latest.pt").is_file() or None)
+    resume = (work / "latest.pt").is_file()
+    # A run stopped before its first checkpoint has nothing to resume: start it again.
+    outcome = train(config, resume=resume or None, overwrite=not resume)
     metrics = outcome["metrics"]
     result = {"variant": variant, "seed": seed, "iterations": iterations, "train_seconds": time.perf_counter() - start,
               "mIoU": metrics["mIoU"], "IoU": metrics["IoU"], "overrides": overrides}
