@@ -6,7 +6,8 @@ import importlib
 from types import ModuleType
 
 # module → the extra of `pip install "idrnet[EXTRA]"` that provides it
-EXTRAS = {"onnx": "deploy", "onnxruntime": "deploy", "onnxscript": "deploy", "segmentation_models_pytorch": "smp"}
+EXTRAS = {"onnx": "deploy", "onnxruntime": "deploy", "onnxscript": "deploy", "segmentation_models_pytorch": "smp",
+          "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve"}
 
 
 class MissingExtraError(ImportError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -139,6 +139,32 @@ class Segmenter:
         """Label map ``(H, W)`` (uint8 for ≤ 256 classes, else int32) at the input's size."""
         labels = self._scores(image).argmax(1)[0].cpu().numpy()
         return labels.astype(np.uint8 if self.model.num_classes <= 256 else np.int32)
+
+    @torch.no_grad()
+    def predict_batch(
+        self, images: Sequence[ImageInput], return_confidence: bool = False
+    ) -> list[np.ndarray] | tuple[list[np.ndarray], list[np.ndarray]]:
+        """Label maps of several images, those of one size run as one batch (as :meth:`predict` would
+        label each, up to the float noise of a larger batch). ``return_confidence`` adds each pixel's
+        top class probability ``(H, W)`` float32."""
+        rgbs = [to_rgb_array(image) for image in images]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, rgb in enumerate(rgbs):
+            groups.setdefault(rgb.shape, []).append(i)
+        dtype = np.uint8 if self.model.num_classes <= 256 else np.int32
+        labels: list[np.ndarray] = [np.empty(0)] * len(rgbs)
+        confidence: list[np.ndarray] = [np.empty(0)] * len(rgbs)
+        for shape, members in groups.items():
+            batch = torch.cat([self.preprocess(rgbs[i]) for i in members])
+            scores = predict_scores(self.model, batch, self.inference, shape[:2], self.tta, self.meta.flip_pairs)
+            for n, i in enumerate(members):
+                labels[i] = scores[n].argmax(0).cpu().numpy().astype(dtype)
+            if return_confidence:
+                probs = scores if self.inference.probs_before_resize else scores.softmax(dim=1)
+                top = probs.amax(dim=1).float().cpu().numpy()
+                for n, i in enumerate(members):
+                    confidence[i] = top[n]
+        return (labels, confidence) if return_confidence else labels
 
     def overlay(self, image: ImageInput, labels: np.ndarray | None = None, alpha: float = 0.5) -> np.ndarray:
         """RGB picture of the prediction blended over the image with the dataset palette."""

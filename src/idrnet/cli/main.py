@@ -6,13 +6,13 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import bench, compare, convert, data, export, models, predict, relations, test, train
+from . import bench, compare, convert, data, export, models, predict, relations, serve, test, train
 
 # verb → module with ``add_arguments(parser)`` and ``run(args) -> int``; the modules import torch and
 # the rest of idrnet only inside ``run``, so parsing and --help stay fast.
 VERBS = {
     "bench": bench, "compare": compare, "convert": convert, "data": data, "export": export, "models": models,
-    "predict": predict, "relations": relations, "test": test, "train": train,
+    "predict": predict, "relations": relations, "serve": serve, "test": test, "train": train,
 }
 
 

@@ -26,11 +26,111 @@ def read_label(path: Path) -> np.ndarray:
             return np.asarray(scipy.io.loadmat(str(path))["S"], dtype=np.int32)
         except Exception as err:  # noqa: BLE001
             raise BadSampleError(f"{path}: cannot read COCO-Stuff .mat label (key 'S'): {err}") from err
+    if not path.is_file():
+        raise BadSampleError(f"{path}: label file does not exist")
+    return decode_label(path.read_bytes(), str(path))
+
+
+_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+# Leading bytes of the image formats we decode → the format's name.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+)
+IMAGE_FORMATS = ("PNG", "JPEG", "WebP", "BMP", "TIFF")
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """The format of encoded image bytes by their signature (one of :data:`IMAGE_FORMATS`), or None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    for signature, name in _SIGNATURES:
+        if data.startswith(signature):
+            return name
+    return None
+
+
+def _jpeg_bytes_end_properly(data: bytes) -> bool:
+    """Whether JPEG bytes end with the end-of-image marker (padding after it allowed).
+
+    OpenCV decodes a truncated JPEG without an error (the missing part comes out grey), so a cut file
+    is found by its missing marker; data failing this test is decoded fully by PIL to be sure.
+    """
+    return data[-64:].rstrip(b"\x00\r\n \t").endswith(b"\xff\xd9")
+
+
+def _jpeg_has_end_marker(path: Path) -> bool:
+    """:func:`_jpeg_bytes_end_properly` for a file, reading only its end."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - 64))
+        return _jpeg_bytes_end_properly(f.read())
+
+
+def _verify_decode(source, name: str) -> None:
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
+            img.load()
+    except Exception as err:  # noqa: BLE001 - any decoder failure means the data is bad
+        raise BadSampleError(f"{name}: unreadable or truncated image file: {err}") from err
+
+
+def verify_image_file(path: Path) -> None:
+    """Decode ``path`` fully with PIL (no truncated-image tolerance); :class:`BadSampleError` if it fails."""
+    _verify_decode(path, str(path))
+
+
+def decode_image(data: bytes, name: str, other_formats: bool = False) -> np.ndarray:
+    """RGB uint8 H×W×3 of encoded image bytes (PNG, JPEG, WebP, BMP, TIFF; grayscale, 16-bit and RGBA
+    are converted to RGB). ``name`` (a file name or request) is named in errors; truncated data is an
+    error, never silently padded. ``other_formats``: also try formats without a known signature
+    (PPM, JPEG 2000, … that OpenCV reads), fully verified by PIL first."""
+    import io
+
+    import cv2
+
+    kind = sniff_image_format(data)
+    if kind is None and other_formats and data:
+        _verify_decode(io.BytesIO(data), name)
+        kind = "image"
+    if kind is None:
+        raise BadSampleError(f"{name}: not an image of a supported format ({', '.join(IMAGE_FORMATS)})")
+    if kind != "PNG" and (kind != "JPEG" or not _jpeg_bytes_end_properly(data)):
+        _verify_decode(io.BytesIO(data), name)  # OpenCV's tolerance of damage varies by codec
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)  # refuses cut PNGs itself
+    if decoded is None:
+        _verify_decode(io.BytesIO(data), name)
+        raise BadSampleError(f"{name}: OpenCV cannot decode this {kind} image")
+    if decoded.dtype != np.uint8:
+        if decoded.dtype == np.uint16:
+            decoded = (decoded / max(1, int(decoded.max())) * 255).astype(np.uint8)
+        else:
+            decoded = decoded.astype(np.uint8)
+    if decoded.ndim == 2:
+        return cv2.cvtColor(decoded, cv2.COLOR_GRAY2RGB)
+    if decoded.shape[2] == 4:
+        return cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """RGB uint8 H×W×3 of an image file (grayscale and RGBA are converted). Truncated files are an
+    error naming the file, never silently padded."""
+    if not path.is_file():
+        raise BadSampleError(f"{path}: image file does not exist")
+    return decode_image(path.read_bytes(), str(path), other_formats=True)
+
+
+def decode_label(data: bytes, name: str) -> np.ndarray:
+    """Raw label values (H×W int32) of encoded label-PNG bytes (as :func:`read_label`)."""
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
             if img.mode not in LABEL_MODES:
                 raise BadSampleError(
-                    f"{path}: label image has mode {img.mode}; expected single-channel class indices "
+                    f"{name}: label image has mode {img.mode}; expected single-channel class indices "
                     f"({', '.join(LABEL_MODES)}); colour-coded labels must be converted to indices"
                 )
             img.load()
@@ -38,61 +138,7 @@ def read_label(path: Path) -> np.ndarray:
     except BadSampleError:
         raise
     except Exception as err:  # noqa: BLE001
-        raise BadSampleError(f"{path}: unreadable or truncated label file: {err}") from err
-
-
-_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
-
-
-def _jpeg_has_end_marker(path: Path) -> bool:
-    """Whether a JPEG file ends with its end-of-image marker (padding after it allowed).
-
-    OpenCV decodes a truncated JPEG without an error (the missing part comes out grey), so a cut file
-    is found by its missing marker; files failing this test are decoded fully by PIL to be sure.
-    """
-    with open(path, "rb") as f:
-        f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - 64))
-        tail = f.read().rstrip(b"\x00\r\n \t")
-    return tail.endswith(b"\xff\xd9")
-
-
-def verify_image_file(path: Path) -> None:
-    """Decode ``path`` fully with PIL (no truncated-image tolerance); :class:`BadSampleError` if it fails."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-    except Exception as err:  # noqa: BLE001 - any decoder failure means the file is bad
-        raise BadSampleError(f"{path}: unreadable or truncated image file: {err}") from err
-
-
-def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 H×W×3 of an image file (grayscale and RGBA are converted). Truncated files are an
-    error naming the file, never silently padded."""
-    import cv2
-
-    if not path.is_file():
-        raise BadSampleError(f"{path}: image file does not exist")
-    suffix = path.suffix.lower()
-    if suffix in _JPEG_SUFFIXES:
-        if not _jpeg_has_end_marker(path):
-            verify_image_file(path)
-    elif suffix != ".png":
-        verify_image_file(path)  # BMP/TIFF/WebP: OpenCV's tolerance of damage varies by codec
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # OpenCV refuses truncated PNGs itself
-    if data is None:
-        if suffix not in _JPEG_SUFFIXES and suffix != ".png":
-            raise BadSampleError(f"{path}: OpenCV cannot decode this image")
-        verify_image_file(path)
-        raise BadSampleError(f"{path}: unreadable or truncated image file")
-    if data.dtype != np.uint8:
-        data = (data / max(1, int(data.max())) * 255).astype(np.uint8) if data.dtype == np.uint16 else data.astype(np.uint8)
-    if data.ndim == 2:
-        return cv2.cvtColor(data, cv2.COLOR_GRAY2RGB)
-    if data.shape[2] == 4:
-        return cv2.cvtColor(data, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+        raise BadSampleError(f"{name}: unreadable or truncated label file: {err}") from err
 
 
 class LabelMap:

@@ -52,6 +52,29 @@ def paired_bootstrap(
     return observed, float(low), float(high)
 
 
+def independent_bootstrap(
+    inter_a: np.ndarray, union_a: np.ndarray, inter_b: np.ndarray, union_b: np.ndarray,
+    resamples: int = 1000, seed: int = 0, level: float = 0.95,
+) -> tuple[float, float, float]:
+    """As :func:`paired_bootstrap` for two different image sets (an A/B split of live traffic): each
+    model's images are resampled on their own. Inputs are per-image ``(N_a, K)`` and ``(N_b, K)`` areas."""
+    observed = float(miou_of_areas(inter_b.sum(0), union_b.sum(0)) - miou_of_areas(inter_a.sum(0), union_a.sum(0)))
+    if inter_a.shape[0] < 2 or inter_b.shape[0] < 2:
+        return observed, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+
+    def resampled_miou(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+        n = inter.shape[0]
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+        return miou_of_areas(counts @ inter, counts @ union)
+
+    with np.errstate(invalid="ignore"):
+        deltas = resampled_miou(inter_b, union_b) - resampled_miou(inter_a, union_a)
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(deltas, [alpha, 1 - alpha])
+    return observed, float(low), float(high)
+
+
 @dataclass(order=True)
 class _Disagreement:
     score: float

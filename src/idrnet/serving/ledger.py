@@ -1,0 +1,286 @@
+"""A/B bookkeeping: per-arm request counts and latencies, the window of recent predictions that ground-truth
+feedback refers to, per-image IoU areas, the mIoU difference with a bootstrap interval, and the A/B log
+(JSON lines) a restarted server resumes from."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import zlib
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.compare import independent_bootstrap, miou_of_areas, paired_bootstrap
+
+LATENCY_WINDOW = 10_000  # percentiles are over each arm's most recent requests
+
+
+class FeedbackError(Exception):
+    """Feedback that cannot be used; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def pack_labels(labels: np.ndarray) -> tuple[bytes, str, tuple[int, int]]:
+    """Labels compressed for the feedback window (label maps shrink 20–100× with zlib's fastest level)."""
+    array = np.ascontiguousarray(labels)
+    return zlib.compress(array.tobytes(), 1), array.dtype.str, tuple(array.shape)
+
+
+def unpack_labels(packed: tuple[bytes, str, tuple[int, int]]) -> np.ndarray:
+    """Inverse of :func:`pack_labels`."""
+    data, dtype, shape = packed
+    return np.frombuffer(zlib.decompress(data), dtype=np.dtype(dtype)).reshape(shape)
+
+
+def image_areas(prediction: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class intersection and union pixel counts (int64, length K) of one prediction."""
+    k = num_classes
+    valid = (target >= 0) & (target < k) & (target != ignore_index)
+    index = target[valid].astype(np.int64) * k + prediction[valid].astype(np.int64)
+    confusion = np.bincount(index, minlength=k * k).reshape(k, k)
+    tp = np.diag(confusion)
+    return tp, confusion.sum(0) + confusion.sum(1) - tp
+
+
+def _sparse(inter: np.ndarray, union: np.ndarray) -> list[list[int]]:
+    keep = np.flatnonzero(union)
+    return [keep.tolist(), inter[keep].tolist(), union[keep].tolist()]
+
+
+def _dense(sparse: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    classes, inter, union = (np.asarray(v, dtype=np.int64) for v in sparse)
+    if classes.size and (classes.min() < 0 or classes.max() >= k):
+        raise ValueError(f"class index out of range 0..{k - 1}")
+    dense_inter, dense_union = np.zeros(k, np.int64), np.zeros(k, np.int64)
+    dense_inter[classes], dense_union[classes] = inter, union
+    return dense_inter, dense_union
+
+
+@dataclass
+class _Prediction:
+    arm: str
+    labels: tuple[bytes, str, tuple[int, int]]
+    shadow: Any = None  # shadow mode: B's packed labels, or the future that brings them
+    answered: bool = False
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.labels[0]) + (len(self.shadow[0]) if isinstance(self.shadow, tuple) else 0)
+
+
+@dataclass
+class _ArmStats:
+    model: str
+    requests: int = 0
+    latencies: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    inter: list[np.ndarray] = field(default_factory=list)
+    union: list[np.ndarray] = field(default_factory=list)
+
+
+class ABLedger:
+    """What the server knows about its arms' traffic and accuracy.
+
+    Called from the event loop; :meth:`summary` may run on another thread (it copies under a lock).
+    ``arms``: arm name → model source; ``mode``: single, split or shadow.
+    """
+
+    def __init__(self, arms: dict[str, str], num_classes: int, ignore_index: int, mode: str, split: float,
+                 window: int = 1000, window_bytes: int = 256 << 20, log: Path | None = None, resamples: int = 1000) -> None:
+        self.arms = {name: _ArmStats(model) for name, model in arms.items()}
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.mode, self.split = mode, split
+        self.window, self.window_bytes = window, window_bytes
+        self.resamples = resamples
+        self._pairs: list[np.ndarray] = []  # (4, K) areas of feedback on both arms' predictions of one image
+        self._predictions: OrderedDict[str, _Prediction] = OrderedDict()
+        self._window_used = 0
+        self._lock = threading.Lock()
+        self._summary_cache: tuple[int, dict[str, Any]] | None = None
+        self._version = 0
+        self.log_path = log
+        self._log = None
+        if log is not None:
+            self.resumed = self._replay(log)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(log, "a", encoding="utf-8")
+            self._write({"event": "start", "time": time.time(), "mode": mode, "split": split,
+                         "num_classes": num_classes, "arms": {n: s.model for n, s in self.arms.items()}})
+
+    # -- the A/B log --------------------------------------------------------------------------------
+    def _identity(self) -> dict[str, Any]:
+        return {"mode": self.mode, "num_classes": self.num_classes, "arms": {n: s.model for n, s in self.arms.items()}}
+
+    def _replay(self, path: Path) -> int:
+        """Restore the statistics of an earlier run of the same experiment; returns the records read."""
+        if not path.exists():
+            return 0
+        if path.is_dir():
+            raise IsADirectoryError(f"--ab-log {path} is a folder; expected a JSON-lines file")
+        records = 0
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                event = record["event"]
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                if number == len(lines):  # the last line of a killed server may be cut short
+                    break
+                raise ValueError(f"--ab-log {path}:{number} is not an A/B log record ({err}); "
+                                 "choose another --ab-log") from err
+            if event == "start":
+                stored = {"mode": record.get("mode"), "num_classes": record.get("num_classes"), "arms": record.get("arms")}
+                if stored != self._identity():
+                    raise ValueError(
+                        f"--ab-log {path} holds another experiment ({json.dumps(stored)}; this server: "
+                        f"{json.dumps(self._identity())}): choose another --ab-log to start a new one")
+            elif event == "request" and record.get("arm") in self.arms:
+                stats = self.arms[record["arm"]]
+                stats.requests += 1
+                stats.latencies.append(float(record["latency_ms"]))
+            elif event == "feedback":
+                self._add_areas({arm: _dense(sparse, self.num_classes) for arm, sparse in record["areas"].items()
+                                 if arm in self.arms})
+            records += 1
+        self._version += 1
+        return records
+
+    def _add_areas(self, areas: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        for arm, (inter, union) in areas.items():
+            self.arms[arm].inter.append(inter)
+            self.arms[arm].union.append(union)
+        if len(areas) == 2:
+            self._pairs.append(np.stack([*areas["A"], *areas["B"]]))
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._log is not None:
+            self._log.write(json.dumps(record) + "\n")
+            self._log.flush()  # a line per event: a killed server loses at most the line being written
+
+    def close(self) -> None:
+        """Flush and close the A/B log."""
+        if self._log is not None:
+            self._log.flush()
+            os.fsync(self._log.fileno())
+            self._log.close()
+            self._log = None
+
+    # -- requests and feedback ----------------------------------------------------------------------
+    def record_request(self, request_id: str, arm: str, labels: np.ndarray, latency_ms: float, inference_ms: float,
+                       shadow: Any = None) -> None:
+        """Count a request and keep its prediction for feedback (``shadow``: the future of B's labels)."""
+        stats = self.arms[arm]
+        latency_ms = round(latency_ms, 3)  # as logged, so that a resumed server reports the same figures
+        with self._lock:
+            stats.requests += 1
+            stats.latencies.append(latency_ms)
+            self._version += 1
+        entry = _Prediction(arm, pack_labels(labels), shadow)
+        self._predictions[request_id] = entry
+        self._window_used += entry.nbytes
+        while len(self._predictions) > self.window or (self._window_used > self.window_bytes and len(self._predictions) > 1):
+            _, old = self._predictions.popitem(last=False)
+            self._window_used -= old.nbytes
+        self._write({"event": "request", "id": request_id, "arm": arm, "latency_ms": latency_ms,
+                     "inference_ms": round(inference_ms, 3), "time": time.time()})
+
+    def record_shadow(self, request_id: str, labels: np.ndarray, inference_ms: float) -> None:
+        """Count B's shadow prediction of request ``request_id`` (shadow mode)."""
+        stats = self.arms["B"]
+        inference_ms = round(inference_ms, 3)
+        with self._lock:
+            stats.requests += 1
+            stats.latencies.append(inference_ms)
+            self._version += 1
+        entry = self._predictions.get(request_id)
+        if entry is not None:
+            entry.shadow = pack_labels(labels)
+            self._window_used += len(entry.shadow[0])
+        self._write({"event": "request", "id": request_id, "arm": "B", "shadow": True,
+                     "latency_ms": inference_ms, "inference_ms": inference_ms, "time": time.time()})
+
+    def prediction(self, request_id: str) -> _Prediction:
+        """The kept prediction of a request, or :class:`FeedbackError` 404/409."""
+        entry = self._predictions.get(request_id)
+        if entry is None:
+            raise FeedbackError(404, f"unknown request id {request_id!r} (never seen, or older than the last "
+                                     f"{self.window} predictions kept for feedback)")
+        if entry.answered:
+            raise FeedbackError(409, f"feedback for request {request_id} was already recorded")
+        return entry
+
+    def feedback(self, request_id: str, target: np.ndarray, shadow_labels: np.ndarray | None = None) -> dict[str, Any]:
+        """Score the kept prediction(s) of ``request_id`` against the ground-truth ``target``."""
+        entry = self.prediction(request_id)
+        prediction = unpack_labels(entry.labels)
+        if target.shape != prediction.shape:
+            raise FeedbackError(422, f"the ground truth is {target.shape[1]}×{target.shape[0]} (W×H), the request's "
+                                     f"image was {prediction.shape[1]}×{prediction.shape[0]}")
+        bad = (target != self.ignore_index) & ((target < 0) | (target >= self.num_classes))
+        if bad.any():
+            values = np.unique(target[bad])[:8].tolist()
+            raise FeedbackError(422, f"the ground truth holds label values {values} outside the model's classes "
+                                     f"0..{self.num_classes - 1} (unlabelled pixels: {self.ignore_index})")
+        scored = {entry.arm: prediction}
+        if shadow_labels is not None:
+            scored["B"] = shadow_labels
+        areas = {arm: image_areas(labels, target, self.num_classes, self.ignore_index) for arm, labels in scored.items()}
+        with self._lock:
+            self._add_areas(areas)
+            self._version += 1
+        entry.answered = True
+        self._write({"event": "feedback", "id": request_id, "time": time.time(),
+                     "areas": {arm: _sparse(*a) for arm, a in areas.items()}})
+        labelled = int(((target != self.ignore_index) & (target >= 0)).sum())
+        return {"request_id": request_id, "arms": {arm: float(miou_of_areas(*a)) for arm, a in areas.items()},
+                "labelled_pixels": labelled}
+
+    # -- the report ---------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """``GET /v1/ab``: per-arm counts, mIoU and latency percentiles, and B − A with its 95 % interval."""
+        with self._lock:
+            version = self._version
+            if self._summary_cache is not None and self._summary_cache[0] == version:
+                return self._summary_cache[1]
+            snapshot = {name: (s.model, s.requests, list(s.latencies), list(s.inter), list(s.union))
+                        for name, s in self.arms.items()}
+            pairs = list(self._pairs)
+        arms: dict[str, Any] = {}
+        areas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name, (model, requests, latencies, inter, union) in snapshot.items():
+            k = self.num_classes
+            areas[name] = (np.stack(inter) if inter else np.zeros((0, k), np.int64),
+                           np.stack(union) if union else np.zeros((0, k), np.int64))
+            with np.errstate(invalid="ignore"):
+                miou = float(miou_of_areas(areas[name][0].sum(0), areas[name][1].sum(0))) if inter else None
+            p50, p95 = (np.percentile(latencies, [50, 95]).tolist() if latencies else (None, None))
+            arms[name] = {"model": model, "requests": requests, "feedback_images": len(inter),
+                          "miou": None if miou is None or np.isnan(miou) else miou,
+                          "latency_ms_p50": p50, "latency_ms_p95": p95}
+        difference = None
+        if self.mode == "shadow" and pairs:
+            # Both arms predicted the same images: the paired bootstrap over those images.
+            stacked = np.stack(pairs)
+            delta, low, high = paired_bootstrap(*(stacked[:, i] for i in range(4)), resamples=self.resamples)
+            difference = {"paired": True, "images": len(pairs)}
+        elif self.mode == "split" and arms["A"]["feedback_images"] and arms["B"]["feedback_images"]:
+            delta, low, high = independent_bootstrap(*areas["A"], *areas["B"], resamples=self.resamples)
+            difference = {"paired": False, "images": arms["A"]["feedback_images"] + arms["B"]["feedback_images"]}
+        if difference is not None:
+            finite = [None if np.isnan(v) else v for v in (delta, low, high)]
+            difference = {"miou_b_minus_a": finite[0], "ci95": finite[1:], **difference, "resamples": self.resamples}
+        result = {"mode": self.mode, "split": self.split if self.mode == "split" else None, "arms": arms,
+                  "difference": difference}
+        with self._lock:
+            self._summary_cache = (version, result)
+        return result
