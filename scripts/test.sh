@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/install_browser.sh
 export HF_HUB_OFFLINE=1 IDRNET_OFFLINE=1 CUDA_VISIBLE_DEVICES=""
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

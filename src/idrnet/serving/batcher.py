@@ -44,8 +44,9 @@ class _Job:
 
 class MicroBatcher:
     """Queue of one arm. :meth:`submit` returns a future of a :class:`BatchResult`; :meth:`run` (a task
-    on the event loop) forms batches of up to ``max_batch`` same-size images, waiting at most
-    ``max_delay_s`` after the oldest request for more, and runs ``predict`` on ``executor``."""
+    on the event loop) forms batches of up to ``max_batch`` same-size images, waiting for more at most
+    ``max_delay_s`` after the oldest request's arrival or the end of the previous batch, whichever is
+    later, and runs ``predict`` on ``executor``."""
 
     def __init__(self, predict: BatchFunction, executor: Executor, max_batch: int, max_delay_s: float, max_queue: int):
         self.predict = predict
@@ -90,6 +91,7 @@ class MicroBatcher:
     async def run(self) -> None:
         """Form and run batches until cancelled; a failing batch fails its requests, not the loop."""
         loop = asyncio.get_running_loop()
+        free_since = loop.time()
         while True:
             while not self._pending:
                 self._wakeup.clear()
@@ -98,7 +100,10 @@ class MicroBatcher:
             if first.future.done():
                 self._pending.popleft()
                 continue
-            deadline = first.enqueued + self.max_delay_s
+            # Wait for more from the later of the oldest request's arrival and the end of the last batch:
+            # under load the queue refills while a batch runs, and the answers of that batch bring their
+            # clients' next requests within milliseconds.
+            deadline = max(first.enqueued, free_since) + self.max_delay_s
             while self._count_ready(first.key) < self.max_batch:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -120,8 +125,10 @@ class MicroBatcher:
                 for job in batch:
                     if not job.future.done():
                         job.future.set_exception(err)
+                free_since = loop.time()
                 continue
             seconds = time.perf_counter() - start
+            free_since = loop.time()
             self.batch_sizes[len(batch)] += 1
             for n, job in enumerate(batch):
                 if not job.future.done():
