@@ -335,6 +335,8 @@ def test_ledger_log_resumes_and_refuses_another_experiment(tmp_path):
         f.write('{"event": "requ')  # a server killed mid-line
     resumed = ABLedger({"A": "a.safetensors", "B": "b.safetensors"}, 3, 255, "split", 0.5, log=log)
     assert resumed.summary()["arms"] == first["arms"]
+    with pytest.raises(ValueError, match="in use by another running server"):
+        ABLedger({"A": "a.safetensors", "B": "b.safetensors"}, 3, 255, "split", 0.5, log=log)
     assert first["arms"]["B"]["miou"] == pytest.approx(1.0) and first["arms"]["A"]["miou"] == pytest.approx((1 + 0.5 + 0) / 3)
     resumed.close()
     with pytest.raises(ValueError, match="another experiment"):
@@ -461,6 +463,8 @@ def test_serve_cli_user_errors(saved_models, tmp_path):
     assert main(["serve", str(a), "--split", "0.3"]) == 2
     assert main(["serve", str(a), "--model-b", str(b)]) == 2
     assert main(["serve", str(tmp_path / "missing.safetensors")]) == 2
+    assert main(["serve", str(tmp_path / "model.onnx"), "--backend", "eager"]) == 2
+    assert main(["serve", str(a), "--ab-log", str(a)]) == 2  # the log must not be an input
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -491,3 +495,28 @@ def test_docs_python_client_runs_against_a_server(saved_models, tmp_path, monkey
     printed = capsys.readouterr().out
     assert printed.startswith("A {'request_id'") and "'labelled_pixels': 1600" in printed
     assert np.asarray(Image.open(tmp_path / "image_labels.png")).shape == (40, 40)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "compile"])
+def test_backends_agree_with_eager(saved_models, backend):
+    from idrnet.serving.arm import load_arm
+
+    rgb = random_rgb(48, 64, seed=11)
+    expected = Segmenter(saved_models[1]).predict(rgb)
+    arm = load_arm("A", str(saved_models[1]), backend=backend)
+    try:
+        arm.warm_up((48, 64))
+        labels, _ = arm.predict([rgb, rgb], False)
+    finally:
+        arm.close()
+    assert arm.describe()["backend"] == backend
+    assert all((l == expected).mean() >= 0.999 for l in labels)
+
+
+def test_missing_serve_extra_is_one_line(monkeypatch, capsys, saved_models):
+    from idrnet.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
+    assert main(["serve", str(saved_models[0])]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "pip install 'idrnet[serve]'" in error

@@ -109,9 +109,24 @@ class ABLedger:
         self.log_path = log
         self._log = None
         if log is not None:
-            self.resumed = self._replay(log)
+            import fcntl
+
             log.parent.mkdir(parents=True, exist_ok=True)
+            if log.is_dir():
+                raise IsADirectoryError(f"--ab-log {log} is a folder; expected a JSON-lines file")
             self._log = open(log, "a", encoding="utf-8")
+            try:
+                # one server per log: two appending to one file would count each other's requests
+                fcntl.flock(self._log.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                self._log.close()
+                self._log = None
+                raise ValueError(f"--ab-log {log} is in use by another running server: choose another file") from err
+            try:
+                self.resumed = self._replay(log)
+            except Exception:
+                self.close()
+                raise
             self._write({"event": "start", "time": time.time(), "mode": mode, "split": split,
                          "num_classes": num_classes, "arms": {n: s.model for n, s in self.arms.items()}})
 
@@ -123,8 +138,6 @@ class ABLedger:
         """Restore the statistics of an earlier run of the same experiment; returns the records read."""
         if not path.exists():
             return 0
-        if path.is_dir():
-            raise IsADirectoryError(f"--ab-log {path} is a folder; expected a JSON-lines file")
         records = 0
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         for number, line in enumerate(lines, 1):
