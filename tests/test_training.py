@@ -302,9 +302,10 @@ def test_zoo_recipes_equal_the_official_configs():
     from idrnet.data.official import RECIPES
 
     official = json.loads((Path(__file__).parent / "fixtures" / "official_recipes.json").read_text())
-    train_images = {"ade20k": 20210, "cityscapes": 2975, "cocostuff10k": 9000, "lip": 30462, "pascalcontext59": 4996}
+    train_images = {"ade20k": 20210, "cityscapes": 2975, "cocostuff10k": 9000, "lip": 30462, "pascalcontext59": 4996,
+                    "voc": 10582}
     folder = Path(__file__).resolve().parents[1] / "configs" / "zoo"
-    assert len(official) == 28
+    assert len(official) == 43  # 20 IDRNet, 8 baselines, 15 OCRNet
     for name, ref in official.items():
         ours = load_train_config(folder / f"{name}.yaml")
         sched, opt, batch = ref["scheduler"], ref["scheduler"]["optimizer"], ref["total_batch"]

@@ -1,6 +1,8 @@
-"""Write tests/fixtures/official_recipes.json: the training-recipe values of the 28 official configs.
+"""Write tests/fixtures/official_recipes.json: the training-recipe values of the 43 official configs
+(20 IDRNet, 8 baselines, 15 OCRNet).
 
-Reads the shared specification's ``official-configs.json`` and ``baseline-configs.json`` (default
+Reads the shared specification's ``official-configs.json``, ``baseline-configs.json`` and
+``ocrnet-configs.json`` (default
 ``../shared/reference``) and keeps what a recipe test needs (schedule, optimiser, total batch,
 dataset, the train/test resize and crop), so CI can check our zoo configs without the specification.
 """
@@ -34,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(args.reference)
     configs = {}
-    for file in ("official-configs.json", "baseline-configs.json"):
+    for file in ("official-configs.json", "baseline-configs.json", "ocrnet-configs.json"):
         configs.update(json.loads((folder / file).read_text()))
     out = ROOT / "tests" / "fixtures" / "official_recipes.json"
     out.write_text(json.dumps({name: extract(c) for name, c in sorted(configs.items())}, indent=1) + "\n")

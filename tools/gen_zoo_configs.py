@@ -11,17 +11,20 @@ import yaml
 from idrnet.data.official import ZOO_DATASETS, zoo_recipe_name
 from idrnet.models.zoo import MODEL_ZOO
 
-TRAIN_IMAGES = {"ade20k": 20210, "cityscapes": 2975, "cocostuff10k": 9000, "lip": 30462, "pascalcontext59": 4996}
+TRAIN_IMAGES = {"ade20k": 20210, "cityscapes": 2975, "cocostuff10k": 9000, "lip": 30462, "pascalcontext59": 4996,
+                "voc": 10582}  # VOC: the SBD-augmented trainaug split
 R50_RECIPE = {  # dataset: (total batch, epochs)
     "ade20k": (16, 130), "cityscapes": (8, 220), "cocostuff10k": (16, 110), "lip": (32, 150),
 }
+OCRNET_RECIPE = {"ade20k": (16, 130), "cityscapes": (8, 440), "voc": (16, 60)}
 SWIN_RECIPE = {"ade20k": (16, 130), "cocostuff10k": (16, 110), "lip": (16, 110), "pascalcontext59": (16, 260)}
 
 
 def recipe(name: str) -> dict:
     entry = MODEL_ZOO[name]
     swin = "swin" in name
-    batch, epochs = (SWIN_RECIPE if swin else R50_RECIPE)[entry.dataset]
+    ocrnet = entry.framework == "ocrnet"
+    batch, epochs = (SWIN_RECIPE if swin else OCRNET_RECIPE if ocrnet else R50_RECIPE)[entry.dataset]
     kind, root, _, _ = ZOO_DATASETS[entry.dataset]
     if swin:
         optim = {"type": "adamw", "lr": 6e-5, "betas": [0.9, 0.999], "weight_decay": 0.01,
@@ -35,8 +38,9 @@ def recipe(name: str) -> dict:
     return {
         "model": name,
         "data": {"type": kind, "root": root, "recipe": zoo_recipe_name(name, entry.dataset),
+                 **({"train_split": "trainaug"} if entry.dataset == "voc" else {}),
                  "val_split": "test" if entry.dataset == "cocostuff10k" else "val", "num_workers": 4},
-        # official starting points: open-mmlab's ResNet-50-V1c ImageNet file; for Swin-L timm's
+        # official starting points: open-mmlab's ResNet-V1c / HRNetV2 ImageNet files; for Swin-L timm's
         # ms_in22k tag, whose source is Microsoft's swin_large_patch4_window12_384_22k.pth
         "pretrained_backbone": "ms_in22k" if swin else True,
         "optim": optim,

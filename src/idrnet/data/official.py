@@ -37,6 +37,7 @@ RECIPES: dict[str, PipelineRecipe] = {
     "cocostuff10k_512x512": PipelineRecipe((2048, 512), (512, 512)),
     "cocostuff10k_640x640": PipelineRecipe((2560, 640), (640, 640)),
     "pascalcontext59_640x640": PipelineRecipe((2560, 640), (640, 640)),
+    "voc_512x512": PipelineRecipe((2048, 512), (512, 512)),
     "lip_473x473": PipelineRecipe((520, 520), (473, 473), (0.75, 1.25), False, (473, 473), True),
     "cihp_473x473": PipelineRecipe((520, 520), (473, 473), (0.75, 1.25), False, (473, 473), True),
 }
@@ -49,6 +50,7 @@ ZOO_DATASETS: dict[str, tuple[str, str, str | None, str | None]] = {
     "cocostuff10k": ("cocostuff10k", "data/cocostuff10k", "cocostuff10k_512x512", "cocostuff10k_640x640"),
     "lip": ("lip", "data/LIP", "lip_473x473", "lip_473x473"),
     "pascalcontext59": ("pascal_context59", "data/VOCdevkit/VOC2010", None, "pascalcontext59_640x640"),
+    "voc": ("voc", "data/VOCdevkit/VOC2012", "voc_512x512", None),
 }
 
 

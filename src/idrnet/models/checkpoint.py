@@ -99,8 +99,19 @@ def convert_official_key(key: str) -> str:
     return "decode_head." + key
 
 
+def _fit_auxiliary_keys(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+    """Official checkpoints of heads that own their auxiliary branch (OCRNet's object regions) keep it as
+    the segmentor's auxiliary decoder: move those tensors into the head."""
+    prefix = getattr(getattr(model, "decode_head", None), "official_auxiliary_prefix", None)
+    if not prefix or getattr(model, "auxiliary_head", None) is not None:
+        return state
+    return {f"decode_head.{prefix}{k[len('auxiliary_head.'):]}" if k.startswith("auxiliary_head.") else k: v
+            for k, v in state.items()}
+
+
 def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """Load ``state`` into ``model``; any missing, unexpected or mis-shaped tensor is an error listing them."""
+    state = _fit_auxiliary_keys(model, state)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -40,3 +40,28 @@ def load_resnet_v1c_imagenet(backbone: nn.Module, source: bool | str) -> None:
             f"{path} is not a ResNet-{depth} V1c ImageNet checkpoint: missing {missing[:10]}, unexpected {unexpected[:10]}"
         )
     backbone.body.load_state_dict(state, strict=False)
+
+
+# Tensors of the classification head in open-mmlab's HRNetV2 ImageNet files: not part of the backbone.
+_HRNET_CLASSIFIER_PREFIXES = ("incre_modules.", "downsamp_modules.", "final_layer.", "classifier.", "fc.")
+
+
+def load_hrnet_imagenet(backbone: nn.Module, source: str) -> None:
+    """Load open-mmlab's HRNetV2 ImageNet weights (a path or URL, cached) into an :class:`HRNetV2`.
+
+    The names are the backbone's own; the classification head's tensors are skipped and every backbone
+    tensor must be present with its shape.
+    """
+    path = fetch(str(source))
+    raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    if isinstance(raw, dict) and "state_dict" in raw:
+        raw = raw["state_dict"]
+    state = {k: v for k, v in raw.items() if not k.startswith(_HRNET_CLASSIFIER_PREFIXES)}
+    expected = backbone.state_dict()
+    missing = sorted(k for k in expected if k not in state and not k.endswith("num_batches_tracked"))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"{path} is not an ImageNet checkpoint of {getattr(backbone, 'arch', 'this HRNet')}: "
+                              f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
+    backbone.load_state_dict(state, strict=False)

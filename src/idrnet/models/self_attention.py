@@ -1,4 +1,5 @@
-"""Non-local self-attention block used by IDRNet to refine context."""
+"""Attention block with conv-BN-ReLU projections: self-attention (IDRNet's context refiner) and
+attention of pixels to other features (OCRNet's object-context block)."""
 
 from __future__ import annotations
 
@@ -28,14 +29,16 @@ class SelfAttention(nn.Module):
         self.value_project = conv_bn_relu(in_channels, transform_channels)
         self.out_project = conv_bn_relu(transform_channels, out_channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Each pixel of ``x`` attends to the positions of ``context`` (default: ``x`` itself)."""
         b, _, h, w = x.shape
+        context = x if context is None else context
         # (B, 1, N, T), one head, contiguous (the fused CPU kernel needs unit stride in T, otherwise
         # PyTorch falls back to materialising the N×N matrix). SDPA's default scale 1/√T is the
         # reference's matmul_norm.
         query, key, value = (
-            proj(x).flatten(2).transpose(1, 2).unsqueeze(1).contiguous()
-            for proj in (self.query_project, self.key_project, self.value_project)
+            proj(source).flatten(2).transpose(1, 2).unsqueeze(1).contiguous()
+            for proj, source in ((self.query_project, x), (self.key_project, context), (self.value_project, context))
         )
         context = F.scaled_dot_product_attention(query, key, value)
         context = context.squeeze(1).transpose(1, 2).reshape(b, -1, h, w)

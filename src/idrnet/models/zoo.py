@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .config import AuxiliaryConfig, BackboneConfig, HeadConfig, InferenceConfig, ModelConfig
-from .heads import IDRNetHeadConfig
+from .heads import IDRNetHeadConfig, OCRNetHeadConfig
 
-NUM_CLASSES = {"ade20k": 150, "cityscapes": 19, "cocostuff10k": 182, "lip": 20, "pascalcontext59": 59}
+NUM_CLASSES = {"ade20k": 150, "cityscapes": 19, "cocostuff10k": 182, "lip": 20, "pascalcontext59": 59, "voc": 21}
 _IDRNET_URL = "https://github.com/SegmentationBLWX/modelstore/releases/download/ssseg_idrnet/{}.pth"
 _BASELINE_URL = "https://github.com/SegmentationBLWX/modelstore/releases/download/ssseg_{}/{}.pth"
 
@@ -112,6 +112,29 @@ _BASELINE_RESULTS = {
 }
 _IDRNET_TO_BASELINE = {"fcn": "fcn", "ppm": "pspnet", "aspp": "deeplabv3", "upernet": "upernet"}
 
+# The 15 official OCRNet configs: (backbone, dataset) → (parameters, published single-scale mIoU).
+_OCRNET_URL = "https://github.com/SegmentationBLWX/modelstore/releases/download/ssseg_ocrnet/{}.pth"
+_OCRNET_BACKBONES = {"hrnetv2w18s": "hrnetv2_w18_small", "hrnetv2w18": "hrnetv2_w18", "hrnetv2w48": "hrnetv2_w48",
+                     "resnet50os8": "resnet50v1c", "resnet101os8": "resnet101v1c"}
+_OCRNET_RESULTS = {
+    ("hrnetv2w18s", "ade20k"): (11_883_548, 37.35), ("hrnetv2w18s", "cityscapes"): (11_749_142, 79.02),
+    ("hrnetv2w18s", "voc"): (11_751_194, 72.80),
+    ("hrnetv2w18", "ade20k"): (17_585_088, 40.83), ("hrnetv2w18", "cityscapes"): (17_450_682, 80.77),
+    ("hrnetv2w18", "voc"): (17_452_734, 75.19),
+    ("hrnetv2w48", "ade20k"): (77_495_148, 43.57), ("hrnetv2w48", "cityscapes"): (77_360_742, 81.56),
+    ("hrnetv2w48", "voc"): (77_362_794, 78.62),
+    ("resnet50os8", "ade20k"): (43_217_548, 42.47), ("resnet50os8", "cityscapes"): (43_083_142, 79.40),
+    ("resnet50os8", "voc"): (43_085_194, 76.75),
+    ("resnet101os8", "ade20k"): (62_209_676, 43.99), ("resnet101os8", "cityscapes"): (62_075_270, 80.61),
+    ("resnet101os8", "voc"): (62_077_322, 78.82),
+}
+
+
+def _ocrnet(backbone: str, dataset: str) -> ModelConfig:
+    """An official OCRNet config: the object-region FCN lives in the head (no separate auxiliary head)."""
+    return ModelConfig(num_classes=NUM_CLASSES[dataset], backbone=BackboneConfig(_OCRNET_BACKBONES[backbone], output_stride=8),
+                       head=OCRNetHeadConfig(), auxiliary=None)
+
 
 def _entries() -> dict[str, ZooEntry]:
     zoo: dict[str, ZooEntry] = {}
@@ -132,6 +155,9 @@ def _entries() -> dict[str, ZooEntry]:
             url = _BASELINE_URL.format(framework, name) if miou is not None else None
             zoo[name] = ZooEntry(name, dataset, framework, _r50(dataset, replace(head)), params,
                                  {"ss": miou} if miou is not None else {}, url)
+    for (backbone, dataset), (params, miou) in _OCRNET_RESULTS.items():
+        name = f"ocrnet_{backbone}_{dataset}"
+        zoo[name] = ZooEntry(name, dataset, "ocrnet", _ocrnet(backbone, dataset), params, {"ss": miou}, _OCRNET_URL.format(name))
     return zoo
 
 

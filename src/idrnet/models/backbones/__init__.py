@@ -6,11 +6,13 @@ from typing import Any
 
 import torch.nn as nn
 
+from .hrnet import ARCHS as HRNET_ARCHS
+from .hrnet import HRNetV2
 from .resnet import ResNetV1c
 from .swin import SwinBackbone
 from .timm_backbone import TimmBackbone
 
-__all__ = ["ResNetV1c", "SwinBackbone", "TimmBackbone", "create_backbone"]
+__all__ = ["HRNetV2", "ResNetV1c", "SwinBackbone", "TimmBackbone", "create_backbone"]
 
 # Short names for timm models that need arguments beyond their name.
 TIMM_ALIASES: dict[str, dict[str, Any]] = {
@@ -27,7 +29,8 @@ def create_backbone(
 ) -> nn.Module:
     """Build a backbone by name.
 
-    ``resnet{18,34,50,101,152}v1c`` give the reference's ResNet; ``swin_*`` (``swin_large_384`` for the
+    ``resnet{18,34,50,101,152}v1c`` give the reference's ResNet; ``hrnetv2_w18_small``, ``hrnetv2_w{18,32,40,48}``
+    the reference's HRNetV2 (options ``width``, ``stage1_channels``); ``swin_*`` (``swin_large_384`` for the
     official Swin-L) the reference's Swin; names in ``TIMM_ALIASES`` and any other timm model name go
     through :class:`TimmBackbone`. ``kwargs`` go to timm (e.g. ``embed_dim``, ``depths``). Every backbone returns four stages, fine to coarse,
     and exposes ``channels``.
@@ -37,6 +40,8 @@ def create_backbone(
         if not depth.isdigit():
             raise ValueError(f"backbone {name!r}: expected resnet<depth>v1c, e.g. resnet50v1c")
         return ResNetV1c(int(depth), output_stride, pretrained, **kwargs)
+    if name in HRNET_ARCHS:
+        return HRNetV2(name, pretrained=pretrained, **kwargs)
     if name.startswith("swin_"):
         timm_name = "swin_large_patch4_window12_384" if name == "swin_large_384" else name
         return SwinBackbone(timm_name, pretrained=pretrained, **kwargs)
@@ -57,7 +62,7 @@ def _check_timm_name(name: str, timm_name: str) -> None:
         return
     from ...config import ConfigError
 
-    ours = ["resnet18v1c", "resnet50v1c", "resnet101v1c", "swin_large_384", *TIMM_ALIASES]
+    ours = ["resnet18v1c", "resnet50v1c", "resnet101v1c", "swin_large_384", *HRNET_ARCHS, *TIMM_ALIASES]
     close = difflib.get_close_matches(name, ours + timm.list_models(), n=4, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else " (timm's documentation lists its model names)"
     raise ConfigError(f"backbone {name!r} is neither one of ours (resnet<depth>v1c, swin_*, "

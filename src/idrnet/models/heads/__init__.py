@@ -8,11 +8,12 @@ from .base import AuxiliaryLogits, DecodeHead, HeadOutputs
 from .deeplabv3 import DeepLabV3Head, DeepLabV3HeadConfig
 from .fcn import FCNHead, FCNHeadConfig
 from .idrnet import IDRNetHead, IDRNetHeadConfig, IDRNetTrainState
+from .ocrnet import OCRNetHead, OCRNetHeadConfig
 from .pspnet import PSPHead, PSPHeadConfig
 from .upernet import UPerHead, UPerHeadConfig
 
 # The config of any head; a mapping's ``type`` picks the alternative (IDRNet when it is absent).
-HeadConfig = Union[IDRNetHeadConfig, FCNHeadConfig, PSPHeadConfig, DeepLabV3HeadConfig, UPerHeadConfig]
+HeadConfig = Union[IDRNetHeadConfig, FCNHeadConfig, PSPHeadConfig, DeepLabV3HeadConfig, UPerHeadConfig, OCRNetHeadConfig]
 
 # type → (config class, head class). A new head is one module and one line here.
 HEADS: dict[str, tuple[type, type[DecodeHead]]] = {
@@ -21,6 +22,7 @@ HEADS: dict[str, tuple[type, type[DecodeHead]]] = {
     "pspnet": (PSPHeadConfig, PSPHead),
     "deeplabv3": (DeepLabV3HeadConfig, DeepLabV3Head),
     "upernet": (UPerHeadConfig, UPerHead),
+    "ocrnet": (OCRNetHeadConfig, OCRNetHead),
 }
 
 
@@ -31,6 +33,6 @@ def build_head(config: HeadConfig, in_channels: Sequence[int], num_classes: int,
 
 __all__ = [
     "HEADS", "AuxiliaryLogits", "DecodeHead", "DeepLabV3Head", "DeepLabV3HeadConfig", "FCNHead", "FCNHeadConfig",
-    "HeadConfig", "HeadOutputs", "IDRNetHead", "IDRNetHeadConfig", "IDRNetTrainState", "PSPHead", "PSPHeadConfig",
+    "HeadConfig", "HeadOutputs", "IDRNetHead", "IDRNetHeadConfig", "IDRNetTrainState", "OCRNetHead", "OCRNetHeadConfig", "PSPHead", "PSPHeadConfig",
     "UPerHead", "UPerHeadConfig", "build_head",
 ]
