@@ -118,3 +118,63 @@ def test_ocrnet_exports_to_onnx_with_dynamic_sizes(tmp_path):
         with torch.no_grad():
             expected = model(x)
         torch.testing.assert_close(runner(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def tiny_idrnet_ocrnet(num_classes: int = 5) -> ModelConfig:
+    return from_dict(ModelConfig, {
+        "num_classes": num_classes,
+        "backbone": {"name": "hrnetv2_w18_small", "options": {"width": 4, "stage1_channels": 8}},
+        "head": {"type": "idrnet", "context": "ocr", "feats_channels": 16, "transform_channels": 8,
+                 "regions_channels": 16, "dropout": 0.0},
+        "auxiliary": None,
+    })
+
+
+def test_idrnet_ocrnet_trains_and_its_relations_move():
+    torch.manual_seed(0)
+    model = build_model(tiny_idrnet_ocrnet()).train()
+    head = model.decode_head
+    before = head.class_relations_mean.clone(), head.dl_cls_representations.clone()
+    images, targets = torch.randn(2, 3, 64, 64), torch.randint(0, 5, (2, 64, 64))
+    losses = training_losses(model, images, targets, deleted_classes=torch.tensor([0, 1]))
+    assert set(losses) == {"main", "stage1", "aux", "total"}
+    torch.testing.assert_close(losses["total"], losses["main"] + losses["stage1"] + losses["aux"])
+    losses["total"].backward()
+    assert not torch.equal(head.class_relations_mean[:2], before[0][:2])  # rows of the deleted classes
+    torch.testing.assert_close(head.class_relations_mean[2:], before[0][2:])
+    assert not torch.equal(head.dl_cls_representations, before[1])
+    assert head.object_regions[0].weight.grad.abs().sum() > 0
+
+
+def test_idrnet_ocrnet_zoo_entries_and_their_baselines():
+    for name in idrnet.list_models("idrnet_ocrnet_"):
+        entry = idrnet.get_entry(name)
+        baseline = idrnet.get_entry(entry.baseline)
+        assert entry.baseline == name.removeprefix("idrnet_") and baseline.framework == "ocrnet"
+        assert entry.config.head.baseline() == OCRNetHeadConfigWithIDRNetDropout(baseline.config.head)
+    assert len(idrnet.list_models("idrnet_ocrnet_")) == 15 and len(idrnet.list_models("ocrnet_")) == 15
+    with torch.device("meta"):
+        ocr = build_model(idrnet.get_entry("ocrnet_hrnetv2w48_cityscapes").config)
+        idr = build_model(idrnet.get_entry("idrnet_ocrnet_hrnetv2w48_cityscapes").config)
+    assert idrnet.count_parameters(idr) > idrnet.count_parameters(ocr)
+
+
+def OCRNetHeadConfigWithIDRNetDropout(head):  # noqa: N802 - the official OCRNet head with IDRNet's dropout (0.1)
+    import dataclasses
+
+    return dataclasses.replace(head, dropout=0.1)
+
+
+def test_idrnet_ocrnet_exports_to_onnx(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from idrnet.deploy.export import export_onnx
+    from idrnet.deploy.onnx_model import OnnxSegmentor
+
+    torch.manual_seed(0)
+    model = build_model(tiny_idrnet_ocrnet()).eval()
+    randomise_batchnorm(model)
+    path = export_onnx(model, tmp_path / "idrnet_ocrnet.onnx", (64, 64))
+    x = torch.randn(1, 3, 56, 72)
+    with torch.no_grad():
+        expected = model(x)
+    torch.testing.assert_close(OnnxSegmentor(path)(x), expected, rtol=1e-4, atol=1e-4)

@@ -16,6 +16,12 @@ statistic tensors, as the official counts do; a test checks that ours equal them
 Baselines are the same framework and recipe without IDRNet; `idrnet.get_entry(NAME).baseline` names
 an IDRNet model's baseline. Baselines without a published checkpoint share the recipe only.
 
+OCRNet (15 official configs: HRNetV2-W18-Small, W18, W48 and ResNet-50/101-D8 on ADE20K, Cityscapes and
+VOC) loads its official checkpoints; its parameter counts equal the reference's (tested). The
+`idrnet_ocrnet_*` entries are ours — IDRNet on OCRNet, with OCR's augmented representation as IDRNet's
+coarse context (docs/design.md) — and have neither published results nor checkpoints: train them with
+`configs/zoo/idrnet_ocrnet_*.yaml` (the OCRNet recipe).
+
 | name | dataset | framework | published mIoU | params | official checkpoint |
 |---|---|---|---|---|---|
 """

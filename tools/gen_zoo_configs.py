@@ -23,7 +23,7 @@ SWIN_RECIPE = {"ade20k": (16, 130), "cocostuff10k": (16, 110), "lip": (16, 110),
 def recipe(name: str) -> dict:
     entry = MODEL_ZOO[name]
     swin = "swin" in name
-    ocrnet = entry.framework == "ocrnet"
+    ocrnet = entry.framework in ("ocrnet", "idrnet-ocrnet")
     batch, epochs = (SWIN_RECIPE if swin else OCRNET_RECIPE if ocrnet else R50_RECIPE)[entry.dataset]
     kind, root, _, _ = ZOO_DATASETS[entry.dataset]
     if swin:

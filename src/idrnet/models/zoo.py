@@ -130,10 +130,11 @@ _OCRNET_RESULTS = {
 }
 
 
-def _ocrnet(backbone: str, dataset: str) -> ModelConfig:
-    """An official OCRNet config: the object-region FCN lives in the head (no separate auxiliary head)."""
+def _ocrnet(backbone: str, dataset: str, head: HeadConfig | None = None) -> ModelConfig:
+    """An OCRNet config (official, or with IDRNet's head): the object-region FCN lives in the head, so
+    there is no separate auxiliary head."""
     return ModelConfig(num_classes=NUM_CLASSES[dataset], backbone=BackboneConfig(_OCRNET_BACKBONES[backbone], output_stride=8),
-                       head=OCRNetHeadConfig(), auxiliary=None)
+                       head=head or OCRNetHeadConfig(), auxiliary=None)
 
 
 def _entries() -> dict[str, ZooEntry]:
@@ -158,6 +159,11 @@ def _entries() -> dict[str, ZooEntry]:
     for (backbone, dataset), (params, miou) in _OCRNET_RESULTS.items():
         name = f"ocrnet_{backbone}_{dataset}"
         zoo[name] = ZooEntry(name, dataset, "ocrnet", _ocrnet(backbone, dataset), params, {"ss": miou}, _OCRNET_URL.format(name))
+        # IDRNet on OCRNet (no official release): OCR's augmented representation is IDRNet's coarse
+        # context, with the official IDRNet widths and losses (docs/design.md).
+        idr_name = f"idrnet_{name}"
+        zoo[idr_name] = ZooEntry(idr_name, dataset, "idrnet-ocrnet", _ocrnet(backbone, dataset, IDRNetHeadConfig(context="ocr")),
+                                 baseline=name)
     return zoo
 
 

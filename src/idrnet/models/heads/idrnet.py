@@ -15,24 +15,27 @@ from ...distributed import is_distributed
 from .. import relation_ops as ops
 from ..context_modules import build_context_module
 from ..fpn import build_fpn_convs, fuse_pyramid
-from ..layers import classifier, conv_bn_relu
+from ..layers import auxiliary_head, classifier, conv_bn_relu
 from ..pixel_loss import upsampled_cross_entropy
 from ..self_attention import SelfAttention
 from .base import AuxiliaryLogits, DecodeHead, HeadOutputs
+from .ocrnet import ObjectContextBlock, spatial_gather
 
 
 @dataclass
 class IDRNetHeadConfig:
     """IDRNet's head. ``context``: none (IDRNet-FCN), ``aspp`` (+DeepLabV3) or ``ppm`` (+PSPNet), with
-    ``pool_scales``/``dilations``; ``fpn_channels``: an UPerNet pyramid over the other stages;
-    ``context_refiner``: self-attention on the coarse context before or after stage 1."""
+    ``pool_scales``/``dilations``, or ``ocr`` (+OCRNet: object regions from an FCN of ``regions_channels``
+    on the third stage, loss weight ``regions_weight``; see docs/design.md); ``fpn_channels``: an UPerNet
+    pyramid over the other stages; ``context_refiner``: self-attention on the coarse context before or
+    after stage 1."""
 
     type: Literal["idrnet"] = "idrnet"
     feats_channels: int = 512
     dropout: float = 0.1
     pool_scales: tuple[int, ...] = (1, 2, 3, 6)
     dilations: tuple[int, ...] = (1, 12, 24, 36)
-    context: Literal["aspp", "ppm"] | None = None
+    context: Literal["aspp", "ppm", "ocr"] | None = None
     context_refiner: Literal["before", "after"] | None = None
     fpn_channels: int | None = None
     transform_channels: int = 256
@@ -41,6 +44,9 @@ class IDRNetHeadConfig:
     relation_momentum: float = 0.1
     memory_momentum: float = 0.1
     intervention_updates_bn_stats: bool = True
+    regions_channels: int = 512
+    regions_dropout: float = 0.0
+    regions_weight: float = 0.4
     # Ablations (not in the reference): keep the relation matrices at identity (no deletion
     # diagnostics), or keep the dataset-level class representations at zero (never updated).
     learn_relations: bool = True
@@ -48,9 +54,10 @@ class IDRNetHeadConfig:
 
     def baseline(self) -> Any:
         """The same network without IDRNet: IDRNet-FCN → FCN, +PPM → PSPNet, +ASPP → DeepLabV3, +FPN →
-        UPerNet, with the same widths and dropout."""
+        UPerNet, +OCR → OCRNet, with the same widths and dropout."""
         from .deeplabv3 import DeepLabV3HeadConfig
         from .fcn import FCNHeadConfig
+        from .ocrnet import OCRNetHeadConfig
         from .pspnet import PSPHeadConfig
         from .upernet import UPerHeadConfig
 
@@ -58,6 +65,10 @@ class IDRNetHeadConfig:
             return UPerHeadConfig(feats_channels=self.fpn_channels, dropout=self.dropout, pool_scales=self.pool_scales)
         if self.context == "aspp":
             return DeepLabV3HeadConfig(feats_channels=self.feats_channels, dropout=self.dropout, dilations=self.dilations)
+        if self.context == "ocr":
+            return OCRNetHeadConfig(feats_channels=self.feats_channels, transform_channels=self.transform_channels,
+                                    dropout=self.dropout, regions_channels=self.regions_channels,
+                                    regions_dropout=self.regions_dropout, regions_weight=self.regions_weight)
         if self.context == "ppm":
             return PSPHeadConfig(feats_channels=self.feats_channels, dropout=self.dropout, pool_scales=self.pool_scales)
         return FCNHeadConfig(feats_channels=self.feats_channels, dropout=self.dropout)
@@ -98,7 +109,7 @@ class IDRNetHead(DecodeHead):
         num_classes: int,
         feats_channels: int = 512,
         transform_channels: int = 256,
-        context: Literal["aspp", "ppm"] | None = None,
+        context: Literal["aspp", "ppm", "ocr"] | None = None,
         dilations: Sequence[int] = (1, 12, 24, 36),
         pool_scales: Sequence[int] = (1, 2, 3, 6),
         context_refiner: Literal["before", "after"] | None = None,
@@ -112,12 +123,17 @@ class IDRNetHead(DecodeHead):
         learn_relations: bool = True,
         use_dataset_representations: bool = True,
         stage1_loss_weight: float = 0.4,
+        regions_channels: int = 512,
+        regions_dropout: float = 0.0,
+        regions_weight: float = 0.4,
     ) -> None:
         super().__init__()
+        if context == "ocr" and fpn_channels is not None:
+            raise ValueError("an IDRNet head with OCR context has no FPN (fpn_channels must be null)")
         if fpn_channels is not None and context is None:
             raise ValueError("an IDRNet head with an FPN (UPerNet) needs context='aspp' or 'ppm'")
         if context_refiner is not None and context is None:
-            raise ValueError("context_refiner needs a context module ('aspp' or 'ppm')")
+            raise ValueError("context_refiner needs a context module ('aspp', 'ppm' or 'ocr')")
         self.num_classes = num_classes
         self.align_corners = align_corners
         self.stage1_loss_weight = stage1_loss_weight
@@ -135,7 +151,18 @@ class IDRNetHead(DecodeHead):
         context_channels = 0
         self.coarse_context_module: nn.Module | None = None
         self.coarse_context_refiner: SelfAttention | None = None
-        if context is not None:
+        self.object_regions: nn.Module | None = None
+        self.regions_weight = regions_weight
+        if context == "ocr":
+            # OCR's augmented representation is the coarse context: soft object regions predicted on the
+            # third stage weight the bottleneck features into class representations, which every pixel
+            # attends to (the OCRNet modules, under IDRNet's names).
+            context_channels = c
+            self.object_regions = auxiliary_head(in_channels[-2], regions_channels, num_classes, regions_dropout)
+            self.coarse_context_module = ObjectContextBlock(c, transform_channels)
+            if context_refiner is not None:
+                self.coarse_context_refiner = SelfAttention(context_channels, transform_channels, context_channels)
+        elif context is not None:
             context_channels = fpn_channels if fpn_channels is not None else c
             self.coarse_context_module = build_context_module(context, c, context_channels, dilations, pool_scales, align_corners)
             if context_refiner is not None:
@@ -173,6 +200,7 @@ class IDRNetHead(DecodeHead):
             relation_momentum=c.relation_momentum, memory_momentum=c.memory_momentum, align_corners=align_corners,
             intervention_updates_bn_stats=c.intervention_updates_bn_stats, learn_relations=c.learn_relations,
             use_dataset_representations=c.use_dataset_representations, stage1_loss_weight=c.stage1_loss_weight,
+            regions_channels=c.regions_channels, regions_dropout=c.regions_dropout, regions_weight=c.regions_weight,
         )
 
     # ----------------------------------------------------------------------------- forward passes
@@ -183,16 +211,19 @@ class IDRNetHead(DecodeHead):
     def forward_train(self, features: Sequence[torch.Tensor]) -> HeadOutputs:
         """Stage-2 logits, stage-1 logits (auxiliary, weight ``stage1_loss_weight``) and the state the
         deletion diagnostics need."""
-        feats, with_memory, stage1, labels, masks, pooled, fused, rng, stage2 = self._forward(features, keep_rng=True)
+        feats, with_memory, stage1, labels, masks, pooled, fused, rng, regions, stage2 = self._forward(features, keep_rng=True)
         state = IDRNetTrainState(feats, with_memory, stage1, labels, masks, pooled, fused, stage2, rng)
-        return HeadOutputs(stage2, {"stage1": AuxiliaryLogits(stage1, self.stage1_loss_weight)}, state)
+        auxiliary = {"stage1": AuxiliaryLogits(stage1, self.stage1_loss_weight)}
+        if regions is not None:
+            auxiliary["aux"] = AuxiliaryLogits(regions, self.regions_weight)
+        return HeadOutputs(stage2, auxiliary, state)
 
     @torch.no_grad()
     def explain(self, features: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
         """What the relation module does for these images: the stage-1 semantic groups ``labels``
         ``(B, h, w)``, which classes are ``present`` ``(B, K)``, and the context weights ``(B, K, K)``
         (row k: how much of the context given to group k comes from each group j) of both matrices."""
-        _, _, stage1 = self._stage1(features)
+        _, _, stage1, _ = self._stage1(features)
         labels = stage1.argmax(dim=1)
         present = ops.class_masks(labels.flatten(1), self.num_classes).any(dim=2)
         return {
@@ -202,19 +233,27 @@ class IDRNetHead(DecodeHead):
             "weights_var": ops.relation_weights(self.class_relations_var, present, False),
         }
 
-    def _stage1(self, features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Bottleneck features, coarse context (refined if the refiner comes before) and stage-1 logits."""
+    def _stage1(
+        self, features: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """Bottleneck features, coarse context (refined if the refiner comes before), stage-1 logits and
+        (OCR context) the object-region logits."""
         feats = self.bottleneck(features[-1])
-        coarse = None
-        if self.coarse_context_module is not None:
+        coarse = regions = None
+        if self.object_regions is not None:
+            regions = self.object_regions(features[-2])
+            coarse = self.coarse_context_module(feats, spatial_gather(feats, regions))
+            if self.context_refiner_position == "before":
+                coarse = self.coarse_context_refiner(coarse)
+        elif self.coarse_context_module is not None:
             coarse = self.coarse_context_module(feats)
             if self.context_refiner_position == "before":
                 coarse = self.coarse_context_refiner(coarse)
         stage1 = self.decoder_stage1(feats if (coarse is None or self.stage1_on_features) else coarse)
-        return feats, coarse, stage1
+        return feats, coarse, stage1, regions
 
     def _forward(self, features: Sequence[torch.Tensor], keep_rng: bool = False) -> tuple:
-        feats, coarse, stage1 = self._stage1(features)
+        feats, coarse, stage1, regions = self._stage1(features)
         if self.context_refiner_position == "after":
             coarse = self.coarse_context_refiner(coarse)
 
@@ -232,7 +271,7 @@ class IDRNetHead(DecodeHead):
             fused = fuse_pyramid(features[:-1], coarse, self.lateral_convs, self.fpn_convs, self.align_corners)
         rng = _rng_state(feats.device) if keep_rng else None
         stage2 = self._stage2(feats, id_context, fused)
-        return feats, with_memory, stage1, labels, masks, pooled, fused, rng, stage2
+        return feats, with_memory, stage1, labels, masks, pooled, fused, rng, regions, stage2
 
     def _relation_refine(
         self, with_memory: torch.Tensor, pooled: torch.Tensor, labels: torch.Tensor, present: torch.Tensor
