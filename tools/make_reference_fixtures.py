@@ -125,6 +125,45 @@ def our_swin_config(head: dict) -> dict:
     return cfg
 
 
+# A reduced HRNetV2 (the W18-Small layout at widths 4/8/16/32, stage 1 at 8 channels), injected into the
+# reference's arch table; 1.7.0's HRModule reads use_checkpoint before setting it, so it is set on the class.
+HRNET_TINY = {
+    "stage1": {"num_modules": 1, "num_branches": 1, "block": "BOTTLENECK", "num_blocks": (2,), "num_channels": (8,)},
+    "stage2": {"num_modules": 1, "num_branches": 2, "block": "BASIC", "num_blocks": (2, 2), "num_channels": (4, 8)},
+    "stage3": {"num_modules": 3, "num_branches": 3, "block": "BASIC", "num_blocks": (2, 2, 2), "num_channels": (4, 8, 16)},
+    "stage4": {"num_modules": 2, "num_branches": 4, "block": "BASIC", "num_blocks": (2, 2, 2, 2),
+               "num_channels": (4, 8, 16, 32)},
+}
+
+
+def reference_ocrnet_cfg(backbone: str) -> dict:
+    cfg = reference_idrnet_cfg(18, {})
+    cfg["type"] = "OCRNet"
+    if backbone == "hrnet":
+        cfg["backbone"] = {"type": "HRNet", "structure_type": "hrnetv2_tiny", "arch": "hrnetv2_tiny",
+                           "pretrained": False, "selected_indices": (0, 0)}
+        head_in = aux_in = 4 + 8 + 16 + 32
+    else:
+        head_in, aux_in = 8 * BASE_WIDTH, 4 * BASE_WIDTH
+    cfg["head"] = {"in_channels": head_in, "feats_channels": C, "transform_channels": T, "scale": 1, "dropout": 0.0}
+    cfg["auxiliary"] = {"in_channels": aux_in, "out_channels": C, "dropout": 0.0}
+    cfg["losses"] = {
+        "loss_aux": {"type": "CrossEntropyLoss", "scale_factor": 0.4, "ignore_index": 255, "reduction": "mean"},
+        "loss_cls": {"type": "CrossEntropyLoss", "scale_factor": 1.0, "ignore_index": 255, "reduction": "mean"},
+    }
+    return cfg
+
+
+def our_ocrnet_config(backbone: str) -> dict:
+    if backbone == "hrnet":
+        bb = {"name": "hrnetv2_w18_small", "options": {"width": 4, "stage1_channels": 8}}
+    else:
+        bb = {"name": "resnet18v1c", "output_stride": 8, "base_width": BASE_WIDTH}
+    return {"num_classes": K, "ignore_index": 255, "backbone": bb, "auxiliary": None,
+            "head": {"type": "ocrnet", "feats_channels": C, "transform_channels": T, "dropout": 0.0,
+                     "regions_channels": C, "regions_dropout": 0.0}}
+
+
 ASPP = {"coarse_context": {"type": "aspp", "dilations": [1, 12, 24, 36]}}
 PPM = {"coarse_context": {"type": "ppm", "pool_scales": [1, 2, 3, 6]}}
 # name: (reference cfg, our config); mirrors the structure of the official configs.
@@ -160,6 +199,8 @@ CASES = {
     **{f"{kind}_r18": (reference_baseline_cfg(kind, 18), our_baseline_config(kind, 18))
        for kind in ("fcn", "pspnet", "deeplabv3", "upernet")},
     "upernet_r50": (reference_baseline_cfg("upernet", 50), our_baseline_config("upernet", 50)),
+    "ocrnet_r18": (reference_ocrnet_cfg("resnet"), our_ocrnet_config("resnet")),
+    "ocrnet_hrnet": (reference_ocrnet_cfg("hrnet"), our_ocrnet_config("hrnet")),
 }
 
 
@@ -186,9 +227,12 @@ def randomise_statistics(model: torch.nn.Module, generator: torch.Generator) -> 
 
 
 def run_case(name: str, ref_cfg: dict, ours: dict) -> dict[str, torch.Tensor]:
+    from ssseg.modules.models.backbones.hrnet import HRModule, HRNet
     from ssseg.modules.models.segmentors import BuildSegmentor
     from ssseg.modules.utils import SSSegInputStructure
 
+    HRModule.use_checkpoint = False
+    HRNet.arch_settings["hrnetv2_tiny"] = HRNET_TINY
     torch.manual_seed(0)
     model = BuildSegmentor(copy.deepcopy(ref_cfg), mode="TEST")
     generator = torch.Generator().manual_seed(1)
@@ -210,9 +254,11 @@ def run_case(name: str, ref_cfg: dict, ours: dict) -> dict[str, torch.Tensor]:
         eval_logits = model(SSSegInputStructure(images=images, mode="TEST")).seg_logits
 
     tensors = {**initial, "images_u8": images_u8, "targets_u8": targets.to(torch.uint8), "eval_logits": eval_logits}
-    if ref_cfg["backbone"]["type"] == "SwinTransformer":
-        # Also a size that is not a multiple of the patch or window size (padding order matters).
-        odd_u8 = torch.randint(0, 256, (1, 3, 290, 411), generator=generator, dtype=torch.uint8)
+    if ref_cfg["backbone"]["type"] in ("SwinTransformer", "HRNet"):
+        # Also a size that is not a multiple of the patch or window size (padding order matters), or
+        # whose HRNet branches have odd sizes (the fusions' resizes matter).
+        odd_shape = (1, 3, 290, 411) if ref_cfg["backbone"]["type"] == "SwinTransformer" else (1, 3, 45, 61)
+        odd_u8 = torch.randint(0, 256, odd_shape, generator=generator, dtype=torch.uint8)
         odd = decode_images(odd_u8)
         with torch.no_grad():
             tensors["odd_images_u8"] = odd_u8
