@@ -41,6 +41,10 @@ def create_backbone(
             raise ValueError(f"backbone {name!r}: expected resnet<depth>v1c, e.g. resnet50v1c")
         return ResNetV1c(int(depth), output_stride, pretrained, **kwargs)
     if name in HRNET_ARCHS:
+        unknown = sorted(set(kwargs) - {"width", "stage1_channels"})
+        if unknown:
+            raise ValueError(f"backbone {name}: unknown option(s) {', '.join(unknown)} (HRNetV2 takes width and "
+                             "stage1_channels; base_width is ResNet-V1c's)")
         return HRNetV2(name, pretrained=pretrained, **kwargs)
     if name.startswith("swin_"):
         timm_name = "swin_large_patch4_window12_384" if name == "swin_large_384" else name
