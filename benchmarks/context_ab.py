@@ -235,6 +235,40 @@ def report(out: Path, variants: Sequence[str], seeds: Sequence[int], docs: Path,
     return text
 
 
+def load_results(out: Path, variants: Sequence[str], seeds: Sequence[int]) -> dict[str, dict[int, dict]]:
+    """The finished runs' result.json by variant and seed."""
+    return {v: {s: json.loads((out / v / f"seed_{s}" / "result.json").read_text())
+                for s in seeds if (out / v / f"seed_{s}" / "result.json").is_file()} for v in variants}
+
+
+def pair_tables(results: dict[str, dict[int, dict]], labels: dict[str, str], pairs: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """Markdown tables of the runs: per variant mIoU, context-dependent and other classes (mean ± sd over
+    seeds) and minutes per run; per (baseline, IDRNet) pair the paired difference with its t-interval."""
+    from idrnet.data.synth import AMBIGUOUS, CLASSES
+
+    ambiguous = sorted(AMBIGUOUS)
+    rest = [c for c in range(len(CLASSES)) if c not in AMBIGUOUS]
+    rows = ["| model | seeds | mIoU (%) | context-dependent classes | other classes | minutes per run |", "|---|---|---|---|---|---|"]
+    for v, rs in results.items():
+        if rs:
+            m, sd = _mean_std([100 * r["mIoU"] for r in rs.values()])
+            a, asd = _mean_std([100 * _group_miou(r["IoU"], ambiguous) for r in rs.values()])
+            o, osd = _mean_std([100 * _group_miou(r["IoU"], rest) for r in rs.values()])
+            minutes = "/".join(f"{r['train_seconds'] / 60:.1f}" for r in rs.values())
+            rows.append(f"| {labels[v]} | {len(rs)} | {m:.2f} ± {sd:.2f} | {a:.2f} ± {asd:.2f} | {o:.2f} ± {osd:.2f} | {minutes} |")
+    diffs = ["| pair | paired seeds | ΔmIoU (95 % CI) | Δ context-dependent classes (95 % CI) |", "|---|---|---|---|"]
+    for base, idr in pairs:
+        common = sorted(set(results.get(base, {})) & set(results.get(idr, {})))
+        if common:
+            d = [100 * (results[idr][s]["mIoU"] - results[base][s]["mIoU"]) for s in common]
+            da = [100 * (_group_miou(results[idr][s]["IoU"], ambiguous) - _group_miou(results[base][s]["IoU"], ambiguous))
+                  for s in common]
+            (m, lo, hi), (ma, loa, hia) = _paired_ci(d), _paired_ci(da)
+            diffs.append(f"| {labels[idr]} − {labels[base]} | {len(common)} | {m:+.2f} ({lo:+.2f} … {hi:+.2f}) | "
+                         f"{ma:+.2f} ({loa:+.2f} … {hia:+.2f}) |")
+    return "\n".join(rows), "\n".join(diffs)
+
+
 def run_all(run: Callable[..., dict], variants: Sequence[str], seeds: Sequence[int], out: Path, data: Path,
             iterations: int, extra: Sequence[str]) -> None:
     """Write the generated dataset if missing, then train every (seed, variant) with ``run`` —

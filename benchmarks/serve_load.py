@@ -193,7 +193,7 @@ def main() -> None:
             if args.json:
                 with open(args.json, "a") as f:
                     f.write(json.dumps(row) + "\n")
-    print(f"\n| backend | max batch | mean batch | requests | errors | req/s | p50 ms | p95 ms | p99 ms | RSS before → after MiB (growth) |")
+    print("\n| backend | max batch | mean batch | requests | errors | req/s | p50 ms | p95 ms | p99 ms | RSS before → after MiB (growth) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['backend']} | {r['max_batch']} | {r['mean_batch']} | {r['requests']} | {r['errors']} | "

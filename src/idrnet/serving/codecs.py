@@ -31,6 +31,13 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+def _check_pixels(data: bytes, max_pixels: int, what: str) -> None:
+    """413 before decoding an image whose header announces more than ``max_pixels`` pixels."""
+    size = image_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise HTTPProblem(413, f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,} (--max-pixels)")
+
+
 def _quiet_opencv() -> None:
     """Damaged uploads are answered with 400; OpenCV's own warnings about them would only flood the log."""
     import cv2
@@ -47,9 +54,7 @@ def decode_request_image(data: bytes, max_pixels: int, what: str = "the request 
     _quiet_opencv()
     if sniff_image_format(data) is None:
         raise HTTPProblem(415, f"{what} is not an image of a supported format ({', '.join(IMAGE_FORMATS)})")
-    size = image_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise HTTPProblem(413, f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,} (--max-pixels)")
+    _check_pixels(data, max_pixels, what)
     try:
         return decode_image(data, what)
     except BadSampleError as err:
@@ -65,9 +70,7 @@ def decode_feedback_label(data: bytes, max_pixels: int) -> np.ndarray:
         raise HTTPProblem(400, f"{what} is empty: send a label PNG (class indices) as the body")
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise HTTPProblem(415, f"{what} must be a PNG of class indices (8-bit, palette or 16-bit)")
-    size = image_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise HTTPProblem(413, f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,}")
+    _check_pixels(data, max_pixels, what)
     try:
         return decode_label(data, what)
     except BadSampleError as err:
