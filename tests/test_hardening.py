@@ -398,7 +398,7 @@ def test_bench_ratio_of_unmeasurable_memory_is_not_printed():
 def test_the_head_seam_has_one_dict_and_no_idrnet_special_cases():
     from idrnet.models.heads import HEADS
 
-    assert set(HEADS) == {"idrnet", "fcn", "pspnet", "deeplabv3", "upernet"}
+    assert set(HEADS) == {"idrnet", "fcn", "pspnet", "deeplabv3", "upernet", "ocrnet"}
     for module in ("models/segmentor.py", "engine/losses.py", "engine/trainer.py", "models/build.py"):
         text = (ROOT / "src" / "idrnet" / module).read_text()
         assert "IDRNetHead" not in text and "is_idrnet" not in text and "head.type" not in text, module
