@@ -137,8 +137,7 @@ class Segmenter:
 
     def predict(self, image: ImageInput) -> np.ndarray:
         """Label map ``(H, W)`` (uint8 for ≤ 256 classes, else int32) at the input's size."""
-        labels = self._scores(image).argmax(1)[0].cpu().numpy()
-        return labels.astype(np.uint8 if self.model.num_classes <= 256 else np.int32)
+        return self.predict_batch([image])[0]
 
     @torch.no_grad()
     def predict_batch(

@@ -29,27 +29,31 @@ def sample_name(dataset: SegmentationDataset, index: int) -> str:
 def save_label_png(prediction: np.ndarray, path: Path, palette=None, format: PredictionFormat = "train_id") -> None:
     """Write a label map as an 8-bit PNG (palette mode when a palette is given; 16-bit grayscale when
     a label exceeds 255); ``cityscapes`` maps train ids to the official label ids for the evaluation server."""
-    from PIL import Image
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    if prediction.size and int(prediction.max()) > 255:
-        Image.fromarray(prediction.astype(np.uint16)).save(path)
-        return
-    label = prediction.astype(np.uint8)
-    if format == "cityscapes":
+    sixteen_bit = bool(prediction.size) and int(prediction.max()) > 255
+    if format == "cityscapes" and not sixteen_bit:
         from ..data.classes import CITYSCAPES_LABEL_TO_TRAIN
 
         table = np.zeros(256, dtype=np.uint8)
         for label_id, train_id in CITYSCAPES_LABEL_TO_TRAIN.items():
             table[train_id] = label_id
-        label = table[label]
+        prediction = table[prediction.astype(np.uint8)]
         palette = None
-    image = Image.fromarray(label, mode="L")
+    label_image(prediction, palette, sixteen_bit).save(path)
+
+
+def label_image(prediction: np.ndarray, palette=None, sixteen_bit: bool = False):
+    """A label map as a PIL image: 16-bit grayscale when ``sixteen_bit``, else 8-bit (palette mode with
+    ``palette``'s colours, whose values stay the class indices)."""
+    from PIL import Image
+
+    if sixteen_bit:
+        return Image.fromarray(prediction.astype(np.uint16))
+    image = Image.fromarray(prediction.astype(np.uint8), mode="L")
     if palette is not None:
         image = image.convert("P")
-        image.putpalette([v for colour in palette for v in colour])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+        image.putpalette([v for colour in list(palette)[:256] for v in colour])
+    return image
 
 
 @torch.no_grad()

@@ -80,15 +80,10 @@ def decode_feedback_label(data: bytes, max_pixels: int) -> np.ndarray:
 def label_png(labels: np.ndarray, num_classes: int, palette: Sequence[Sequence[int]]) -> bytes:
     """A label PNG: 8-bit palette image (values = class indices, colours = the palette), 16-bit
     grayscale for models of more than 256 classes."""
-    from PIL import Image
+    from ..evaluation.evaluator import label_image
 
     buffer = io.BytesIO()
-    if num_classes > 256:
-        Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG", compress_level=1)
-    else:
-        image = Image.fromarray(labels.astype(np.uint8), mode="L").convert("P")
-        image.putpalette([v for colour in list(palette)[:256] for v in colour])
-        image.save(buffer, format="PNG", compress_level=1)
+    label_image(labels, palette, sixteen_bit=num_classes > 256).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.compare import independent_bootstrap, miou_of_areas, paired_bootstrap
+from ..evaluation.compare import areas_of_confusion, independent_bootstrap, miou_of_areas, paired_bootstrap
+from ..evaluation.confusion import confusion_of
 
 LATENCY_WINDOW = 10_000  # percentiles are over each arm's most recent requests
 
@@ -42,13 +43,13 @@ def unpack_labels(packed: tuple[bytes, str, tuple[int, int]]) -> np.ndarray:
 
 
 def image_areas(prediction: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class intersection and union pixel counts (int64, length K) of one prediction."""
-    k = num_classes
-    valid = (target >= 0) & (target < k) & (target != ignore_index)
-    index = target[valid].astype(np.int64) * k + prediction[valid].astype(np.int64)
-    confusion = np.bincount(index, minlength=k * k).reshape(k, k)
-    tp = np.diag(confusion)
-    return tp, confusion.sum(0) + confusion.sum(1) - tp
+    """Per-class intersection and union pixel counts (int64, length K) of one prediction — the confusion
+    matrix and areas `idrnet compare` uses, on numpy label maps."""
+    import torch
+
+    confusion = confusion_of(torch.from_numpy(np.ascontiguousarray(prediction)),
+                             torch.from_numpy(np.ascontiguousarray(target)), num_classes, ignore_index)
+    return areas_of_confusion(confusion)
 
 
 def _sparse(inter: np.ndarray, union: np.ndarray) -> list[list[int]]:
