@@ -2,6 +2,9 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("IDRNET_OFFLINE", "1")
+# `--backend auto` compiles on a CPU; the suite runs eager (and CLI subprocesses inherit this) so that a
+# test pays no compile time unless it asks for compile. tests/test_precision.py checks the real default.
+os.environ.setdefault("IDRNET_BACKEND", "eager")
 
 import pytest
 import torch

@@ -32,10 +32,11 @@ def test_bench_cli_vs_baseline_prints_every_figure(tmp_path, capsys):
                  "--vs-baseline", "--threads", "1", "--device", "cpu", "--json", str(log),
                  "--backend", "eager", "onnxruntime"]) == 0
     out = capsys.readouterr().out
-    assert "1 CPU threads" in out and "IDRNet / baseline [eager]: latency ×" in out
-    assert "IDRNet / baseline [onnxruntime]: latency ×" in out and "tiny: onnxruntime / eager latency ×" in out
+    assert "1 CPU threads" in out and "IDRNet / baseline [fp32, eager]: latency ×" in out
+    assert "IDRNet / baseline [fp32, onnxruntime]: latency ×" in out and "tiny: onnxruntime / eager latency ×" in out
     records = [json.loads(line) for line in log.read_text().splitlines()]
     # one record per model and backend, all measured in one interleaved run
+    assert all(r["precision"] == r["effective_precision"] == "fp32" for r in records)
     assert [(r["name"] == "tiny", r["backend"]) for r in records] == [
         (True, "eager"), (False, "eager"), (True, "onnxruntime"), (False, "onnxruntime")]
     assert all(r["runs"] == 4 for r in records)

@@ -7,7 +7,8 @@ from types import ModuleType
 
 # module → the extra of `pip install "idrnet[EXTRA]"` that provides it
 EXTRAS = {"onnx": "deploy", "onnxruntime": "deploy", "onnxscript": "deploy", "segmentation_models_pytorch": "smp",
-          "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve"}
+          "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve",
+          "openvino": "openvino", "nncf": "openvino", "torchao": "int8"}
 
 
 class MissingExtraError(ImportError):

@@ -55,9 +55,17 @@ class Segmenter:
     """A model ready to segment images.
 
     ``model``: a zoo name, a ``.safetensors`` file of ours, an ``.onnx`` file from ``idrnet export`` (run
-    by ONNX Runtime), a model YAML, a :class:`ModelConfig` or a built :class:`Segmentor`; ``checkpoint`` as in :func:`idrnet.create_model`. ``data`` overrides the
-    class names/palette/test resize: a :class:`DataMeta` or a custom dataset folder (with
-    dataset.yaml). ``inference`` and ``tta`` override the model's inference settings.
+    by ONNX Runtime), a model YAML, a :class:`ModelConfig` or a built :class:`Segmentor`; ``checkpoint``
+    as in :func:`idrnet.create_model`. ``data`` overrides the class names/palette/test resize: a
+    :class:`DataMeta` or a custom dataset folder (with dataset.yaml). ``inference`` and ``tta`` override
+    the model's inference settings.
+
+    ``precision`` (``fp32``, ``bf16``, ``int8``) and ``backend`` (``auto``, ``eager``, ``compile``,
+    ``onnxruntime``, ``openvino``) choose how the model runs (see docs/deployment.md); ``auto`` is the
+    fastest measured path for the precision on a CPU (fp32: compiled, falling back to eager when
+    compilation fails) and eager on a GPU; the environment variable ``IDRNET_BACKEND`` overrides it.
+    int8 is calibrated on ``calibration_images`` images drawn (with ``seed``) from ``calibration``: a
+    folder of images, a custom dataset folder or a training YAML, or a list of preprocessed tensors.
     """
 
     def __init__(
@@ -69,6 +77,12 @@ class Segmenter:
         inference: InferenceConfig | None = None,
         tta: TTAConfig | None = None,
         test_scale: tuple[int, int] | None | bool = True,
+        precision: str = "fp32",
+        backend: str | None = "auto",
+        calibration: str | os.PathLike | Sequence[torch.Tensor] | None = None,
+        calibration_images: int = 32,
+        threads: int | None = None,
+        seed: int = 0,
     ) -> None:
         from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
         from .create import create_model
@@ -109,6 +123,36 @@ class Segmenter:
             self.test_scale = tuple(test_scale) if test_scale else None
         self.inference = inference or self.model.config.inference
         self.tta = tta
+        # the PyTorch module itself (None for an .onnx file), for what needs its layers (relations)
+        self.network: torch.nn.Module | None = self.model if isinstance(self.model, torch.nn.Module) else None
+        self.model = self._accelerate(precision, backend, calibration, calibration_images, threads, seed)
+
+    def _accelerate(self, precision: str, backend: str | None, calibration: Any, count: int,
+                    threads: int | None, seed: int) -> Any:
+        from ..deploy.calibration import calibration_batches, calibration_files
+        from ..deploy.graph_model import GraphSegmentor
+        from ..deploy.runtime import accelerate
+
+        batches = None
+        if precision == "int8" and not isinstance(self.model, GraphSegmentor):
+            if calibration is None:
+                raise ValueError("precision int8 needs calibration images: a folder of images like the ones you will "
+                                 "segment, a custom dataset folder or a training YAML (--calibration)")
+            if isinstance(calibration, (str, os.PathLike)):
+                batches = calibration_batches(calibration_files(calibration, count, seed), self.preprocess)
+            else:
+                batches = [torch.as_tensor(b) for b in calibration]
+        return accelerate(self.model, precision, backend, batches, self.device, threads, self.meta.to_json(), seed)
+
+    @property
+    def precision(self) -> str:
+        """What runs: ``fp32``, ``bf16`` or ``int8``."""
+        return getattr(self.model, "precision", "fp32")
+
+    @property
+    def backend(self) -> str:
+        """How it runs: ``eager``, ``compile``, ``onnxruntime`` or ``openvino``."""
+        return getattr(self.model, "backend", "eager")
 
     @property
     def class_names(self) -> tuple[str, ...]:

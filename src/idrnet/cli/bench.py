@@ -1,11 +1,14 @@
 """Measure inference speed and memory (mmsegmentation's protocol: warm-up, many runs, median).
 
-  idrnet bench MODEL [--size 512x512] [--batch 1] [--backend eager compile onnxruntime] [--vs-baseline]
+  idrnet bench MODEL [--size 512x512] [--batch 1] [--precision fp32 bf16 int8]
+                     [--backend eager compile onnxruntime openvino] [--vs-baseline] [--calibration DIR_OR_CONFIG]
 
 MODEL is a zoo name, model YAML or .safetensors file (weights are not needed for timing). Reports
 latency (median, p10, p90), images/s, peak memory, parameters and GFLOPs with the device and threads.
---vs-baseline measures the IDRNet model and the same network without IDRNet; several backends and models
-are measured in one process with their timed runs interleaved, and the ratios are printed.
+--vs-baseline measures the IDRNet model and the same network without IDRNet; every precision × backend
+combination idrnet runs (int8 eager and bf16 ONNX Runtime are not among them, and are skipped with a note)
+is measured in one process with the timed runs interleaved, and the ratios to fp32 eager are printed.
+int8 is calibrated on --calibration images, or on noise (which times it faithfully, no more).
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="zoo name, model YAML or .safetensors file")
     parser.add_argument("--size", type=_size, default=(512, 512), metavar="HxW", help="input size (default 512x512)")
     parser.add_argument("--batch", type=int, default=1, help="images per forward (default 1)")
-    parser.add_argument("--backend", nargs="+", choices=["eager", "compile", "onnxruntime"], default=["eager"],
+    parser.add_argument("--backend", nargs="+", choices=["eager", "compile", "onnxruntime", "openvino"], default=["eager"],
                         help="one or more backends (default eager)")
+    parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16", "int8"], default=["fp32"],
+                        help="one or more precisions (default fp32)")
+    parser.add_argument("--calibration", metavar="DIR_OR_CONFIG", help="int8: calibration images (default: noise)")
+    parser.add_argument("--calibration-images", type=int, default=8, metavar="N", help="int8: how many (default 8)")
     parser.add_argument("--vs-baseline", action="store_true", help="also measure the model without IDRNet; print the ratio")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per model (default 20)")
@@ -60,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from ..apis.create import create_model
-    from ..deploy.bench import baseline_config, benchmark
+    from ..deploy.bench import baseline_config, benchmark_pairs
     from ..models.build import build_model
     from .common import device_from_args
 
@@ -80,23 +87,27 @@ def _run(args: argparse.Namespace) -> int:
     print(f"device {device}, {torch.get_num_threads() if device.type == 'cpu' else 'n/a'} CPU threads, "
           f"torch {torch.__version__}")
     backends = list(dict.fromkeys(args.backend))
-    several = len(models) * len(backends) > 1
-    lines = benchmark(models, tuple(args.size), args.batch, backends, args.warmup, args.runs,
-                      args.rounds if several else 1, device)
+    precisions = list(dict.fromkeys(args.precision))
+    pairs = _runnable(precisions, backends, device)
+    calibration = _calibration(args, model) if "int8" in precisions else None
+    several = len(models) * len(pairs) > 1
+    lines = benchmark_pairs(models, pairs, tuple(args.size), args.batch, args.warmup, args.runs,
+                            args.rounds if several else 1, device, calibration)
     for r in lines:
         print(r.line())
-    by = {(r.name, r.backend): r for r in lines}
+    by = {(r.name, r.precision, r.backend): r for r in lines}
     names = list(models)
-    for backend in backends:
+    for precision, backend in pairs:
         if args.vs_baseline:
-            idr, base = by[(names[0], backend)], by[(names[1], backend)]
-            print(f"  IDRNet / baseline [{backend}]: latency ×{idr.latency_ms_median / base.latency_ms_median:.2f}, "
+            idr, base = by[(names[0], precision, backend)], by[(names[1], precision, backend)]
+            print(f"  IDRNet / baseline [{precision}, {backend}]: latency ×{idr.latency_ms_median / base.latency_ms_median:.2f}, "
                   f"GFLOPs {_ratio(idr.gflops, base.gflops)}, params ×{idr.params_m / base.params_m:.2f}, "
                   f"peak memory {_ratio(idr.peak_memory_mib, base.peak_memory_mib, floor=1.0)}")
-        if backend != "eager" and "eager" in backends:
+        if (precision, backend) != ("fp32", "eager") and ("fp32", "eager") in pairs:
             for name in names:
-                ratio = by[(name, backend)].latency_ms_median / by[(name, "eager")].latency_ms_median
-                print(f"  {name}: {backend} / eager latency ×{ratio:.2f}")
+                ratio = by[(name, precision, backend)].latency_ms_median / by[(name, "fp32", "eager")].latency_ms_median
+                label = f"{backend} / eager" if precision == "fp32" else f"{precision} {backend} / fp32 eager"
+                print(f"  {name}: {label} latency ×{ratio:.2f}")
     if args.json:
         import dataclasses
 
@@ -104,3 +115,34 @@ def _run(args: argparse.Namespace) -> int:
             for r in lines:
                 f.write(json.dumps(dataclasses.asdict(r)) + "\n")
     return 0
+
+
+def _runnable(precisions: list[str], backends: list[str], device) -> list[tuple[str, str]]:
+    """The (precision, backend) pairs to measure; the ones idrnet does not run are named and skipped."""
+    from ..deploy.runtime import check_combination
+
+    pairs = []
+    for precision in precisions:
+        for backend in backends:
+            try:
+                check_combination(precision, backend, device)
+            except ValueError as err:
+                print(f"skipped {precision} {backend}: {err}")
+                continue
+            pairs.append((precision, backend))
+    if not pairs:
+        raise ValueError("no precision/backend combination left to measure (see the notes above)")
+    return pairs
+
+
+def _calibration(args: argparse.Namespace, model):
+    """int8 calibration tensors from --calibration (preprocessed as `idrnet predict` would), or None
+    for noise."""
+    if not args.calibration:
+        print("note: int8 calibrated on noise images (timing only; pass --calibration for a meaningful int8 model)")
+        return None
+    from ..apis.segmenter import Segmenter
+    from ..deploy.calibration import calibration_batches, calibration_files
+
+    preprocess = Segmenter(model, backend="eager").preprocess
+    return calibration_batches(calibration_files(args.calibration, args.calibration_images), preprocess)

@@ -41,6 +41,30 @@ def inference_from_args(args: argparse.Namespace, base):
     return inference, tta
 
 
+def add_precision_arguments(parser: argparse.ArgumentParser, onnx_file_note: bool = True) -> None:
+    """--precision, --backend, --calibration and --calibration-images (see docs/deployment.md)."""
+    parser.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
+                        help="arithmetic: fp32 (default), bf16 (autocast / OpenVINO hint) or int8 (calibrated quantisation)")
+    parser.add_argument("--backend", choices=["auto", "eager", "compile", "onnxruntime", "openvino"], default="auto",
+                        help="how the model runs (default auto: the fastest measured path for the precision on a CPU"
+                             + (", ONNX Runtime for .onnx files" if onnx_file_note else "") + "; eager on a GPU)")
+    parser.add_argument("--calibration", metavar="DIR_OR_CONFIG",
+                        help="int8: images to calibrate on (a folder of images, a custom dataset folder or a training YAML)")
+    parser.add_argument("--calibration-images", type=int, default=32, metavar="N",
+                        help="int8: how many calibration images to draw (default 32)")
+
+
+def precision_from_args(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :class:`idrnet.Segmenter` from the precision flags, checked together."""
+    if args.calibration and args.precision != "int8":
+        raise ValueError(f"--calibration is used by --precision int8 only (this run is {args.precision})")
+    if args.precision == "int8" and not args.calibration:
+        raise ValueError("--precision int8 needs --calibration DIR_OR_CONFIG: images like those the model will see "
+                         "(a folder of images, a custom dataset folder or a training YAML)")
+    return {"precision": args.precision, "backend": args.backend, "calibration": args.calibration,
+            "calibration_images": args.calibration_images}
+
+
 def device_from_args(args: argparse.Namespace):
     """The torch device named by --device (auto: CUDA when available)."""
     import torch

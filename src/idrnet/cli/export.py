@@ -1,10 +1,12 @@
 """Export a model to ONNX (dynamic batch, height and width) and check it against PyTorch.
 
   idrnet export MODEL out.onnx [--checkpoint CKPT] [--check-sizes 256x256 384x512]
+                               [--precision int8 --calibration DIR_OR_CONFIG [--calibration-images N]]
 
 MODEL is one of our .safetensors files, or a zoo name (with --checkpoint PATH|official) or model YAML.
 The exported graph maps normalised images (B, 3, H, W) to logits (B, K, H, W); `idrnet predict
---model out.onnx` runs it with ONNX Runtime.
+--model out.onnx` runs it with ONNX Runtime (or OpenVINO with --backend openvino). With --precision int8
+the file is quantised (QDQ: int8 convolutions, per-channel weights) on calibration images of your data.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compare ONNX Runtime with PyTorch at these sizes (default 256x256 321x479; 'none' skips)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    parser.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                        help="fp32 (default) or int8 (static quantisation calibrated on --calibration)")
+    parser.add_argument("--calibration", metavar="DIR_OR_CONFIG",
+                        help="int8: images to calibrate on (a folder of images, a custom dataset folder or a training YAML)")
+    parser.add_argument("--calibration-images", type=int, default=32, metavar="N",
+                        help="int8: how many calibration images to draw (default 32)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,8 +71,15 @@ def run(args: argparse.Namespace) -> int:
         from ..data.meta import zoo_meta
 
         data_meta = zoo_meta(args.model).to_json()
-    path = export_onnx(model, output, args.example_size, data_meta=data_meta, opset=args.opset)
-    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    if args.calibration and args.precision != "int8":
+        raise ValueError("--calibration is used by --precision int8 only")
+    if args.precision == "int8":
+        if not args.calibration:
+            raise ValueError("--precision int8 needs --calibration DIR_OR_CONFIG: images like those the model will see")
+        path = _export_int8(model, output, args, data_meta)
+    else:
+        path = export_onnx(model, output, args.example_size, data_meta=data_meta, opset=args.opset)
+    print(f"wrote {path} ({args.precision}, {path.stat().st_size / 2**20:.1f} MiB)")
     if sizes:
         runner = OnnxSegmentor(path)
         for h, w in sizes:
@@ -74,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             stats = output_agreement(expected, runner(x))
             print(f"  {h}x{w}: ‖ONNX − PyTorch‖ / ‖PyTorch‖ = {stats['norm_relative']:.1e} (max element "
                   f"{stats['max_relative']:.1e} of the largest logit), same label on {100 * stats['same_label']:.2f}% of pixels")
+            if args.precision == "int8":
+                continue  # int8 changes logits by design: its cost is measured on data (idrnet test), not here
             if not agrees(stats):
                 path.unlink()
                 raise ValueError(
@@ -82,3 +99,23 @@ def run(args: argparse.Namespace) -> int:
                     f"(at least {100 * LABEL_AGREEMENT:.1f}% needed); {path} was removed"
                 )
     return 0
+
+
+def _export_int8(model, output, args: argparse.Namespace, data_meta: str | None):
+    """Export fp32 to a temporary file, then write its int8 copy calibrated on the user's images
+    (preprocessed as `idrnet predict` would: the data description's test resize, normalisation)."""
+    import tempfile
+    from pathlib import Path
+
+    from ..apis.segmenter import Segmenter
+    from ..data.meta import DataMeta
+    from ..deploy.calibration import calibration_batches, calibration_files
+    from ..deploy.export import export_onnx
+    from ..deploy.int8 import quantize_onnx
+
+    meta = DataMeta.from_json(data_meta) if data_meta else None
+    preprocess = Segmenter(model, data=meta, backend="eager").preprocess
+    batches = calibration_batches(calibration_files(args.calibration, args.calibration_images), preprocess)
+    with tempfile.TemporaryDirectory(prefix="idrnet_export_") as tmp:
+        fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", args.example_size, data_meta=data_meta, opset=args.opset)
+        return quantize_onnx(fp32, output, batches)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_tta_arguments, device_from_args, inference_from_args
+from .common import add_precision_arguments, add_tta_arguments, device_from_args, inference_from_args, precision_from_args
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip unreadable or truncated images (listed in OUT/skipped.txt) instead of stopping")
     parser.add_argument("--no-test-resize", action="store_true", help="run at the image's own size, not the dataset's test scale")
     add_tta_arguments(parser)
+    add_precision_arguments(parser)
+
+
+# Below this many images (and no video) `--backend auto` runs eager fp32: compiling costs more than it saves.
+COMPILE_WORTHWHILE = 8
 
 
 def collect_inputs(inputs: list[str]) -> list[Path]:
@@ -183,12 +188,16 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
     if args.model in MODEL_ZOO and checkpoint is None:
         raise ValueError(f"{args.model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
+    runtime = precision_from_args(args)
+    images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+    if args.backend == "auto" and args.precision == "fp32" and len(images) == len(files) < COMPILE_WORTHWHILE \
+            and not args.model.endswith(".onnx"):
+        runtime["backend"] = "eager"
     segmenter = Segmenter(args.model, checkpoint, device_from_args(args), data=args.data,
-                          test_scale=None if args.no_test_resize else True)
+                          test_scale=None if args.no_test_resize else True, **runtime)
     segmenter.inference, segmenter.tta = inference_from_args(args, segmenter.inference)
     out.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
-    images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
     for path in tqdm(images, desc="predict", disable=len(images) < 2, dynamic_ncols=True):
         targets = plan[path]
         try:

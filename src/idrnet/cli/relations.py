@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     for path in (out / f"{stem}_relations.png", out / f"{stem}_relations.json",
                  *([out / f"{Path(args.image).stem}_groups.png"] if args.image else [])):
         check_output(path, args.overwrite)
-    segmenter = Segmenter(args.checkpoint, checkpoint, data=args.data, test_scale=True)
-    relations = learned_relations(segmenter.model)
+    segmenter = Segmenter(args.checkpoint, checkpoint, data=args.data, test_scale=True, backend="eager")
+    relations = learned_relations(segmenter.network)
     names = segmenter.class_names
     out.mkdir(parents=True, exist_ok=True)
     heatmap = plot_relation_heatmap(relations["mean"], names, out / f"{stem}_relations.png",
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"heatmap: {heatmap}")
     if args.image:
         rgb = to_rgb_array(args.image)
-        explanation = explain_image(segmenter.model, segmenter.preprocess(rgb))
+        explanation = explain_image(segmenter.network, segmenter.preprocess(rgb))
         picture = plot_image_explanation(rgb, explanation, names, segmenter.meta.palette,
                                          out / f"{Path(args.image).stem}_groups.png")
         print(f"groups and context of {args.image}: {picture}")

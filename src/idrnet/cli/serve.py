@@ -1,7 +1,7 @@
 """Serve a model over HTTP, or two side by side as an online A/B test scored by ground-truth feedback.
 
   idrnet serve MODEL [--model-b MODEL_B (--split FRACTION | --shadow)] [--host 127.0.0.1] [--port 8000]
-               [--backend eager|compile|onnxruntime] [--max-batch N] [--max-delay-ms T] [--ab-log FILE]
+               [--precision fp32|bf16|int8] [--backend auto|eager|compile|onnxruntime|openvino] [--max-batch N] [--max-delay-ms T] [--ab-log FILE]
 
 MODEL is anything `idrnet predict` accepts (a zoo name with --checkpoint, a .safetensors file, a model
 YAML, a config line, an .onnx file). The page at http://HOST:PORT/ segments dropped images with both arms
@@ -14,6 +14,8 @@ import argparse
 import signal
 import socket
 from pathlib import Path
+
+from .common import add_precision_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="custom dataset folder whose dataset.yaml gives class names and colours")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--backend", choices=["eager", "compile", "onnxruntime"],
-                        help="how the models run (default: eager; onnxruntime for .onnx files)")
     parser.add_argument("--max-batch", type=int, default=8, help="most same-size requests per batch (default 8)")
     parser.add_argument("--max-delay-ms", type=float, default=5.0,
                         help="how long the oldest request waits for others to batch with (default 5)")
@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-test-resize", action="store_true", help="run at the image's own size, not the dataset's test scale")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--threads", type=int, help="CPU threads for inference (default: PyTorch's)")
+    add_precision_arguments(parser)
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
                         help="server log level (info shows every request; default warning)")
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ..serving.app import create_app
     from ..serving.arm import load_arm
     from ..serving.options import ServeOptions
-    from .common import device_from_args
+    from .common import device_from_args, precision_from_args
 
     if (args.split is not None or args.shadow) and not args.model_b:
         raise ValueError("--split and --shadow compare two models: add --model-b MODEL_B")
@@ -96,16 +97,16 @@ def run(args: argparse.Namespace) -> int:
     def checkpoint(value: str | None):
         return True if value == "official" else value
 
-    arms = [load_arm("A", args.model, checkpoint(args.checkpoint), args.data, args.backend, device)]
+    runtime = precision_from_args(args)
+    arms = [load_arm("A", args.model, checkpoint(args.checkpoint), args.data, device=device, test_scale=not args.no_test_resize,
+                     threads=args.threads, **runtime)]
     if args.model_b:
-        arms.append(load_arm("B", args.model_b, checkpoint(args.checkpoint_b), args.data, args.backend, device))
-    if args.no_test_resize:
-        for arm in arms:
-            arm.segmenter.test_scale = None
+        arms.append(load_arm("B", args.model_b, checkpoint(args.checkpoint_b), args.data, device=device,
+                             test_scale=not args.no_test_resize, threads=args.threads, **runtime))
     app = create_app(arms, options)
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                                            timeout_graceful_shutdown=30, access_log=args.log_level in ("debug", "info")))
-    names = " and ".join(f"{arm.name}: {arm.source} ({arm.backend})" for arm in arms)
+    names = " and ".join(f"{arm.name}: {arm.source} ({arm.segmenter.precision}, {arm.backend})" for arm in arms)
     print(f"idrnet serve: {names}; {mode}{f' {options.split:g}' if mode == 'split' else ''} on "
           f"http://{args.host}:{args.port}/ (API: /docs); ready once warmed up (GET /health/ready)", flush=True)
     # uvicorn re-raises the signal that stopped it after its graceful shutdown; a SIGTERM handler of our

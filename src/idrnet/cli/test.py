@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 
 from .common import (
-    add_tta_arguments, check_ignore_label, check_output, check_outside, device_from_args, inference_from_args,
+    add_precision_arguments, add_tta_arguments, check_ignore_label, check_output, check_outside, device_from_args,
+    inference_from_args,
 )
 
 
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="evaluate only the first N images")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier results file / predictions folder")
     add_tta_arguments(parser)
+    add_precision_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if dataset.info.num_classes != model.num_classes:
         raise ValueError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
     check_ignore_label(model, dataset)
+    model = _accelerate(model, args, config, dataset, device)
     inference, tta = inference_from_args(args, model.config.inference)
     metrics = evaluate(model, dataset, device, inference, tta, args.save_predictions, args.format,
                        progress=True, limit=args.limit)
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(format_table(metrics, dataset.info.classes))
     record = {"config": str(args.config), "checkpoint": str(args.checkpoint), "split": args.split or config.data.val_split,
+              "precision": getattr(model, "precision", "fp32"), "backend": getattr(model, "backend", "eager"),
               "inference": {"mode": inference.mode, "crop_size": inference.crop_size, "stride": inference.stride,
                             "probs_before_resize": inference.probs_before_resize},
               "tta": {"scales": list(tta.scales), "flip": tta.flip} if tta else None,
@@ -84,3 +88,24 @@ def run(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(record, indent=1))
     print(f"results written to {out}")
     return 0
+
+
+def _accelerate(model, args: argparse.Namespace, config, dataset, device):
+    """The model with --precision/--backend applied; int8 calibrates on --calibration, or by default on
+    the config's training split (never on the split being evaluated), preprocessed by the evaluation
+    pipeline."""
+    import numpy as np
+
+    from ..deploy.calibration import calibration_batches, calibration_files
+    from ..deploy.runtime import accelerate
+
+    if args.calibration and args.precision != "int8":
+        raise ValueError(f"--calibration is used by --precision int8 only (this run is {args.precision})")
+    batches = None
+    if args.precision == "int8" and not hasattr(model, "session"):
+        def preprocess(rgb: np.ndarray):
+            return dataset.pipeline({"id": "calibration", "image": rgb}, np.random.default_rng(0))["image"].unsqueeze(0).to(device)
+
+        files = calibration_files(args.calibration or args.config, args.calibration_images, config.seed)
+        batches = calibration_batches(files, preprocess)
+    return accelerate(model, args.precision, args.backend, batches, device)

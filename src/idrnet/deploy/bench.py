@@ -2,27 +2,25 @@
 
 Latency, images/s, peak memory (CUDA: max allocated; CPU: peak resident set size above the level
 before the runs, sampled every millisecond), parameters and GFLOPs (PyTorch's FlopCounterMode: one
-multiply-add = 2 FLOPs), with the device and thread count stated. Backends: eager PyTorch,
-``torch.compile`` and ONNX Runtime.
+multiply-add = 2 FLOPs), with the device and thread count stated. Every precision (fp32, bf16, int8)
+× backend (eager PyTorch, ``torch.compile``, ONNX Runtime, OpenVINO) that idrnet runs can be measured;
+see :mod:`idrnet.deploy.runtime`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import statistics
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from ..models.config import ModelConfig
 from ..models.segmentor import Segmentor
-
-Backend = Literal["eager", "compile", "onnxruntime"]
+from .runtime import Backend, check_combination
 
 
 @dataclass
@@ -31,6 +29,8 @@ class BenchResult:
 
     name: str
     backend: str
+    precision: str
+    effective_precision: str  # what ran: OpenVINO runs bf16 as fp32 on a CPU without bf16 instructions
     device: str
     threads: int
     batch: int
@@ -48,7 +48,8 @@ class BenchResult:
     def line(self) -> str:
         """One human-readable line."""
         gf = f"{self.gflops:.1f}" if self.gflops is not None else "n/a"
-        return (f"{self.name} [{self.backend}, {self.device}, {self.threads} threads, batch {self.batch}, "
+        ran = "" if self.effective_precision == self.precision else f" (ran as {self.effective_precision})"
+        return (f"{self.name} [{self.precision}{ran}, {self.backend}, {self.device}, {self.threads} threads, batch {self.batch}, "
                 f"{self.size[0]}x{self.size[1]}]: median {self.latency_ms_median:.1f} ms "
                 f"(p10 {self.latency_ms_p10:.1f}, p90 {self.latency_ms_p90:.1f}, {self.runs} runs), "
                 f"{self.images_per_s:.2f} img/s, peak memory {self.peak_memory_mib:.0f} MiB ({self.memory_kind}), "
@@ -102,24 +103,13 @@ def count_gflops(model: Segmentor, images: torch.Tensor) -> float:
     return counter.get_total_flops() / 1e9 / images.shape[0]
 
 
-def _runner(model: Segmentor, backend: Backend, example: torch.Tensor, threads: int) -> Callable[[torch.Tensor], object]:
-    if backend == "eager":
+def _runner(model: Segmentor, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
+            device: torch.device, threads: int) -> Callable[[torch.Tensor], object]:
+    from .runtime import accelerate
+
+    if precision == "fp32" and backend == "eager":
         return model
-    if backend == "compile":
-        from torch._inductor import config as inductor_config
-
-        inductor_config.freezing = True  # inference only: folds BatchNorm into convolutions, prepacks weights
-        return torch.compile(model, dynamic=False)
-    if backend == "onnxruntime":
-        from .export import export_onnx
-        from .onnx_model import OnnxSegmentor
-
-        folder = Path(tempfile.mkdtemp(prefix="idrnet_bench_"))
-        path = export_onnx(model.cpu(), folder / "model.onnx", tuple(example.shape[2:]))
-        model.to(example.device)
-        runner = OnnxSegmentor(path, example.device, threads=threads)
-        return runner
-    raise ValueError(f"unknown backend {backend!r}; expected eager, compile or onnxruntime")
+    return accelerate(model, precision, backend, calibration if precision == "int8" else None, device, threads)
 
 
 def _measure(runner: Callable, images: torch.Tensor, runs: int) -> tuple[list[float], float]:
@@ -156,27 +146,57 @@ def benchmark(
     runs: int = 20,
     rounds: int = 1,
     device: str | torch.device = "cpu",
+    precision: str | Sequence[str] = "fp32",
+    calibration: Sequence[torch.Tensor] | None = None,
 ) -> list[BenchResult]:
-    """Measure each model on each backend with a fixed random input (weights do not change the cost).
+    """Measure each model with each precision on each backend with a fixed random input (weights do
+    not change the cost). int8 is calibrated on ``calibration`` (default: 8 noise images of the input
+    size, which times it faithfully but says nothing of its accuracy).
 
-    With several models or backends and ``rounds`` > 1 the timed runs are interleaved (A, B, C, A,
-    B, C, …) so that slow drifts of a shared machine affect every pair alike and ratios between them
-    (IDRNet / baseline, compiled / eager) are trustworthy; the median is over all runs of a pair.
-    Results are ordered backend by backend, models in the given order.
+    With several models, precisions or backends and ``rounds`` > 1 the timed runs are interleaved (A,
+    B, C, A, B, C, …) so that slow drifts of a shared machine affect every pair alike and ratios between
+    them (IDRNet / baseline, compiled / eager, int8 / fp32) are trustworthy; the median is over all runs
+    of a pair. Results are ordered precision by precision, then backend by backend, models in the given
+    order. Combinations idrnet does not run (int8 eager, bf16 ONNX Runtime) must not be asked for.
     """
-    device = torch.device(device)
     backends = [backend] if isinstance(backend, str) else list(dict.fromkeys(backend))
+    precisions = [precision] if isinstance(precision, str) else list(dict.fromkeys(precision))
+    pairs = [(p, b) for p in precisions for b in backends]
+    return benchmark_pairs(models, pairs, size, batch, warmup, runs, rounds, device, calibration)
+
+
+@torch.no_grad()
+def benchmark_pairs(
+    models: dict[str, Segmentor],
+    pairs: Sequence[tuple[str, str]],
+    size: tuple[int, int] = (512, 512),
+    batch: int = 1,
+    warmup: int = 3,
+    runs: int = 20,
+    rounds: int = 1,
+    device: str | torch.device = "cpu",
+    calibration: Sequence[torch.Tensor] | None = None,
+) -> list[BenchResult]:
+    """:func:`benchmark` for an explicit list of (precision, backend) pairs."""
+    from .calibration import random_batches
+
+    device = torch.device(device)
+    for p, b in pairs:
+        check_combination(p, b, device)
+    precisions = list(dict.fromkeys(p for p, _ in pairs))
     images = torch.randn(batch, 3, *size, device=device)
+    if "int8" in precisions and not calibration:
+        calibration = random_batches(8, tuple(size))
     threads = torch.get_num_threads()
-    runners: dict[tuple[str, str], Callable] = {}
-    for b in backends:
+    runners: dict[tuple[str, str, str], Callable] = {}
+    for p, b in pairs:
         for name, model in models.items():
             model.eval().to(device)
-            runners[(name, b)] = _runner(model, b, images, threads)
+            runners[(name, p, b)] = _runner(model, p, b, calibration, device, threads)
             for _ in range(warmup):
-                runners[(name, b)](images)
-    times: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
-    peaks: dict[tuple[str, str], float] = {key: 0.0 for key in runners}
+                runners[(name, p, b)](images)
+    times: dict[tuple[str, str, str], list[float]] = {key: [] for key in runners}
+    peaks: dict[tuple[str, str, str], float] = {key: 0.0 for key in runners}
     per_round = max(1, -(-runs // rounds))
     for _ in range(rounds):
         for key, runner in runners.items():
@@ -188,11 +208,15 @@ def benchmark(
     results = []
     kind = "CUDA max allocated above weights" if device.type == "cuda" else "CPU RSS growth while running"
     gflops = {name: count_gflops(model, images[:1]) for name, model in models.items()}
-    for (name, b), ts in times.items():
+    for (name, p, b), ts in times.items():
         q = statistics.quantiles(ts, n=10) if len(ts) >= 2 else [ts[0]] * 9
         median = statistics.median(ts)
+        runner = runners[(name, p, b)]
+        ran = getattr(runner, "effective_precision", getattr(runner, "precision", p))
+        if getattr(runner, "backend", b) != b:  # a failed compile that fell back to eager
+            ran += f" on {runner.backend}"
         results.append(BenchResult(
-            name, b, str(device), threads if device.type == "cpu" else 0, batch, tuple(size), len(ts),
-            1000 * median, 1000 * q[0], 1000 * q[-1], batch / median, peaks[(name, b)] / 2**20, kind,
+            name, b, p, ran, str(device), threads if device.type == "cpu" else 0, batch, tuple(size), len(ts),
+            1000 * median, 1000 * q[0], 1000 * q[-1], batch / median, peaks[(name, p, b)] / 2**20, kind,
             count_parameters(models[name]) / 1e6, gflops[name]))
     return results

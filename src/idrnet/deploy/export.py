@@ -17,6 +17,7 @@ from ..models.segmentor import Segmentor
 ONNX_CONFIG_KEY = "idrnet_config"
 ONNX_ATTACH_KEY = "idrnet_attach_config"  # the AttachConfig of a model IDRNet was attached to
 ONNX_DATA_KEY = "idrnet_data"
+ONNX_PRECISION_KEY = "idrnet_precision"  # "int8" in a file quantised by idrnet (absent: fp32)
 
 
 class _Scores(torch.nn.Module):
@@ -68,16 +69,29 @@ def export_onnx(
             dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, verbose=False, **kwargs,
         )
     proto = program.model_proto
+    set_metadata(proto, onnx_metadata(model, data_meta))
+    with atomic_path(path) as tmp:
+        onnx.save(proto, tmp)
+    return path
+
+
+def onnx_metadata(model: torch.nn.Module, data_meta: str | None = None) -> dict[str, str]:
+    """The metadata an exported file carries: the model config (ours or an attach config) and the data
+    description."""
     key = ONNX_CONFIG_KEY if isinstance(model, Segmentor) else ONNX_ATTACH_KEY
     meta = {key: json.dumps(to_dict(model.config))}
     if data_meta:
         meta[ONNX_DATA_KEY] = data_meta
-    for key, value in meta.items():
+    return meta
+
+
+def set_metadata(proto, meta: dict[str, str]) -> None:
+    """Write ``meta`` into an ONNX ModelProto's metadata_props (replacing entries of the same keys)."""
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in meta]
+    del proto.metadata_props[:]
+    for key, value in [*kept, *meta.items()]:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    with atomic_path(path) as tmp:
-        onnx.save(proto, tmp)
-    return path
 
 
 # An exported graph agrees with PyTorch when the logits' norm-relative error is at most NORM_TOLERANCE

@@ -104,8 +104,6 @@ class ServerState:
         self.ledger.close()
         if self.executor is not None:
             self.executor.shutdown(wait=True)
-        for arm in self.arms.values():
-            arm.close()
 
     def shadow(self, request_id: str, rgb: np.ndarray) -> asyncio.Task | None:
         """Shadow mode: queue B's prediction of the image A answers (skipped when B's queue is full)."""

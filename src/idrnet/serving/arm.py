@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-
-from .options import Backend
 
 
 @dataclass
@@ -25,8 +21,7 @@ class Arm:
     name: str
     source: str
     segmenter: Any
-    backend: Backend
-    _workdir: Any = field(default=None, repr=False)  # holds an exported ONNX file while the arm lives
+    backend: str
 
     @property
     def num_classes(self) -> int:
@@ -44,7 +39,8 @@ class Arm:
         inference = self.segmenter.inference
         return {
             "model": self.source,
-            "backend": self.backend,
+            "backend": self.segmenter.backend,
+            "precision": self.segmenter.precision,
             "num_classes": self.num_classes,
             "classes": list(meta.classes),
             "palette": [list(c) for c in meta.palette],
@@ -72,51 +68,32 @@ class Arm:
         self.predict([np.zeros((*size, 3), dtype=np.uint8)], confidence=True)
         return time.perf_counter() - start
 
-    def close(self) -> None:
-        """Delete the arm's exported ONNX file, if any."""
-        if self._workdir is not None:
-            self._workdir.cleanup()
-            self._workdir = None
-
 
 def load_arm(
     name: str,
     model: str,
     checkpoint: str | bool | None = None,
     data: str | None = None,
-    backend: Backend | None = None,
+    backend: str | None = None,
     device: Any = "cpu",
+    precision: str = "fp32",
+    calibration: str | None = None,
+    calibration_images: int = 32,
+    test_scale: bool = True,
+    threads: int | None = None,
 ) -> Arm:
     """Load ``model`` (anything ``idrnet predict`` accepts: zoo name with ``checkpoint``, ``.safetensors``,
-    model YAML, config line, ``.onnx``) for ``backend`` (default: eager, or ONNX Runtime for ``.onnx``)."""
+    model YAML, config line, ``.onnx``) for ``precision`` on ``backend`` (default: the fastest measured
+    path, see :func:`idrnet.deploy.runtime.resolve_backend`; ONNX Runtime for ``.onnx``)."""
     from ..apis.segmenter import Segmenter
     from ..models.zoo import MODEL_ZOO
 
-    is_onnx = str(model).endswith(".onnx")
-    backend = backend or ("onnxruntime" if is_onnx else "eager")
-    if is_onnx and backend != "onnxruntime":
-        raise ValueError(f"{model}: an .onnx model runs with --backend onnxruntime, not {backend}")
     if model in MODEL_ZOO and checkpoint is None:
         raise ValueError(f"{model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
-    if not is_onnx and not model.endswith((".yaml", ".yml")) and model not in MODEL_ZOO and "{" not in model \
+    if not str(model).endswith((".onnx", ".yaml", ".yml")) and model not in MODEL_ZOO and "{" not in model \
             and not Path(model).exists():
         raise FileNotFoundError(f"model {model} is neither a zoo name nor an existing file")
-    segmenter = Segmenter(model, checkpoint, device, data=data)
-    workdir = None
-    if backend == "compile":
-        # Compile the parts in place (as training's `compile: true` does): the segmentor's interface
-        # (forward_logits, forward_scores, sliding windows) stays as it is.
-        parts = segmenter.model.compile_parts() if hasattr(segmenter.model, "compile_parts") else [segmenter.model]
-        for part in parts:
-            part.compile(dynamic=None)
-    elif backend == "onnxruntime" and not is_onnx:
-        from ..deploy.export import export_onnx
-
-        workdir = tempfile.TemporaryDirectory(prefix=f"idrnet_serve_{name}_")
-        path = export_onnx(segmenter.model.cpu(), Path(workdir.name) / "model.onnx", data_meta=segmenter.meta.to_json())
-        inference, tta, test_scale = segmenter.inference, segmenter.tta, segmenter.test_scale
-        segmenter = Segmenter(os.fspath(path), device=device, data=segmenter.meta, test_scale=test_scale or None)
-        segmenter.inference, segmenter.tta = inference, tta
-    elif backend not in ("eager", "onnxruntime"):
-        raise ValueError(f"unknown backend {backend!r}; expected eager, compile or onnxruntime")
-    return Arm(name, str(model), segmenter, backend, workdir)
+    segmenter = Segmenter(model, checkpoint, device, data=data, test_scale=True if test_scale else None,
+                          precision=precision, backend=backend, calibration=calibration,
+                          calibration_images=calibration_images, threads=threads)
+    return Arm(name, str(model), segmenter, segmenter.backend)

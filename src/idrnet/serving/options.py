@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Backend = Literal["eager", "compile", "onnxruntime"]
 Mode = Literal["single", "split", "shadow"]
 
 

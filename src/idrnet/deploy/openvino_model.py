@@ -1,0 +1,77 @@
+"""Run a segmentor with OpenVINO on the CPU: fp32, bf16 (where the CPU has it) or int8 (NNCF)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .graph_model import GraphSegmentor
+
+
+def cpu_capabilities() -> list[str]:
+    """OpenVINO's ``OPTIMIZATION_CAPABILITIES`` of the CPU (``FP32``, ``BF16``, ``INT8`` …)."""
+    from ..optional import require
+
+    ov = require("openvino", "the openvino backend")
+    return list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+class OpenVinoSegmentor(GraphSegmentor):
+    """An fp32 ONNX file from :func:`idrnet.deploy.export.export_onnx` compiled by OpenVINO for the CPU.
+
+    ``precision``: ``fp32``; ``bf16`` (OpenVINO's inference precision hint; on a CPU without bf16
+    instructions OpenVINO runs fp32, which :attr:`effective_precision` reports); ``int8`` (NNCF
+    post-training quantisation on ``calibration``, with matrix products and softmax left in fp32 as in
+    :mod:`.int8`).
+    """
+
+    backend = "openvino"
+
+    def __init__(self, path: str | os.PathLike, config: Any, precision: str = "fp32",
+                 calibration: Sequence[torch.Tensor] | None = None, threads: int | None = None,
+                 data_meta: str | None = None) -> None:
+        from ..optional import require
+
+        ov = require("openvino", "the openvino backend")
+        super().__init__(config, str(path))
+        self.precision, self.data_meta = precision, data_meta
+        model = ov.convert_model(str(Path(path)))
+        if precision == "int8":
+            model = _quantize(model, calibration)
+        elif precision not in ("fp32", "bf16"):
+            raise ValueError(f"unknown precision {precision!r}; expected fp32, bf16 or int8")
+        settings: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+                                    "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            settings["INFERENCE_NUM_THREADS"] = int(threads)
+        self.compiled = ov.Core().compile_model(model, "CPU", settings)
+        hint = str(self.compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+        self.effective_precision = "bf16" if "bf16" in hint else "int8" if precision == "int8" else "fp32"
+        if precision == "bf16" and self.effective_precision != "bf16":
+            warnings.warn("this CPU has no bf16 instructions: OpenVINO runs the model in fp32", RuntimeWarning, stacklevel=2)
+        self._request = self.compiled.create_infer_request()
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, K, H, W)`` at the input's size."""
+        array = np.ascontiguousarray(images.detach().cpu().numpy().astype(np.float32))
+        logits = self._request.infer({0: array})[0]
+        return torch.from_numpy(np.array(logits, copy=True)).to(images.device)
+
+
+def _quantize(model: Any, calibration: Sequence[torch.Tensor] | None) -> Any:
+    from ..optional import require
+
+    nncf = require("nncf", "int8 with the openvino backend")
+    if not calibration:
+        raise ValueError("int8 quantisation needs at least one calibration image")
+    import logging
+
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+    data = nncf.Dataset([b.cpu().numpy() for b in calibration])
+    return nncf.quantize(model, data, subset_size=len(calibration),
+                         ignored_scope=nncf.IgnoredScope(types=["MatMul", "Softmax"], validate=False))

@@ -1,0 +1,130 @@
+"""Choose how a segmentor runs: precision (fp32, bf16, int8) × backend (eager, compile, ONNX Runtime,
+OpenVINO). :func:`accelerate` turns a model into a callable with the segmentor interface the inference
+code uses (``__call__``/``forward_scores``, optionally ``forward_logits``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import torch
+
+Precision = Literal["fp32", "bf16", "int8"]
+Backend = Literal["eager", "compile", "onnxruntime", "openvino"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
+BACKENDS: tuple[str, ...] = ("eager", "compile", "onnxruntime", "openvino")
+BACKEND_ENV = "IDRNET_BACKEND"  # overrides the automatic choice ("eager" keeps tests free of compile time)
+
+# How far each precision may move a model's output from fp32 eager on the same input (the tests hold
+# every path to these): the norm-relative logit error and the share of pixels keeping their label.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "fp32": {"norm_relative": 1e-4, "same_label": 0.999},
+    "bf16": {"norm_relative": 3e-2, "same_label": 0.98},
+    "int8": {"norm_relative": 6e-2, "same_label": 0.95},
+}
+
+# The automatic backend per precision on a CPU, chosen by the measurements in docs/benchmarks.md.
+CPU_DEFAULTS: dict[str, str] = {"fp32": "compile", "bf16": "compile", "int8": "openvino"}
+
+
+def resolve_backend(precision: str, backend: str | None, device: str | torch.device = "cpu") -> str:
+    """The backend to use: ``backend`` itself, or for ``None``/``"auto"`` the environment's
+    ``IDRNET_BACKEND`` or the fastest measured path (CPU) / eager (GPU)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if backend in (None, "auto"):
+        backend = os.environ.get(BACKEND_ENV) or (CPU_DEFAULTS[precision] if torch.device(device).type == "cpu" else "eager")
+        if precision == "int8" and backend == "eager":
+            backend = "compile"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected auto or one of {', '.join(BACKENDS)}")
+    check_combination(precision, backend, device)
+    return backend
+
+
+def check_combination(precision: str, backend: str, device: str | torch.device = "cpu") -> None:
+    """Refuse, with the reason, the combinations idrnet does not run."""
+    device = torch.device(device)
+    if precision == "int8" and backend == "eager":
+        raise ValueError("--precision int8 runs with --backend compile, onnxruntime or openvino "
+                         "(eager PyTorch would only simulate int8 arithmetic in fp32)")
+    if precision == "bf16" and backend == "onnxruntime":
+        raise ValueError("--precision bf16 is not offered with --backend onnxruntime (its CPU provider has no bf16 "
+                         "convolutions); use eager, compile or openvino")
+    if backend == "openvino" and device.type != "cpu":
+        raise ValueError(f"--backend openvino runs on the CPU, not on {device}")
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError(f"--precision int8 runs on the CPU, not on {device}")
+
+
+def accelerate(
+    model: Any,
+    precision: str = "fp32",
+    backend: str | None = "auto",
+    calibration: Sequence[torch.Tensor] | None = None,
+    device: str | torch.device = "cpu",
+    threads: int | None = None,
+    data_meta: str | None = None,
+    seed: int = 0,
+) -> Any:
+    """``model`` (a segmentor, an attached model, or a loaded ``.onnx`` file) ready to run with
+    ``precision`` on ``backend``. int8 needs ``calibration``: normalised ``(1, 3, h, w)`` images
+    preprocessed as the served ones will be. Exported intermediate files live only while building.
+
+    The result has ``precision`` and ``backend`` attributes telling what runs (a failed compile falls
+    back to eager, see :class:`~.torch_runtime.TorchRuntime`)."""
+    from .graph_model import GraphSegmentor
+
+    if isinstance(model, GraphSegmentor) and backend in (None, "auto"):
+        backend = "onnxruntime"
+    backend = resolve_backend(precision, backend, device)
+    if precision == "int8" and not calibration and not isinstance(model, GraphSegmentor):
+        raise ValueError("--precision int8 needs calibration images (--calibration DIR_OR_CONFIG)")
+    if isinstance(model, GraphSegmentor):
+        return _accelerate_graph(model, precision, backend, threads)
+    model = model.eval()
+    if backend in ("eager", "compile") and precision != "int8":
+        from .torch_runtime import TorchRuntime
+
+        return TorchRuntime(model.to(device), compile=backend == "compile",
+                            dtype=torch.bfloat16 if precision == "bf16" else None)
+    if backend == "compile":  # int8
+        from .int8 import Pt2eSegmentor
+
+        return Pt2eSegmentor(model, calibration or [], seed)
+    from .export import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="idrnet_runtime_") as tmp:
+        path = export_onnx(model.cpu(), Path(tmp) / "model.onnx", data_meta=data_meta)
+        model.to(device)
+        if backend == "onnxruntime":
+            from .onnx_model import OnnxSegmentor
+
+            if precision == "int8":
+                from .int8 import quantize_onnx
+
+                path = quantize_onnx(path, Path(tmp) / "int8.onnx", calibration or [])
+            return OnnxSegmentor(path, device, threads=threads)
+        from .openvino_model import OpenVinoSegmentor
+
+        return OpenVinoSegmentor(path, model.config, precision, calibration, threads, data_meta)
+
+
+def _accelerate_graph(model: Any, precision: str, backend: str, threads: int | None) -> Any:
+    """An ``.onnx`` file already loaded by ONNX Runtime: run as it is, or by OpenVINO."""
+    from .onnx_model import OnnxSegmentor
+
+    if not isinstance(model, OnnxSegmentor) or backend not in ("onnxruntime", "openvino"):
+        raise ValueError(f"{model.source} is an exported model: it runs with --backend onnxruntime or openvino, not {backend}")
+    if precision != "fp32" and precision != model.precision:
+        raise ValueError(f"{model.source} is an {model.precision} ONNX file; for {precision} start from the "
+                         f".safetensors model, or write one with `idrnet export --precision {precision}`")
+    if backend == "onnxruntime":
+        return model if not threads else OnnxSegmentor(model.path, threads=threads)
+    from .openvino_model import OpenVinoSegmentor
+
+    runner = OpenVinoSegmentor(model.path, model.config, "fp32", None, threads, model.data_meta)
+    runner.precision = runner.effective_precision = model.precision  # OpenVINO runs a QDQ file's int8 as it is
+    return runner

@@ -1,0 +1,233 @@
+"""Precision × backend: every path runs a tiny model and stays within its stated tolerance of fp32;
+int8 calibration is reproducible; refusals and missing extras are one clear line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from idrnet.deploy.calibration import calibration_files, random_batches
+from idrnet.deploy.export import output_agreement
+from idrnet.deploy.runtime import TOLERANCES, accelerate, resolve_backend
+from idrnet.models.build import build_model
+from tiny import tiny_config
+
+PATHS = [("fp32", "compile"), ("bf16", "eager"), ("bf16", "compile"), ("int8", "compile"),
+         ("fp32", "onnxruntime"), ("int8", "onnxruntime"), ("fp32", "openvino"), ("bf16", "openvino"),
+         ("int8", "openvino")]
+
+
+@pytest.fixture(scope="module")
+def model_and_reference():
+    torch.manual_seed(0)
+    model = build_model(tiny_config(context="aspp", context_refiner="after")).eval()
+    # BatchNorm statistics of real activations (random init leaves them at 0/1, which makes int8 ranges trivial)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.cat(random_batches(4, (64, 64), seed=1)))
+    model.eval()
+    images = torch.randn(2, 3, 64, 80, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        reference = model(images)
+    return model, images, reference
+
+
+@pytest.mark.parametrize("precision,backend", PATHS, ids=[f"{p}-{b}" for p, b in PATHS])
+def test_every_path_agrees_with_fp32(model_and_reference, precision, backend):
+    model, images, reference = model_and_reference
+    runner = accelerate(model, precision, backend, random_batches(4, (64, 64), seed=3))
+    assert runner.precision == precision and runner.backend == backend
+    with torch.no_grad():
+        logits = runner(images)
+        scores = runner.forward_scores(images, probs_before_resize=True)
+    assert logits.dtype == torch.float32 and logits.shape == reference.shape
+    stats = output_agreement(reference, logits)
+    limits = TOLERANCES[precision]
+    assert stats["norm_relative"] <= limits["norm_relative"] and stats["same_label"] >= limits["same_label"], stats
+    # probabilities sum to one (to bf16's resolution where the softmax itself ran in bf16)
+    torch.testing.assert_close(scores.sum(1), torch.ones_like(scores[:, 0]), atol=1e-2 if precision == "bf16" else 1e-4, rtol=0)
+    if precision != "fp32" and backend != "openvino":  # OpenVINO runs bf16 as fp32 on CPUs without bf16
+        assert stats["norm_relative"] > 0  # the reduced precision really ran
+    with torch.no_grad():  # another size: dynamic shapes, no size baked into the graph
+        assert runner(images[:1, :, :48, :56]).shape == (1, reference.shape[1], 48, 56)
+
+
+def test_compile_keeps_the_model_untouched(model_and_reference):
+    model, images, reference = model_and_reference
+    runner = accelerate(model, "fp32", "compile")
+    with torch.no_grad():
+        runner(images)
+        assert torch.equal(model(images), reference)  # the module itself still runs eager, unchanged
+    assert not hasattr(model, "_compiled_call_impl") or model._compiled_call_impl is None
+
+
+def test_failed_compile_falls_back_to_eager(model_and_reference):
+    model, images, reference = model_and_reference
+    runner = accelerate(model, "fp32", "compile")
+
+    class CompilerFailure(RuntimeError):
+        pass
+
+    CompilerFailure.__module__ = "torch._inductor.exc"  # how the compiler's own errors identify themselves
+
+    def broken(*args, **kwargs):
+        raise CompilerFailure("no C++ compiler")
+
+    runner._compiled = {name: broken for name in runner._compiled}
+    with pytest.warns(RuntimeWarning, match="torch.compile failed, running eager"):
+        with torch.no_grad():
+            out = runner(images)
+    assert torch.equal(out, reference) and runner.backend == "eager" and "no C++ compiler" in runner.fallback_reason
+
+
+def test_model_errors_are_not_swallowed_by_the_fallback(model_and_reference):
+    model, _, _ = model_and_reference
+    runner = accelerate(model, "fp32", "compile")
+    with pytest.raises(RuntimeError), torch.no_grad():
+        runner(torch.randn(1, 4, 64, 64))  # 4 channels: the model's own error, not the compiler's
+    assert runner.backend == "compile"
+
+
+def test_automatic_backend(monkeypatch):
+    monkeypatch.delenv("IDRNET_BACKEND", raising=False)
+    assert resolve_backend("fp32", "auto", "cpu") == "compile"  # the fastest exact path by default
+    assert resolve_backend("fp32", None, "cuda") == "eager"
+    monkeypatch.setenv("IDRNET_BACKEND", "eager")
+    assert resolve_backend("fp32", "auto", "cpu") == "eager"
+    assert resolve_backend("int8", "auto", "cpu") == "compile"  # eager cannot run int8
+
+
+@pytest.mark.parametrize("precision,backend,message", [
+    ("int8", "eager", "int8 runs with --backend compile, onnxruntime or openvino"),
+    ("bf16", "onnxruntime", "no bf16"),
+    ("fp16", "eager", "unknown precision 'fp16'"),
+    ("fp32", "tensorrt", "unknown backend 'tensorrt'"),
+])
+def test_refused_combinations_say_why(precision, backend, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_backend(precision, backend, "cpu")
+
+
+def test_int8_needs_calibration(model_and_reference):
+    model, _, _ = model_and_reference
+    with pytest.raises(ValueError, match="needs calibration images"):
+        accelerate(model, "int8", "onnxruntime")
+
+
+def _image_folder(root, count=6, size=(40, 48)):
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / f"img_{i}.png")
+    return root
+
+
+def test_calibration_draw_is_reproducible(tmp_path):
+    folder = _image_folder(tmp_path / "photos", count=10)
+    first = calibration_files(folder, 4, seed=0)
+    assert first == calibration_files(folder, 4, seed=0) and len(first) == 4
+    assert first != calibration_files(folder, 4, seed=1)
+    assert len(calibration_files(folder, 50)) == 10  # fewer images than asked: all of them
+    with pytest.raises(FileNotFoundError, match="no images found"):
+        calibration_files(_empty(tmp_path), 4)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        calibration_files(tmp_path / "missing", 4)
+    with pytest.raises(ValueError, match="expected a folder of images or a training YAML"):
+        calibration_files(first[0], 4)
+    with pytest.raises(ValueError, match="--calibration-images 0"):
+        calibration_files(folder, 0)
+
+
+def _empty(tmp_path):
+    (tmp_path / "empty").mkdir(exist_ok=True)
+    return tmp_path / "empty"
+
+
+def test_int8_calibration_is_deterministic(tmp_path, model_and_reference):
+    from idrnet import Segmenter
+
+    model, _, _ = model_and_reference
+    folder = _image_folder(tmp_path / "photos", count=8)
+    image = np.asarray(Image.open(folder / "img_0.png"))
+    outputs = []
+    for _ in range(2):
+        segmenter = Segmenter(model, precision="int8", backend="onnxruntime", calibration=folder,
+                              calibration_images=4, seed=7)
+        assert (segmenter.precision, segmenter.backend) == ("int8", "onnxruntime")
+        outputs.append(segmenter.predict_proba(image))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_missing_backend_is_one_line(monkeypatch, model_and_reference):
+    import importlib
+
+    from idrnet.optional import MissingExtraError
+
+    real = importlib.import_module
+
+    def without_openvino(name, *args, **kwargs):
+        if name.split(".")[0] in ("openvino", "torchao"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", without_openvino)
+    model, _, _ = model_and_reference
+    with pytest.raises(MissingExtraError, match=r"pip install 'idrnet\[openvino\]'") as err:
+        accelerate(model, "fp32", "openvino")
+    assert "\n" not in str(err.value)
+    with pytest.raises(MissingExtraError, match=r"pip install 'idrnet\[int8\]'"):
+        accelerate(model, "int8", "compile", random_batches(1, (64, 64)))
+
+
+def test_cli_int8_export_predict_and_test(tmp_path, trained, capsys):
+    """`idrnet export --precision int8` writes a QDQ file that predict and test run; `idrnet test --precision
+    int8` calibrates on the training split and stays close to fp32; flag mistakes exit 2 with one line."""
+    from idrnet.cli.main import main
+
+    config, ckpt, data = trained
+    out = tmp_path / "int8.onnx"
+    assert main(["export", str(ckpt), str(out), "--precision", "int8", "--calibration", str(config),
+                 "--calibration-images", "4", "--check-sizes", "48x48"]) == 0
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["idrnet_precision"] == "int8" and "idrnet_config" in meta and "idrnet_data" in meta
+    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+    results = {}
+    for name, flags in (("fp32", ["--backend", "eager"]),
+                        ("int8", ["--precision", "int8", "--backend", "onnxruntime", "--calibration-images", "4"])):
+        path = tmp_path / f"{name}.json"
+        assert main(["test", str(config), "--checkpoint", str(ckpt), "--out", str(path), *flags]) == 0
+        results[name] = json.loads(path.read_text())
+    assert results["int8"]["precision"] == "int8" and results["int8"]["backend"] == "onnxruntime"
+    assert abs(results["int8"]["mIoU"] - results["fp32"]["mIoU"]) < 5.0
+    image = next(p for p in sorted(data.rglob("*.png")) if "images" in p.parts)
+    assert main(["predict", str(image), "--model", str(out), "--out", str(tmp_path / "pred")]) == 0
+    assert main(["predict", str(image), "--model", str(ckpt), "--out", str(tmp_path / "pred2"),
+                 "--calibration", str(config)]) == 2
+    assert "--calibration is used by --precision int8 only" in capsys.readouterr().err
+    assert main(["predict", str(image), "--model", str(ckpt), "--out", str(tmp_path / "pred3"), "--precision", "int8"]) == 2
+    assert "--precision int8 needs --calibration" in capsys.readouterr().err
+
+
+def test_bench_measures_precisions_interleaved(tmp_path, capsys):
+    import yaml
+
+    from idrnet.cli.main import main
+    from idrnet.config import to_dict
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(to_dict(tiny_config())))
+    log = tmp_path / "bench.jsonl"
+    assert main(["bench", str(path), "--size", "64x64", "--runs", "2", "--warmup", "1", "--rounds", "2", "--device", "cpu",
+                 "--precision", "fp32", "int8", "--backend", "eager", "onnxruntime", "--json", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped int8 eager" in out and "int8 onnxruntime / fp32 eager latency ×" in out
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["precision"], r["backend"]) for r in records] == [
+        ("fp32", "eager"), ("fp32", "onnxruntime"), ("int8", "onnxruntime")]
