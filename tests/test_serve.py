@@ -497,20 +497,31 @@ def test_docs_python_client_runs_against_a_server(saved_models, tmp_path, monkey
     assert np.asarray(Image.open(tmp_path / "image_labels.png")).shape == (40, 40)
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "compile"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "compile", "openvino"])
 def test_backends_agree_with_eager(saved_models, backend):
     from idrnet.serving.arm import load_arm
 
     rgb = random_rgb(48, 64, seed=11)
     expected = Segmenter(saved_models[1]).predict(rgb)
     arm = load_arm("A", str(saved_models[1]), backend=backend)
-    try:
-        arm.warm_up((48, 64))
-        labels, _ = arm.predict([rgb, rgb], False)
-    finally:
-        arm.close()
-    assert arm.describe()["backend"] == backend
+    arm.warm_up((48, 64))
+    labels, _ = arm.predict([rgb, rgb], False)
+    assert arm.describe()["backend"] == backend and arm.describe()["precision"] == "fp32"
     assert all((l == expected).mean() >= 0.999 for l in labels)
+
+
+def test_int8_arm_is_calibrated_on_the_given_images(saved_models, tmp_path):
+    from idrnet.serving.arm import load_arm
+
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(random_rgb(48, 64, seed=20 + i)).save(folder / f"{i}.png")
+    rgb = random_rgb(48, 64, seed=11)
+    expected = Segmenter(saved_models[1]).predict(rgb)
+    arm = load_arm("A", str(saved_models[1]), backend="onnxruntime", precision="int8", calibration=str(folder))
+    labels, _ = arm.predict([rgb], False)
+    assert arm.describe()["precision"] == "int8" and (labels[0] == expected).mean() >= 0.9
 
 
 def test_missing_serve_extra_is_one_line(monkeypatch, capsys, saved_models):
