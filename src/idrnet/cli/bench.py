@@ -119,17 +119,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _runnable(precisions: list[str], backends: list[str], device) -> list[tuple[str, str]]:
     """The (precision, backend) pairs to measure; the ones idrnet does not run are named and skipped."""
-    from ..deploy.runtime import check_combination
+    from ..deploy.runtime import runnable_pairs
 
-    pairs = []
-    for precision in precisions:
-        for backend in backends:
-            try:
-                check_combination(precision, backend, device)
-            except ValueError as err:
-                print(f"skipped {precision} {backend}: {err}")
-                continue
-            pairs.append((precision, backend))
+    pairs = runnable_pairs(precisions, backends, device)
     if not pairs:
         raise ValueError("no precision/backend combination left to measure (see the notes above)")
     return pairs

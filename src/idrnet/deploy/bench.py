@@ -44,6 +44,8 @@ class BenchResult:
     memory_kind: str
     params_m: float
     gflops: float | None
+    same_label: float | None = None  # share of pixels labelled as fp32 eager labels them (agreement=True)
+    norm_relative: float | None = None  # ‖logits − fp32 eager logits‖ / ‖fp32 eager logits‖
 
     def line(self) -> str:
         """One human-readable line."""
@@ -176,8 +178,10 @@ def benchmark_pairs(
     rounds: int = 1,
     device: str | torch.device = "cpu",
     calibration: Sequence[torch.Tensor] | None = None,
+    agreement: bool = False,
 ) -> list[BenchResult]:
-    """:func:`benchmark` for an explicit list of (precision, backend) pairs."""
+    """:func:`benchmark` for an explicit list of (precision, backend) pairs. With ``agreement`` each
+    result also says how closely its output on the timing input follows fp32 eager."""
     from .calibration import random_batches
 
     device = torch.device(device)
@@ -215,8 +219,13 @@ def benchmark_pairs(
         ran = getattr(runner, "effective_precision", getattr(runner, "precision", p))
         if getattr(runner, "backend", b) != b:  # a failed compile that fell back to eager
             ran += f" on {runner.backend}"
+        stats: dict[str, float | None] = {"same_label": None, "norm_relative": None}
+        if agreement:
+            from .export import output_agreement
+
+            stats = output_agreement(models[name](images), runner(images))
         results.append(BenchResult(
             name, b, p, ran, str(device), threads if device.type == "cpu" else 0, batch, tuple(size), len(ts),
             1000 * median, 1000 * q[0], 1000 * q[-1], batch / median, peaks[(name, p, b)] / 2**20, kind,
-            count_parameters(models[name]) / 1e6, gflops[name]))
+            count_parameters(models[name]) / 1e6, gflops[name], stats["same_label"], stats["norm_relative"]))
     return results

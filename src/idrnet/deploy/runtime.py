@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 
@@ -57,6 +57,23 @@ def check_combination(precision: str, backend: str, device: str | torch.device =
         raise ValueError(f"--backend openvino runs on the CPU, not on {device}")
     if precision == "int8" and device.type != "cpu":
         raise ValueError(f"--precision int8 runs on the CPU, not on {device}")
+
+
+def runnable_pairs(precisions: Sequence[str], backends: Sequence[str], device: str | torch.device = "cpu",
+                   report: Callable[[str], None] | None = print) -> list[tuple[str, str]]:
+    """The (precision, backend) pairs idrnet runs, in order; each refused one is passed to ``report``
+    with its reason."""
+    pairs = []
+    for precision in dict.fromkeys(precisions):
+        for backend in dict.fromkeys(backends):
+            try:
+                check_combination(precision, backend, device)
+            except ValueError as err:
+                if report is not None:
+                    report(f"skipped {precision} {backend}: {err}")
+                continue
+            pairs.append((precision, backend))
+    return pairs
 
 
 def accelerate(
