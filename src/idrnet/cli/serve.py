@@ -11,6 +11,7 @@ and shows the live A/B dashboard; the API is described at /docs and in docs/serv
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 from pathlib import Path
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from ..serving.app import create_app
     from ..serving.arm import load_arm
     from ..serving.options import ServeOptions
+    from ..deploy.runtime import BACKEND_ENV
     from .common import device_from_args, precision_from_args
 
     if (args.split is not None or args.shadow) and not args.model_b:
@@ -98,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         return True if value == "official" else value
 
     runtime = precision_from_args(args)
+    if runtime["backend"] == "auto" and args.precision != "int8" and not os.environ.get(BACKEND_ENV):
+        # Requests come in any size: a compiled graph per new size would stall them for a compile each.
+        runtime["backend"] = "eager"
     arms = [load_arm("A", args.model, checkpoint(args.checkpoint), args.data, device=device, test_scale=not args.no_test_resize,
                      threads=args.threads, **runtime)]
     if args.model_b:
