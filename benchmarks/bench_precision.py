@@ -81,7 +81,8 @@ def _child(model_name: str, pairs: list[tuple[str, str]], size: int, runs: int, 
     for model in models.values():
         realistic_weights(model)
     results = benchmark_pairs(models, pairs, (size, size), 1, warmup=2, runs=runs, rounds=min(3, runs),
-                              device="cpu", agreement=True)
+                              device="cpu", agreement=True,
+                              log=lambda line: print(f"  {size}×{size}: {line}", file=sys.stderr, flush=True))
     with open(out, "a") as f:
         for r in results:
             f.write(json.dumps({**r.__dict__, "framework_model": model_name, "date": str(datetime.date.today())}) + "\n")

@@ -8,8 +8,9 @@ Each measurement runs in its own process so peak memory is clean. Needs the refe
     pip install --no-deps sssegmentation==1.7.0
     pip install opencv-python-headless pandas scipy dill matplotlib
 Usage:
-    python benchmarks/bench_vs_reference.py [--threads 2] [--repeats 3] [--impls ours ours_compiled reference]
-"ours_compiled" is the same model under torch.compile (inductor, freezing), inference only.
+    python benchmarks/bench_vs_reference.py [--threads 2] [--repeats 3] [--impls ours ours_compiled ours_default reference]
+"ours_compiled" is the same model under torch.compile (inductor, freezing), inference only;
+"ours_default" is what `idrnet test` and `Segmenter` run by default on this device (fp32, backend auto).
 """
 
 from __future__ import annotations
@@ -133,8 +134,12 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
     import torch
 
     torch.set_num_threads(threads)
-    if impl in ("ours", "ours_compiled"):
+    if impl in ("ours", "ours_compiled", "ours_default"):
         model, k, eval_call, train_call = ours_calls(name, weights)
+        if impl == "ours_default":
+            from idrnet.deploy.runtime import accelerate
+
+            eval_call = accelerate(model.eval(), "fp32", "auto").forward_logits
         if impl == "ours_compiled":
             import torch._inductor.config as inductor_config
 
@@ -155,8 +160,8 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
     times = []
     result: dict = {"impl": impl, "config": name, "task": task, "threads": threads}
     if task == "train":
-        if impl == "ours_compiled":
-            raise SystemExit("ours_compiled measures inference only")
+        if impl in ("ours_compiled", "ours_default"):
+            raise SystemExit(f"{impl} measures inference only")
         model.train()
         train_call(x, y)  # warm-up
         for _ in range(repeats):
@@ -169,7 +174,7 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
         with torch.no_grad():
             if task == "whole":
                 # warm-up (compiles the compiled variant for this size; not timed, not in the peak)
-                eval_call(x if impl == "ours_compiled" else torch.randn(1, 3, 256, 512))
+                eval_call(x if impl in ("ours_compiled", "ours_default") else torch.randn(1, 3, 256, 512))
                 base = rss_bytes()
                 t = time.perf_counter()
                 eval_call(x)
@@ -193,7 +198,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--impls", nargs="*", default=["ours", "ours_compiled", "reference"],
-                        choices=("ours", "ours_compiled", "reference"))
+                        choices=("ours", "ours_compiled", "ours_default", "reference"))
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
     parser.add_argument("--tasks", nargs="*", default=None)
     parser.add_argument("--json", type=Path, help="also write all results here")
@@ -212,7 +217,7 @@ def main() -> None:
                 if args.tasks and task not in args.tasks:
                     continue
                 for impl in args.impls:
-                    if impl == "ours_compiled" and task == "train":
+                    if impl in ("ours_compiled", "ours_default") and task == "train":
                         continue
                     cmd = [sys.executable, __file__, "--worker", impl, name, task, str(weights),
                            "--repeats", str(args.repeats), "--threads", str(args.threads)]
@@ -223,7 +228,7 @@ def main() -> None:
                     r = json.loads(out.stdout.strip().splitlines()[-1])
                     results.append(r)
                     mem = f", peak +{r['peak_rss_increase_gb']:.2f} GiB" if "peak_rss_increase_gb" in r else ""
-                    print(f"{name:40s} {task:8s} {impl:9s} {r['seconds_median']:7.2f} s{mem}", flush=True)
+                    print(f"{name:40s} {task:8s} {impl:13s} {r['seconds_median']:7.2f} s{mem}", flush=True)
     by = {(r["config"], r["task"], r["impl"]): r for r in results}
     print("\nratios ours / reference:")
     for (name, task, impl), r in by.items():

@@ -86,6 +86,21 @@ def test_model_errors_are_not_swallowed_by_the_fallback(model_and_reference):
     assert runner.backend == "compile"
 
 
+def test_bf16_without_bf16_instructions_warns(model_and_reference, monkeypatch):
+    import warnings
+
+    from idrnet.deploy import runtime
+
+    model, _, _ = model_and_reference
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="no bf16 instructions.*use --precision fp32"):
+        accelerate(model, "bf16", "eager")
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        accelerate(model, "bf16", "eager")
+
+
 def test_automatic_backend(monkeypatch):
     monkeypatch.delenv("IDRNET_BACKEND", raising=False)
     assert resolve_backend("fp32", "auto", "cpu") == "compile"  # the fastest exact path by default

@@ -51,6 +51,20 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     return np.ascontiguousarray(array[..., :3])
 
 
+def stored_meta(model: Any, checkpoint: Any = None) -> DataMeta | None:
+    """The data description that comes with a model: stored in its ``.safetensors`` file (the checkpoint's,
+    else the model's), or the zoo dataset's for a zoo name; None when there is none."""
+    from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
+
+    source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
+    stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}
+    if DATA_METADATA_KEY in stored:
+        return DataMeta.from_json(stored[DATA_METADATA_KEY])
+    if isinstance(model, str) and model in MODEL_ZOO:
+        return zoo_meta(model)
+    return None
+
+
 class Segmenter:
     """A model ready to segment images.
 
@@ -84,7 +98,6 @@ class Segmenter:
         threads: int | None = None,
         seed: int = 0,
     ) -> None:
-        from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
         from .create import create_model
 
         self.device = torch.device(device)
@@ -107,12 +120,7 @@ class Segmenter:
         elif onnx_meta:
             meta = DataMeta.from_json(onnx_meta)
         else:
-            source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
-            stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}
-            if DATA_METADATA_KEY in stored:
-                meta = DataMeta.from_json(stored[DATA_METADATA_KEY])
-            elif isinstance(model, str) and model in MODEL_ZOO:
-                meta = zoo_meta(model)
+            meta = stored_meta(model, checkpoint)
         self.meta = meta or generic_meta(self.model.num_classes)
         if len(self.meta.classes) != self.model.num_classes:
             raise ValueError(f"the data description has {len(self.meta.classes)} classes, the model {self.model.num_classes}")

@@ -133,8 +133,8 @@ def _calibration(args: argparse.Namespace, model):
     if not args.calibration:
         print("note: int8 calibrated on noise images (timing only; pass --calibration for a meaningful int8 model)")
         return None
-    from ..apis.segmenter import Segmenter
+    from ..apis.segmenter import Segmenter, stored_meta
     from ..deploy.calibration import calibration_batches, calibration_files
 
-    preprocess = Segmenter(model, backend="eager").preprocess
+    preprocess = Segmenter(model, backend="eager", data=stored_meta(args.model)).preprocess
     return calibration_batches(calibration_files(args.calibration, args.calibration_images), preprocess)

@@ -54,13 +54,18 @@ def add_precision_arguments(parser: argparse.ArgumentParser, onnx_file_note: boo
                         help="int8: how many calibration images to draw (default 32)")
 
 
-def precision_from_args(args: argparse.Namespace) -> dict:
-    """Keyword arguments of :class:`idrnet.Segmenter` from the precision flags, checked together."""
+def check_calibration_flag(args: argparse.Namespace, required: bool = True) -> None:
+    """--calibration goes with --precision int8 only; ``required``: int8 has no default calibration set."""
     if args.calibration and args.precision != "int8":
         raise ValueError(f"--calibration is used by --precision int8 only (this run is {args.precision})")
-    if args.precision == "int8" and not args.calibration:
+    if required and args.precision == "int8" and not args.calibration:
         raise ValueError("--precision int8 needs --calibration DIR_OR_CONFIG: images like those the model will see "
                          "(a folder of images, a custom dataset folder or a training YAML)")
+
+
+def precision_from_args(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :class:`idrnet.Segmenter` from the precision flags, checked together."""
+    check_calibration_flag(args)
     return {"precision": args.precision, "backend": args.backend, "calibration": args.calibration,
             "calibration_images": args.calibration_images}
 

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 from .common import (
-    add_precision_arguments, add_tta_arguments, check_ignore_label, check_output, check_outside, device_from_args,
-    inference_from_args,
+    add_precision_arguments, add_tta_arguments, check_calibration_flag, check_ignore_label, check_output, check_outside,
+    device_from_args, inference_from_args,
 )
 
 
@@ -97,12 +97,12 @@ def _accelerate(model, args: argparse.Namespace, config, dataset, device):
     import numpy as np
 
     from ..deploy.calibration import calibration_batches, calibration_files
+    from ..deploy.graph_model import GraphSegmentor
     from ..deploy.runtime import accelerate
 
-    if args.calibration and args.precision != "int8":
-        raise ValueError(f"--calibration is used by --precision int8 only (this run is {args.precision})")
+    check_calibration_flag(args, required=False)
     batches = None
-    if args.precision == "int8" and not hasattr(model, "session"):
+    if args.precision == "int8" and not isinstance(model, GraphSegmentor):
         def preprocess(rgb: np.ndarray):
             return dataset.pipeline({"id": "calibration", "image": rgb}, np.random.default_rng(0))["image"].unsqueeze(0).to(device)
 

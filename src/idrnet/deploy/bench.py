@@ -179,9 +179,11 @@ def benchmark_pairs(
     device: str | torch.device = "cpu",
     calibration: Sequence[torch.Tensor] | None = None,
     agreement: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> list[BenchResult]:
     """:func:`benchmark` for an explicit list of (precision, backend) pairs. With ``agreement`` each
-    result also says how closely its output on the timing input follows fp32 eager."""
+    result also says how closely its output on the timing input follows fp32 eager; ``log`` is told how
+    long each path took to prepare (export, quantise, compile: minutes for a large model)."""
     from .calibration import random_batches
 
     device = torch.device(device)
@@ -196,9 +198,12 @@ def benchmark_pairs(
     for p, b in pairs:
         for name, model in models.items():
             model.eval().to(device)
+            start = time.perf_counter()
             runners[(name, p, b)] = _runner(model, p, b, calibration, device, threads)
             for _ in range(warmup):
                 runners[(name, p, b)](images)
+            if log:
+                log(f"prepared {name} {p} {b} in {time.perf_counter() - start:.0f} s (with {warmup} warm-up runs)")
     times: dict[tuple[str, str, str], list[float]] = {key: [] for key in runners}
     peaks: dict[tuple[str, str, str], float] = {key: 0.0 for key in runners}
     per_round = max(1, -(-runs // rounds))

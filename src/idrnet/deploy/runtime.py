@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
@@ -59,6 +60,14 @@ def check_combination(precision: str, backend: str, device: str | torch.device =
         raise ValueError(f"--precision int8 runs on the CPU, not on {device}")
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic (AVX512-BF16 or AMX) that PyTorch's convolutions use."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def runnable_pairs(precisions: Sequence[str], backends: Sequence[str], device: str | torch.device = "cpu",
                    report: Callable[[str], None] | None = print) -> list[tuple[str, str]]:
     """The (precision, backend) pairs idrnet runs, in order; each refused one is passed to ``report``
@@ -104,6 +113,12 @@ def accelerate(
     model = model.eval()
     if backend in ("eager", "compile") and precision != "int8":
         from .torch_runtime import TorchRuntime
+
+        if precision == "bf16" and torch.device(device).type == "cpu" and not cpu_has_bf16():
+            # Measured on an AVX2 CPU: a ResNet-50 UPerNet forward at 384×384 took minutes, not seconds.
+            warnings.warn("this CPU has no bf16 instructions (AVX512-BF16 or AMX): PyTorch emulates bf16 "
+                          "convolutions, which is many times slower than fp32 here; use --precision fp32 "
+                          "(or int8)", RuntimeWarning, stacklevel=2)
 
         return TorchRuntime(model.to(device), compile=backend == "compile",
                             dtype=torch.bfloat16 if precision == "bf16" else None)
