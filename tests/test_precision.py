@@ -217,6 +217,10 @@ def test_cli_int8_export_predict_and_test(tmp_path, trained, capsys):
     assert abs(results["int8"]["mIoU"] - results["fp32"]["mIoU"]) < 5.0
     image = next(p for p in sorted(data.rglob("*.png")) if "images" in p.parts)
     assert main(["predict", str(image), "--model", str(out), "--out", str(tmp_path / "pred")]) == 0
+    # an int8 file is quantised already: --precision int8 needs no calibration for it
+    assert main(["predict", str(image), "--model", str(out), "--out", str(tmp_path / "pred4"), "--precision", "int8"]) == 0
+    assert main(["export", str(out), str(tmp_path / "again.onnx")]) == 2
+    assert "already an exported ONNX model" in capsys.readouterr().err
     assert main(["predict", str(image), "--model", str(ckpt), "--out", str(tmp_path / "pred2"),
                  "--calibration", str(config)]) == 2
     assert "--calibration is used by --precision int8 only" in capsys.readouterr().err

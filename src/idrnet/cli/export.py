@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
     from .common import check_output_file
 
+    if str(args.model).endswith(".onnx"):
+        raise ValueError(f"{args.model} is already an exported ONNX model; export starts from the model itself "
+                         "(a .safetensors file, a zoo name or a model YAML)")
     output = check_output_file(args.output, args.model, ".onnx", args.overwrite)
     sizes = [s for s in args.check_sizes if s != (0, 0)]
     require("onnx", "ONNX export")

@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
     if args.model in MODEL_ZOO and checkpoint is None:
         raise ValueError(f"{args.model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
-    runtime = precision_from_args(args)
+    runtime = precision_from_args(args, args.model)
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
     if args.backend == "auto" and args.precision == "fp32" and len(images) == len(files) < COMPILE_WORTHWHILE \
             and not args.model.endswith(".onnx"):

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     def checkpoint(value: str | None):
         return True if value == "official" else value
 
-    runtime = precision_from_args(args)
+    runtime = precision_from_args(args, args.model, args.model_b)
     if runtime["backend"] == "auto" and args.precision != "int8" and not os.environ.get(BACKEND_ENV):
         # Requests come in any size: a compiled graph per new size would stall them for a compile each.
         runtime["backend"] = "eager"
