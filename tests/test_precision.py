@@ -105,6 +105,11 @@ def test_automatic_backend(monkeypatch):
     monkeypatch.delenv("IDRNET_BACKEND", raising=False)
     assert resolve_backend("fp32", "auto", "cpu") == "compile"  # the fastest exact path by default
     assert resolve_backend("fp32", None, "cuda") == "eager"
+    from idrnet.deploy import runtime
+
+    assert resolve_backend("int8", "auto", "cpu") == "openvino"  # fastest measured int8 path (test extra)
+    monkeypatch.setattr(runtime, "_installed", lambda module: module != "openvino")
+    assert resolve_backend("int8", "auto", "cpu") == "onnxruntime"  # the next installed one
     monkeypatch.setenv("IDRNET_BACKEND", "eager")
     assert resolve_backend("fp32", "auto", "cpu") == "eager"
     assert resolve_backend("int8", "auto", "cpu") == "compile"  # eager cannot run int8
