@@ -28,7 +28,7 @@ TOLERANCES: dict[str, dict[str, float]] = {
 
 # The automatic backend per precision on a CPU, chosen by the measurements in docs/benchmarks.md
 # (2026-11-26, UPerNet-IDRNet 384×384: fp32 compile ×0.76 of eager; int8 ×0.42–0.43 on all three
-# backends; on trained IDRNet-FCN models int8 ONNX Runtime lost 0.88 mIoU, PT2E 1.43, OpenVINO 14.7).
+# backends; on trained IDRNet-FCN models int8 ONNX Runtime lost 0.97 mIoU, PT2E 1.20, OpenVINO 20.1).
 CPU_DEFAULTS: dict[str, str] = {"fp32": "compile", "bf16": "compile", "int8": "onnxruntime"}
 # For int8 the automatic choice takes the first installed backend in this order (each is an extra).
 INT8_FALLBACKS: tuple[tuple[str, str], ...] = (("onnxruntime", "onnxruntime"), ("compile", "torchao"),
