@@ -29,8 +29,9 @@ TOLERANCES: dict[str, dict[str, float]] = {
 # The automatic backend per precision on a CPU, chosen by the measurements in docs/benchmarks.md
 # (2026-11-26, UPerNet-IDRNet 384×384: fp32 compile ×0.76 of eager; int8 ×0.42–0.43 on all three
 # backends; on trained IDRNet-FCN models int8 ONNX Runtime lost 0.97 mIoU, PT2E 1.20, OpenVINO 20.1).
-CPU_DEFAULTS: dict[str, str] = {"fp32": "compile", "bf16": "compile", "int8": "onnxruntime"}
-# For int8 the automatic choice takes the first installed backend in this order (each is an extra).
+CPU_DEFAULTS: dict[str, str] = {"fp32": "compile", "bf16": "compile"}
+# For int8 (CPU only) the automatic choice takes the first installed backend in this order (each is an
+# extra); with none installed, the first, whose missing extra is then named.
 INT8_FALLBACKS: tuple[tuple[str, str], ...] = (("onnxruntime", "onnxruntime"), ("compile", "torchao"),
                                                ("openvino", "openvino"))
 
@@ -47,11 +48,13 @@ def resolve_backend(precision: str, backend: str | None, device: str | torch.dev
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     if backend in (None, "auto"):
-        backend = os.environ.get(BACKEND_ENV) or (CPU_DEFAULTS[precision] if torch.device(device).type == "cpu" else "eager")
-        if precision == "int8" and backend == "eager":
-            backend = "compile"
-        if precision == "int8" and not os.environ.get(BACKEND_ENV):
-            backend = next((b for b, module in INT8_FALLBACKS if _installed(module)), backend)
+        backend = os.environ.get(BACKEND_ENV)
+        if backend:
+            backend = "compile" if precision == "int8" and backend == "eager" else backend
+        elif precision == "int8":
+            backend = next((b for b, module in INT8_FALLBACKS if _installed(module)), INT8_FALLBACKS[0][0])
+        else:
+            backend = CPU_DEFAULTS[precision] if torch.device(device).type == "cpu" else "eager"
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected auto or one of {', '.join(BACKENDS)}")
     check_combination(precision, backend, device)
