@@ -77,8 +77,14 @@ def check_combination(precision: str, backend: str, device: str | torch.device =
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU has bf16 arithmetic (AVX512-BF16 or AMX) that PyTorch's convolutions use."""
-    try:
+    """Whether this CPU has native bf16 arithmetic (AVX512-BF16 or AMX) for PyTorch's convolutions.
+
+    oneDNN's own check (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) also says yes on plain AVX-512
+    CPUs, where it emulates bf16 more slowly than fp32, so the instruction sets are asked directly."""
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(check is not None for check in checks):
+        return any(bool(check()) for check in checks if check is not None)
+    try:  # older PyTorch without the torch.cpu probes
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
