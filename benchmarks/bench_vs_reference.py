@@ -3,6 +3,7 @@
 Measures, for the official DeepLabV3-IDRNet configs, with the same weights loaded into both:
   eval512   eval forward, batch 1, 512×512 (median of --repeats after one warm-up)
   train     one training step (forward + backward), batch 2, 512×512, 8 classes in the targets
+  train384  the same at 384×384
   whole     whole-image eval at 1024×2048 (Cityscapes only): time and peak RSS increase
 Each measurement runs in its own process so peak memory is clean. Needs the reference:
     pip install --no-deps sssegmentation==1.7.0
@@ -11,6 +12,8 @@ Usage:
     python benchmarks/bench_vs_reference.py [--threads 2] [--repeats 3] [--impls ours ours_compiled ours_default reference]
 "ours_compiled" is the same model under torch.compile (inductor, freezing), inference only;
 "ours_default" is what `idrnet test` and `Segmenter` run by default on this device (fp32, backend auto).
+"ours_channels_last" (training only) is the model and images in channels-last memory format (`channels_last:
+true`), "ours_compiled_train" that plus the backbone and auxiliary head compiled in place (`compile: true`).
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-CONFIGS = {"idrnet_aspp_resnet50os8_ade20k": ("eval512", "train"),
-           "idrnet_aspp_resnet50os8_cityscapes": ("eval512", "train", "whole")}
+CONFIGS = {"idrnet_aspp_resnet50os8_ade20k": ("eval512", "train", "train384"),
+           "idrnet_aspp_resnet50os8_cityscapes": ("eval512", "train", "train384", "whole")}
+IMPLS = ("ours", "ours_compiled", "ours_default", "ours_channels_last", "ours_compiled_train", "reference")
+INFERENCE_ONLY = ("ours_compiled", "ours_default")
+TRAINING_ONLY = ("ours_channels_last", "ours_compiled_train")
 REFERENCE_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "official-configs.json"
 
 
@@ -123,10 +129,11 @@ def inputs(task: str, num_classes: int):
         return torch.randn(1, 3, 1024, 2048, generator=g), None
     if task == "eval512":
         return torch.randn(1, 3, 512, 512, generator=g), None
-    images = torch.randn(2, 3, 512, 512, generator=g)
+    size = 384 if task == "train384" else 512
+    images = torch.randn(2, 3, size, size, generator=g)
     classes = torch.randperm(num_classes, generator=g)[:8]
     blocks = classes[torch.randint(0, 8, (2, 1, 8, 8), generator=g)].float()
-    targets = torch.nn.functional.interpolate(blocks, size=(512, 512))[:, 0].long()
+    targets = torch.nn.functional.interpolate(blocks, size=(size, size))[:, 0].long()
     return images, targets
 
 
@@ -134,8 +141,13 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
     import torch
 
     torch.set_num_threads(threads)
-    if impl in ("ours", "ours_compiled", "ours_default"):
+    if impl.startswith("ours"):
         model, k, eval_call, train_call = ours_calls(name, weights)
+        if impl in TRAINING_ONLY:
+            model.to(memory_format=torch.channels_last)
+        if impl == "ours_compiled_train":
+            for module in model.compile_parts():
+                module.compile()
         if impl == "ours_default":
             from idrnet.deploy.runtime import accelerate
 
@@ -159,17 +171,22 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
     x, y = inputs(task, k)
     times = []
     result: dict = {"impl": impl, "config": name, "task": task, "threads": threads}
-    if task == "train":
-        if impl in ("ours_compiled", "ours_default"):
+    if impl in TRAINING_ONLY:
+        x = x.contiguous(memory_format=torch.channels_last)
+    if task.startswith("train"):
+        if impl in INFERENCE_ONLY:
             raise SystemExit(f"{impl} measures inference only")
         model.train()
-        train_call(x, y)  # warm-up
+        for _ in range(2 if impl == "ours_compiled_train" else 1):
+            train_call(x, y)  # warm-up (and compilation)
         for _ in range(repeats):
             model.zero_grad(set_to_none=True)
             t = time.perf_counter()
             train_call(x, y)
             times.append(time.perf_counter() - t)
     else:
+        if impl in TRAINING_ONLY:
+            raise SystemExit(f"{impl} measures training only")
         model.eval()
         with torch.no_grad():
             if task == "whole":
@@ -198,7 +215,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--impls", nargs="*", default=["ours", "ours_compiled", "reference"],
-                        choices=("ours", "ours_compiled", "ours_default", "reference"))
+                        choices=IMPLS)
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
     parser.add_argument("--tasks", nargs="*", default=None)
     parser.add_argument("--json", type=Path, help="also write all results here")
@@ -217,7 +234,7 @@ def main() -> None:
                 if args.tasks and task not in args.tasks:
                     continue
                 for impl in args.impls:
-                    if impl in ("ours_compiled", "ours_default") and task == "train":
+                    if impl in (INFERENCE_ONLY if task.startswith("train") else TRAINING_ONLY):
                         continue
                     cmd = [sys.executable, __file__, "--worker", impl, name, task, str(weights),
                            "--repeats", str(args.repeats), "--threads", str(args.threads)]

@@ -101,6 +101,17 @@ def test_bf16_without_bf16_instructions_warns(model_and_reference, monkeypatch):
         accelerate(model, "bf16", "eager")
 
 
+def test_bf16_check_asks_for_native_instructions(monkeypatch):
+    """Plain AVX-512 passes oneDNN's bf16 check but emulates bf16: only AVX512-BF16 or AMX count."""
+    from idrnet.deploy.runtime import cpu_has_bf16
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    for avx512_bf16, amx, expected in ((False, False, False), (True, False, True), (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        assert cpu_has_bf16() is expected
+
+
 def test_automatic_backend(monkeypatch):
     monkeypatch.delenv("IDRNET_BACKEND", raising=False)
     assert resolve_backend("fp32", "auto", "cpu") == "compile"  # the fastest exact path by default
