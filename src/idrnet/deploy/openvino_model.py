@@ -27,7 +27,7 @@ class OpenVinoSegmentor(GraphSegmentor):
     ``precision``: ``fp32``; ``bf16`` (OpenVINO's inference precision hint; on a CPU without bf16
     instructions OpenVINO runs fp32, which :attr:`effective_precision` reports); ``int8`` (NNCF
     post-training quantisation on ``calibration``, with matrix products and softmax left in fp32 as in
-    :mod:`.int8`).
+    :mod:`.int8`, and every IDRNet operation other than its convolutions too: :func:`context_arithmetic`).
     """
 
     backend = "openvino"
@@ -42,7 +42,7 @@ class OpenVinoSegmentor(GraphSegmentor):
         self.precision, self.data_meta = precision, data_meta
         model = ov.convert_model(str(Path(path)))
         if precision == "int8":
-            model = _quantize(model, calibration)
+            model = _quantize(model, calibration, keep_fp32=context_arithmetic(path))
         elif precision not in ("fp32", "bf16"):
             raise ValueError(f"unknown precision {precision!r}; expected fp32, bf16 or int8")
         settings: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
@@ -63,7 +63,30 @@ class OpenVinoSegmentor(GraphSegmentor):
         return torch.from_numpy(np.array(logits, copy=True)).to(images.device)
 
 
-def _quantize(model: Any, calibration: Sequence[torch.Tensor] | None) -> Any:
+def context_arithmetic(path: str | os.PathLike) -> list[str]:
+    """Names of the nodes of an exported ONNX file that belong to an IDRNet context module (its head or a
+    drop-in block) and are not convolutions: NNCF leaves them in fp32.
+
+    NNCF also quantises the inputs of element-wise operations; inside IDRNet those are the class-mean
+    divisions, the relation-weighted sums and the attention, whose int8 rounding cost a trained IDRNet-FCN
+    19.8 mIoU (seed 0 of benchmarks/context_ab.py), while int8 convolutions alone cost it 0.5."""
+    try:
+        import onnx
+    except ImportError:  # an .onnx file given directly, without the deploy extra: types-only scope
+        warnings.warn("onnx is not installed (pip install 'idrnet[deploy]'): OpenVINO int8 cannot keep IDRNet's "
+                      "arithmetic in fp32 and may lose accuracy", RuntimeWarning, stacklevel=3)
+        return []
+    names = []
+    for node in onnx.load(str(path), load_external_data=False).graph.node:
+        if node.op_type == "Conv":
+            continue
+        hierarchy = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.class_hierarchy"), "")
+        if "idrnet.models.heads.idrnet" in hierarchy or "idrnet.dropin" in hierarchy:
+            names.append(node.name)
+    return names
+
+
+def _quantize(model: Any, calibration: Sequence[torch.Tensor] | None, keep_fp32: Sequence[str] = ()) -> Any:
     from ..optional import require
 
     nncf = require("nncf", "int8 with the openvino backend")
@@ -74,4 +97,5 @@ def _quantize(model: Any, calibration: Sequence[torch.Tensor] | None) -> Any:
     logging.getLogger("nncf").setLevel(logging.WARNING)
     data = nncf.Dataset([b.cpu().numpy() for b in calibration])
     return nncf.quantize(model, data, subset_size=len(calibration),
-                         ignored_scope=nncf.IgnoredScope(types=["MatMul", "Softmax"], validate=False))
+                         ignored_scope=nncf.IgnoredScope(names=list(keep_fp32), types=["MatMul", "Softmax"],
+                                                         validate=False))
