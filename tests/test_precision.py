@@ -118,8 +118,8 @@ def test_automatic_backend(monkeypatch):
     assert resolve_backend("fp32", None, "cuda") == "eager"
     from idrnet.deploy import runtime
 
-    assert resolve_backend("int8", "auto", "cpu") == "onnxruntime"  # most accurate measured int8 path
-    monkeypatch.setattr(runtime, "_installed", lambda module: module != "onnxruntime")
+    assert resolve_backend("int8", "auto", "cpu") == "openvino"  # most accurate measured int8 path
+    monkeypatch.setattr(runtime, "_installed", lambda module: module not in ("openvino", "onnxruntime"))
     assert resolve_backend("int8", "auto", "cpu") == "compile"  # the next installed one
     monkeypatch.setenv("IDRNET_BACKEND", "eager")
     assert resolve_backend("fp32", "auto", "cpu") == "eager"

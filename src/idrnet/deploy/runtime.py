@@ -27,13 +27,14 @@ TOLERANCES: dict[str, dict[str, float]] = {
 }
 
 # The automatic backend per precision on a CPU, chosen by the measurements in docs/benchmarks.md
-# (2026-11-26, UPerNet-IDRNet 384×384: fp32 compile ×0.76 of eager; int8 ×0.42–0.43 on all three
-# backends; on trained IDRNet-FCN models int8 ONNX Runtime lost 0.97 mIoU, PT2E 1.20, OpenVINO 20.1).
+# (2026-11-26, UPerNet-IDRNet 384×384: fp32 compile ×0.76 of eager; int8 ×0.42–0.47 on all three
+# backends; on trained IDRNet-FCN models int8 OpenVINO (IDRNet arithmetic kept in fp32) lost 0.30 mIoU,
+# ONNX Runtime 0.97, PT2E 1.20; bf16 compile ×0.21–0.29 on an AMX Xeon).
 CPU_DEFAULTS: dict[str, str] = {"fp32": "compile", "bf16": "compile"}
 # For int8 (CPU only) the automatic choice takes the first installed backend in this order (each is an
 # extra); with none installed, the first, whose missing extra is then named.
-INT8_FALLBACKS: tuple[tuple[str, str], ...] = (("onnxruntime", "onnxruntime"), ("compile", "torchao"),
-                                               ("openvino", "openvino"))
+INT8_FALLBACKS: tuple[tuple[str, str], ...] = (("openvino", "openvino"), ("onnxruntime", "onnxruntime"),
+                                               ("compile", "torchao"))
 
 
 def _installed(module: str) -> bool:
