@@ -69,7 +69,9 @@ def context_arithmetic(path: str | os.PathLike) -> list[str]:
 
     NNCF also quantises the inputs of element-wise operations; inside IDRNet those are the class-mean
     divisions, the relation-weighted sums and the attention, whose int8 rounding cost a trained IDRNet-FCN
-    19.8 mIoU (seed 0 of benchmarks/context_ab.py), while int8 convolutions alone cost it 0.5."""
+    19.8 mIoU (seed 0 of benchmarks/context_ab.py), while int8 convolutions alone cost it 0.5. The head is
+    found from PyTorch's exporter metadata; a file exported by another tool has none, and then only
+    MatMul and Softmax stay in fp32."""
     try:
         import onnx
     except ImportError:  # an .onnx file given directly, without the deploy extra: types-only scope
