@@ -64,8 +64,9 @@ class OpenVinoSegmentor(GraphSegmentor):
 
 
 def context_arithmetic(path: str | os.PathLike) -> list[str]:
-    """Names of the nodes of an exported ONNX file that belong to an IDRNet context module (its head or a
-    drop-in block) and are not convolutions: NNCF leaves them in fp32.
+    """Names of the nodes of an exported ONNX file that belong to an IDRNet head (the drop-in block is one
+    too) and are not convolutions: NNCF leaves them in fp32. The rest of the network — the backbone's
+    residual additions, a drop-in host model's own layers — is quantised as usual.
 
     NNCF also quantises the inputs of element-wise operations; inside IDRNet those are the class-mean
     divisions, the relation-weighted sums and the attention, whose int8 rounding cost a trained IDRNet-FCN
@@ -83,7 +84,8 @@ def context_arithmetic(path: str | os.PathLike) -> list[str]:
         if node.op_type == "Conv":
             continue
         hierarchy = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.class_hierarchy"), "")
-        if "idrnet.models.heads.idrnet" in hierarchy or "idrnet.dropin" in hierarchy:
+        # Every node of a drop-in model has idrnet.dropin's wrapper in its hierarchy: match the head only.
+        if "'idrnet.models.heads.idrnet.IDRNetHead'" in hierarchy:
             names.append(node.name)
     return names
 
