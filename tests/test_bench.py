@@ -26,7 +26,7 @@ def test_bench_cli_vs_baseline_prints_every_figure(tmp_path, capsys):
     from idrnet.cli.main import main
 
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(to_dict(tiny_config("idrnet", context="ppm"))))
+    path.write_text(yaml.safe_dump(to_dict(tiny_config("idrnet"))))
     log = tmp_path / "bench.jsonl"
     assert main(["bench", str(path), "--size", "64x64", "--runs", "4", "--warmup", "1", "--rounds", "2",
                  "--vs-baseline", "--threads", "1", "--device", "cpu", "--json", str(log),

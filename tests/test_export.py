@@ -68,7 +68,8 @@ def test_export_cli_and_predict_with_onnx_runtime(trained, tmp_path, capsys):
     assert Image.open(out / f"{images[0].stem}.png").size == (48, 48)
 
 
-@pytest.mark.parametrize("family", ["pspnet", "upernet", "idrnet_upernet_aspp"])
+# PSPNet's pyramid pooling is inside UPerNet; each compiled family costs ~30 s of a 2-core machine.
+@pytest.mark.parametrize("family", ["upernet", "idrnet_upernet_aspp"])
 def test_torch_compile_eval_path(family):
     torch.manual_seed(0)
     model = build_model(FAMILIES[family]).eval()

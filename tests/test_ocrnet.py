@@ -170,4 +170,7 @@ def OCRNetHeadConfigWithIDRNetDropout(head):  # noqa: N802 - the official OCRNet
 
 
 def test_idrnet_ocrnet_exports_to_onnx(tmp_path):
-    assert_onnx_matches(tiny_idrnet_ocrnet(), tmp_path / "idrnet_ocrnet.onnx", ((56, 72),))
+    # On a ResNet: the HRNet's export (~45 s here) is covered by the OCRNet test above.
+    config = tiny_idrnet_ocrnet()
+    config.backbone = tiny_ocrnet("resnet18v1c").backbone
+    assert_onnx_matches(config, tmp_path / "idrnet_ocrnet.onnx", ((56, 72),))

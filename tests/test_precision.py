@@ -37,6 +37,14 @@ def model_and_reference():
     return model, images, reference
 
 
+@pytest.fixture(scope="module")
+def exported(model_and_reference, tmp_path_factory):
+    """The tiny model as an fp32 ONNX file (an export takes ~10 s: shared by the tests that only read it)."""
+    from idrnet.deploy.export import export_onnx
+
+    return export_onnx(model_and_reference[0], tmp_path_factory.mktemp("exported") / "fp32.onnx", (64, 64))
+
+
 @pytest.mark.parametrize("precision,backend", PATHS, ids=[f"{p}-{b}" for p, b in PATHS])
 def test_every_path_agrees_with_fp32(model_and_reference, precision, backend):
     model, images, reference = model_and_reference
@@ -44,18 +52,20 @@ def test_every_path_agrees_with_fp32(model_and_reference, precision, backend):
     assert runner.precision == precision and runner.backend == backend
     with torch.no_grad():
         logits = runner(images)
-        scores = runner.forward_scores(images, probs_before_resize=True)
+        # Another batch and size (no shape baked into the graph), as probabilities; one call, as each new
+        # shape costs the compiled paths a compilation.
+        scores = runner.forward_scores(images[:1, :, :48, :56], probs_before_resize=True)
     assert logits.dtype == torch.float32 and logits.shape == reference.shape
     stats = output_agreement(reference, logits)
     limits = TOLERANCES[precision]
     assert stats["norm_relative"] <= limits["norm_relative"] and stats["same_label"] >= limits["same_label"], stats
+    assert scores.shape == (1, reference.shape[1], 48, 56)
     # probabilities sum to one (to bf16's resolution where the softmax itself ran in bf16)
     torch.testing.assert_close(scores.sum(1), torch.ones_like(scores[:, 0]), atol=1e-2 if precision == "bf16" else 1e-4, rtol=0)
     if precision != "fp32" and backend != "openvino":  # OpenVINO runs bf16 as fp32 on CPUs without bf16
         assert stats["norm_relative"] > 0  # the reduced precision really ran
-    with torch.no_grad():  # another size: no size baked into the graph
-        assert runner(images[:1, :, :48, :56]).shape == (1, reference.shape[1], 48, 56)
-        if backend == "compile" and precision == "fp32":  # compiling left the module itself eager and unchanged
+    if backend == "compile" and precision == "fp32":  # compiling left the module itself eager and unchanged
+        with torch.no_grad():
             assert torch.equal(model(images), reference)
 
 
@@ -172,23 +182,21 @@ def _empty(tmp_path):
     return tmp_path / "empty"
 
 
-def test_int8_calibration_is_deterministic(tmp_path, model_and_reference):
+def test_int8_calibration_is_deterministic(tmp_path, model_and_reference, exported):
     """The same folder, count and seed give the same images and byte-identical int8 files."""
     from idrnet import Segmenter
     from idrnet.deploy.calibration import calibration_batches
-    from idrnet.deploy.export import export_onnx
     from idrnet.deploy.int8 import quantize_onnx
 
     model, _, _ = model_and_reference
     folder = _image_folder(tmp_path / "photos", count=8)
     preprocess = Segmenter(model, backend="eager").preprocess
-    fp32 = export_onnx(model, tmp_path / "fp32.onnx", (64, 64))
-    files = [quantize_onnx(fp32, tmp_path / f"int8_{i}.onnx",
+    files = [quantize_onnx(exported, tmp_path / f"int8_{i}.onnx",
                            calibration_batches(calibration_files(folder, 4, seed=7), preprocess)) for i in range(2)]
     assert files[0].read_bytes() == files[1].read_bytes()
 
 
-def test_openvino_int8_keeps_idrnet_arithmetic_in_fp32(tmp_path, model_and_reference):
+def test_openvino_int8_keeps_idrnet_arithmetic_in_fp32(tmp_path, exported):
     """NNCF is told to leave every non-convolution node of the IDRNet head in fp32 (quantising them cost
     a trained IDRNet-FCN 20 mIoU); a baseline head has none to leave."""
     import onnx
@@ -196,10 +204,8 @@ def test_openvino_int8_keeps_idrnet_arithmetic_in_fp32(tmp_path, model_and_refer
     from idrnet.deploy.export import export_onnx
     from idrnet.deploy.openvino_model import context_arithmetic
 
-    model, _, _ = model_and_reference
-    path = export_onnx(model, tmp_path / "idrnet.onnx", (64, 64))
-    kept = context_arithmetic(path)
-    types = {n.name: n.op_type for n in onnx.load(str(path)).graph.node}
+    kept = context_arithmetic(exported)
+    types = {n.name: n.op_type for n in onnx.load(str(exported)).graph.node}
     assert {"Div", "MatMul", "Softmax"} <= {types[name] for name in kept}
     assert "Conv" not in {types[name] for name in kept}
     baseline = build_model(tiny_config("fcn")).eval()

@@ -504,8 +504,7 @@ def test_backends_agree_with_eager(saved_models, backend):
     rgb = random_rgb(48, 64, seed=11)
     expected = Segmenter(saved_models[1]).predict(rgb)
     arm = load_arm("A", str(saved_models[1]), backend=backend)
-    arm.warm_up((48, 64))
-    labels, _ = arm.predict([rgb, rgb], False)
+    labels, _ = arm.predict([rgb, rgb], False)  # one shape: the compile backend compiles once
     assert arm.describe()["backend"] == backend and arm.describe()["precision"] == "fp32"
     assert all((l == expected).mean() >= 0.999 for l in labels)
 

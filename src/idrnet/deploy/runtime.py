@@ -149,6 +149,7 @@ def accelerate(
         from .int8 import Pt2eSegmentor
 
         return Pt2eSegmentor(model, calibration or [], seed)
+    _require_backend(precision, backend)
     from .export import export_onnx
 
     with tempfile.TemporaryDirectory(prefix="idrnet_runtime_") as tmp:
@@ -165,6 +166,17 @@ def accelerate(
         from .openvino_model import OpenVinoSegmentor
 
         return OpenVinoSegmentor(path, model.config, precision, calibration, threads, data_meta)
+
+
+def _require_backend(precision: str, backend: str) -> None:
+    """Name a missing extra before the export, which takes seconds to minutes, rather than after it."""
+    from ..optional import require
+
+    modules = {"onnxruntime": ["onnxruntime"], "openvino": ["openvino"]}[backend]
+    if precision == "int8":
+        modules.append("nncf" if backend == "openvino" else "onnx")
+    for module in modules:
+        require(module, f"--backend {backend}" + (" with --precision int8" if precision == "int8" else ""))
 
 
 def _accelerate_graph(model: Any, precision: str, backend: str, threads: int | None) -> Any:
