@@ -22,8 +22,10 @@ FAMILIES = {
 }
 
 
+# FCN's head is inside every other family and PSPNet's pyramid pooling inside UPerNet (both baselines
+# are exported by test_bench and test_precision too); each export costs ~10 s of a 2-core machine.
 @pytest.mark.slow
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f not in ("fcn", "pspnet")])
 def test_onnx_export_matches_pytorch_at_several_sizes(family, tmp_path):
     pytest.importorskip("onnxruntime")
     from idrnet.deploy.export import export_onnx
