@@ -302,6 +302,8 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
     assert "offline" in err
     err = error_of(capsys, ["convert", str(tmp_path / "iter_600.pt"), str(tmp_path / "x.safetensors")])
     assert "does not exist" in err
+    err = error_of(capsys, ["predict", str(data / "images" / "val"), "--model", str(data), "--out", str(tmp_path / "p")])
+    assert f"{data} is a folder, not a model" in err
 
 
 def test_debug_shows_the_traceback(tmp_path):

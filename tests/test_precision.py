@@ -212,6 +212,16 @@ def test_openvino_int8_keeps_idrnet_arithmetic_in_fp32(tmp_path, exported):
     assert context_arithmetic(export_onnx(baseline, tmp_path / "baseline.onnx", (64, 64))) == []
 
 
+def test_an_exported_file_keeps_its_precision_and_bf16_goes_to_openvino(exported):
+    from idrnet.deploy.onnx_model import OnnxSegmentor
+
+    graph = OnnxSegmentor(exported)
+    runner = accelerate(graph, "bf16")  # ONNX Runtime has no bf16 convolutions: OpenVINO, not an error naming it
+    assert (runner.backend, runner.precision) == ("openvino", "bf16")
+    with pytest.raises(ValueError, match=r"fp32 ONNX file; for int8 write one with `idrnet export --precision int8"):
+        accelerate(graph, "int8")
+
+
 def test_missing_backend_is_one_line(monkeypatch, model_and_reference):
     import importlib
 

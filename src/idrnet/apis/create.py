@@ -94,6 +94,9 @@ def _resolve(
                              "name the model (a zoo name or model YAML) and give this file as its checkpoint "
                              "(--checkpoint on the command line)")
         return state_config, checkpoint if checkpoint not in (None, True) else text
+    if Path(text).is_dir():
+        raise ValueError(f"{text} is a folder, not a model: give a zoo name, a .safetensors file, a model YAML "
+                         "(or, where ONNX models are taken, an .onnx file)")
     get_entry(text)  # raises KeyError with suggestions
     raise AssertionError("unreachable")
 

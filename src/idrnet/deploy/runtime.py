@@ -126,8 +126,10 @@ def accelerate(
     back to eager, see :class:`~.torch_runtime.TorchRuntime`)."""
     from .graph_model import GraphSegmentor
 
-    if isinstance(model, GraphSegmentor) and backend in (None, "auto"):
-        backend = "onnxruntime"
+    if isinstance(model, GraphSegmentor):
+        _check_graph_precision(model, precision)  # before the backend's checks, which would name a backend not asked for
+        if backend in (None, "auto"):
+            backend = "openvino" if precision == "bf16" else "onnxruntime"  # ONNX Runtime has no bf16 convolutions
     backend = resolve_backend(precision, backend, device)
     if precision == "int8" and not calibration and not isinstance(model, GraphSegmentor):
         raise ValueError("--precision int8 needs calibration images (--calibration DIR_OR_CONFIG)")
@@ -179,19 +181,30 @@ def _require_backend(precision: str, backend: str) -> None:
         require(module, f"--backend {backend}" + (" with --precision int8" if precision == "int8" else ""))
 
 
+def _check_graph_precision(model: Any, precision: str) -> None:
+    """An exported file runs in its own precision; OpenVINO can also run an fp32 file in bf16."""
+    own = getattr(model, "precision", "fp32")
+    if precision in ("fp32", own) or (precision == "bf16" and own == "fp32"):
+        return
+    if precision == "int8":
+        raise ValueError(f"{model.source} is an {own} ONNX file; for int8 write one with `idrnet export --precision int8 "
+                         "--calibration DIR_OR_CONFIG`, or start from the .safetensors model")
+    raise ValueError(f"{model.source} is an {own} ONNX file, which runs as {own}; for {precision} start from the "
+                     ".safetensors model or an fp32 ONNX file")
+
+
 def _accelerate_graph(model: Any, precision: str, backend: str, threads: int | None) -> Any:
     """An ``.onnx`` file already loaded by ONNX Runtime: run as it is, or by OpenVINO."""
     from .onnx_model import OnnxSegmentor
 
     if not isinstance(model, OnnxSegmentor) or backend not in ("onnxruntime", "openvino"):
         raise ValueError(f"{model.source} is an exported model: it runs with --backend onnxruntime or openvino, not {backend}")
-    if precision != "fp32" and precision != model.precision:
-        raise ValueError(f"{model.source} is an {model.precision} ONNX file; for {precision} start from the "
-                         f".safetensors model, or write one with `idrnet export --precision {precision}`")
     if backend == "onnxruntime":
         return model if not threads else OnnxSegmentor(model.path, threads=threads)
     from .openvino_model import OpenVinoSegmentor
 
+    if precision == "bf16":
+        return OpenVinoSegmentor(model.path, model.config, "bf16", None, threads, model.data_meta)
     runner = OpenVinoSegmentor(model.path, model.config, "fp32", None, threads, model.data_meta)
     runner.precision = runner.effective_precision = model.precision  # OpenVINO runs a QDQ file's int8 as it is
     return runner
