@@ -46,8 +46,7 @@ def _installed(module: str) -> bool:
 def resolve_backend(precision: str, backend: str | None, device: str | torch.device = "cpu") -> str:
     """The backend to use: ``backend`` itself, or for ``None``/``"auto"`` the environment's
     ``IDRNET_BACKEND`` or the fastest measured path (CPU) / eager (GPU)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    _check_precision(precision)
     if backend in (None, "auto"):
         backend = os.environ.get(BACKEND_ENV)
         if backend:
@@ -60,6 +59,11 @@ def resolve_backend(precision: str, backend: str | None, device: str | torch.dev
         raise ValueError(f"unknown backend {backend!r}; expected auto or one of {', '.join(BACKENDS)}")
     check_combination(precision, backend, device)
     return backend
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
 
 
 def check_combination(precision: str, backend: str, device: str | torch.device = "cpu") -> None:
@@ -126,6 +130,7 @@ def accelerate(
     back to eager, see :class:`~.torch_runtime.TorchRuntime`)."""
     from .graph_model import GraphSegmentor
 
+    _check_precision(precision)
     if isinstance(model, GraphSegmentor):
         _check_graph_precision(model, precision)  # before the backend's checks, which would name a backend not asked for
         if backend in (None, "auto"):
@@ -174,16 +179,15 @@ def _require_backend(precision: str, backend: str) -> None:
     """Name a missing extra before the export, which takes seconds to minutes, rather than after it."""
     from ..optional import require
 
-    modules = {"onnxruntime": ["onnxruntime"], "openvino": ["openvino"]}[backend]
-    if precision == "int8":
-        modules.append("nncf" if backend == "openvino" else "onnx")
+    # (export_onnx names a missing onnx/onnxscript itself, before it starts)
+    modules = [backend] + (["nncf"] if backend == "openvino" and precision == "int8" else [])
     for module in modules:
         require(module, f"--backend {backend}" + (" with --precision int8" if precision == "int8" else ""))
 
 
 def _check_graph_precision(model: Any, precision: str) -> None:
     """An exported file runs in its own precision; OpenVINO can also run an fp32 file in bf16."""
-    own = getattr(model, "precision", "fp32")
+    own = model.precision
     if precision in ("fp32", own) or (precision == "bf16" and own == "fp32"):
         return
     if precision == "int8":
