@@ -14,6 +14,8 @@ Usage:
 "ours_default" is what `idrnet test` and `Segmenter` run by default on this device (fp32, backend auto).
 "ours_channels_last" (training only) is the model and images in channels-last memory format (`channels_last:
 true`), "ours_compiled_train" that plus the backbone and auxiliary head compiled in place (`compile: true`).
+Our training measurements keep freed host memory for reuse, as `idrnet train` does (`keep_freed_memory: true`,
+glibc); "ours_released_memory" is ours without that, "reference_kept_memory" the reference with it.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from pathlib import Path
 
 CONFIGS = {"idrnet_aspp_resnet50os8_ade20k": ("eval512", "train", "train384"),
            "idrnet_aspp_resnet50os8_cityscapes": ("eval512", "train", "train384", "whole")}
-IMPLS = ("ours", "ours_compiled", "ours_default", "ours_channels_last", "ours_compiled_train", "reference")
+IMPLS = ("ours", "ours_compiled", "ours_default", "ours_channels_last", "ours_compiled_train", "ours_released_memory",
+         "reference", "reference_kept_memory")
 INFERENCE_ONLY = ("ours_compiled", "ours_default")
-TRAINING_ONLY = ("ours_channels_last", "ours_compiled_train")
+CHANNELS_LAST = ("ours_channels_last", "ours_compiled_train")
+TRAINING_ONLY = (*CHANNELS_LAST, "ours_released_memory", "reference_kept_memory")
 REFERENCE_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "official-configs.json"
 
 
@@ -141,9 +145,14 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
     import torch
 
     torch.set_num_threads(threads)
+    if task.startswith("train") and impl != "ours_released_memory" and (impl.startswith("ours") or impl == "reference_kept_memory"):
+        # What `idrnet train` does (TrainConfig.keep_freed_memory, on by default).
+        from idrnet.engine.host_memory import keep_freed_memory
+
+        keep_freed_memory()
     if impl.startswith("ours"):
         model, k, eval_call, train_call = ours_calls(name, weights)
-        if impl in TRAINING_ONLY:
+        if impl in CHANNELS_LAST:
             model.to(memory_format=torch.channels_last)
         if impl == "ours_compiled_train":
             for module in model.compile_parts():
@@ -171,7 +180,7 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
     x, y = inputs(task, k)
     times = []
     result: dict = {"impl": impl, "config": name, "task": task, "threads": threads}
-    if impl in TRAINING_ONLY:
+    if impl in CHANNELS_LAST:
         x = x.contiguous(memory_format=torch.channels_last)
     if task.startswith("train"):
         if impl in INFERENCE_ONLY:
@@ -184,6 +193,7 @@ def worker(impl: str, name: str, task: str, weights: str, repeats: int, threads:
             t = time.perf_counter()
             train_call(x, y)
             times.append(time.perf_counter() - t)
+        result["peak_rss_gb"] = peak_rss_bytes() / 2**30
     else:
         if impl in TRAINING_ONLY:
             raise SystemExit(f"{impl} measures training only")
@@ -245,7 +255,7 @@ def main() -> None:
                     r = json.loads(out.stdout.strip().splitlines()[-1])
                     results.append(r)
                     mem = f", peak +{r['peak_rss_increase_gb']:.2f} GiB" if "peak_rss_increase_gb" in r else ""
-                    print(f"{name:40s} {task:8s} {impl:13s} {r['seconds_median']:7.2f} s{mem}", flush=True)
+                    print(f"{name:40s} {task:8s} {impl:21s} {r['seconds_median']:7.2f} s{mem}", flush=True)
     by = {(r["config"], r["task"], r["impl"]): r for r in results}
     print("\nratios ours / reference:")
     for (name, task, impl), r in by.items():
@@ -254,6 +264,9 @@ def main() -> None:
             line = f"{name:40s} {task:8s} {impl:13s} time {r['seconds_median'] / ref['seconds_median']:.2f}x"
             if "peak_rss_increase_gb" in r:
                 line += f", peak memory {r['peak_rss_increase_gb'] / ref['peak_rss_increase_gb']:.2f}x"
+            kept = by.get((name, task, "reference_kept_memory"))
+            if kept is not None and impl.startswith("ours"):
+                line += f" (vs reference_kept_memory {r['seconds_median'] / kept['seconds_median']:.2f}x)"
             print(line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

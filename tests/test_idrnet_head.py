@@ -56,6 +56,27 @@ def test_anchor_and_intervened_pass_share_dropout_masks():
         torch.testing.assert_close(head.class_relations_mean[r], expected)
 
 
+def test_reused_main_losses_give_the_same_statistics_as_recomputing_them():
+    """training_losses hands the main loss's per-pixel values to the diagnostics as their anchor;
+    the statistics must be bit-identical to the head computing the anchor itself."""
+    images, targets = batch()
+    deleted = torch.tensor([1, 2])
+    results = []
+    for reuse in (True, False):
+        torch.manual_seed(0)
+        model = build_model(tiny_config(dropout=0.5)).train()
+        if reuse:
+            training_losses(model, images, targets, deleted_classes=deleted)
+        else:
+            model.decode_head.update_statistics(model.forward_train(images).head_state, targets, 255,
+                                                deleted_classes=deleted)
+        head = model.decode_head
+        results.append([head.class_relations_mean.clone(), head.class_relations_var.clone()])
+    assert not torch.equal(results[0][0], torch.eye(5))
+    for reused, recomputed in zip(*results):
+        assert torch.equal(reused, recomputed)
+
+
 @pytest.mark.parametrize("updates", [True, False])
 def test_intervention_bn_update_option(updates):
     torch.manual_seed(0)

@@ -50,6 +50,8 @@ class TrainConfig:
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
     compile: bool = False  # torch.compile the backbone and heads' forward (keys and checkpoints unchanged)
+    # glibc: reuse freed host memory instead of returning it to the OS and faulting it in again every step
+    keep_freed_memory: bool = True
     on_nan: Literal["stop", "skip"] = "stop"
     max_nan_skips: int = 10  # on_nan: skip fails once more steps than this were skipped in one run
     work_dir: str = "runs/default"

@@ -6,7 +6,10 @@ from typing import Any
 
 import torch
 
-from ..models.pixel_loss import upsampled_cross_entropy
+from ..models.pixel_loss import (
+    upsampled_cross_entropy,
+    upsampled_cross_entropy_with_pixels,
+)
 from ..models.segmentor import Segmentor, TrainOutputs
 
 
@@ -46,12 +49,16 @@ def loss_terms(
     targets = targets.long()
     ignore = model.ignore_index if ignore_index is None else ignore_index
     ac = model.align_corners
+    main, main_pixels = upsampled_cross_entropy_with_pixels(outputs.logits, targets, ignore, ac)
     options: dict[str, Any] = {} if deleted_classes is None else {"deleted_classes": deleted_classes}
-    model.decode_head.update_statistics(outputs.head_state, targets, ignore, **options)
+    # The head may reuse the main loss's per-pixel values (IDRNet's deletion anchor) instead of
+    # recomputing them at full resolution.
+    model.decode_head.update_statistics(outputs.head_state, targets, ignore,
+                                        main_pixel_losses=(outputs.logits, main_pixels), **options)
     losses: dict[str, torch.Tensor] = {}
     for name, aux in outputs.auxiliary.items():
         losses[name] = aux.weight * upsampled_cross_entropy(aux.logits, targets, ignore, ac)
-    losses["main"] = upsampled_cross_entropy(outputs.logits, targets, ignore, ac)
+    losses["main"] = main
     losses["total"] = sum(losses.values())
     return losses
 

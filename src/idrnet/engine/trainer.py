@@ -31,6 +31,7 @@ from ..models.segmentor import Segmentor
 from ..models.zoo import get_entry
 from .config import TrainConfig
 from .ddp import wrap_ddp
+from .host_memory import keep_freed_memory
 from .errors import TrainingError
 from .losses import training_losses
 from .work_dir import (
@@ -175,6 +176,8 @@ class Trainer:
         allow_config_change: bool = False,
     ) -> None:
         self.config = config
+        if config.keep_freed_memory:
+            keep_freed_memory()
         init_distributed("cuda" if _wants_cuda(config) else "cpu")
         self.rank, self.world, local_rank = world_info()
         self.device = _device(config, local_rank)

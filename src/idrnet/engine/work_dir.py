@@ -22,7 +22,7 @@ _OTHER_OUTPUTS = ("skipped_samples.txt", "config.yaml")
 RESUMABLE_CHANGES = frozenset({
     "work_dir", "data.root", "data.num_workers", "data.skip_bad_samples", "log_interval", "val_interval",
     "checkpoint_interval", "device", "on_nan", "max_nan_skips", "max_batch_per_process", "init_checkpoint",
-    "pretrained_backbone",
+    "pretrained_backbone", "keep_freed_memory",
 })
 
 

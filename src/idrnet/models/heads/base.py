@@ -42,6 +42,17 @@ class DecodeHead(nn.Module):
         """Everything a training step supervises (default: the logits alone)."""
         return HeadOutputs(self(features))
 
-    def update_statistics(self, state: Any, targets: torch.Tensor, ignore_index: int, **options: Any) -> None:
-        """Update label-driven running statistics after a training forward (default: none)."""
+    def update_statistics(
+        self,
+        state: Any,
+        targets: torch.Tensor,
+        ignore_index: int,
+        main_pixel_losses: tuple[torch.Tensor, torch.Tensor] | None = None,
+        **options: Any,
+    ) -> None:
+        """Update label-driven running statistics after a training forward (default: none).
+
+        ``main_pixel_losses``: the main logits and their per-pixel cross-entropy ``(B, H, W)`` when the
+        loss already computed it, for a head whose statistics need those values.
+        """
         return None

@@ -301,6 +301,7 @@ class IDRNetHead(DecodeHead):
         state: IDRNetTrainState,
         targets: torch.Tensor,
         ignore_index: int,
+        main_pixel_losses: tuple[torch.Tensor, torch.Tensor] | None = None,
         deleted_classes: torch.Tensor | None = None,
         **options: Any,
     ) -> torch.Tensor:
@@ -312,6 +313,8 @@ class IDRNetHead(DecodeHead):
         ``dl_cls_representations`` towards the batch's class means of the upsampled features. Under DDP
         the statistics are averaged across processes in place. Returns the deleted classes (empty when
         ``learn_relations`` is off; ``use_dataset_representations`` off leaves the representations at 0).
+        ``main_pixel_losses`` (logits, per-pixel losses): when the logits are this step's stage-2 logits,
+        their losses are the diagnostics' anchor instead of being computed again.
         """
         if options:
             raise TypeError(f"unknown option(s) of IDRNet's statistics update: {', '.join(options)}")
@@ -322,7 +325,10 @@ class IDRNetHead(DecodeHead):
         if not self.learn_relations:
             deleted_classes = torch.empty(0, dtype=torch.long, device=present.device)
         else:
-            deleted_classes = self._deletion_diagnostics(state, present, valid, safe_targets, deleted_classes)
+            anchor = None
+            if main_pixel_losses is not None and main_pixel_losses[0] is state.stage2_logits:
+                anchor = main_pixel_losses[1]
+            deleted_classes = self._deletion_diagnostics(state, present, valid, safe_targets, deleted_classes, anchor)
         if self.use_dataset_representations:
             sums, counts = ops.upsampled_class_sums(state.features.detach(), safe_targets, valid, k, self.align_corners)
             seen = (counts > 0).unsqueeze(1)
@@ -340,6 +346,7 @@ class IDRNetHead(DecodeHead):
         valid: torch.Tensor,
         safe_targets: torch.Tensor,
         deleted_classes: torch.Tensor | None,
+        anchor_losses: torch.Tensor | None = None,
     ) -> torch.Tensor:
         k = self.num_classes
         if deleted_classes is None:
@@ -355,10 +362,12 @@ class IDRNetHead(DecodeHead):
                 _set_rng_state(state.features.device, state.dropout_rng_state)
                 intervened = self._stage2(state.features, id_context, state.fused_context)
 
-        stats = []
-        for logits in (state.stage2_logits.detach(), intervened):
-            losses = upsampled_cross_entropy(logits, safe_targets, align_corners=self.align_corners, reduction="none")
-            stats.append(ops.per_class_loss_stats(losses, safe_targets, valid, k))
+        if anchor_losses is None:
+            anchor_losses = upsampled_cross_entropy(state.stage2_logits.detach(), safe_targets,
+                                                    align_corners=self.align_corners, reduction="none")
+        intervened_losses = upsampled_cross_entropy(intervened, safe_targets, align_corners=self.align_corners,
+                                                    reduction="none")
+        stats = [ops.per_class_loss_stats(losses, safe_targets, valid, k) for losses in (anchor_losses, intervened_losses)]
         (count, mean_anchor, var_anchor), (_, mean_deleted, var_deleted) = stats
         m = self.relation_momentum
         ops.sequential_ema_(self.class_relations_mean, deleted_classes, mean_deleted - mean_anchor, count > 0, m)
