@@ -327,3 +327,15 @@ def test_zoo_recipes_equal_the_official_configs():
         assert recipe.keep_ratio == ref["train_resize"]["keep_ratio"], name
         assert tuple(recipe.crop) == tuple(ref["train_crop"]), name
         assert tuple(recipe.test_scale or recipe.scale) == tuple(ref["test_resize"]["output_size"]), name
+
+
+def test_keep_freed_memory_is_applied_unless_switched_off(tmp_path, synth, monkeypatch):
+    import idrnet.engine.trainer as trainer_module
+
+    calls = []
+    monkeypatch.setattr(trainer_module, "keep_freed_memory", lambda: calls.append(1) or True)
+    for keep in (True, False):
+        config = load_train_config(write_config(tmp_path, synth), [f"work_dir={tmp_path / str(keep)}",
+                                                                   f"keep_freed_memory={str(keep).lower()}"])
+        trainer_module.Trainer(config)
+        assert len(calls) == 1  # applied once, by the first (default) run only
