@@ -71,7 +71,8 @@ class _ResizedCrossEntropySum(torch.autograd.Function):
         probs, losses, labelled, index = _resized_softmax_losses(logits, targets, ignore_index, align_corners)
         losses = losses.masked_fill_(~labelled, 0)
         # d(sum of losses)/d(scores) = softmax − one-hot on labelled rows, 0 on the others.
-        probs.scatter_add_(1, index, torch.full(index.shape, -1.0, dtype=probs.dtype, device=probs.device))
+        # (one target per row: a plain scatter, deterministic on every device)
+        probs.scatter_(1, index, probs.gather(1, index) - 1)
         probs.index_fill_(0, (~labelled).nonzero().squeeze(1), 0)
         ctx.save_for_backward(probs)
         ctx.logits_shape = tuple(logits.shape)
