@@ -31,8 +31,8 @@ from ..models.segmentor import Segmentor
 from ..models.zoo import get_entry
 from .config import TrainConfig
 from .ddp import wrap_ddp
-from .host_memory import keep_freed_memory
 from .errors import TrainingError
+from .host_memory import keep_freed_memory
 from .losses import training_losses
 from .work_dir import (
     clear_run, config_changes, existing_run_files, remove_stale_temporaries, truncate_log,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx, once_differentiable
@@ -33,15 +35,11 @@ def upsampled_cross_entropy(
     if reduction == "sum" and differentiable:
         return _ResizedCrossEntropySum.apply(logits.float(), targets, ignore_index, align_corners)[0]
     if differentiable:  # per-pixel losses with a gradient: plain autograd
-        k = logits.shape[1]
-        up = F.interpolate(logits.float().contiguous(memory_format=torch.channels_last), size=targets.shape[-2:],
-                           mode="bilinear", align_corners=align_corners)
-        losses = F.cross_entropy(up.permute(0, 2, 3, 1).reshape(-1, k), targets.reshape(-1),
-                                 ignore_index=ignore_index, reduction="none")
+        scores = _resized_scores(logits.float(), targets.shape[-2:], align_corners)
+        losses = F.cross_entropy(scores, targets.reshape(-1), ignore_index=ignore_index, reduction="none")
         return losses.view(targets.shape)
     with torch.no_grad():
-        _, losses, labelled, _ = _resized_softmax_losses(logits.float(), targets, ignore_index, align_corners)
-    losses = losses.masked_fill_(~labelled, 0)
+        _, losses, _, _ = _resized_softmax_losses(logits.float(), targets, ignore_index, align_corners)
     return losses.sum() if reduction == "sum" else losses.view(targets.shape)
 
 
@@ -69,7 +67,6 @@ class _ResizedCrossEntropySum(torch.autograd.Function):
         ctx: FunctionCtx, logits: torch.Tensor, targets: torch.Tensor, ignore_index: int, align_corners: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         probs, losses, labelled, index = _resized_softmax_losses(logits, targets, ignore_index, align_corners)
-        losses = losses.masked_fill_(~labelled, 0)
         # d(sum of losses)/d(scores) = softmax − one-hot on labelled rows, 0 on the others.
         # (one target per row: a plain scatter, deterministic on every device)
         probs.scatter_(1, index, probs.gather(1, index) - 1)
@@ -98,13 +95,11 @@ class _ResizedCrossEntropySum(torch.autograd.Function):
 def _resized_softmax_losses(
     logits: torch.Tensor, targets: torch.Tensor, ignore_index: int, align_corners: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Softmax of the resized logits ``(B·H·W, K)``, per-pixel losses ``(B·H·W,)``, the labelled-pixel
-    mask and the target index ``(B·H·W, 1)`` (0 where unlabelled). One arithmetic for every caller,
-    so two passes over the same logits give bit-identical losses."""
+    """Softmax of the resized logits ``(B·H·W, K)``, per-pixel losses ``(B·H·W,)`` (0 where unlabelled),
+    the labelled-pixel mask and the target index ``(B·H·W, 1)`` (0 where unlabelled). One arithmetic
+    for every caller, so two passes over the same logits give bit-identical losses."""
     k = logits.shape[1]
-    up = F.interpolate(logits.contiguous(memory_format=torch.channels_last), size=targets.shape[-2:],
-                       mode="bilinear", align_corners=align_corners)
-    scores = up.permute(0, 2, 3, 1).reshape(-1, k)  # a view: class vectors are contiguous
+    scores = _resized_scores(logits, targets.shape[-2:], align_corners)
     flat = targets.reshape(-1).long()
     labelled = flat != ignore_index
     out_of_range = labelled & ((flat < 0) | (flat >= k))
@@ -121,4 +116,12 @@ def _resized_softmax_losses(
     if lost.numel():
         rows = scores.index_select(0, lost)
         losses[lost] = rows.logsumexp(dim=1) - rows.gather(1, index[lost]).squeeze(1)
-    return probs, losses, labelled, index
+    return probs, losses.masked_fill_(~labelled, 0), labelled, index
+
+
+def _resized_scores(logits: torch.Tensor, size: Sequence[int], align_corners: bool) -> torch.Tensor:
+    """``(B·H·W, K)``: the logits bilinearly resized to ``size`` on a channels-last copy, so each row
+    (one pixel's class scores) is contiguous — a view of the resized tensor, not another copy."""
+    up = F.interpolate(logits.contiguous(memory_format=torch.channels_last), size=tuple(size), mode="bilinear",
+                       align_corners=align_corners)
+    return up.permute(0, 2, 3, 1).reshape(-1, logits.shape[1])
