@@ -224,7 +224,7 @@ def test_config_line_errors_name_the_key():
     assert "model.arch: missing" in model_error({"type": "smp", "num_classes": 3})
     from idrnet.dropin import TorchvisionModelConfig, build_external
 
-    with pytest.raises(ConfigError, match="no segmentation model 'deeplab'.*deeplabv3_resnet50"):
+    with pytest.raises(ConfigError, match="model.name: 'deeplab' is not a torchvision segmentation model.*deeplabv3_resnet50"):
         build_external(TorchvisionModelConfig(num_classes=3, name="deeplab"))
 
 

@@ -29,6 +29,8 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
     if isinstance(image, torch.Tensor):
         t = image.detach().cpu()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError("the image tensor holds NaN or infinite values; expected floats in [0, 1]")
         if t.dim() == 3 and t.shape[0] in (1, 3, 4) and t.shape[-1] not in (1, 3, 4):
             t = t.permute(1, 2, 0)
         if t.is_floating_point():
@@ -37,6 +39,8 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     array = np.asarray(image)
     if array.dtype != np.uint8:
         if np.issubdtype(array.dtype, np.floating):
+            if not np.isfinite(array).all():
+                raise ValueError("the image array holds NaN or infinite values; expected floats in [0, 1]")
             array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
         else:
             array = np.clip(array, 0, 255).astype(np.uint8)

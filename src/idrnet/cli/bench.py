@@ -17,25 +17,26 @@ import argparse
 import json
 from pathlib import Path
 
-from .export import _size
+from .common import at_least
+from .export import _example_size as _size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet bench``."""
     parser.add_argument("model", help="zoo name, model YAML or .safetensors file")
     parser.add_argument("--size", type=_size, default=(512, 512), metavar="HxW", help="input size (default 512x512)")
-    parser.add_argument("--batch", type=int, default=1, help="images per forward (default 1)")
+    parser.add_argument("--batch", type=at_least(1), default=1, help="images per forward (default 1)")
     parser.add_argument("--backend", nargs="+", choices=["eager", "compile", "onnxruntime", "openvino"], default=["eager"],
                         help="one or more backends (default eager)")
     parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16", "int8"], default=["fp32"],
                         help="one or more precisions (default fp32)")
     parser.add_argument("--calibration", metavar="DIR_OR_CONFIG", help="int8: calibration images (default: noise)")
-    parser.add_argument("--calibration-images", type=int, default=8, metavar="N", help="int8: how many (default 8)")
+    parser.add_argument("--calibration-images", type=at_least(1), default=8, metavar="N", help="int8: how many (default 8)")
     parser.add_argument("--vs-baseline", action="store_true", help="also measure the model without IDRNet; print the ratio")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per model (default 20)")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds when comparing (default 4)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's)")
+    parser.add_argument("--warmup", type=at_least(0), default=3, help="untimed runs first (default 3)")
+    parser.add_argument("--runs", type=at_least(1), default=20, help="timed runs per model (default 20)")
+    parser.add_argument("--rounds", type=at_least(1), default=4, help="interleaved rounds when comparing (default 4)")
+    parser.add_argument("--threads", type=at_least(1), help="CPU threads (default: PyTorch's)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--json", help="append the results to this JSON-lines file")
 

@@ -5,15 +5,43 @@ from __future__ import annotations
 import argparse
 
 
+def at_least(least: int):
+    """An argparse type: an integer ≥ ``least`` (``--runs 0`` is an error, not one silent run)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected at least {least}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (``nan``, ``inf`` and ``0`` are errors)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
 def add_tta_arguments(parser: argparse.ArgumentParser) -> None:
     """--mode/--crop/--stride/--probs-before-resize (inference settings) and --scales/--flip (TTA)."""
     g = parser.add_argument_group("inference (default: the model's own settings)")
     g.add_argument("--mode", choices=["whole", "slide"], help="whole image or sliding window")
-    g.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="sliding-window crop size")
-    g.add_argument("--stride", type=int, nargs=2, metavar=("H", "W"), help="sliding-window stride")
+    g.add_argument("--crop", type=at_least(1), nargs=2, metavar=("H", "W"), help="sliding-window crop size")
+    g.add_argument("--stride", type=at_least(1), nargs=2, metavar=("H", "W"), help="sliding-window stride")
     g.add_argument("--probs-before-resize", action=argparse.BooleanOptionalAction, default=None,
                    help="softmax at the head's resolution before resizing")
-    g.add_argument("--scales", type=float, nargs="+", metavar="S",
+    g.add_argument("--scales", type=positive_float, nargs="+", metavar="S",
                    help="multi-scale test-time augmentation, e.g. --scales 0.5 0.75 1 1.25 1.5 1.75")
     g.add_argument("--flip", action="store_true", help="add horizontally flipped views (left/right classes swapped)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
@@ -50,7 +78,7 @@ def add_precision_arguments(parser: argparse.ArgumentParser, onnx_file_note: boo
                              + (", ONNX Runtime for .onnx files" if onnx_file_note else "") + "; eager on a GPU)")
     parser.add_argument("--calibration", metavar="DIR_OR_CONFIG",
                         help="int8: images to calibrate on (a folder of images, a custom dataset folder or a training YAML)")
-    parser.add_argument("--calibration-images", type=int, default=32, metavar="N",
+    parser.add_argument("--calibration-images", type=at_least(1), default=32, metavar="N",
                         help="int8: how many calibration images to draw (default 32)")
 
 
@@ -85,7 +113,8 @@ def device_from_args(args: argparse.Namespace):
 
 
 def check_output(path, overwrite: bool, flag: str = "--out") -> None:
-    """A results file or folder is not replaced without ``--overwrite`` (a folder counts when not empty)."""
+    """A results file or folder is not replaced without ``--overwrite`` (a folder counts when not empty),
+    and must be writable: both checked before any work."""
     from pathlib import Path
 
     path = Path(path)
@@ -93,6 +122,12 @@ def check_output(path, overwrite: bool, flag: str = "--out") -> None:
     if taken and not overwrite:
         raise FileExistsError(f"{flag} {path} already exists{' and is not empty' if path.is_dir() else ''}; "
                               "pass --overwrite to replace it, or choose another path")
+    check_writable(path, flag, folder=path.is_dir())
+
+
+def model_bytes(model) -> int:
+    """The bytes of a model's parameters and buffers: about the size of its saved or exported file."""
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
 
 
 def check_output_file(output, source: str, suffix: str, overwrite: bool):
@@ -129,3 +164,29 @@ def check_ignore_label(model, dataset) -> None:
     if tuple(meta.get("classes", ())) == tuple(dataset.info.classes) and int(meta.get("ignore_index", 255)) != dataset.info.ignore_index:
         raise ValueError(f"the checkpoint was trained with ignore label {meta['ignore_index']} but the dataset's "
                          f"ignore label is {dataset.info.ignore_index}; fix the dataset's ignore_index")
+
+
+def check_writable(path, flag: str, folder: bool = False, need_bytes: int = 0) -> None:
+    """Refuse, before any work, an output that cannot be written: ``path``'s folder (``path`` itself
+    when ``folder``), or the nearest existing folder above it, must take a new file and have
+    ``need_bytes`` free."""
+    import errno
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    existing = path if folder else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{flag} {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise PermissionError(f"{flag} {path}: cannot write in {existing} ({err.strerror}); choose another location") from err
+    free = shutil.disk_usage(existing).free
+    if free < need_bytes:
+        raise OSError(errno.ENOSPC, f"{flag} {path} needs about {need_bytes / 2**20:.0f} MiB, {existing} has "
+                                    f"{free / 2**20:.0f} MiB free")

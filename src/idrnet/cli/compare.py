@@ -11,10 +11,11 @@ evaluated.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from .common import add_tta_arguments, check_ignore_label, check_output, device_from_args, inference_from_args
+from ..atomic import write_json
+
+from .common import add_tta_arguments, at_least, check_ignore_label, check_output, device_from_args, inference_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="dataset split (default: the config's val_split)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default="compare", help="output folder: results JSON and gallery (default: compare)")
-    parser.add_argument("--gallery", type=int, default=8, help="how many most-disagreeing images to draw (default 8)")
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    parser.add_argument("--limit", type=int, help="only the first N images")
+    parser.add_argument("--gallery", type=at_least(0), default=8, help="how many most-disagreeing images to draw (default 8)")
+    parser.add_argument("--resamples", type=at_least(10), default=1000, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--limit", type=at_least(1), help="only the first N images")
     parser.add_argument("--names", nargs=2, metavar=("A", "B"), help="labels of the two models in the report and gallery")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
     add_tta_arguments(parser)
@@ -94,6 +95,6 @@ def run(args: argparse.Namespace) -> int:
     record["model_a"], record["model_b"] = args.model_a, args.model_b
     record["classes"] = list(dataset.info.classes)
     record["gallery"] = [str(p) for p in paths]
-    (out / "compare.json").write_text(json.dumps(record, indent=1))
+    write_json(out / "compare.json", record)
     print(f"report: {out / 'compare.json'}; gallery of the {len(paths)} most-disagreeing images: {out / 'gallery'}")
     return 0

@@ -51,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from ..models.zoo import MODEL_ZOO, get_entry
 
     if "://" not in args.src and not Path(args.src).is_file():
-        raise FileNotFoundError(f"{args.src} does not exist")
-    from .common import check_output_file
+        from ..file_errors import not_a_file
+
+        raise not_a_file(args.src)
+    from .common import check_output_file, check_writable, model_bytes
 
     dst = check_output_file(args.dst, args.src, ".safetensors", args.overwrite)
     stem = Path(args.src.split("?")[0]).stem
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         get_entry(name)  # a clear error naming the model if unknown
     model = create_model(stored if stored is not None else name, checkpoint=args.src)
     label = None if name is None or name.endswith((".yaml", ".yml")) else name
+    check_writable(dst, "output", need_bytes=model_bytes(model))
     save_checkpoint(model, dst, name=label)
     print(f"wrote {dst} ({name or 'model config of the training state'}, {len(model.state_dict())} tensors)")
     return 0

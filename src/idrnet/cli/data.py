@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--num-val", type=int, default=100)
     synth.add_argument("--size", type=int, default=128)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--overwrite", action="store_true",
+                       help="replace a dataset already in DIR (its generated images and masks are removed first)")
     check = sub.add_parser("check", help="validate a dataset and print what it holds")
     check.add_argument("target", help="custom dataset folder, training config, or YAML with 'dataset' and 'root'")
     check.add_argument("--split", nargs="+", help="only these splits (default: all)")
@@ -93,8 +95,17 @@ def open_split(kind: str, source, split: str):
 def run(args: argparse.Namespace) -> int:
     """Run the chosen action; ``check`` exits 1 when problems were found."""
     if args.action == "synth":
-        from ..data.synth import write_synthetic_dataset
+        from ..data.synth import remove_synthetic_files, write_synthetic_dataset
+        from .common import check_output
 
+        for flag, value, least in (("--num-train", args.num_train, 1), ("--num-val", args.num_val, 0), ("--size", args.size, 16)):
+            if value < least:
+                raise ValueError(f"{flag} {value}: expected at least {least}")
+        if Path(args.dir).exists() and not Path(args.dir).is_dir():
+            raise NotADirectoryError(f"{args.dir} is a file; expected a folder for the dataset")
+        check_output(args.dir, args.overwrite, "DIR")
+        if args.overwrite:
+            remove_synthetic_files(Path(args.dir))  # a new dataset never mixes with the old one's files
         root = write_synthetic_dataset(args.dir, args.num_train, args.num_val, args.size, args.seed)
         print(f"wrote {args.num_train} train and {args.num_val} val scenes to {root}")
         return 0

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import at_least
+
 
 def _size(text: str) -> tuple[int, int]:
     if text.lower() == "none":
@@ -21,7 +23,15 @@ def _size(text: str) -> tuple[int, int]:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HxW such as 512x512, got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive sizes HxW such as 512x512, got {text!r}")
     return h, w
+
+
+def _example_size(text: str) -> tuple[int, int]:
+    if text.lower() == "none":
+        raise argparse.ArgumentTypeError("expected HxW such as 256x256 (tracing needs an example input)")
+    return _size(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help=".safetensors file, zoo name or model YAML")
     parser.add_argument("output", help="the .onnx file to write")
     parser.add_argument("--checkpoint", help="weights for a zoo name or YAML: path, URL or 'official'")
-    parser.add_argument("--example-size", type=_size, default=(256, 256), metavar="HxW",
+    parser.add_argument("--example-size", type=_example_size, default=(256, 256), metavar="HxW",
                         help="size of the example input used while tracing (default 256x256)")
     parser.add_argument("--check-sizes", type=_size, nargs="*", default=[(256, 256), (321, 479)], metavar="HxW",
                         help="compare ONNX Runtime with PyTorch at these sizes (default 256x256 321x479; 'none' skips)")
@@ -39,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fp32 (default) or int8 (static quantisation calibrated on --calibration)")
     parser.add_argument("--calibration", metavar="DIR_OR_CONFIG",
                         help="int8: images to calibrate on (a folder of images, a custom dataset folder or a training YAML)")
-    parser.add_argument("--calibration-images", type=int, default=32, metavar="N",
+    parser.add_argument("--calibration-images", type=at_least(1), default=32, metavar="N",
                         help="int8: how many calibration images to draw (default 32)")
 
 
@@ -54,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models.zoo import MODEL_ZOO
     from ..optional import require
 
-    from .common import check_output_file
+    from .common import check_output_file, check_writable, model_bytes
 
     if str(args.model).endswith(".onnx"):
         raise ValueError(f"{args.model} is already an exported ONNX model; export starts from the model itself "
@@ -69,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model in MODEL_ZOO and checkpoint is None:
         print("note: no --checkpoint given; exporting randomly initialised weights")
     model = create_model(args.model, checkpoint=checkpoint).eval()
+    check_writable(output, "output", need_bytes=model_bytes(model) + (16 << 20))
     data_meta = read_metadata(args.model).get(DATA_METADATA_KEY) if args.model.endswith(".safetensors") else None
     if data_meta is None and args.model in MODEL_ZOO:
         from ..data.meta import zoo_meta

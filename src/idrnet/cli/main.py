@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Callable, Sequence
 
@@ -31,6 +32,32 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     return (UserError, ConfigError, CheckpointError, BadSampleError, TrainingError, DownloadError, MissingExtraError,
             FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError, KeyError,
             ValueError)
+
+
+# Failures of the machine, not of idrnet: a full disk, a read-only or forbidden folder.
+ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+# How each verb continues after the disk was freed (outputs are written atomically: none is half-written).
+CONTINUE_HINTS = {"train": "run the same command with --resume to continue from the last checkpoint",
+                  "predict": "run the same command with --skip-existing to continue where it stopped"}
+
+
+def environment_failure(err: BaseException) -> OSError | None:
+    """The full-disk / read-only / permission OSError behind ``err`` (its cause chain), if any."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in ENVIRONMENT_ERRNOS:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def environment_message(failure: OSError, verb: str) -> str:
+    """One line for a full disk or a folder that cannot be written, with how to go on."""
+    where = f"{failure.filename}: " if failure.filename else ""
+    text = failure.strerror or str(failure)
+    if failure.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where}{text} (the disk is full); free some space, then " + CONTINUE_HINTS.get(verb, "run the same command again")
+    return f"{where}{text}"
 
 
 def summary(doc: str | None) -> str:
@@ -75,9 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"idrnet: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         return 130
     except Exception as err:
-        if args.debug or not isinstance(err, _user_error_types()):
+        if args.debug:
             raise
-        print(f"idrnet {args.verb}: error: {one_line(err)}", file=sys.stderr)
+        if isinstance(err, _user_error_types()):
+            print(f"idrnet {args.verb}: error: {one_line(err)}", file=sys.stderr)
+            return 2
+        failure = environment_failure(err)
+        if failure is None:
+            raise
+        print(f"idrnet {args.verb}: error: {environment_message(failure, args.verb)}", file=sys.stderr)
         return 2
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_precision_arguments, add_tta_arguments, device_from_args, inference_from_args, precision_from_args
+from .common import (
+    add_precision_arguments, add_tta_arguments, check_writable, device_from_args, inference_from_args, precision_from_args,
+)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
@@ -31,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
     parser.add_argument("--no-legend", action="store_true", help="overlays without the colour legend of the classes found")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run in --out")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="continue an interrupted run: skip inputs whose outputs all exist in --out")
+    parser.add_argument("--max-pixels", type=int, default=40_000_000,
+                        help="refuse images larger than this many pixels, read from the file's header (default 40M)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip unreadable or truncated images (listed in OUT/skipped.txt) instead of stopping")
     parser.add_argument("--no-test-resize", action="store_true", help="run at the image's own size, not the dataset's test scale")
@@ -59,7 +65,9 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
                                  f"{', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
             files.append(path)
         else:
-            raise FileNotFoundError(f"{path} does not exist")
+            from ..file_errors import not_a_file
+
+            raise not_a_file(path)
     unique: dict[Path, Path] = {}
     for f in files:
         unique.setdefault(f.resolve(), f)
@@ -122,11 +130,27 @@ def existing_outputs(plan: dict[Path, dict[str, Path]]) -> list[Path]:
     return [t for targets in plan.values() for t in targets.values() if t.exists()]
 
 
-def _write_rgb(path: Path, rgb) -> None:
-    import cv2
+def _opencv_path(path: Path, what: str) -> str:
+    """``path`` as OpenCV's video functions take it: they crash the process on names that are not UTF-8."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {path!s}: OpenCV's video functions cannot use a path that is not valid UTF-8; "
+                         "rename the folder or file") from None
+    return text
 
-    if not cv2.imwrite(str(path), rgb[..., ::-1]):
-        raise OSError(f"cannot write {path}")
+
+def check_predict_arguments(args: argparse.Namespace) -> None:
+    """Values that would give wrong pictures or no limit, refused before any work."""
+    import math
+
+    if not (math.isfinite(args.alpha) and 0.0 <= args.alpha <= 1.0):
+        raise ValueError(f"--alpha {args.alpha}: expected an opacity between 0 and 1")
+    if args.max_pixels < 1:
+        raise ValueError(f"--max-pixels {args.max_pixels}: expected at least 1")
+    if args.overwrite and args.skip_existing:
+        raise ValueError("--overwrite replaces earlier outputs, --skip-existing keeps them: pass one of them")
 
 
 def predict_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> Path:
@@ -136,7 +160,7 @@ def predict_video(segmenter, path: Path, target: Path, alpha: float, labels_dir:
 
     from ..evaluation.evaluator import save_label_png
 
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(_opencv_path(path, "video"))
     if not capture.isOpened():
         raise ValueError(f"{path}: cannot open this video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
@@ -152,7 +176,7 @@ def predict_video(segmenter, path: Path, target: Path, alpha: float, labels_dir:
             blended = segmenter.overlay(rgb, label, alpha)
             if writer is None:
                 h, w = rgb.shape[:2]
-                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                writer = cv2.VideoWriter(_opencv_path(target, "output"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
                 if not writer.isOpened():
                     raise OSError(f"cannot write video {target}")
             writer.write(blended[..., ::-1].copy())
@@ -172,19 +196,29 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from ..apis.segmenter import Segmenter, to_rgb_array
-    from ..data.labels import BadSampleError
+    from ..apis.segmenter import Segmenter
+    from ..atomic import atomic_path, write_image, write_text
+    from ..data.labels import BadSampleError, read_image
     from ..evaluation.evaluator import save_label_png
     from ..models.zoo import MODEL_ZOO
     from ..visualization import with_legend
 
+    check_predict_arguments(args)
     files = collect_inputs(args.inputs)
     out = Path(args.out)
     plan = plan_outputs(files, args.inputs, out, args.probs, args.labels)
     existing = existing_outputs(plan)
-    if existing and not args.overwrite:
+    if args.skip_existing:
+        # Outputs are written atomically, so one that exists is complete; an input is done when all are.
+        done = [f for f, targets in plan.items() if all(t.exists() for t in targets.values())]
+        files = [f for f in files if f not in set(done)]
+        if done:
+            print(f"skipping {len(done)} input(s) whose outputs exist in {out}")
+    elif existing and not args.overwrite:
         raise ValueError(f"{len(existing)} output(s) already exist in {out} (first: {existing[0]}); "
-                         "pass --overwrite to replace them, or choose another --out")
+                         "pass --skip-existing to continue an interrupted run, --overwrite to replace them, "
+                         "or choose another --out")
+    check_writable(out, "--out", folder=True)
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
     if args.model in MODEL_ZOO and checkpoint is None:
         raise ValueError(f"{args.model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
@@ -201,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     for path in tqdm(images, desc="predict", disable=len(images) < 2, dynamic_ncols=True):
         targets = plan[path]
         try:
-            rgb = to_rgb_array(path)
+            rgb = read_image(path, args.max_pixels)
         except BadSampleError as err:
             if not args.skip_bad:
                 raise BadSampleError(f"{err} (pass --skip-bad to skip unreadable images and list them)") from err
@@ -211,21 +245,22 @@ def run(args: argparse.Namespace) -> int:
         if args.probs:
             probs = segmenter.predict_proba(rgb)
             label = probs.argmax(0).astype(np.uint8 if probs.shape[0] <= 256 else np.int32)
-            np.save(targets["probs"], probs.astype(np.float16))
+            with atomic_path(targets["probs"]) as tmp, open(tmp, "wb") as f:
+                np.save(f, probs.astype(np.float16))
         else:
             label = segmenter.predict(rgb)
         save_label_png(label, targets["label"], segmenter.meta.palette)
         picture = segmenter.overlay(rgb, label, args.alpha)
         if not args.no_legend:
             picture = with_legend(picture, [label], segmenter.class_names, segmenter.meta.palette, segmenter.meta.ignore_index)
-        _write_rgb(targets["overlay"], picture)
+        write_image(targets["overlay"], picture)
     for path in (f for f in files if f.suffix.lower() in VIDEO_SUFFIXES):
         targets = plan[path]
         targets["video"].parent.mkdir(parents=True, exist_ok=True)
         print(f"wrote {predict_video(segmenter, path, targets['video'], args.alpha, targets.get('labels'))}")
     skip_list = out / "skipped.txt"
     if skipped:
-        skip_list.write_text("\n".join(skipped) + "\n")
+        write_text(skip_list, "\n".join(skipped) + "\n")
         print(f"skipped {len(skipped)} unreadable image(s), listed in {skip_list}:", *skipped[:20], sep="\n  ")
     elif skip_list.exists() and args.skip_bad:
         skip_list.unlink()  # a fresh list per run: none this time

@@ -9,16 +9,18 @@ CKPT is one of our .safetensors files or a zoo name (its published weights are u
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from ..atomic import write_json
+from .common import at_least
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet relations``."""
     parser.add_argument("checkpoint", help=".safetensors file or zoo name")
     parser.add_argument("--out", default="relations", help="output folder (default: relations)")
-    parser.add_argument("--top", type=int, default=3, help="helpers listed per class (default 3)")
-    parser.add_argument("--max-classes", type=int, default=40,
+    parser.add_argument("--top", type=at_least(1), default=3, help="helpers listed per class (default 3)")
+    parser.add_argument("--max-classes", type=at_least(1), default=40,
                         help="draw only the classes with the strongest relations (default 40)")
     parser.add_argument("--image", help="also explain this image (stage-1 groups and context received)")
     parser.add_argument("--data", help="custom dataset folder giving class names and colours")
@@ -39,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.checkpoint}: an ONNX file keeps no relation statistics; pass the .safetensors "
                          "checkpoint it was exported from")
     if args.image and not Path(args.image).is_file():
-        raise FileNotFoundError(f"--image {args.image} does not exist")
+        from ..file_errors import not_a_file
+
+        raise not_a_file(args.image, "--image")
     from .common import check_output
 
     out, stem = Path(args.out), Path(args.checkpoint).stem
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     record = {"classes": list(names), "relations_mean": relations["mean"].tolist(),
               "relations_var": relations["var"].tolist(), "deletions_per_class": relations["counter"].tolist(),
               "top_helpers": helpers}
-    (out / f"{stem}_relations.json").write_text(json.dumps(record, indent=1))
+    write_json(out / f"{stem}_relations.json", record)
     print(f"heatmap: {heatmap}")
     if args.image:
         rgb = to_rgb_array(args.image)

@@ -5,7 +5,7 @@
 
 MODEL is anything `idrnet predict` accepts (a zoo name with --checkpoint, a .safetensors file, a model
 YAML, a config line, an .onnx file). The page at http://HOST:PORT/ segments dropped images with both arms
-and shows the live A/B dashboard; the API is described at /docs and in docs/serving.md.
+and shows the live A/B dashboard; the API is described at /openapi.json and in docs/serving.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import signal
 import socket
 from pathlib import Path
 
-from .common import add_precision_arguments
+from .common import add_precision_arguments, check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feedback-window", type=int, default=1000,
                         help="recent predictions kept for ground-truth feedback (default 1000)")
     parser.add_argument("--ab-log", help="append every request and feedback here (JSON lines); a restart resumes from it")
+    parser.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a connection may take to send a request's headers (default 10)")
+    parser.add_argument("--body-timeout", type=float, default=60.0,
+                        help="seconds a request's whole body may take to arrive before 408 (default 60)")
+    parser.add_argument("--timeout-keep-alive", type=float, default=5.0,
+                        help="seconds an idle connection is kept open between requests (default 5)")
+    parser.add_argument("--expose-paths", action="store_true",
+                        help="show the models' file paths in /v1/models and /v1/ab (default: their names only)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the A/B interval (default 1000)")
     parser.add_argument("--no-test-resize", action="store_true", help="run at the image's own size, not the dataset's test scale")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
@@ -71,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import uvicorn
 
-    from ..serving.app import create_app
+    from ..serving.app import create_app, protocol_with_header_deadline
     from ..serving.arm import load_arm
     from ..serving.options import ServeOptions
     from ..deploy.runtime import BACKEND_ENV
@@ -90,8 +98,13 @@ def run(args: argparse.Namespace) -> int:
     options = ServeOptions(mode=mode, split=args.split if args.split is not None else 0.5, max_batch=args.max_batch,
                            max_delay_ms=args.max_delay_ms, max_queue=args.max_queue, max_body_mb=args.max_body_mb,
                            max_pixels=args.max_pixels, feedback_window=args.feedback_window, ab_log=ab_log,
-                           resamples=args.resamples)
+                           resamples=args.resamples, header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+                           keep_alive_s=args.timeout_keep_alive, expose_paths=args.expose_paths)
     _check_port(args.host, args.port)
+    if ab_log is not None:
+        if ab_log.is_dir():
+            raise IsADirectoryError(f"--ab-log {ab_log} is a folder; expected a JSON-lines file")
+        check_writable(ab_log, "--ab-log")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = device_from_args(args)
@@ -110,10 +123,12 @@ def run(args: argparse.Namespace) -> int:
                              test_scale=not args.no_test_resize, threads=args.threads, **runtime))
     app = create_app(arms, options)
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                                           timeout_graceful_shutdown=30, access_log=args.log_level in ("debug", "info")))
+                                           http=protocol_with_header_deadline(options.header_timeout_s),
+                                           timeout_keep_alive=options.keep_alive_s, timeout_graceful_shutdown=30,
+                                           access_log=args.log_level in ("debug", "info")))
     names = " and ".join(f"{arm.name}: {arm.source} ({arm.segmenter.precision}, {arm.backend})" for arm in arms)
     print(f"idrnet serve: {names}; {mode}{f' {options.split:g}' if mode == 'split' else ''} on "
-          f"http://{args.host}:{args.port}/ (API: /docs); ready once warmed up (GET /health/ready)", flush=True)
+          f"http://{args.host}:{args.port}/ (API: /openapi.json); ready once warmed up (GET /health/ready)", flush=True)
     # uvicorn re-raises the signal that stopped it after its graceful shutdown; a SIGTERM handler of our
     # own receives that re-raise, so a requested stop exits 0 instead of being killed by the default handler.
     previous = signal.signal(signal.SIGTERM, lambda *_: None)

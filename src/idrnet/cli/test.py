@@ -10,11 +10,12 @@ process evaluates a share of the images and the confusion matrix is summed.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from ..atomic import write_json
+
 from .common import (
-    add_precision_arguments, add_tta_arguments, check_calibration_flag, check_ignore_label, check_output, check_outside,
+    add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_ignore_label, check_output, check_outside,
     device_from_args, inference_from_args,
 )
 
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-predictions", metavar="DIR", help="write one label PNG per image")
     parser.add_argument("--format", choices=["train_id", "cityscapes"], default="train_id",
                         help="saved labels: train ids with the palette, or Cityscapes label ids for the server")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N images")
+    parser.add_argument("--limit", type=at_least(1), help="evaluate only the first N images")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier results file / predictions folder")
     add_tta_arguments(parser)
     add_precision_arguments(parser)
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
               "tta": {"scales": list(tta.scales), "flip": tta.flip} if tta else None,
               "classes": list(dataset.info.classes), **metrics}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1))
+    write_json(out, record)
     print(f"results written to {out}")
     return 0
 

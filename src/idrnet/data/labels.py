@@ -69,11 +69,29 @@ def _jpeg_has_end_marker(path: Path) -> bool:
 
 
 def _verify_decode(source, name: str) -> None:
+    from PIL import UnidentifiedImageError
+
     try:
         with Image.open(source) as img:
             img.load()
+    except UnidentifiedImageError as err:  # its message names a BytesIO object, not the file
+        raise BadSampleError(f"{name}: not an image (no format PIL or OpenCV reads; expected "
+                             f"{', '.join(IMAGE_FORMATS)})") from err
     except Exception as err:  # noqa: BLE001 - any decoder failure means the data is bad
         raise BadSampleError(f"{name}: unreadable or truncated image file: {err}") from err
+
+
+def _pil_size(data: bytes, name: str) -> tuple[int, int]:
+    """(width, height) of an image of a format without a header reader of ours, from PIL's header parse
+    (PIL itself refuses sizes above its own decompression-bomb limit)."""
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Exception as err:  # noqa: BLE001 - any failure means no usable image
+        _verify_decode(io.BytesIO(data), name)  # names what is wrong
+        raise BadSampleError(f"{name}: not a readable image ({type(err).__name__})") from err
 
 
 def verify_image_file(path: Path) -> None:
@@ -81,21 +99,38 @@ def verify_image_file(path: Path) -> None:
     _verify_decode(path, str(path))
 
 
-def decode_image(data: bytes, name: str, other_formats: bool = False) -> np.ndarray:
+def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels: int | None = None,
+                 limit_flag: str = "--max-pixels") -> np.ndarray:
     """RGB uint8 H×W×3 of encoded image bytes (PNG, JPEG, WebP, BMP, TIFF; grayscale, 16-bit and RGBA
     are converted to RGB). ``name`` (a file name or request) is named in errors; truncated data is an
     error, never silently padded. ``other_formats``: also try formats without a known signature
-    (PPM, JPEG 2000, … that OpenCV reads), fully verified by PIL first."""
+    (PPM, JPEG 2000, … that OpenCV reads), fully verified by PIL first. ``max_pixels``: refuse
+    (:class:`~idrnet.data.image_header.TooManyPixelsError`, naming ``limit_flag``) an image whose header
+    announces more pixels, before anything is decoded."""
     import io
 
     import cv2
 
+    from .image_header import TooManyPixelsError, check_pixel_limit
+
     kind = sniff_image_format(data)
     if kind is None and other_formats and data:
+        if max_pixels is not None:
+            size = _pil_size(data, name)
+            if size[0] * size[1] > max_pixels:
+                raise TooManyPixelsError(f"{name} has {size[0]}×{size[1]} pixels, more than the limit of "
+                                         f"{max_pixels:,} ({limit_flag})")
         _verify_decode(io.BytesIO(data), name)
         kind = "image"
     if kind is None:
         raise BadSampleError(f"{name}: not an image of a supported format ({', '.join(IMAGE_FORMATS)})")
+    if max_pixels is not None:
+        try:
+            check_pixel_limit(data, kind, max_pixels, name, limit_flag)
+        except TooManyPixelsError:
+            raise
+        except ValueError as err:
+            raise BadSampleError(str(err)) from err
     if kind != "PNG" and (kind != "JPEG" or not _jpeg_bytes_end_properly(data)):
         _verify_decode(io.BytesIO(data), name)  # OpenCV's tolerance of damage varies by codec
     decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)  # refuses cut PNGs itself
@@ -114,12 +149,12 @@ def decode_image(data: bytes, name: str, other_formats: bool = False) -> np.ndar
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
     """RGB uint8 H×W×3 of an image file (grayscale and RGBA are converted). Truncated files are an
-    error naming the file, never silently padded."""
+    error naming the file, never silently padded; ``max_pixels``: see :func:`decode_image`."""
     if not path.is_file():
         raise BadSampleError(f"{path}: image file does not exist")
-    return decode_image(path.read_bytes(), str(path), other_formats=True)
+    return decode_image(path.read_bytes(), str(path), other_formats=True, max_pixels=max_pixels)
 
 
 def decode_label(data: bytes, name: str) -> np.ndarray:

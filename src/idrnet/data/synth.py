@@ -104,6 +104,18 @@ def render_scene(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarray,
     return image.astype(np.uint8), label
 
 
+def remove_synthetic_files(root: Path) -> int:
+    """Remove the files :func:`write_synthetic_dataset` writes (and nothing else) from ``root``; returns
+    how many were removed."""
+    files = [root / "dataset.yaml"] if (root / "dataset.yaml").is_file() else []
+    for split in ("train", "val"):
+        for kind in ("images", "masks"):
+            files += sorted((root / kind / split).glob(f"{split}_[0-9][0-9][0-9][0-9][0-9].png"))
+    for path in files:
+        path.unlink()
+    return len(files)
+
+
 def write_synthetic_dataset(
     root: str | Path, num_train: int = 400, num_val: int = 100, size: int = 128, seed: int = 0, progress: bool = True
 ) -> Path:

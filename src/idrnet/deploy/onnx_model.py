@@ -25,7 +25,9 @@ class OnnxSegmentor(GraphSegmentor):
         ort = require("onnxruntime", "running an ONNX model")
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist")
+            from ..file_errors import not_a_file
+
+            raise not_a_file(path)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

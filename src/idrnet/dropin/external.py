@@ -53,6 +53,54 @@ class TorchvisionModelConfig:
 ExternalModelConfig = SMPModelConfig | TorchvisionModelConfig
 LIBRARIES = {"smp": ("segmentation_models_pytorch", "smp"), "torchvision": ("torchvision", "")}
 
+# What a config line (and so a model file's metadata) may name: the architectures of docs/dropin.md and
+# their plain decoder options. A name is looked up here, never called because the library happens to
+# have an attribute of that name (which would let a model file run any of the library's functions).
+SMP_ARCHITECTURES = ("Unet", "UnetPlusPlus", "Linknet", "MAnet", "FPN", "DeepLabV3Plus", "UPerNet", "Segformer",
+                     "PSPNet", "DeepLabV3", "PAN")
+SMP_OPTIONS = frozenset({
+    "encoder_depth", "encoder_output_stride", "in_channels", "upsampling", "decoder_use_norm", "decoder_channels",
+    "decoder_attention_type", "decoder_interpolation", "decoder_pab_channels", "decoder_pyramid_channels",
+    "decoder_segmentation_channels", "decoder_merge_policy", "decoder_dropout", "decoder_atrous_rates",
+    "decoder_aspp_separable", "decoder_aspp_dropout", "psp_out_channels", "psp_dropout",
+})
+TORCHVISION_MODELS = ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+                      "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
+
+
+def _check_options(options: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    """Options are allow-listed names with plain values (numbers, strings, booleans, lists of them)."""
+    from ..config import ConfigError
+
+    def plain(value: Any) -> bool:
+        if isinstance(value, (list, tuple)):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, (bool, int, float, str))
+
+    for key, value in options.items():
+        if key not in allowed:
+            raise ConfigError(f"{where}.{key}: not an option idrnet passes on (expected one of "
+                              f"{', '.join(sorted(allowed)) or 'none'})")
+        if not plain(value):
+            raise ConfigError(f"{where}.{key}: expected a number, string, boolean or list of them, got {type(value).__name__}")
+
+
+def _check_smp_encoder(name: str) -> None:
+    """An encoder SMP knows by name, or ``tu-`` and a timm model name (no ``hf-hub:`` or other downloads)."""
+    from ..config import ConfigError
+
+    import segmentation_models_pytorch as smp
+
+    if name in smp.encoders.get_encoder_names():
+        return
+    if name.startswith("tu-"):
+        import timm
+
+        if name[3:] in timm.list_models():
+            return
+    raise ConfigError(f"model.encoder_name: {name!r} is not an encoder of segmentation_models_pytorch "
+                      "(its own names, or tu- followed by a timm model name)")
+
 
 def library_of(config: ExternalModelConfig) -> tuple[str, str]:
     """(module name, installed version) of the library that builds ``config``."""
@@ -74,17 +122,20 @@ def build_library_model(config: ExternalModelConfig) -> nn.Module:
     if isinstance(config, SMPModelConfig):
         import segmentation_models_pytorch as smp
 
-        if not hasattr(smp, config.arch):
-            raise ConfigError(f"model.arch: segmentation_models_pytorch has no architecture {config.arch!r}")
+        if config.arch not in SMP_ARCHITECTURES:
+            raise ConfigError(f"model.arch: {config.arch!r} is not an architecture idrnet attaches to; expected one of "
+                              f"{', '.join(SMP_ARCHITECTURES)}")
+        _check_options(config.options, SMP_OPTIONS, "model.options")
+        _check_smp_encoder(config.encoder_name)
         return getattr(smp, config.arch)(encoder_name=config.encoder_name, encoder_weights=config.encoder_weights,
                                          classes=config.num_classes, **config.options)
     import torchvision.models.segmentation as seg
 
-    builder = getattr(seg, config.name, None)
-    if builder is None or not callable(builder) or config.name.startswith("_"):
-        names = [n for n in dir(seg) if n.islower() and not n.startswith("_") and callable(getattr(seg, n))]
-        raise ConfigError(f"model.name: torchvision has no segmentation model {config.name!r}; expected one of "
-                          f"{', '.join(sorted(n for n in names if '_' in n))}")
+    if config.name not in TORCHVISION_MODELS:
+        raise ConfigError(f"model.name: {config.name!r} is not a torchvision segmentation model; expected one of "
+                          f"{', '.join(TORCHVISION_MODELS)}")
+    _check_options(config.options, frozenset(), "model.options")
+    builder = getattr(seg, config.name)
     extra = {} if config.name.startswith("lraspp") else {"aux_loss": config.aux_loss}
     return builder(weights=None, weights_backbone=config.weights_backbone, num_classes=config.num_classes,
                    **extra, **config.options)
@@ -123,7 +174,11 @@ def external_record(model: nn.Module) -> dict[str, Any] | None:
 
 def external_from_record(record: dict[str, Any], where: str) -> ExternalModelConfig:
     """The config stored by :func:`external_record` (a different library version is allowed: the
-    state dict must still fit, which loading checks)."""
+    state dict must still fit, which loading checks). Pretrained-weight names are dropped: the file holds
+    the weights, and reading a file must not download anything."""
     from ..config import from_dict
 
-    return from_dict(ExternalModelConfig, record["config"], where=where)
+    config = from_dict(ExternalModelConfig, record["config"], where=where)
+    if isinstance(config, SMPModelConfig):
+        return dataclasses.replace(config, encoder_weights=None)
+    return dataclasses.replace(config, weights_backbone=None)

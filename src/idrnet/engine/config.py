@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,7 @@ import yaml
 
 from ..config import ConfigError, field_type, from_dict, is_text_type
 from ..data.config import DataConfig
+from ..file_errors import not_a_file
 from ..dropin.external import SMPModelConfig, TorchvisionModelConfig
 from ..models.config import ModelConfig
 
@@ -82,7 +84,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
-        raise FileNotFoundError(f"config {path} does not exist")
+        raise not_a_file(path, "config")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -152,6 +154,20 @@ def validate_train_config(config: TrainConfig, where: str) -> None:
         raise ConfigError(f"{where}: optim.min_lr: expected 0 … optim.lr ({o.lr}), got {o.min_lr}")
     if o.weight_decay < 0 or o.momentum < 0 or o.warmup_iters < 0:
         raise ConfigError(f"{where}: optim.weight_decay, momentum and warmup_iters must not be negative")
+    if not (math.isfinite(o.power) and o.power >= 0):
+        raise ConfigError(f"{where}: optim.power: expected ≥ 0 (0: constant learning rate; the lr falls to min_lr "
+                          f"as (1 − it/total)^power), got {o.power}")
+    if not (math.isfinite(o.lr) and math.isfinite(o.warmup_ratio) and 0 <= o.warmup_ratio <= 1):
+        raise ConfigError(f"{where}: optim.lr and optim.warmup_ratio: expected finite values, warmup_ratio in 0 … 1")
+    if config.seed < 0:
+        raise ConfigError(f"{where}: seed: expected a non-negative integer, got {config.seed}")
+    d = config.data
+    for key, pair in (("data.scale", d.scale), ("data.crop", d.crop), ("data.test_scale", d.test_scale or (1, 1))):
+        if min(pair) <= 0:
+            raise ConfigError(f"{where}: {key}: expected two positive sizes, got {list(pair)}")
+    low, high = d.ratio_range
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        raise ConfigError(f"{where}: data.ratio_range: expected [low, high] with 0 < low ≤ high, got {[low, high]}")
     if config.data.num_workers < 0:
         raise ConfigError(f"{where}: data.num_workers: expected ≥ 0, got {config.data.num_workers}")
     if not config.work_dir.strip():

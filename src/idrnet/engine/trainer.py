@@ -19,13 +19,14 @@ from typing import Any
 import torch
 import yaml
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, write_text
+from ..file_errors import not_a_file
 from ..config import ConfigError, to_dict
 from ..data.build import build_datasets, data_meta
 from ..data.datasets.base import DatasetInfo, SegmentationDataset
 from ..distributed import init_distributed, is_distributed, world_info
 from ..apis.create import build_any
-from ..models.checkpoint import CheckpointError, load_state_dict_strict, read_checkpoint, save_checkpoint
+from ..models.checkpoint import CheckpointError, load_state_dict_strict, load_weights_only, read_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.segmentor import Segmentor
 from ..models.zoo import get_entry
@@ -35,7 +36,7 @@ from .errors import TrainingError
 from .host_memory import keep_freed_memory
 from .losses import training_losses
 from .work_dir import (
-    clear_run, config_changes, existing_run_files, remove_stale_temporaries, truncate_log,
+    clear_run, config_changes, existing_run_files, logged_validation, remove_stale_temporaries, truncate_log,
 )
 
 
@@ -196,7 +197,23 @@ class Trainer:
         if resume:
             self._load_state(self.latest if resume is True else Path(resume), allow_config_change)
         self.nan_skips = 0
+        self.pending_validation = bool(resume) and self._resumed_validation()
         self._open_outputs(bool(resume), overwrite)
+
+    def _resumed_validation(self) -> bool:
+        """Whether the resumed iteration's validation must run again (a kill during it left no record);
+        a finished run is refused, since resuming it would only rewrite its files."""
+        config, start = self.config, self.start
+        due = start > 0 and (start % config.val_interval == 0 or start == config.iterations)
+        logged = logged_validation(self.work_dir / "log.jsonl", start) if due else None
+        if logged is not None:
+            self.best = max(self.best, logged)  # the state was saved just before this validation
+        pending = due and logged is None
+        if start >= config.iterations and not pending and (self.work_dir / "final.safetensors").is_file():
+            raise ConfigError(f"the run in {self.work_dir} is finished (iteration {start} of {config.iterations}); "
+                              "nothing to resume. To train longer, resume with --set iterations=N "
+                              "--allow-config-change; to start again, pass --overwrite")
+        return pending
 
     # ------------------------------------------------------------------------------------ set-up
     def _prepare_work_dir(self, resume: Any, overwrite: bool) -> None:
@@ -254,12 +271,12 @@ class Trainer:
 
     def _load_state(self, path: Path, allow_config_change: bool) -> None:
         if not path.is_file():
-            raise FileNotFoundError(f"cannot resume: {path} does not exist")
+            raise not_a_file(path, "cannot resume:")
         try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - truncated, corrupt or foreign file: name it
-            raise CheckpointError(f"cannot resume from {path}: not a readable training state ({err}); resume from "
-                                  "one of the work dir's iter_N.pt files instead") from err
+            ckpt = load_weights_only(path, "a training state")
+        except CheckpointError as err:
+            raise CheckpointError(f"cannot resume: {err}; resume from one of the work dir's iter_N.pt files "
+                                  "instead") from err
         needed = ("model", "optimizer", "scaler", "rng", "iteration", "best_miou")
         if not isinstance(ckpt, dict) or any(k not in ckpt for k in needed):
             raise CheckpointError(f"cannot resume from {path}: not a training state written by idrnet train "
@@ -295,7 +312,7 @@ class Trainer:
             self.skip_log.unlink(missing_ok=True)  # a fresh list per run
             if resumed:
                 truncate_log(work_dir / "log.jsonl", self.start)
-            (work_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False))
+            write_text(work_dir / "config.yaml", yaml.safe_dump(to_dict(self.config), sort_keys=False))
         _barrier()
         if self.config.data.skip_bad_samples:
             self.train_set.skip_log = self.val_set.skip_log = self.skip_log
@@ -422,6 +439,9 @@ class Trainer:
         self.model.train()  # evaluate() restores train mode after validating
         window_start, window_images = time.perf_counter(), 0
         try:
+            if self.pending_validation:
+                metrics = self.validate(iteration)
+                self.pending_validation = False
             while iteration < end and not stop_signal:
                 epoch, position = divmod(iteration, self.order.batches_per_epoch)
                 self.train_set.epoch = epoch

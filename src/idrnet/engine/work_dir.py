@@ -62,6 +62,21 @@ def truncate_log(log: Path, iteration: int) -> None:
         Path(tmp).write_text("".join(line + "\n" for line in kept))
 
 
+def logged_validation(log: Path, iteration: int) -> float | None:
+    """The validation mIoU the log holds for ``iteration``, or None when that validation never finished."""
+    if not log.is_file():
+        return None
+    found = None
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("iteration") == iteration and "val_mIoU" in record:
+            found = float(record["val_mIoU"])
+    return found
+
+
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(data, dict):
         out: dict[str, Any] = {}

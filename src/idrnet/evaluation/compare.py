@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..atomic import write_image
 from ..data.datasets.base import SegmentationDataset
 from ..models.config import InferenceConfig
 from ..models.segmentor import Segmentor
@@ -183,7 +184,7 @@ def write_gallery(
                               dataset.info.classes, palette, ignore)
         name = Path(dataset.samples[d.index].id).name
         path = out / f"{rank:02d}_{name}_disagree{100 * d.score:.0f}.png"
-        cv2.imwrite(str(path), picture[..., ::-1])
+        write_image(path, picture)
         paths.append(path)
     return paths
 

@@ -39,7 +39,9 @@ def save_label_png(prediction: np.ndarray, path: Path, palette=None, format: Pre
             table[train_id] = label_id
         prediction = table[prediction.astype(np.uint8)]
         palette = None
-    label_image(prediction, palette, sixteen_bit).save(path)
+    from ..atomic import write_pil
+
+    write_pil(path, label_image(prediction, palette, sixteen_bit))
 
 
 def label_image(prediction: np.ndarray, palette=None, sixteen_bit: bool = False):

@@ -29,6 +29,28 @@ class CheckpointError(ValueError):
     """A checkpoint does not fit the model; the message lists the offending tensors."""
 
 
+def refused_pickle_message(path: str | os.PathLike) -> str:
+    """What to say about a PyTorch file that holds more than tensors (torch's own message advises
+    ``weights_only=False``, which would run whatever code the file carries)."""
+    return (f"{path}: refused: the file holds Python objects besides tensors, which could run code when loaded, "
+            "and idrnet loads only weights. If the file is yours, save its state dict alone "
+            "(torch.save(model.state_dict(), PATH)) or convert it to .safetensors")
+
+
+def load_weights_only(path: str | os.PathLike, what: str = "a weights-only PyTorch checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, its failures as :class:`CheckpointError` naming
+    the file: a file with code-carrying objects is refused with :func:`refused_pickle_message`."""
+    import pickle
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(refused_pickle_message(path)) from err
+    except Exception as err:  # noqa: BLE001 - truncated, corrupt or foreign: name the file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"cannot read {path} as {what}: {first}") from err
+
+
 def resnet_key_to_timm(key: str) -> str:
     """Reference/open-mmlab ResNet-V1c parameter name → timm's name."""
     for old, new in _STEM.items():
@@ -160,7 +182,9 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], A
         from safetensors.torch import load_file
 
         if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {path} does not exist")
+            from ..file_errors import not_a_file
+
+            raise not_a_file(path, "checkpoint")
         metadata = read_metadata(path)
         config: Any = None
         if CONFIG_METADATA_KEY in metadata:
@@ -175,10 +199,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], A
         except Exception as err:  # noqa: BLE001 - name the file
             raise CheckpointError(f"{path}: not a readable .safetensors file ({err}); truncated?") from err
         return tensors, config, metadata.get(NAME_METADATA_KEY)
-    try:
-        raw = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - re-raised with the file named
-        raise CheckpointError(f"cannot read {path} as a weights-only PyTorch checkpoint: {err}") from err
+    raw = load_weights_only(path)
     if isinstance(raw, dict) and "model" in raw and isinstance(raw["model"], dict):
         raw = raw["model"]
     elif isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from ..atomic import write_text
 from ..config import ConfigError, from_dict, to_dict
 from .config import ModelConfig
 
@@ -32,4 +33,4 @@ def load_model_config(path: str | os.PathLike) -> Any:
 
 def save_model_config(config: ModelConfig, path: str | os.PathLike) -> None:
     """Write ``config`` as YAML."""
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .checkpoint import CheckpointError, resnet_key_to_timm
+from .checkpoint import CheckpointError, load_weights_only, resnet_key_to_timm
 from .download import fetch
 
 # open-mmlab's ResNet-V1c ImageNet weights used by the official configs (hash prefix in the name).
@@ -28,7 +28,7 @@ def load_resnet_v1c_imagenet(backbone: nn.Module, source: bool | str) -> None:
             raise ValueError(f"no official ImageNet V1c weights for ResNet-{depth}; pass a file path")
         source = RESNET_V1C_URLS[depth]
     path = fetch(str(source))
-    raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    raw = load_weights_only(path, "ImageNet backbone weights")
     if isinstance(raw, dict) and "state_dict" in raw:
         raw = raw["state_dict"]
     state = {resnet_key_to_timm(k): v for k, v in raw.items() if not k.startswith("fc.")}
@@ -53,7 +53,7 @@ def load_hrnet_imagenet(backbone: nn.Module, source: str) -> None:
     tensor must be present with its shape.
     """
     path = fetch(str(source))
-    raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    raw = load_weights_only(path, "ImageNet backbone weights")
     if isinstance(raw, dict) and "state_dict" in raw:
         raw = raw["state_dict"]
     state = {k: v for k, v in raw.items() if not k.startswith(_HRNET_CLASSIFIER_PREFIXES)}

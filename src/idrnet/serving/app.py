@@ -19,7 +19,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from .arm import Arm
+from .arm import Arm, public_names
 from .batcher import BatchResult, MicroBatcher, QueueFull
 from .codecs import (HTTPProblem, class_areas, class_areas_header, decode_feedback_label, decode_request_image,
                      label_png, overlay_jpeg, segments_json)
@@ -60,9 +60,12 @@ class ServerState:
         elif options.mode != "single":
             raise ValueError("--split and --shadow need a second model (--model-b)")
         first = arms[0]
+        names = [a.source for a in arms] if options.expose_paths else public_names([a.source for a in arms])
+        for arm, name in zip(arms, names):
+            arm.public_name = name
         self.ledger = ABLedger({a.name: a.source for a in arms}, first.num_classes, first.ignore_index, options.mode,
                                options.split, options.feedback_window, int(options.feedback_window_mb * 2**20),
-                               options.ab_log, options.resamples)
+                               options.ab_log, options.resamples, public={a.name: a.public_name for a in arms})
         self.metrics = Metrics(list(self.arms))
         self.ready = False
         self.status = "loading"
@@ -126,19 +129,33 @@ class ServerState:
         task.add_done_callback(done)
 
 
-async def read_body(request: Any, limit: int, field: str) -> bytes:
-    """The request's payload (the raw body, or multipart field ``field``), refused beyond ``limit`` bytes."""
+class ClientGone(Exception):
+    """The client closed the connection before its request was read or answered: nobody to answer."""
+
+
+async def read_body(request: Any, limit: int, field: str, deadline_s: float = 60.0) -> bytes:
+    """The request's payload (the raw body, or multipart field ``field``), refused beyond ``limit`` bytes
+    and when it has not all arrived within ``deadline_s`` seconds (408: a stalled client holds no
+    connection for ever)."""
     from starlette.formparsers import MultiPartParser
+    from starlette.requests import ClientDisconnect
 
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise HTTPProblem(413, f"the request has {int(length):,} bytes, more than the limit of {limit:,} (--max-body-mb)")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPProblem(413, f"the request has more than {limit:,} bytes (--max-body-mb)")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(deadline_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPProblem(413, f"the request has more than {limit:,} bytes (--max-body-mb)")
+                chunks.append(chunk)
+    except TimeoutError as err:
+        raise HTTPProblem(408, f"the request body did not arrive within {deadline_s:g} s (--body-timeout); "
+                               f"{size:,} bytes came", {"Connection": "close"}) from err
+    except ClientDisconnect as err:
+        raise ClientGone() from err
     body = b"".join(chunks)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         return body
@@ -169,12 +186,20 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
         finally:
             await state.stop()
 
-    app = FastAPI(title="idrnet serve", lifespan=lifespan)
+    # No /docs or /redoc: their script and style files come from a CDN, so offline they are blank pages.
+    # The API is described by /openapi.json (and docs/serving.md).
+    app = FastAPI(title="idrnet serve", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = state
 
     @app.exception_handler(HTTPProblem)
     async def problem(_request: Request, err: HTTPProblem) -> JSONResponse:
         return JSONResponse({"error": str(err)}, status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(ClientGone)
+    async def gone(_request: Request, _err: ClientGone) -> Response:
+        log.info("client disconnected before its request was read")
+        state.metrics.error("client_disconnect")
+        return Response(status_code=499)  # nginx's "client closed request"; nobody receives it
 
     @app.exception_handler(Exception)
     async def internal(_request: Request, err: Exception) -> JSONResponse:
@@ -199,16 +224,18 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
     async def segment(request: Request, format: str = "png", arm: str | None = None) -> Response:
         start = time.perf_counter()
         if format not in FORMATS:
+            state.metrics.error("bad_format")
             raise HTTPProblem(400, f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
         if arm is not None and arm not in state.arms:
+            state.metrics.error("bad_arm")
             raise HTTPProblem(400, f"unknown arm {arm!r}; this server has {', '.join(state.arms)}")
         if not state.ready:
             raise HTTPProblem(503, f"not ready ({state.status})", {"Retry-After": "2"})
         try:
-            body = await read_body(request, options.max_body_bytes, "image")
+            body = await read_body(request, options.max_body_bytes, "image", options.body_timeout_s)
             rgb = await asyncio.to_thread(decode_request_image, body, options.max_pixels)
         except HTTPProblem as err:
-            state.metrics.error({413: "too_large", 415: "not_an_image"}.get(err.status, "bad_image"))
+            state.metrics.error({413: "too_large", 415: "not_an_image", 408: "body_timeout"}.get(err.status, "bad_image"))
             raise
         forced = arm is not None
         chosen = arm or ("A" if options.mode != "split" else
@@ -255,7 +282,7 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
             entry = state.ledger.prediction(request_id)
         except FeedbackError as err:
             raise HTTPProblem(err.status, str(err)) from err
-        body = await read_body(request, options.max_body_bytes, "label")
+        body = await read_body(request, options.max_body_bytes, "label", options.body_timeout_s)
         target = await asyncio.to_thread(decode_feedback_label, body, options.max_pixels)
         shadow_labels = None
         if isinstance(entry.shadow, asyncio.Future):
@@ -289,3 +316,52 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
         return HTMLResponse(resources.files("idrnet.serving").joinpath("page.html").read_text(encoding="utf-8"))
 
     return app
+
+
+def protocol_with_header_deadline(seconds: float) -> type:
+    """uvicorn's h11 protocol, closing a connection that has not sent a whole request head within
+    ``seconds`` of connecting or of its last answer (uvicorn has no such deadline: a client that sends
+    half a header and stalls would hold its connection for ever)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadlineProtocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def _waiting_for_head(self) -> bool:
+            return self.cycle is None or self.cycle.response_complete
+
+        def _arm(self) -> None:
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(seconds, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if self._waiting_for_head() and not self.transport.is_closing():
+                log.info("closing a connection that sent no complete request head within %g s", seconds)
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._waiting_for_head():
+                self._arm()
+            else:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._disarm()  # the keep-alive timeout takes over until the next byte arrives
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderDeadlineProtocol

@@ -22,6 +22,7 @@ class Arm:
     source: str
     segmenter: Any
     backend: str
+    public_name: str = ""  # what public answers call the model (the source itself with --expose-paths)
 
     @property
     def num_classes(self) -> int:
@@ -38,7 +39,7 @@ class Arm:
         meta = self.segmenter.meta
         inference = self.segmenter.inference
         return {
-            "model": self.source,
+            "model": self.public_name or self.source,
             "backend": self.segmenter.backend,
             "precision": self.segmenter.precision,
             "num_classes": self.num_classes,
@@ -67,6 +68,22 @@ class Arm:
         start = time.perf_counter()
         self.predict([np.zeros((*size, 3), dtype=np.uint8)], confidence=True)
         return time.perf_counter() - start
+
+
+def public_names(sources: Sequence[str]) -> list[str]:
+    """Names of models for public answers, without the server's folders: a file's name, with as many of
+    its parent folders as it takes to tell the models apart (``a/final.safetensors``,
+    ``b/final.safetensors``); zoo names and config lines as they are."""
+    parts = [Path(s).parts if ("/" in s or "\\" in s) and not s.lstrip().startswith("{") else (s,) for s in sources]
+    names = []
+    for own in parts:
+        others = [p for p in parts if p != own]
+        depth = 1
+        while depth < len(own) and any(tuple(p[-depth:]) == tuple(own[-depth:]) for p in others):
+            depth += 1
+        tail = [part for part in own[-depth:] if part not in ("/", "\\")] or [own[-1]]
+        names.append("/".join(tail))
+    return names
 
 
 def load_arm(

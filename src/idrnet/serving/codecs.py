@@ -20,22 +20,17 @@ class HTTPProblem(Exception):
         self.headers = headers or {}
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from an image's header without decoding its pixels, or None if PIL cannot tell."""
-    from PIL import Image
+def _check_pixels(data: bytes, kind: str, max_pixels: int, what: str) -> None:
+    """413 before decoding an image whose header announces more than ``max_pixels`` pixels, 400 when the
+    header gives no size: the limit is read from the header itself, never from a decoder."""
+    from ..data.image_header import TooManyPixelsError, check_pixel_limit
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.size
-    except Exception:  # noqa: BLE001 - the full decode reports what is wrong
-        return None
-
-
-def _check_pixels(data: bytes, max_pixels: int, what: str) -> None:
-    """413 before decoding an image whose header announces more than ``max_pixels`` pixels."""
-    size = image_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise HTTPProblem(413, f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,} (--max-pixels)")
+        check_pixel_limit(data, kind, max_pixels, what, "--max-pixels")
+    except TooManyPixelsError as err:
+        raise HTTPProblem(413, str(err)) from err
+    except ValueError as err:
+        raise HTTPProblem(400, str(err)) from err
 
 
 def _quiet_opencv() -> None:
@@ -52,9 +47,10 @@ def decode_request_image(data: bytes, max_pixels: int, what: str = "the request 
     if not data:
         raise HTTPProblem(400, f"{what} is empty: send the image's bytes as the body, or as the multipart field 'image'")
     _quiet_opencv()
-    if sniff_image_format(data) is None:
+    kind = sniff_image_format(data)
+    if kind is None:
         raise HTTPProblem(415, f"{what} is not an image of a supported format ({', '.join(IMAGE_FORMATS)})")
-    _check_pixels(data, max_pixels, what)
+    _check_pixels(data, kind, max_pixels, what)
     try:
         return decode_image(data, what)
     except BadSampleError as err:
@@ -70,7 +66,7 @@ def decode_feedback_label(data: bytes, max_pixels: int) -> np.ndarray:
         raise HTTPProblem(400, f"{what} is empty: send a label PNG (class indices) as the body")
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise HTTPProblem(415, f"{what} must be a PNG of class indices (8-bit, palette or 16-bit)")
-    _check_pixels(data, max_pixels, what)
+    _check_pixels(data, "PNG", max_pixels, what)
     try:
         return decode_label(data, what)
     except BadSampleError as err:

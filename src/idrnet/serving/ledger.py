@@ -5,6 +5,7 @@ feedback refers to, per-image IoU areas, the mIoU difference with a bootstrap in
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -20,6 +21,41 @@ from ..evaluation.compare import areas_of_confusion, independent_bootstrap, miou
 from ..evaluation.confusion import confusion_of
 
 LATENCY_WINDOW = 10_000  # percentiles are over each arm's most recent requests
+log = logging.getLogger("idrnet.serve")
+
+
+def _record(line: str) -> dict[str, Any] | None:
+    """A parsed A/B log record, or None for a line that is not one."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and "event" in record else None
+
+
+def repair_cut_end(file: Any, path: Path) -> int:
+    """Cut away an A/B log's unfinished last line (a server killed while writing it), so that the next
+    record starts on a line of its own; returns the bytes removed. ``file``: the log, open and locked."""
+    size = os.fstat(file.fileno()).st_size
+    if size == 0:
+        return 0
+    with open(path, "rb") as reader:
+        reader.seek(max(0, size - (1 << 20)))
+        tail = reader.read()
+    if tail.endswith(b"\n"):
+        return 0
+    last = tail.rfind(b"\n")
+    if last < 0 and size > len(tail):
+        raise ValueError(f"--ab-log {path}: its last megabyte holds no line break; this is not an A/B log")
+    cut = tail[last + 1:]
+    if _record(cut.decode("utf-8", errors="replace")) is not None:
+        file.write("\n")  # a whole record whose line break was not written
+        file.flush()
+        return 0
+    os.ftruncate(file.fileno(), size - len(cut))
+    log.warning("--ab-log %s: removed %d bytes of an unfinished last record (the server writing it was stopped)",
+                path, len(cut))
+    return len(cut)
 
 
 class FeedbackError(Exception):
@@ -39,7 +75,8 @@ def pack_labels(labels: np.ndarray) -> tuple[bytes, str, tuple[int, int]]:
 def unpack_labels(packed: tuple[bytes, str, tuple[int, int]]) -> np.ndarray:
     """Inverse of :func:`pack_labels`."""
     data, dtype, shape = packed
-    return np.frombuffer(zlib.decompress(data), dtype=np.dtype(dtype)).reshape(shape)
+    # a bytearray, so that the array is writable (torch.from_numpy warns about read-only arrays)
+    return np.frombuffer(bytearray(zlib.decompress(data)), dtype=np.dtype(dtype)).reshape(shape)
 
 
 def image_areas(prediction: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +132,10 @@ class ABLedger:
     """
 
     def __init__(self, arms: dict[str, str], num_classes: int, ignore_index: int, mode: str, split: float,
-                 window: int = 1000, window_bytes: int = 256 << 20, log: Path | None = None, resamples: int = 1000) -> None:
+                 window: int = 1000, window_bytes: int = 256 << 20, log: Path | None = None, resamples: int = 1000,
+                 public: dict[str, str] | None = None) -> None:
         self.arms = {name: _ArmStats(model) for name, model in arms.items()}
+        self.public = public or dict(arms)  # the models' names in the report (the log keeps the sources)
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.mode, self.split = mode, split
         self.window, self.window_bytes = window, window_bytes
@@ -124,6 +163,7 @@ class ABLedger:
                 self._log = None
                 raise ValueError(f"--ab-log {log} is in use by another running server: choose another file") from err
             try:
+                self.repaired_bytes = repair_cut_end(self._log, log)
                 self.resumed = self._replay(log)
             except Exception:
                 self.close()
@@ -144,14 +184,15 @@ class ABLedger:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-                event = record["event"]
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                if number == len(lines):  # the last line of a killed server may be cut short
-                    break
-                raise ValueError(f"--ab-log {path}:{number} is not an A/B log record ({err}); "
-                                 "choose another --ab-log") from err
+            record = _record(line)
+            if record is None:
+                # Earlier versions wrote the next start record onto a cut line: keep that record.
+                start = line.rfind('{"event"')
+                record = _record(line[start:]) if start > 0 else None
+                if record is None:
+                    raise ValueError(f"--ab-log {path}:{number} is not an A/B log record; choose another --ab-log")
+                log.warning("--ab-log %s:%d: skipped %d bytes of a cut record before the next one", path, number, start)
+            event = record["event"]
             if event == "start":
                 stored = {"mode": record.get("mode"), "num_classes": record.get("num_classes"), "arms": record.get("arms")}
                 if stored != self._identity():
@@ -278,7 +319,7 @@ class ABLedger:
             with np.errstate(invalid="ignore"):
                 miou = float(miou_of_areas(areas[name][0].sum(0), areas[name][1].sum(0))) if inter else None
             p50, p95 = (np.percentile(latencies, [50, 95]).tolist() if latencies else (None, None))
-            arms[name] = {"model": model, "requests": requests, "feedback_images": len(inter),
+            arms[name] = {"model": self.public.get(name, model), "requests": requests, "feedback_images": len(inter),
                           "miou": None if miou is None or np.isnan(miou) else miou,
                           "latency_ms_p50": p50, "latency_ms_p95": p95}
         difference = None

@@ -17,6 +17,9 @@ class ServeOptions:
     ``split``: the fraction of clients sent to arm B (``mode == "split"``); in ``shadow`` mode both arms
     predict every request and A answers. ``feedback_window``: how many recent predictions are kept for
     ground-truth feedback (older request ids answer 404); ``feedback_window_mb`` bounds their memory.
+    Deadlines against clients that connect and then stall: ``header_timeout_s`` for a request's headers
+    to arrive, ``body_timeout_s`` for its whole body (408 after it), ``keep_alive_s`` for an idle
+    connection between requests. ``expose_paths``: public answers show the models' paths, not their names.
     """
 
     mode: Mode = "single"
@@ -31,6 +34,10 @@ class ServeOptions:
     ab_log: Path | None = None
     resamples: int = 1000
     request_timeout_s: float = 120.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    keep_alive_s: float = 5.0
+    expose_paths: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -43,6 +50,9 @@ class ServeOptions:
             "--feedback-window": (self.feedback_window, self.feedback_window >= 1, "at least 1"),
             "--feedback-window-mb": (self.feedback_window_mb, self.feedback_window_mb > 0, "> 0"),
             "--resamples": (self.resamples, self.resamples >= 10, "at least 10"),
+            "--header-timeout": (self.header_timeout_s, math.isfinite(self.header_timeout_s) and self.header_timeout_s > 0, "> 0 seconds"),
+            "--body-timeout": (self.body_timeout_s, math.isfinite(self.body_timeout_s) and self.body_timeout_s > 0, "> 0 seconds"),
+            "--timeout-keep-alive": (self.keep_alive_s, math.isfinite(self.keep_alive_s) and self.keep_alive_s > 0, "> 0 seconds"),
         }
         for flag, (value, ok, expected) in checks.items():
             if not ok:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,7 +36,12 @@ class TimmBackbone(nn.Module):
             options["out_indices"] = tuple(out_indices)
         if output_stride is not None and output_stride != 32:
             options["output_stride"] = output_stride
-        self.body = timm.create_model(model_name, **options)
+        try:
+            self.body = timm.create_model(model_name, **options)
+        except pickle.UnpicklingError as err:  # timm reads local files weights-only, with torch's advice
+            from ..checkpoint import CheckpointError, refused_pickle_message
+
+            raise CheckpointError(refused_pickle_message(file or model_name)) from err
         info = self.body.feature_info
         # Without explicit indices, keep the last four stages (what every head here expects).
         self._first = 0 if out_indices is not None else max(0, len(info.channels()) - 4)

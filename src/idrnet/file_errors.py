@@ -1,0 +1,18 @@
+"""The error for an input path that is not a readable regular file, saying what it is instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def not_a_file(path: str | Path, what: str = "") -> OSError:
+    """``FileNotFoundError`` when ``path`` does not exist, ``IsADirectoryError`` for a folder, and a plain
+    ``OSError`` for a device, pipe or socket (``/dev/null`` exists: "does not exist" would mislead).
+    ``what`` names the file's role (``"config"``, ``"checkpoint"``) before the path."""
+    path = Path(path)
+    named = f"{what} {path}" if what else str(path)
+    if path.is_dir():
+        return IsADirectoryError(f"{named} is a folder; expected a file")
+    if path.exists():
+        return IsADirectoryError(f"{named} is not a regular file (a device, pipe or socket); expected a file")
+    return FileNotFoundError(f"{named} does not exist")
