@@ -198,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..apis.segmenter import Segmenter
     from ..atomic import atomic_path, write_image, write_text
+    from ..data.image_header import TooManyPixelsError
     from ..data.labels import BadSampleError, read_image
     from ..evaluation.evaluator import save_label_png
     from ..models.zoo import MODEL_ZOO
@@ -236,9 +237,9 @@ def run(args: argparse.Namespace) -> int:
         targets = plan[path]
         try:
             rgb = read_image(path, args.max_pixels)
-        except BadSampleError as err:
+        except (BadSampleError, TooManyPixelsError) as err:
             if not args.skip_bad:
-                raise BadSampleError(f"{err} (pass --skip-bad to skip unreadable images and list them)") from err
+                raise BadSampleError(f"{err} (pass --skip-bad to skip such images and list them)") from err
             skipped.append(str(err))
             continue
         targets["label"].parent.mkdir(parents=True, exist_ok=True)

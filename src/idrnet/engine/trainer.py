@@ -21,6 +21,7 @@ import yaml
 
 from ..atomic import atomic_path, write_text
 from ..file_errors import not_a_file
+from .scalars import dropped_events, open_scalars
 from ..config import ConfigError, to_dict
 from ..data.build import build_datasets, data_meta
 from ..data.datasets.base import DatasetInfo, SegmentationDataset
@@ -139,13 +140,6 @@ def _shares(batch: int, world: int, max_per_process: int | None) -> tuple[list[i
             f"(per-process batches {shares[-1]}–{shares[0]}); raise it to at least {-(-shares[0] // shares[-1])}"
         )
     return shares, chunks
-
-
-def _tensorboard(path: Path):
-    """A TensorBoard event writer (tensorboardX: no TensorFlow or tensorboard server needed)."""
-    from tensorboardX import SummaryWriter
-
-    return SummaryWriter(str(path))
 
 
 def _collate(samples: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -317,7 +311,8 @@ class Trainer:
         if self.config.data.skip_bad_samples:
             self.train_set.skip_log = self.val_set.skip_log = self.skip_log
         self.log = open(work_dir / "log.jsonl", "a") if self.rank == 0 else None
-        self.scalars = _tensorboard(work_dir / "tensorboard") if self.rank == 0 else None
+        # TensorBoard events (tensorboardX: no TensorFlow needed); a failed write drops them, nothing more
+        self.scalars = open_scalars(work_dir / "tensorboard") if self.rank == 0 else None
 
     # ------------------------------------------------------------------------------------- steps
     def step(self, images: torch.Tensor, targets: torch.Tensor, lr: float) -> dict[str, torch.Tensor] | None:
@@ -481,15 +476,24 @@ class Trainer:
             self.save_state(self.latest, iteration)
             if iteration >= config.iterations:
                 self.save_weights(self.work_dir / "final.safetensors", iteration)
+        except BaseException:
+            failed = True
+            raise
+        else:
+            failed = False
         finally:
             bar.close()
-            if self.log:
-                self.log.close()
+            # Closing flushes: on a full disk that fails too, and must not replace the error being raised.
+            with contextlib.suppress(OSError) if failed else contextlib.nullcontext():
+                if self.log:
+                    self.log.close()
             if self.scalars:
                 self.scalars.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
         if rank == 0:
+            if self.scalars and dropped_events() is not None:
+                print(f"warning: TensorBoard events were not all written ({dropped_events()}); log.jsonl has the figures")
             if self.skip_log.is_file():
                 skipped = sorted(set(self.skip_log.read_text().splitlines()))
                 print(f"skipped {len(skipped)} bad sample(s) (listed in {self.skip_log}):", *skipped[:50], sep="\n  ")
