@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=int, default=40_000_000,
                         help="refuse images larger than this many pixels, read from the file's header (default 40M)")
     parser.add_argument("--skip-bad", action="store_true",
-                        help="skip unreadable or truncated images (listed in OUT/skipped.txt) instead of stopping")
+                        help="skip unreadable, truncated or too large images (listed in OUT/skipped.txt) instead of stopping")
     parser.add_argument("--no-test-resize", action="store_true", help="run at the image's own size, not the dataset's test scale")
     add_tta_arguments(parser)
     add_precision_arguments(parser)
@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
     skip_list = out / "skipped.txt"
     if skipped:
         write_text(skip_list, "\n".join(skipped) + "\n")
-        print(f"skipped {len(skipped)} unreadable image(s), listed in {skip_list}:", *skipped[:20], sep="\n  ")
+        print(f"skipped {len(skipped)} image(s) (unreadable, or over --max-pixels), listed in {skip_list}:", *skipped[:20], sep="\n  ")
     elif skip_list.exists() and args.skip_bad:
         skip_list.unlink()  # a fresh list per run: none this time
     done = len(images) - len(skipped)
