@@ -16,7 +16,6 @@ import argparse
 import io
 import json
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -24,23 +23,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from crafted_images import png_bomb, patch_bmp, patch_jpeg, patch_tiff, patch_webp_lossless  # noqa: E402
 from serve_load import free_port, quickstart_model  # noqa: E402
-
-
-def png_bomb(width: int, height: int) -> bytes:
-    """A one-colour 8-bit grayscale PNG of width × height, compressed chunk by chunk."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (width + 1)
-    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
 def crafted(fmt: str, w: int, h: int) -> bytes:
@@ -50,26 +38,8 @@ def crafted(fmt: str, w: int, h: int) -> bytes:
 
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((9, 13, 3), np.uint8)).save(buffer, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
-    data = buffer.getvalue()
-    if fmt == "JPEG":
-        at = data.index(b"\xff\xc0")
-        return data[:at + 5] + struct.pack(">HH", h, w) + data[at + 9:]
-    if fmt == "WEBP":
-        bits = int.from_bytes(data[21:25], "little")
-        bits = (bits & ~((1 << 28) - 1)) | (w - 1) | ((h - 1) << 14)
-        return data[:21] + bits.to_bytes(4, "little") + data[25:]
-    if fmt == "BMP":
-        return data[:18] + struct.pack("<ii", w, h) + data[26:]
-    out = bytearray(data)  # TIFF, little-endian as PIL writes it
-    (ifd,) = struct.unpack("<I", data[4:8])
-    (count,) = struct.unpack("<H", data[ifd:ifd + 2])
-    for entry in range(count):
-        at = ifd + 2 + 12 * entry
-        tag, kind = struct.unpack("<HH", data[at:at + 4])
-        if tag in (256, 257):
-            value = w if tag == 256 else h
-            out[at + 8:at + 12] = struct.pack("<H", value) + b"\0\0" if kind == 3 else struct.pack("<I", value)
-    return bytes(out)
+    patch = {"JPEG": patch_jpeg, "WEBP": patch_webp_lossless, "BMP": patch_bmp, "TIFF": patch_tiff}[fmt]
+    return patch(buffer.getvalue(), w, h)
 
 
 def post(port: int, body: bytes, timeout: float = 300) -> tuple[int, float]:

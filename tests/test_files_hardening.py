@@ -128,27 +128,20 @@ def test_test_results_on_a_full_disk_leave_no_empty_file(trained, tmp_path, caps
         assert not (full / "r.json").exists() and [p.name for p in full.iterdir()] == ["filler"]
 
 
-def test_train_on_a_full_disk_is_one_line_and_resumes_to_the_same_weights(tmp_path, capsys):
+def test_train_on_a_full_disk_is_one_line_and_resumes_to_the_same_weights(trained, tmp_path, capsys):
     from safetensors.torch import load_file
 
-    data = write_synthetic_dataset(tmp_path / "data", 8, 2, 48, seed=0, progress=False)
-    cfg = {"model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
-                     "head": {"type": "idrnet", "feats_channels": 16, "transform_channels": 8},
-                     "auxiliary": {"channels": 16}},
-           "data": {"root": str(data), "scale": [96, 48], "crop": [48, 48], "num_workers": 0},
-           "iterations": 4, "batch_size": 4, "val_interval": 2, "checkpoint_interval": 2, "log_interval": 2,
-           "device": "cpu"}
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    assert cli(["train", str(config), "--set", f"work_dir={tmp_path / 'whole'}"]) == 0
+    config = trained[0]
+    every_two = ["--set", "val_interval=2", "--set", "checkpoint_interval=2"]  # iteration 2's files fit, 4's do not
+    assert cli(["train", str(config), *every_two, "--set", f"work_dir={tmp_path / 'whole'}"]) == 0
     with tmpfs(tmp_path / "small", "size=1700k") as small:
         work = small / "run"
-        message = one_line_error(capsys, ["train", str(config), "--set", f"work_dir={work}"])
-        assert "No space left on device" in message and "--resume" in message
+        message = one_line_error(capsys, ["train", str(config), *every_two, "--set", f"work_dir={work}"])
+        assert "No space left on device" in message and "latest.pt" in message and "--resume" in message
         kept = [p for p in files_under(work) if p.parent.name != "tensorboard"]  # events are best-effort
         assert all(p.stat().st_size > 0 for p in kept) and not list(work.glob("*.tmp"))
         remount(small, "size=20m")
-        assert cli(["train", str(config), "--set", f"work_dir={work}", "--resume"]) == 0
+        assert cli(["train", str(config), *every_two, "--set", f"work_dir={work}", "--resume"]) == 0
         resumed, whole = load_file(str(work / "final.safetensors")), load_file(str(tmp_path / "whole/final.safetensors"))
         assert resumed.keys() == whole.keys() and all((resumed[k] == whole[k]).all() for k in whole)
 

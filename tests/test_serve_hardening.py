@@ -7,10 +7,8 @@ import io
 import json
 import logging
 import socket
-import struct
 import time
 import warnings
-import zlib
 
 import numpy as np
 import pytest
@@ -25,6 +23,7 @@ from idrnet.serving.app import create_app  # noqa: E402
 from idrnet.serving.ledger import ABLedger  # noqa: E402
 from idrnet.serving.options import ServeOptions  # noqa: E402
 
+from crafted_images import png_bomb, patch_bmp, patch_jpeg, patch_tiff, patch_webp_lossless, patch_webp_lossy  # noqa: E402
 from test_serve import (  # noqa: E402,F401 - fixtures and helpers of the serving tests
     encode, free_port, http, make_arms, models, random_rgb, saved_models, start_server, wait_ready,
 )
@@ -32,58 +31,13 @@ from test_serve import (  # noqa: E402,F401 - fixtures and helpers of the servin
 HUGE = 15000  # 225 Mpx: above PIL's own refusal (2 × 89.5 Mpx) as well as our limit
 
 
-def png_bomb(width: int, height: int) -> bytes:
-    """A one-colour 8-bit grayscale PNG of width × height built chunk by chunk: ~1/1000 of its pixels in bytes."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (width + 1)  # filter byte + pixels
-    parts = [packer.compress(row) for _ in range(height)]
-    idat = b"".join(parts) + packer.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
-
-
-def _patch_jpeg(data: bytes, w: int, h: int) -> bytes:
-    at = data.index(b"\xff\xc0")
-    return data[:at + 5] + struct.pack(">HH", h, w) + data[at + 9:]
-
-
-def _patch_webp_lossless(data: bytes, w: int, h: int) -> bytes:
-    bits = int.from_bytes(data[21:25], "little")
-    bits = (bits & ~((1 << 28) - 1)) | (w - 1) | ((h - 1) << 14)
-    return data[:21] + bits.to_bytes(4, "little") + data[25:]
-
-
-def _patch_webp_lossy(data: bytes, w: int, h: int) -> bytes:
-    return data[:26] + struct.pack("<HH", w, h) + data[30:]
-
-
-def _patch_bmp(data: bytes, w: int, h: int) -> bytes:
-    return data[:18] + struct.pack("<ii", w, h) + data[26:]
-
-
-def _patch_tiff(data: bytes, w: int, h: int) -> bytes:
-    out = bytearray(data)
-    (ifd,) = struct.unpack("<I", data[4:8])
-    (count,) = struct.unpack("<H", data[ifd:ifd + 2])
-    for entry in range(count):
-        at = ifd + 2 + 12 * entry
-        tag, kind = struct.unpack("<HH", data[at:at + 4])
-        if tag in (256, 257):
-            value = w if tag == 256 else h
-            out[at + 8:at + 12] = struct.pack("<H", value) + b"\0\0" if kind == 3 else struct.pack("<I", value)
-    return bytes(out)
-
-
 SMALL = random_rgb(9, 13)
 FORMATS = {  # name: (small encoded image, patcher announcing another size)
-    "JPEG": (encode(SMALL, "JPEG"), _patch_jpeg),
-    "WebP-lossless": (encode(SMALL, "WEBP", lossless=True), _patch_webp_lossless),
-    "WebP-lossy": (encode(SMALL, "WEBP", quality=80), _patch_webp_lossy),
-    "BMP": (encode(SMALL, "BMP"), _patch_bmp),
-    "TIFF": (encode(SMALL, "TIFF"), _patch_tiff),
+    "JPEG": (encode(SMALL, "JPEG"), patch_jpeg),
+    "WebP-lossless": (encode(SMALL, "WEBP", lossless=True), patch_webp_lossless),
+    "WebP-lossy": (encode(SMALL, "WEBP", quality=80), patch_webp_lossy),
+    "BMP": (encode(SMALL, "BMP"), patch_bmp),
+    "TIFF": (encode(SMALL, "TIFF"), patch_tiff),
 }
 
 
