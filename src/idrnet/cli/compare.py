@@ -14,7 +14,6 @@ import argparse
 from pathlib import Path
 
 from ..atomic import write_json
-
 from .common import add_tta_arguments, at_least, check_ignore_label, check_output, device_from_args, inference_from_args
 
 

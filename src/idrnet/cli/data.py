@@ -16,15 +16,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import at_least
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet data``."""
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     synth = sub.add_parser("synth", help="write the generated context dataset")
     synth.add_argument("dir")
-    synth.add_argument("--num-train", type=int, default=400)
-    synth.add_argument("--num-val", type=int, default=100)
-    synth.add_argument("--size", type=int, default=128)
+    synth.add_argument("--num-train", type=at_least(1), default=400)
+    synth.add_argument("--num-val", type=at_least(0), default=100)
+    synth.add_argument("--size", type=at_least(16), default=128)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--overwrite", action="store_true",
                        help="replace a dataset already in DIR (its generated images and masks are removed first)")
@@ -98,9 +100,6 @@ def run(args: argparse.Namespace) -> int:
         from ..data.synth import remove_synthetic_files, write_synthetic_dataset
         from .common import check_output
 
-        for flag, value, least in (("--num-train", args.num_train, 1), ("--num-val", args.num_val, 0), ("--size", args.size, 16)):
-            if value < least:
-                raise ValueError(f"{flag} {value}: expected at least {least}")
         if Path(args.dir).exists() and not Path(args.dir).is_dir():
             raise NotADirectoryError(f"{args.dir} is a file; expected a folder for the dataset")
         check_output(args.dir, args.overwrite, "DIR")

@@ -13,7 +13,6 @@ import argparse
 from pathlib import Path
 
 from ..atomic import write_json
-
 from .common import (
     add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_ignore_label, check_output, check_outside,
     device_from_args, inference_from_args,

@@ -115,7 +115,7 @@ def check_pixel_limit(data: bytes, kind: str, max_pixels: int, what: str, flag: 
     """The announced (width, height) of ``data``; :class:`TooManyPixelsError` above ``max_pixels``, and
     ValueError when the header gives no size (the image is refused rather than decoded blind)."""
     size = header_size(data, kind)
-    if size is None:
+    if size is None or 0 in size:  # a zero is no size either (a JPEG height deferred to a DNL marker)
         raise ValueError(f"{what}: the {kind} header is cut or malformed (no image size in it)")
     if size[0] * size[1] > max_pixels:
         raise TooManyPixelsError(f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,} ({flag})")

@@ -69,9 +69,10 @@ def open_scalars(folder: Path) -> Any:
     from tensorboardX.record_writer import register_writer_factory
 
     register_writer_factory(PREFIX, FACTORY)
+    FACTORY.errors.clear()  # one training at a time per process: its own failures only
     return SummaryWriter(f"{PREFIX}:{folder}")
 
 
 def dropped_events() -> OSError | None:
-    """The first write error of any best-effort event file in this process, if one failed."""
+    """The first write error of the event files opened by the last :func:`open_scalars`, if one failed."""
     return FACTORY.errors[0] if FACTORY.errors else None

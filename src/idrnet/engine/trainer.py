@@ -21,7 +21,6 @@ import yaml
 
 from ..atomic import atomic_path, write_text
 from ..file_errors import not_a_file
-from .scalars import dropped_events, open_scalars
 from ..config import ConfigError, to_dict
 from ..data.build import build_datasets, data_meta
 from ..data.datasets.base import DatasetInfo, SegmentationDataset
@@ -36,6 +35,7 @@ from .ddp import wrap_ddp
 from .errors import TrainingError
 from .host_memory import keep_freed_memory
 from .losses import training_losses
+from .scalars import dropped_events, open_scalars
 from .work_dir import (
     clear_run, config_changes, existing_run_files, logged_validation, remove_stale_temporaries, truncate_log,
 )
