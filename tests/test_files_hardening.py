@@ -314,3 +314,33 @@ def test_results_json_is_strict(trained, tmp_path):
 
     record = json.loads(text, parse_constant=no_constants)
     assert None in record["IoU"]  # classes absent from the tiny split: null, not NaN
+
+
+def test_an_interrupted_video_leaves_no_overlay_and_is_redone(trained, tmp_path, monkeypatch):
+    import cv2
+
+    from idrnet.apis.segmenter import Segmenter
+
+    _, final, _ = trained
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (64, 48))
+    for _ in range(5):
+        writer.write(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    original, calls = Segmenter.predict, []
+
+    def killed_at_the_third_frame(self, image):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return original(self, image)
+
+    monkeypatch.setattr(Segmenter, "predict", killed_at_the_third_frame)
+    out = tmp_path / "out"
+    assert cli(["predict", str(video), "--model", str(final), "--out", str(out), "--labels"]) == 130
+    assert not list(out.glob("*.mp4*"))  # neither a cut overlay video nor its temporary file
+    monkeypatch.setattr(Segmenter, "predict", original)
+    assert cli(["predict", str(video), "--model", str(final), "--out", str(out), "--labels", "--skip-existing"]) == 0
+    capture = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 5 and len(list((out / "clip_labels").glob("*.png"))) == 5
+    capture.release()

@@ -154,7 +154,18 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
 
 
 def predict_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> Path:
-    """Overlay every frame of a video into ``target`` (and label PNGs into ``labels_dir``); returns ``target``."""
+    """Overlay every frame of a video into ``target`` (and label PNGs into ``labels_dir``); returns ``target``.
+    The video is written under a temporary name and renamed when whole, after its label PNGs: an existing
+    ``target`` is a finished one (what ``--skip-existing`` relies on)."""
+    from ..atomic import atomic_path
+
+    _opencv_path(target, "output")  # refused before any work
+    with atomic_path(target, suffix=target.suffix) as partial:
+        _write_video(segmenter, path, Path(partial), alpha, labels_dir)
+    return target
+
+
+def _write_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> None:
     import cv2
     from tqdm import tqdm
 
@@ -188,7 +199,6 @@ def predict_video(segmenter, path: Path, target: Path, alpha: float, labels_dir:
             writer.release()
     if writer is None:
         raise ValueError(f"{path}: the video has no readable frames")
-    return target
 
 
 def run(args: argparse.Namespace) -> int:
