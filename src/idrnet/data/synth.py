@@ -20,6 +20,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from ..atomic import write_pil, write_text
+
 CLASSES = (
     "background", "table", "sink", "cup on table", "cup in sink",
     "grass", "pond", "bird on grass", "bird on pond", "ball", "box",
@@ -130,15 +132,16 @@ def write_synthetic_dataset(
         for i in tqdm(range(count), desc=f"synth {split}", disable=not progress):
             rng = np.random.default_rng([seed, offset, i])
             image, label = render_scene(rng, size)
-            Image.fromarray(image).save(root / "images" / split / f"{split}_{i:05d}.png")
+            write_pil(root / "images" / split / f"{split}_{i:05d}.png", Image.fromarray(image))
             mask = Image.fromarray(label, mode="P")
             mask.putpalette(palette)
-            mask.save(root / "masks" / split / f"{split}_{i:05d}.png")
+            write_pil(root / "masks" / split / f"{split}_{i:05d}.png", mask)
     spec = {
         "classes": list(CLASSES),
         "palette": [list(c) for c in PALETTE],
         "ignore_index": 255,
         "context_dependent_classes": {CLASSES[k]: CLASSES[v] for k, v in AMBIGUOUS.items()},
     }
-    (root / "dataset.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    # written last: a dataset interrupted half-way has no dataset.yaml and is not taken for a whole one
+    write_text(root / "dataset.yaml", yaml.safe_dump(spec, sort_keys=False))
     return root
