@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
 if [ ! -f data/synth/dataset.yaml ]; then
-    .venv/bin/idrnet data synth data/synth --num-train 400 --num-val 100 --size 128 --seed 0
+    # --overwrite: a generation interrupted before its dataset.yaml left generated files only
+    .venv/bin/idrnet data synth data/synth --num-train 400 --num-val 100 --size 128 --seed 0 --overwrite
 fi
 if [ -f runs/quickstart/final.safetensors ] && [ $# -eq 0 ]; then
     echo "runs/quickstart already holds a trained model (runs/quickstart/final.safetensors);"
