@@ -30,7 +30,8 @@ def measure(run: Path, pairs: list[tuple[str, str]], calibration_images: int) ->
 
     from idrnet import create_model
     from idrnet.data.build import build_split
-    from idrnet.deploy.calibration import calibration_batches, calibration_files
+    from idrnet.apis.calibration import calibration_files
+    from idrnet.deploy.calibration import calibration_batches
     from idrnet.deploy.runtime import accelerate
     from idrnet.engine.config import load_train_config
     from idrnet.evaluation.evaluator import evaluate

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from idrnet.deploy.calibration import calibration_files, random_batches
+from idrnet.apis.calibration import calibration_files
+from idrnet.deploy.calibration import random_batches
 from idrnet.deploy.export import output_agreement
 from idrnet.deploy.runtime import TOLERANCES, accelerate, resolve_backend
 from idrnet.models.build import build_model

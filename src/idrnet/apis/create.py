@@ -9,21 +9,11 @@ from typing import Any
 
 import torch
 
-from ..models.build import build_model
+from ..dropin.external import build_any
 from ..models.checkpoint import load_state_dict_strict, read_checkpoint
 from ..models.config import ModelConfig
 from ..models.download import fetch
 from ..models.zoo import MODEL_ZOO, get_entry
-
-
-def build_any(config: Any) -> torch.nn.Module:
-    """The model a config describes: our :class:`ModelConfig`, or a config line of another library
-    (:mod:`idrnet.dropin.external`), randomly initialised."""
-    if isinstance(config, ModelConfig):
-        return build_model(config)
-    from ..dropin.external import build_external
-
-    return build_external(config)
 
 
 def create_model(
@@ -66,7 +56,7 @@ def create_model(
 def _resolve(
     name: str | os.PathLike | ModelConfig, checkpoint: str | os.PathLike | bool | None
 ) -> tuple[ModelConfig, str | os.PathLike | None]:
-    from ..dropin.external import SMPModelConfig, TorchvisionModelConfig
+    from ..models.external_config import SMPModelConfig, TorchvisionModelConfig
 
     if isinstance(name, (ModelConfig, SMPModelConfig, TorchvisionModelConfig)):
         if checkpoint is True:

@@ -141,7 +141,8 @@ class Segmenter:
 
     def _accelerate(self, precision: str, backend: str | None, calibration: Any, count: int,
                     threads: int | None, seed: int) -> Any:
-        from ..deploy.calibration import calibration_batches, calibration_files
+        from .calibration import calibration_files
+        from ..deploy.calibration import calibration_batches
         from ..deploy.graph_model import GraphSegmentor
         from ..deploy.runtime import accelerate
 

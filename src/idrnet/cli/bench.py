@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     models = {name: model}
     if args.vs_baseline:
         if getattr(model, "external", None) is not None:  # a config line of another library: idrnet false
-            from ..apis.create import build_any
+            from ..dropin.external import build_any
             from ..dropin.external import baseline_of
 
             baseline = build_any(baseline_of(model.external))
@@ -135,7 +135,8 @@ def _calibration(args: argparse.Namespace, model):
         print("note: int8 calibrated on noise images (timing only; pass --calibration for a meaningful int8 model)")
         return None
     from ..apis.segmenter import Segmenter, stored_meta
-    from ..deploy.calibration import calibration_batches, calibration_files
+    from ..apis.calibration import calibration_files
+    from ..deploy.calibration import calibration_batches
 
     preprocess = Segmenter(model, backend="eager", data=stored_meta(args.model)).preprocess
     return calibration_batches(calibration_files(args.calibration, args.calibration_images), preprocess)

@@ -123,7 +123,8 @@ def _export_int8(model, output, args: argparse.Namespace, data_meta: str | None)
 
     from ..apis.segmenter import Segmenter
     from ..data.meta import DataMeta
-    from ..deploy.calibration import calibration_batches, calibration_files
+    from ..apis.calibration import calibration_files
+    from ..deploy.calibration import calibration_batches
     from ..deploy.export import export_onnx
     from ..deploy.int8 import quantize_onnx
 

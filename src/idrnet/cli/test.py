@@ -96,7 +96,8 @@ def _accelerate(model, args: argparse.Namespace, config, dataset, device):
     pipeline."""
     import numpy as np
 
-    from ..deploy.calibration import calibration_batches, calibration_files
+    from ..apis.calibration import calibration_files
+    from ..deploy.calibration import calibration_batches
     from ..deploy.graph_model import GraphSegmentor
     from ..deploy.runtime import accelerate
 

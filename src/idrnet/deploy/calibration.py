@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -13,22 +12,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 DEFAULT_CALIBRATION_IMAGES = 32
 
 
-def _config_images(path: Path) -> list[Path]:
-    """The training split's images of a training YAML (calibrating on the test split would tune the
-    quantiser to the very images it is judged on)."""
-    from ..config import ConfigError
-    from ..data.build import build_split
-    from ..engine.config import load_train_config
-
-    try:
-        config = load_train_config(path, [])
-    except ConfigError as err:
-        raise ValueError(f"--calibration {path}: expected a training YAML with a data section ({err})") from None
-    dataset = build_split(config.data, config.data.train_split, train=False, seed=config.seed)
-    return [s.image for s in dataset.samples]
-
-
-def _folder_images(folder: Path) -> list[Path]:
+def folder_images(folder: Path) -> list[Path]:
     """Images of a custom dataset folder (its training split, or all of ``images/``), or of any folder
     (searched recursively)."""
     if (folder / "dataset.yaml").is_file():
@@ -38,22 +22,11 @@ def _folder_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def calibration_files(source: str | os.PathLike, count: int = DEFAULT_CALIBRATION_IMAGES, seed: int = 0) -> list[Path]:
-    """``count`` image files drawn from ``source`` (a folder of images, a custom dataset folder, or a
-    training YAML) with a seeded generator: the same arguments give the same files in the same order."""
+def sample_files(files: list[Path], count: int = DEFAULT_CALIBRATION_IMAGES, seed: int = 0) -> list[Path]:
+    """``count`` of ``files`` drawn with a seeded generator: the same arguments give the same files in the
+    same order (all of them when there are fewer)."""
     if count < 1:
         raise ValueError(f"--calibration-images {count}: expected at least 1")
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(f"--calibration {path} does not exist (expected a folder of images or a training YAML)")
-    if path.is_dir():
-        files = _folder_images(path)
-    elif path.suffix.lower() in (".yaml", ".yml"):
-        files = _config_images(path)
-    else:
-        raise ValueError(f"--calibration {path}: expected a folder of images or a training YAML, not a {path.suffix or 'plain'} file")
-    if not files:
-        raise FileNotFoundError(f"--calibration {path}: no images found")
     files = sorted(files)
     chosen = np.random.default_rng(seed).choice(len(files), size=min(count, len(files)), replace=False)
     return [files[i] for i in sorted(chosen)]

@@ -7,51 +7,15 @@ compared with ``idrnet compare``. Checkpoints record the library, its version an
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch.nn as nn
 
-from ..models.config import InferenceConfig
+from ..models.external_config import (  # noqa: F401 - the config lines are models' data; named here too
+    LIBRARIES, ExternalModelConfig, SMPModelConfig, TorchvisionModelConfig, external_from_record, external_record,
+    library_of,
+)
 
-
-@dataclass
-class SMPModelConfig:
-    """A segmentation_models_pytorch model: ``getattr(smp, arch)(encoder_name=…, encoder_weights=…,
-    classes=num_classes, **options)``; ``attach``: options of :func:`idrnet.attach`."""
-
-    num_classes: int
-    arch: str
-    type: Literal["smp"] = "smp"
-    encoder_name: str = "resnet34"
-    encoder_weights: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    idrnet: bool = True
-    attach: dict[str, Any] = field(default_factory=dict)
-    ignore_index: int = 255
-    inference: InferenceConfig = field(default_factory=InferenceConfig)
-
-
-@dataclass
-class TorchvisionModelConfig:
-    """A torchvision segmentation model: ``torchvision.models.segmentation.<name>(weights=None,
-    weights_backbone=…, num_classes=…, aux_loss=…, **options)``."""
-
-    num_classes: int
-    name: str
-    type: Literal["torchvision"] = "torchvision"
-    weights_backbone: str | None = None
-    aux_loss: bool = True  # ignored by LR-ASPP, which has no auxiliary classifier
-    options: dict[str, Any] = field(default_factory=dict)
-    idrnet: bool = True
-    attach: dict[str, Any] = field(default_factory=dict)
-    ignore_index: int = 255
-    inference: InferenceConfig = field(default_factory=InferenceConfig)
-
-
-ExternalModelConfig = SMPModelConfig | TorchvisionModelConfig
-LIBRARIES = {"smp": ("segmentation_models_pytorch", "smp"), "torchvision": ("torchvision", "")}
 
 # What a config line (and so a model file's metadata) may name: the architectures of docs/dropin.md and
 # their plain decoder options. A name is looked up here, never called because the library happens to
@@ -102,18 +66,6 @@ def _check_smp_encoder(name: str) -> None:
                       "(its own names, or tu- followed by a timm model name)")
 
 
-def library_of(config: ExternalModelConfig) -> tuple[str, str]:
-    """(module name, installed version) of the library that builds ``config``."""
-    module_name, extra = LIBRARIES[config.type]
-    if extra:
-        from ..optional import require
-
-        module = require(module_name, f"a model of type {config.type}")
-    else:
-        module = importlib.import_module(module_name)
-    return module_name, str(getattr(module, "__version__", "unknown"))
-
-
 def build_library_model(config: ExternalModelConfig) -> nn.Module:
     """The library's model as the config describes it (random weights but for the named encoder/backbone)."""
     from ..config import ConfigError
@@ -161,24 +113,12 @@ def baseline_of(config: ExternalModelConfig) -> ExternalModelConfig:
     return dataclasses.replace(config, idrnet=False)
 
 
-def external_record(model: nn.Module) -> dict[str, Any] | None:
-    """What a checkpoint stores to rebuild a config-line model: library, version and the config."""
-    from ..config import to_dict
+def build_any(config: Any) -> nn.Module:
+    """The model a config describes: our :class:`~idrnet.models.config.ModelConfig`, or a config line of
+    another library, randomly initialised."""
+    from ..models.build import build_model
+    from ..models.config import ModelConfig
 
-    config = getattr(model, "external", None)
-    if config is None:
-        return None
-    library, version = library_of(config)
-    return {"library": library, "version": version, "config": to_dict(config)}
-
-
-def external_from_record(record: dict[str, Any], where: str) -> ExternalModelConfig:
-    """The config stored by :func:`external_record` (a different library version is allowed: the
-    state dict must still fit, which loading checks). Pretrained-weight names are dropped: the file holds
-    the weights, and reading a file must not download anything."""
-    from ..config import from_dict
-
-    config = from_dict(ExternalModelConfig, record["config"], where=where)
-    if isinstance(config, SMPModelConfig):
-        return dataclasses.replace(config, encoder_weights=None)
-    return dataclasses.replace(config, weights_backbone=None)
+    if isinstance(config, ModelConfig):
+        return build_model(config)
+    return build_external(config)

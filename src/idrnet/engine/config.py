@@ -13,7 +13,7 @@ import yaml
 from ..config import ConfigError, field_type, from_dict, is_text_type
 from ..data.config import DataConfig
 from ..file_errors import not_a_file
-from ..dropin.external import SMPModelConfig, TorchvisionModelConfig
+from ..models.external_config import SMPModelConfig, TorchvisionModelConfig
 from ..models.config import ModelConfig
 
 

@@ -25,7 +25,7 @@ from ..config import ConfigError, to_dict
 from ..data.build import build_datasets, data_meta
 from ..data.datasets.base import DatasetInfo, SegmentationDataset
 from ..distributed import init_distributed, is_distributed, world_info
-from ..apis.create import build_any
+from ..dropin.external import build_any
 from ..models.checkpoint import CheckpointError, load_state_dict_strict, load_weights_only, read_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.segmentor import Segmentor

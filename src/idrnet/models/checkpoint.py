@@ -191,7 +191,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], A
             stored = upgrade_stored_config(json.loads(metadata[CONFIG_METADATA_KEY]))
             config = from_dict(ModelConfig, stored, where=f"{path}:config")
         elif EXTERNAL_METADATA_KEY in metadata:
-            from ..dropin.external import external_from_record
+            from .external_config import external_from_record
 
             config = external_from_record(json.loads(metadata[EXTERNAL_METADATA_KEY]), f"{path}:{EXTERNAL_METADATA_KEY}")
         try:
@@ -219,7 +219,7 @@ def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, name: str |
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from ..dropin.external import external_record
+    from .external_config import external_record
 
     record = external_record(model)
     if record is not None:  # another library's model: how to rebuild it (library, version, arguments)

@@ -25,7 +25,7 @@ def load_model_config(path: str | os.PathLike) -> Any:
     if isinstance(data, dict) and "model" in data and "num_classes" not in data:
         data = data["model"]
     if isinstance(data, dict) and "type" in data:
-        from ..dropin.external import ExternalModelConfig
+        from .external_config import ExternalModelConfig
 
         return from_dict(ExternalModelConfig, data, where=str(path))
     return from_dict(ModelConfig, data, where=str(path))
