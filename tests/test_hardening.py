@@ -465,3 +465,16 @@ def test_test_never_writes_predictions_into_the_dataset(tmp_path, data, capsys):
     err = error_of(capsys, ["test", str(config), "--checkpoint", "official",
                             "--save-predictions", str(data / "masks" / "val")])
     assert "inside the dataset folder" in err
+
+
+def test_an_internal_error_shows_its_traceback_and_says_it_is_a_bug(monkeypatch, capsys):
+    import idrnet.cli.models as verb
+
+    def broken(_args):
+        raise RuntimeError("an invariant broke")
+
+    monkeypatch.setattr(verb, "run", broken)
+    assert cli(["models"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: an invariant broke" in err
+    assert err.strip().splitlines()[-1].startswith("This is a bug in idrnet")

@@ -109,7 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         failure = environment_failure(err)
         if failure is None:
-            raise
+            import traceback
+
+            traceback.print_exc()
+            print(f"idrnet {args.verb}: internal error: {type(err).__name__}: {one_line(err)}\n"
+                  "This is a bug in idrnet, not a mistake in what you asked for: please report it with the "
+                  "traceback above and the command you ran.", file=sys.stderr)
+            return 1
         print(f"idrnet {args.verb}: error: {environment_message(failure, args.verb)}", file=sys.stderr)
         return 2
 
