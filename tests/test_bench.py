@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from idrnet.config import to_dict
-from idrnet.deploy.bench import baseline_config
+from idrnet.dropin.external import baseline_of
 from tiny import tiny_config
 
 
@@ -16,9 +16,9 @@ from tiny import tiny_config
     ({}, "fcn"), ({"context": "ppm"}, "pspnet"), ({"context": "aspp", "context_refiner": "after"}, "deeplabv3"),
     ({"context": "aspp", "fpn_channels": 16}, "upernet"),
 ])
-def test_baseline_config_removes_only_idrnet(head, expected):
+def test_baseline_of_removes_only_idrnet(head, expected):
     config = tiny_config("idrnet", **head)
-    base = baseline_config(config)
+    base = baseline_of(config)
     assert base.head.type == expected and base.backbone == config.backbone and base.auxiliary == config.auxiliary
 
 

@@ -339,3 +339,21 @@ def test_keep_freed_memory_is_applied_unless_switched_off(tmp_path, synth, monke
                                                                    f"keep_freed_memory={str(keep).lower()}"])
         trainer_module.Trainer(config)
         assert len(calls) == 1  # applied once, by the first (default) run only
+
+
+def test_baseline_flag_trains_the_same_config_without_idrnet(tmp_path, synth, capsys):
+    from idrnet import create_model
+
+    config = write_config(tmp_path, synth, iterations=2)
+    assert cli(["train", str(config), "--baseline"]) == 0
+    assert not (tmp_path / "run").exists()  # the IDRNet arm's work dir stays free
+    model = create_model(str(tmp_path / "run_baseline" / "final.safetensors"))
+    saved = yaml.safe_load((tmp_path / "run_baseline" / "config.yaml").read_text())
+    assert model.config.head.type == "fcn" and saved["model"]["head"]["type"] == "fcn"
+    assert saved["model"]["backbone"] == {**saved["model"]["backbone"], **yaml.safe_load(config.read_text())["model"]["backbone"]}
+    assert cli(["train", str(config), "--baseline", "--work-dir", str(tmp_path / "b2")]) == 0
+    assert (tmp_path / "b2" / "final.safetensors").is_file()
+    fcn = write_config(tmp_path, synth, head={"type": "fcn", "feats_channels": 16})
+    capsys.readouterr()
+    assert cli(["train", str(fcn), "--baseline"]) == 2
+    assert "already a baseline" in capsys.readouterr().err

@@ -68,8 +68,8 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from ..apis.create import create_model
-    from ..deploy.bench import baseline_config, benchmark_pairs
-    from ..models.build import build_model
+    from ..deploy.bench import benchmark_pairs
+    from ..dropin.external import baseline_of, build_any
     from .common import device_from_args
 
     device = device_from_args(args)
@@ -77,13 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     name = Path(args.model).stem if args.model.endswith((".yaml", ".yml", ".safetensors")) else args.model
     models = {name: model}
     if args.vs_baseline:
-        if getattr(model, "external", None) is not None:  # a config line of another library: idrnet false
-            from ..dropin.external import build_any
-            from ..dropin.external import baseline_of
-
-            baseline = build_any(baseline_of(model.external))
-        else:
-            baseline = build_model(baseline_config(model.config))
+        baseline = build_any(baseline_of(getattr(model, "external", None) or model.config))
         models[f"{name} (baseline, no IDRNet)"] = baseline.eval()
     print(f"device {device}, {torch.get_num_threads() if device.type == 'cpu' else 'n/a'} CPU threads, "
           f"torch {torch.__version__}")

@@ -25,6 +25,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start afresh in a work dir that holds another run (its checkpoints and log are removed)")
     parser.add_argument("--allow-config-change", action="store_true",
                         help="resume although the config differs from the checkpoint's (schedule, model, data)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="train the same config without IDRNet (IDRNet-FCN → FCN, +PPM → PSPNet, …; a config line "
+                             "with idrnet: false) into WORK_DIR_baseline: the other arm of an A/B test from one file")
+
+
+def baseline_training(config, explicit_work_dir: bool):
+    """``config`` with its model replaced by the baseline (see :func:`idrnet.dropin.external.baseline_of`);
+    its work dir gets ``_baseline`` appended unless the command line named one, so the two arms of an A/B
+    test never share a work dir."""
+    import dataclasses
+
+    from ..dropin.external import baseline_of
+    from ..models.zoo import get_entry
+
+    model = get_entry(config.model).config if isinstance(config.model, str) else config.model
+    work_dir = config.work_dir if explicit_work_dir else config.work_dir.rstrip("/\\") + "_baseline"
+    return dataclasses.replace(config, model=baseline_of(model), work_dir=work_dir)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: continue the run, or replace it")
     config = load_train_config(args.config, overrides)
+    if args.baseline:
+        config = baseline_training(config, explicit_work_dir=bool(args.work_dir) or any(
+            item.split("=", 1)[0].strip() == "work_dir" for item in args.overrides))
     saved = Path(config.work_dir) / "config.yaml"
     if not args.resume and saved.exists() and saved.resolve() == Path(args.config).resolve():
         raise ConfigError(f"{args.config} is the saved config of the run in {config.work_dir}: pass --resume to "

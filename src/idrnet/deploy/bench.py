@@ -9,7 +9,6 @@ see :mod:`idrnet.deploy.runtime`.
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import threading
 import time
@@ -18,7 +17,6 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..models.config import ModelConfig
 from ..models.segmentor import Segmentor
 from .runtime import Backend, check_combination
 
@@ -56,15 +54,6 @@ class BenchResult:
                 f"(p10 {self.latency_ms_p10:.1f}, p90 {self.latency_ms_p90:.1f}, {self.runs} runs), "
                 f"{self.images_per_s:.2f} img/s, peak memory {self.peak_memory_mib:.0f} MiB ({self.memory_kind}), "
                 f"{self.params_m:.2f} M params, {gf} GFLOPs/image")
-
-
-def baseline_config(config: ModelConfig) -> ModelConfig:
-    """The same network without IDRNet: IDRNet-FCN → FCN, +PPM → PSPNet, +ASPP → DeepLabV3, +FPN →
-    UPerNet, with the same backbone, widths, auxiliary head and inference settings."""
-    baseline = getattr(config.head, "baseline", None)
-    if baseline is None:
-        raise ValueError(f"the model's head is already a baseline ({config.head.type})")
-    return dataclasses.replace(config, head=baseline())
 
 
 def _rss_bytes() -> int:

@@ -108,8 +108,21 @@ def build_external(config: ExternalModelConfig) -> nn.Module:
     return attached
 
 
-def baseline_of(config: ExternalModelConfig) -> ExternalModelConfig:
-    """The same config without IDRNet."""
+def baseline_of(config: Any) -> Any:
+    """The same model without IDRNet, for the other arm of an A/B test: a config line with
+    ``idrnet: false``, or our config with IDRNet's head replaced by the network it extends (IDRNet-FCN →
+    FCN, +PPM → PSPNet, +ASPP → DeepLabV3, +FPN → UPerNet, +OCR → OCRNet) with the same backbone,
+    widths, auxiliary head and inference settings. A baseline given is an error naming its head."""
+    from ..config import ConfigError
+    from ..models.config import ModelConfig
+
+    if isinstance(config, ModelConfig):
+        baseline = getattr(config.head, "baseline", None)
+        if baseline is None:
+            raise ConfigError(f"model.head.type {config.head.type!r} is already a baseline: there is no IDRNet to remove")
+        return dataclasses.replace(config, head=baseline())
+    if not config.idrnet:
+        raise ConfigError("model.idrnet is false: the config line is already a baseline")
     return dataclasses.replace(config, idrnet=False)
 
 
