@@ -478,3 +478,39 @@ def test_an_internal_error_shows_its_traceback_and_says_it_is_a_bug(monkeypatch,
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: an invariant broke" in err
     assert err.strip().splitlines()[-1].startswith("This is a bug in idrnet")
+
+
+def test_a_bare_value_error_is_a_bug_not_a_user_mistake(monkeypatch, capsys):
+    import idrnet.cli.models as verb
+
+    def broken(_args):
+        raise ValueError("operands could not be broadcast")  # what numpy says: idrnet's fault, not the user's
+
+    monkeypatch.setattr(verb, "run", broken)
+    assert cli(["models"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "This is a bug in idrnet" in err
+
+
+def test_what_users_give_is_an_input_error(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    from idrnet import build_model, save_checkpoint
+    from idrnet.errors import InputError, UnknownNameError
+    from idrnet.models.checkpoint import CONFIG_METADATA_KEY, read_metadata
+    from idrnet.models.zoo import get_entry
+    from tiny import tiny_config
+
+    with pytest.raises(UnknownNameError) as info:
+        get_entry("idrnet_fcn_resnet50os8_ade2k")
+    assert isinstance(info.value, KeyError) and isinstance(info.value, InputError)
+    assert str(info.value).startswith("unknown model 'idrnet_fcn_resnet50os8_ade2k'; did you mean")
+    path = save_checkpoint(build_model(tiny_config("fcn")).eval(), tmp_path / "m.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    save_file(load_file(str(path)), str(bad), metadata={**read_metadata(path), CONFIG_METADATA_KEY: "{not json"})
+    image = tmp_path / "img.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(image)
+    err = error_of(capsys, ["predict", str(image), "--model", str(bad), "--out", str(tmp_path / "p")])
+    assert f"{bad}:{CONFIG_METADATA_KEY}: not valid JSON" in err
+    err = error_of(capsys, ["predict", str(image), "--model", str(path), "--device", "cux", "--out", str(tmp_path / "p")])
+    assert "--device cux: expected cpu, cuda, cuda:N or auto" in err

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .errors import InputError
+
 # Below this much free space a failed write is taken to be the disk's fault (libraries such as torch and
 # safetensors report a full disk as a RuntimeError without an errno).
 _NEARLY_FULL = 4 << 20
@@ -94,7 +96,7 @@ def write_image(path: Path | str, rgb) -> None:
     path = Path(path)
     ok, encoded = cv2.imencode(path.suffix or ".png", rgb[..., ::-1])
     if not ok:
-        raise ValueError(f"{path}: OpenCV cannot encode an image of type {path.suffix!r}")
+        raise InputError(f"{path}: OpenCV cannot encode an image of type {path.suffix!r}")
     write_bytes(path, encoded.tobytes())
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..errors import InputError
 from ..dropin.external import build_any
 from ..models.checkpoint import load_state_dict_strict, read_checkpoint
 from ..models.config import ModelConfig
@@ -60,32 +61,32 @@ def _resolve(
 
     if isinstance(name, (ModelConfig, SMPModelConfig, TorchvisionModelConfig)):
         if checkpoint is True:
-            raise ValueError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names")
+            raise InputError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names")
         return name, checkpoint or None
     text = str(name)
     if text in MODEL_ZOO:
         entry = get_entry(text)
         if checkpoint is True:
             if entry.checkpoint_url is None:
-                raise ValueError(f"{text} has no published checkpoint; pass a path")
+                raise InputError(f"{text} has no published checkpoint; pass a path")
             return entry.config, entry.checkpoint_url
         return entry.config, checkpoint or None
     if text.endswith((".yaml", ".yml")):
         from ..models.config_io import load_model_config
 
         if checkpoint is True:
-            raise ValueError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names, "
+            raise InputError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names, "
                              "not for a config file")
         return load_model_config(text), checkpoint or None
     if text.endswith(".safetensors") or Path(text).is_file():
         state_config = read_checkpoint(Path(text))[1] if text.endswith(".safetensors") else None
         if state_config is None:
-            raise ValueError(f"{text} holds weights but no model config (only idrnet's .safetensors files carry one): "
+            raise InputError(f"{text} holds weights but no model config (only idrnet's .safetensors files carry one): "
                              "name the model (a zoo name or model YAML) and give this file as its checkpoint "
                              "(--checkpoint on the command line)")
         return state_config, checkpoint if checkpoint not in (None, True) else text
     if Path(text).is_dir():
-        raise ValueError(f"{text} is a folder, not a model: give a zoo name, a .safetensors file, a model YAML "
+        raise InputError(f"{text} is a folder, not a model: give a zoo name, a .safetensors file, a model YAML "
                          "(or, where ONNX models are taken, an .onnx file)")
     get_entry(text)  # raises KeyError with suggestions
     raise AssertionError("unreachable")

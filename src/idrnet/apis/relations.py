@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..models.segmentor import Segmentor, pad_to_multiple
 
 
@@ -21,7 +22,7 @@ def learned_relations(model: Segmentor) -> dict[str, torch.Tensor]:
     """The IDRNet head's running statistics: ``mean``/``var`` relation matrices (row = deleted class,
     column = affected class) and ``counter`` (how often each class was deleted in training)."""
     if not _has_idrnet_head(model):
-        raise ValueError("this model has no IDRNet head, so no learned class relations (is it a baseline?)")
+        raise InputError("this model has no IDRNet head, so no learned class relations (is it a baseline?)")
     head = model.decode_head
     return {"mean": head.class_relations_mean.detach().cpu(), "var": head.class_relations_var.detach().cpu(),
             "counter": head.selected_classes_counter.detach().cpu()}
@@ -32,9 +33,9 @@ def explain_image(model: Segmentor, images: torch.Tensor) -> dict[str, Any]:
     """Stage-1 semantic groups of ``images`` ``(1, 3, H, W)`` (normalised) and the share of context each
     present group receives from every other present group (from the mean relation matrix)."""
     if not _has_idrnet_head(model):
-        raise ValueError("this model has no IDRNet head to explain")
+        raise InputError("this model has no IDRNet head to explain")
     if not hasattr(model, "backbone"):
-        raise ValueError("explaining one image needs idrnet's own model (backbone → IDRNet head); for a model IDRNet "
+        raise InputError("explaining one image needs idrnet's own model (backbone → IDRNet head); for a model IDRNet "
                          "was attached to, the learned relation matrices are available (without --image)")
     model.eval()
     out = model.decode_head.explain(model.backbone(pad_to_multiple(images, model.size_divisor)))

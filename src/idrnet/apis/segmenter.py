@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..data.meta import DataMeta, custom_meta, generic_meta, zoo_meta
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
 from ..evaluation.inference import TTAConfig, predict_scores
@@ -30,7 +31,7 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     if isinstance(image, torch.Tensor):
         t = image.detach().cpu()
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise ValueError("the image tensor holds NaN or infinite values; expected floats in [0, 1]")
+            raise InputError("the image tensor holds NaN or infinite values; expected floats in [0, 1]")
         if t.dim() == 3 and t.shape[0] in (1, 3, 4) and t.shape[-1] not in (1, 3, 4):
             t = t.permute(1, 2, 0)
         if t.is_floating_point():
@@ -40,16 +41,16 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     if array.dtype != np.uint8:
         if np.issubdtype(array.dtype, np.floating):
             if not np.isfinite(array).all():
-                raise ValueError("the image array holds NaN or infinite values; expected floats in [0, 1]")
+                raise InputError("the image array holds NaN or infinite values; expected floats in [0, 1]")
             array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
         else:
             array = np.clip(array, 0, 255).astype(np.uint8)
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an image of shape (H, W), (H, W, 1|3|4) or (1|3|4, H, W); got {array.shape}")
+        raise InputError(f"expected an image of shape (H, W), (H, W, 1|3|4) or (1|3|4, H, W); got {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"the image is empty (shape {array.shape})")
+        raise InputError(f"the image is empty (shape {array.shape})")
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     return np.ascontiguousarray(array[..., :3])
@@ -127,7 +128,7 @@ class Segmenter:
             meta = stored_meta(model, checkpoint)
         self.meta = meta or generic_meta(self.model.num_classes)
         if len(self.meta.classes) != self.model.num_classes:
-            raise ValueError(f"the data description has {len(self.meta.classes)} classes, the model {self.model.num_classes}")
+            raise InputError(f"the data description has {len(self.meta.classes)} classes, the model {self.model.num_classes}")
         # test_scale: True = the data description's resize, None/False = none, or an explicit (long, short)
         if test_scale is True:
             self.test_scale = self.meta.test_scale
@@ -149,7 +150,7 @@ class Segmenter:
         batches = None
         if precision == "int8" and not isinstance(self.model, GraphSegmentor):
             if calibration is None:
-                raise ValueError("precision int8 needs calibration images: a folder of images like the ones you will "
+                raise InputError("precision int8 needs calibration images: a folder of images like the ones you will "
                                  "segment, a custom dataset folder or a training YAML (--calibration)")
             if isinstance(calibration, (str, os.PathLike)):
                 batches = calibration_batches(calibration_files(calibration, count, seed), self.preprocess)

@@ -17,6 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..errors import InputError
 from .common import at_least
 from .export import _example_size as _size
 
@@ -118,7 +119,7 @@ def _runnable(precisions: list[str], backends: list[str], device) -> list[tuple[
 
     pairs = runnable_pairs(precisions, backends, device)
     if not pairs:
-        raise ValueError("no precision/backend combination left to measure (see the notes above)")
+        raise InputError("no precision/backend combination left to measure (see the notes above)")
     return pairs
 
 

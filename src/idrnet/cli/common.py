@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
+
 
 def at_least(least: int):
     """An argparse type: an integer ≥ ``least`` (``--runs 0`` is an error, not one silent run)."""
@@ -64,7 +66,7 @@ def inference_from_args(args: argparse.Namespace, base):
         changes["probs_before_resize"] = args.probs_before_resize
     inference = dataclasses.replace(base, **changes)
     if inference.mode == "slide" and (inference.crop_size is None or inference.stride is None):
-        raise ValueError("--mode slide needs --crop H W and --stride H W (the model defines none)")
+        raise InputError("--mode slide needs --crop H W and --stride H W (the model defines none)")
     tta = TTAConfig(tuple(args.scales or (1.0,)), bool(args.flip)) if (args.scales or args.flip) else None
     return inference, tta
 
@@ -85,9 +87,9 @@ def add_precision_arguments(parser: argparse.ArgumentParser, onnx_file_note: boo
 def check_calibration_flag(args: argparse.Namespace, required: bool = True) -> None:
     """--calibration goes with --precision int8 only; ``required``: int8 has no default calibration set."""
     if args.calibration and args.precision != "int8":
-        raise ValueError(f"--calibration is used by --precision int8 only (this run is {args.precision})")
+        raise InputError(f"--calibration is used by --precision int8 only (this run is {args.precision})")
     if required and args.precision == "int8" and not args.calibration:
-        raise ValueError("--precision int8 needs --calibration DIR_OR_CONFIG: images like those the model will see "
+        raise InputError("--precision int8 needs --calibration DIR_OR_CONFIG: images like those the model will see "
                          "(a folder of images, a custom dataset folder or a training YAML)")
 
 
@@ -106,9 +108,12 @@ def device_from_args(args: argparse.Namespace):
 
     if args.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise InputError(f"--device {args.device}: expected cpu, cuda, cuda:N or auto") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: CUDA is not available on this machine")
+        raise InputError("--device cuda: CUDA is not available on this machine")
     return device
 
 
@@ -137,9 +142,9 @@ def check_output_file(output, source: str, suffix: str, overwrite: bool):
 
     output = Path(output)
     if output.suffix != suffix:
-        raise ValueError(f"output {output}: expected a {suffix} file name")
+        raise InputError(f"output {output}: expected a {suffix} file name")
     if Path(source).exists() and output.resolve() == Path(source).resolve():
-        raise ValueError(f"output {output} is the input file; choose another name")
+        raise InputError(f"output {output} is the input file; choose another name")
     check_output(output, overwrite, "output")
     return output
 
@@ -150,19 +155,19 @@ def check_outside(path, folder, flag: str, what: str) -> None:
 
     path, folder = Path(path).resolve(), Path(folder).resolve()
     if path == folder or folder in path.parents:
-        raise ValueError(f"{flag} {path} lies inside {what} {folder}; choose a folder outside it")
+        raise InputError(f"{flag} {path} lies inside {what} {folder}; choose a folder outside it")
 
 
 def check_ignore_label(model, dataset) -> None:
     """A checkpoint trained on this dataset (same class names) must use the dataset's ignore label."""
-    import json
+    from ..data.meta import DataMeta
 
     stored = getattr(model, "data_meta", None)
     if not stored:
         return
-    meta = json.loads(stored)
-    if tuple(meta.get("classes", ())) == tuple(dataset.info.classes) and int(meta.get("ignore_index", 255)) != dataset.info.ignore_index:
-        raise ValueError(f"the checkpoint was trained with ignore label {meta['ignore_index']} but the dataset's "
+    meta = DataMeta.from_json(stored)
+    if tuple(meta.classes) == tuple(dataset.info.classes) and meta.ignore_index != dataset.info.ignore_index:
+        raise InputError(f"the checkpoint was trained with ignore label {meta.ignore_index} but the dataset's "
                          f"ignore label is {dataset.info.ignore_index}; fix the dataset's ignore_index")
 
 

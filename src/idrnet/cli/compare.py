@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from ..atomic import write_json
 from .common import add_tta_arguments, at_least, check_ignore_label, check_output, device_from_args, inference_from_args
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     model_a, model_b = _load(args.model_a), _load(args.model_b)
     for name, model in (("A", model_a), ("B", model_b)):
         if model.num_classes != dataset.info.num_classes:
-            raise ValueError(f"model {name} has {model.num_classes} classes, the dataset {dataset.info.num_classes}")
+            raise InputError(f"model {name} has {model.num_classes} classes, the dataset {dataset.info.num_classes}")
         check_ignore_label(model, dataset)
     inference_a, tta = inference_from_args(args, model_a.config.inference)
     inference_b, _ = inference_from_args(args, model_b.config.inference)

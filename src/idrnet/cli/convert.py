@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet convert``."""
@@ -26,11 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _training_state_model(src: str):
     """The model config inside a training state written by ``idrnet train`` (None for other files)."""
-    import json
-
     import torch
 
-    from ..config import from_dict
+    from ..config import from_dict, parse_json
     from ..engine.config import TrainConfig
     from ..models.zoo import get_entry
 
@@ -40,7 +40,7 @@ def _training_state_model(src: str):
         return None
     if not isinstance(state, dict) or not isinstance(state.get("config"), str):
         return None
-    model = from_dict(TrainConfig, json.loads(state["config"]), where=f"{src}:config").model
+    model = from_dict(TrainConfig, parse_json(state["config"], f"{src}:config"), where=f"{src}:config").model
     return get_entry(model).config if isinstance(model, str) else model
 
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
                 close = difflib.get_close_matches(stem, MODEL_ZOO, n=3, cutoff=0.5)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                raise ValueError(f"cannot tell which model {args.src} holds: unknown model {stem!r}{hint}, and the file "
+                raise InputError(f"cannot tell which model {args.src} holds: unknown model {stem!r}{hint}, and the file "
                                  "is not a training state of idrnet train; pass --config ZOO_NAME or a model YAML "
                                  "(`idrnet models` lists the zoo)")
     elif not name.endswith((".yaml", ".yml")):

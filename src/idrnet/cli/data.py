@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from .common import at_least
 
 
@@ -59,7 +60,7 @@ def resolve_target(target: str) -> tuple[str, object, list[str]]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+        raise InputError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
     if isinstance(data, dict) and "data" in data:
         from ..engine.config import load_train_config
 
@@ -69,7 +70,7 @@ def resolve_target(target: str) -> tuple[str, object, list[str]]:
 
     name, root = (data.get("dataset"), data.get("root")) if isinstance(data, dict) else (None, None)
     if name not in BENCHMARKS or not root:
-        raise ValueError(f"{path}: expected 'dataset' (one of {', '.join(BENCHMARKS)}) and 'root', or a training config")
+        raise InputError(f"{path}: expected 'dataset' (one of {', '.join(BENCHMARKS)}) and 'root', or a training config")
     return "benchmark", (name, Path(root) if Path(root).is_absolute() else path.parent / root), ["train", "val"]
 
 
@@ -87,7 +88,7 @@ def open_split(kind: str, source, split: str):
     try:
         samples = b.lister(root, split)
     except KeyError:
-        raise ValueError(f"{name} has no split {split!r}") from None
+        raise InputError(f"{name} has no split {split!r}") from None
     problems = [f"missing image: {s.image}" for s in samples if not s.image.exists()]
     problems += [f"missing label: {s.label}" for s in samples if s.label is not None and not s.label.exists()]
     present = [s for s in samples if s.image.exists() and (s.label is None or s.label.exists())]

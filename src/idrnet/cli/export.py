@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from .common import at_least
 
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from .common import check_output_file, check_writable, model_bytes
 
     if str(args.model).endswith(".onnx"):
-        raise ValueError(f"{args.model} is already an exported ONNX model; export starts from the model itself "
+        raise InputError(f"{args.model} is already an exported ONNX model; export starts from the model itself "
                          "(a .safetensors file, a zoo name or a model YAML)")
     output = check_output_file(args.output, args.model, ".onnx", args.overwrite)
     sizes = [s for s in args.check_sizes if s != (0, 0)]
@@ -86,10 +87,10 @@ def run(args: argparse.Namespace) -> int:
 
         data_meta = zoo_meta(args.model).to_json()
     if args.calibration and args.precision != "int8":
-        raise ValueError("--calibration is used by --precision int8 only")
+        raise InputError("--calibration is used by --precision int8 only")
     if args.precision == "int8":
         if not args.calibration:
-            raise ValueError("--precision int8 needs --calibration DIR_OR_CONFIG: images like those the model will see")
+            raise InputError("--precision int8 needs --calibration DIR_OR_CONFIG: images like those the model will see")
         path = _export_int8(model, output, args, data_meta)
     else:
         path = export_onnx(model, output, args.example_size, data_meta=data_meta, opset=args.opset)
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 continue  # int8 changes logits by design: its cost is measured on data (idrnet test), not here
             if not agrees(stats):
                 path.unlink()
-                raise ValueError(
+                raise InputError(
                     f"ONNX Runtime differs from PyTorch at {h}x{w}: norm-relative error {stats['norm_relative']:.1e} "
                     f"(limit {NORM_TOLERANCE:.0e}), same label on {100 * stats['same_label']:.2f}% of pixels "
                     f"(at least {100 * LABEL_AGREEMENT:.1f}% needed); {path} was removed"

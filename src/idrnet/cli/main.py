@@ -29,9 +29,11 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from ..models.download import DownloadError
     from ..optional import MissingExtraError
 
-    return (UserError, ConfigError, CheckpointError, BadSampleError, TrainingError, DownloadError, MissingExtraError,
-            FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError, KeyError,
-            ValueError)
+    from ..errors import InputError
+
+    # Not ValueError or KeyError as such: raised by idrnet's own code or a library, they are bugs to report.
+    return (UserError, InputError, ConfigError, CheckpointError, BadSampleError, TrainingError, DownloadError,
+            MissingExtraError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 # Failures of the machine, not of idrnet: a full disk, a read-only or forbidden folder.

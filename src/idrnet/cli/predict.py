@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from .common import (
     add_precision_arguments, add_tta_arguments, check_writable, device_from_args, inference_from_args, precision_from_args,
 )
@@ -61,7 +62,7 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
             files += found
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
-                raise ValueError(f"{path}: not an image or video file (expected one of "
+                raise InputError(f"{path}: not an image or video file (expected one of "
                                  f"{', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
             files.append(path)
         else:
@@ -93,7 +94,7 @@ def plan_outputs(files: list[Path], inputs: list[str], out: Path, probs: bool, l
     roots = _input_roots(inputs)
     for item, root in zip(inputs, roots):
         if Path(item).is_dir() and (out == root or root in out.parents):
-            raise ValueError(f"--out {out} is inside the input folder {item}: predictions would be mixed with "
+            raise InputError(f"--out {out} is inside the input folder {item}: predictions would be mixed with "
                              "(or replace) the inputs and be read as inputs next time; choose another folder")
     base = Path(os.path.commonpath([str(r) for r in roots])) if roots else out
     stems: dict[tuple[Path, str], int] = {}
@@ -118,9 +119,9 @@ def plan_outputs(files: list[Path], inputs: list[str], out: Path, probs: bool, l
     for f, targets in plan.items():
         for target in targets.values():
             if target in inputs_resolved:
-                raise ValueError(f"the output {target} would replace an input image; choose another --out folder")
+                raise InputError(f"the output {target} would replace an input image; choose another --out folder")
             if target in owners:
-                raise ValueError(f"{owners[target]} and {f} would both be written to {target}; rename one")
+                raise InputError(f"{owners[target]} and {f} would both be written to {target}; rename one")
             owners[target] = f
     return plan
 
@@ -136,7 +137,7 @@ def _opencv_path(path: Path, what: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{what} {path!s}: OpenCV's video functions cannot use a path that is not valid UTF-8; "
+        raise InputError(f"{what} {path!s}: OpenCV's video functions cannot use a path that is not valid UTF-8; "
                          "rename the folder or file") from None
     return text
 
@@ -146,11 +147,11 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
     import math
 
     if not (math.isfinite(args.alpha) and 0.0 <= args.alpha <= 1.0):
-        raise ValueError(f"--alpha {args.alpha}: expected an opacity between 0 and 1")
+        raise InputError(f"--alpha {args.alpha}: expected an opacity between 0 and 1")
     if args.max_pixels < 1:
-        raise ValueError(f"--max-pixels {args.max_pixels}: expected at least 1")
+        raise InputError(f"--max-pixels {args.max_pixels}: expected at least 1")
     if args.overwrite and args.skip_existing:
-        raise ValueError("--overwrite replaces earlier outputs, --skip-existing keeps them: pass one of them")
+        raise InputError("--overwrite replaces earlier outputs, --skip-existing keeps them: pass one of them")
 
 
 def predict_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> Path:
@@ -173,7 +174,7 @@ def _write_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: 
 
     capture = cv2.VideoCapture(_opencv_path(path, "video"))
     if not capture.isOpened():
-        raise ValueError(f"{path}: cannot open this video")
+        raise InputError(f"{path}: cannot open this video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     writer = None
@@ -198,7 +199,7 @@ def _write_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: 
         if writer is not None:
             writer.release()
     if writer is None:
-        raise ValueError(f"{path}: the video has no readable frames")
+        raise InputError(f"{path}: the video has no readable frames")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -226,13 +227,13 @@ def run(args: argparse.Namespace) -> int:
         if done:
             print(f"skipping {len(done)} input(s) whose outputs exist in {out}")
     elif existing and not args.overwrite:
-        raise ValueError(f"{len(existing)} output(s) already exist in {out} (first: {existing[0]}); "
+        raise InputError(f"{len(existing)} output(s) already exist in {out} (first: {existing[0]}); "
                          "pass --skip-existing to continue an interrupted run, --overwrite to replace them, "
                          "or choose another --out")
     check_writable(out, "--out", folder=True)
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
     if args.model in MODEL_ZOO and checkpoint is None:
-        raise ValueError(f"{args.model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
+        raise InputError(f"{args.model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
     runtime = precision_from_args(args, args.model)
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
     if args.backend == "auto" and args.precision == "fp32" and len(images) == len(files) < COMPILE_WORTHWHILE \

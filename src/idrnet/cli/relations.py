@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from ..atomic import write_json
 from .common import at_least
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if checkpoint is None and not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint file and not a zoo name")
     if args.checkpoint.endswith(".onnx"):
-        raise ValueError(f"{args.checkpoint}: an ONNX file keeps no relation statistics; pass the .safetensors "
+        raise InputError(f"{args.checkpoint}: an ONNX file keeps no relation statistics; pass the .safetensors "
                          "checkpoint it was exported from")
     if args.image and not Path(args.image).is_file():
         from ..file_errors import not_a_file

@@ -16,6 +16,7 @@ import signal
 import socket
 from pathlib import Path
 
+from ..errors import InputError
 from .common import add_precision_arguments, check_writable
 
 
@@ -60,14 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_port(host: str, port: int) -> None:
     """Refuse a port that is taken before spending time on loading models."""
     if not 0 < port < 65536:
-        raise ValueError(f"--port {port}: expected 1..65535")
+        raise InputError(f"--port {port}: expected 1..65535")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as err:
-            raise ValueError(f"cannot listen on {host}:{port} ({err.strerror}): choose another --port or --host") from err
+            raise InputError(f"cannot listen on {host}:{port} ({err.strerror}): choose another --port or --host") from err
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,15 +87,15 @@ def run(args: argparse.Namespace) -> int:
     from .common import device_from_args, precision_from_args
 
     if (args.split is not None or args.shadow) and not args.model_b:
-        raise ValueError("--split and --shadow compare two models: add --model-b MODEL_B")
+        raise InputError("--split and --shadow compare two models: add --model-b MODEL_B")
     if args.model_b and args.split is None and not args.shadow:
-        raise ValueError("two models need --split FRACTION (clients divided between them) or --shadow (both predict every request)")
+        raise InputError("two models need --split FRACTION (clients divided between them) or --shadow (both predict every request)")
     mode = "shadow" if args.shadow else "split" if args.model_b else "single"
     ab_log = Path(args.ab_log) if args.ab_log else None
     if ab_log is not None:
         for source in (args.model, args.model_b, args.checkpoint, args.checkpoint_b):
             if source and Path(source).exists() and Path(source).resolve() == ab_log.resolve():
-                raise ValueError(f"--ab-log {ab_log} is one of the models: choose another file")
+                raise InputError(f"--ab-log {ab_log} is one of the models: choose another file")
     options = ServeOptions(mode=mode, split=args.split if args.split is not None else 0.5, max_batch=args.max_batch,
                            max_delay_ms=args.max_delay_ms, max_queue=args.max_queue, max_body_mb=args.max_body_mb,
                            max_pixels=args.max_pixels, feedback_window=args.feedback_window, ab_log=ab_log,
@@ -137,6 +138,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if not server.started:
-        raise ValueError(f"the server did not start on {args.host}:{args.port} (see the messages above)")
+        raise InputError(f"the server did not start on {args.host}:{args.port} (see the messages above)")
     print("idrnet serve: stopped", flush=True)
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from ..atomic import write_json
 from .common import (
     add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_ignore_label, check_output, check_outside,
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
     if dataset.info.num_classes != model.num_classes:
-        raise ValueError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
+        raise InputError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
     check_ignore_label(model, dataset)
     model = _accelerate(model, args, config, dataset, device)
     inference, tta = inference_from_args(args, model.config.inference)

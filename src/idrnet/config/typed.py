@@ -8,11 +8,24 @@ import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from ..errors import InputError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration value is missing, unknown or of the wrong type; the message names it."""
+
+
+def parse_json(text: str, where: str) -> Any:
+    """``text`` parsed as JSON; :class:`ConfigError` naming ``where`` (a file and key) when it is not.
+    For JSON stored inside files a user hands over (checkpoint metadata, training states)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError) as err:
+        raise ConfigError(f"{where}: not valid JSON ({err})") from None
 
 
 def from_dict(cls: type[T], data: Any, where: str = "config") -> T:

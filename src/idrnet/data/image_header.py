@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import struct
 
+from ..errors import InputError
+
 
 def _png(data: bytes) -> tuple[int, int] | None:
     if len(data) < 24 or data[12:16] != b"IHDR":
@@ -107,7 +109,7 @@ def header_size(data: bytes, kind: str) -> tuple[int, int] | None:
         return None
 
 
-class TooManyPixelsError(ValueError):
+class TooManyPixelsError(InputError):
     """An image whose header announces more pixels than allowed; the message names the limit's flag."""
 
 
@@ -116,7 +118,7 @@ def check_pixel_limit(data: bytes, kind: str, max_pixels: int, what: str, flag: 
     ValueError when the header gives no size (the image is refused rather than decoded blind)."""
     size = header_size(data, kind)
     if size is None or 0 in size:  # a zero is no size either (a JPEG height deferred to a DNL marker)
-        raise ValueError(f"{what}: the {kind} header is cut or malformed (no image size in it)")
+        raise InputError(f"{what}: the {kind} header is cut or malformed (no image size in it)")
     if size[0] * size[1] > max_pixels:
         raise TooManyPixelsError(f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,} ({flag})")
     return size

@@ -8,8 +8,10 @@ from typing import Mapping
 import numpy as np
 from PIL import Image
 
+from ..errors import InputError
 
-class BadSampleError(ValueError):
+
+class BadSampleError(InputError):
     """An image or label file is unreadable or holds values it must not; the message names it."""
 
 

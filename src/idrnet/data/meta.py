@@ -25,12 +25,17 @@ class DataMeta:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "DataMeta":
-        """Inverse of :meth:`to_json`."""
-        d = json.loads(text)
-        return cls(tuple(d["classes"]), tuple(tuple(c) for c in d["palette"]), int(d.get("ignore_index", 255)),
-                   tuple(tuple(p) for p in d.get("flip_pairs", ())),
-                   tuple(d["test_scale"]) if d.get("test_scale") else None, bool(d.get("keep_ratio", True)))
+    def from_json(cls, text: str, where: str = "the stored data description") -> "DataMeta":
+        """Inverse of :meth:`to_json`; :class:`~idrnet.config.ConfigError` naming ``where`` if malformed."""
+        from ..config import ConfigError, parse_json
+
+        d = parse_json(text, where)
+        try:
+            return cls(tuple(d["classes"]), tuple(tuple(c) for c in d["palette"]), int(d.get("ignore_index", 255)),
+                       tuple(tuple(p) for p in d.get("flip_pairs", ())),
+                       tuple(d["test_scale"]) if d.get("test_scale") else None, bool(d.get("keep_ratio", True)))
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ConfigError(f"{where}: not a data description ({type(err).__name__}: {err})") from None
 
 
 def generic_meta(num_classes: int) -> DataMeta:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError
 from ..atomic import atomic_path
 from ..config import to_dict
 from ..models.segmentor import Segmentor
@@ -107,7 +108,7 @@ def output_agreement(expected: torch.Tensor, got: torch.Tensor) -> dict[str, flo
     """``norm_relative`` (‖got − expected‖ / ‖expected‖), ``max_relative`` (max |Δ| / max |expected|)
     and ``same_label`` (share of pixels whose argmax agrees) of two logit tensors ``(B, K, H, W)``."""
     if got.shape != expected.shape:
-        raise ValueError(f"the exported model returned shape {tuple(got.shape)}, PyTorch {tuple(expected.shape)}")
+        raise InputError(f"the exported model returned shape {tuple(got.shape)}, PyTorch {tuple(expected.shape)}")
     diff = (got.float() - expected.float())
     return {
         "norm_relative": float(diff.norm() / expected.float().norm().clamp_min(1e-12)),

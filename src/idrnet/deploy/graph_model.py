@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import torch
 
-from ..config import from_dict
+from ..config import from_dict, parse_json
+from ..errors import InputError
 
 
 def stored_config(text: str, where: str, attached: bool = False) -> Any:
@@ -15,10 +15,10 @@ def stored_config(text: str, where: str, attached: bool = False) -> Any:
     if attached:
         from ..dropin.attach import AttachConfig
 
-        return from_dict(AttachConfig, json.loads(text), where=where)
+        return from_dict(AttachConfig, parse_json(text, where), where=where)
     from ..models.config import ModelConfig, upgrade_stored_config
 
-    return from_dict(ModelConfig, upgrade_stored_config(json.loads(text)), where=where)
+    return from_dict(ModelConfig, upgrade_stored_config(parse_json(text, where)), where=where)
 
 
 class GraphSegmentor:
@@ -52,7 +52,7 @@ class GraphSegmentor:
     def train(self, mode: bool = True) -> "GraphSegmentor":
         """A frozen graph has no training mode; only ``train(False)`` is accepted."""
         if mode:
-            raise ValueError(f"{self.source} is an exported (inference-only) model; it cannot be trained")
+            raise InputError(f"{self.source} is an exported (inference-only) model; it cannot be trained")
         return self
 
     def to(self, device) -> "GraphSegmentor":  # noqa: ARG002 - the graph was built for its device

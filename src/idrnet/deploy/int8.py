@@ -22,6 +22,7 @@ from typing import Sequence
 
 import torch
 
+from ..errors import InputError
 from .graph_model import GraphSegmentor
 
 
@@ -64,7 +65,7 @@ def quantize_pt2e(model: torch.nn.Module, calibration: Sequence[torch.Tensor], s
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
 
     if not calibration:
-        raise ValueError("int8 quantisation needs at least one calibration image")
+        raise InputError("int8 quantisation needs at least one calibration image")
     torch.manual_seed(seed)
     module = _scores_module(model.eval().cpu())
     example = torch.randn(2, 3, 256, 256)
@@ -96,7 +97,7 @@ def quantize_onnx(source: str | os.PathLike, output: str | os.PathLike, calibrat
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if not calibration:
-        raise ValueError("int8 quantisation needs at least one calibration image")
+        raise InputError("int8 quantisation needs at least one calibration image")
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.items = iter([b.cpu().numpy() for b in calibration])

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InputError
 from .export import ONNX_ATTACH_KEY, ONNX_CONFIG_KEY, ONNX_DATA_KEY, ONNX_PRECISION_KEY
 from .graph_model import GraphSegmentor, stored_config
 
@@ -44,7 +45,7 @@ class OnnxSegmentor(GraphSegmentor):
         elif ONNX_ATTACH_KEY in meta:
             config = stored_config(meta[ONNX_ATTACH_KEY], f"{path}:metadata", attached=True)
         else:
-            raise ValueError(f"{path} was not written by idrnet export (no {ONNX_CONFIG_KEY} metadata)")
+            raise InputError(f"{path} was not written by idrnet export (no {ONNX_CONFIG_KEY} metadata)")
         super().__init__(config, str(path))
         self.data_meta: str | None = meta.get(ONNX_DATA_KEY)
         self.precision = meta.get(ONNX_PRECISION_KEY, "fp32")

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError
 from .graph_model import GraphSegmentor
 
 
@@ -44,7 +45,7 @@ class OpenVinoSegmentor(GraphSegmentor):
         if precision == "int8":
             model = _quantize(model, calibration, keep_fp32=context_arithmetic(path))
         elif precision not in ("fp32", "bf16"):
-            raise ValueError(f"unknown precision {precision!r}; expected fp32, bf16 or int8")
+            raise InputError(f"unknown precision {precision!r}; expected fp32, bf16 or int8")
         settings: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
                                     "PERFORMANCE_HINT": "LATENCY"}
         if threads:
@@ -95,7 +96,7 @@ def _quantize(model: Any, calibration: Sequence[torch.Tensor] | None, keep_fp32:
 
     nncf = require("nncf", "int8 with the openvino backend")
     if not calibration:
-        raise ValueError("int8 quantisation needs at least one calibration image")
+        raise InputError("int8 quantisation needs at least one calibration image")
     import logging
 
     logging.getLogger("nncf").setLevel(logging.WARNING)

@@ -12,6 +12,8 @@ from typing import Any, Callable, Literal, Sequence
 
 import torch
 
+from ..errors import InputError
+
 Precision = Literal["fp32", "bf16", "int8"]
 Backend = Literal["eager", "compile", "onnxruntime", "openvino"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
@@ -56,29 +58,29 @@ def resolve_backend(precision: str, backend: str | None, device: str | torch.dev
         else:
             backend = CPU_DEFAULTS[precision] if torch.device(device).type == "cpu" else "eager"
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected auto or one of {', '.join(BACKENDS)}")
+        raise InputError(f"unknown backend {backend!r}; expected auto or one of {', '.join(BACKENDS)}")
     check_combination(precision, backend, device)
     return backend
 
 
 def _check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+        raise InputError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
 
 
 def check_combination(precision: str, backend: str, device: str | torch.device = "cpu") -> None:
     """Refuse, with the reason, the combinations idrnet does not run."""
     device = torch.device(device)
     if precision == "int8" and backend == "eager":
-        raise ValueError("--precision int8 runs with --backend compile, onnxruntime or openvino "
+        raise InputError("--precision int8 runs with --backend compile, onnxruntime or openvino "
                          "(eager PyTorch would only simulate int8 arithmetic in fp32)")
     if precision == "bf16" and backend == "onnxruntime":
-        raise ValueError("--precision bf16 is not offered with --backend onnxruntime (its CPU provider has no bf16 "
+        raise InputError("--precision bf16 is not offered with --backend onnxruntime (its CPU provider has no bf16 "
                          "convolutions); use eager, compile or openvino")
     if backend == "openvino" and device.type != "cpu":
-        raise ValueError(f"--backend openvino runs on the CPU, not on {device}")
+        raise InputError(f"--backend openvino runs on the CPU, not on {device}")
     if precision == "int8" and device.type != "cpu":
-        raise ValueError(f"--precision int8 runs on the CPU, not on {device}")
+        raise InputError(f"--precision int8 runs on the CPU, not on {device}")
 
 
 def cpu_has_bf16() -> bool:
@@ -137,7 +139,7 @@ def accelerate(
             backend = "openvino" if precision == "bf16" else "onnxruntime"  # ONNX Runtime has no bf16 convolutions
     backend = resolve_backend(precision, backend, device)
     if precision == "int8" and not calibration and not isinstance(model, GraphSegmentor):
-        raise ValueError("--precision int8 needs calibration images (--calibration DIR_OR_CONFIG)")
+        raise InputError("--precision int8 needs calibration images (--calibration DIR_OR_CONFIG)")
     if isinstance(model, GraphSegmentor):
         return _accelerate_graph(model, precision, backend, threads)
     model = model.eval()
@@ -191,9 +193,9 @@ def _check_graph_precision(model: Any, precision: str) -> None:
     if precision in ("fp32", own) or (precision == "bf16" and own == "fp32"):
         return
     if precision == "int8":
-        raise ValueError(f"{model.source} is an {own} ONNX file; for int8 write one with `idrnet export --precision int8 "
+        raise InputError(f"{model.source} is an {own} ONNX file; for int8 write one with `idrnet export --precision int8 "
                          "--calibration DIR_OR_CONFIG`, or start from the .safetensors model")
-    raise ValueError(f"{model.source} is an {own} ONNX file, which runs as {own}; for {precision} start from the "
+    raise InputError(f"{model.source} is an {own} ONNX file, which runs as {own}; for {precision} start from the "
                      ".safetensors model or an fp32 ONNX file")
 
 
@@ -202,7 +204,7 @@ def _accelerate_graph(model: Any, precision: str, backend: str, threads: int | N
     from .onnx_model import OnnxSegmentor
 
     if not isinstance(model, OnnxSegmentor) or backend not in ("onnxruntime", "openvino"):
-        raise ValueError(f"{model.source} is an exported model: it runs with --backend onnxruntime or openvino, not {backend}")
+        raise InputError(f"{model.source} is an exported model: it runs with --backend onnxruntime or openvino, not {backend}")
     if backend == "onnxruntime":
         return model if not threads else OnnxSegmentor(model.path, threads=threads)
     from .openvino_model import OpenVinoSegmentor

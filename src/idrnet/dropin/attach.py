@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import InputError
 from ..models.config import InferenceConfig
 from ..models.heads import HeadOutputs, IDRNetHead
 from ..models.segmentor import TrainOutputs
@@ -59,7 +60,7 @@ def get_submodule(model: nn.Module, path: str, what: str) -> nn.Module:
         names = _module_names(model)
         close = difflib.get_close_matches(path, names, n=5, cutoff=0.4)
         convs = _module_names(model, nn.Conv2d)[-5:]
-        raise ValueError(f"{what} {path!r} is not a submodule of {type(model).__name__}; closest names: "
+        raise InputError(f"{what} {path!r} is not a submodule of {type(model).__name__}; closest names: "
                          f"{', '.join(close) or '—'}; its last convolutions: {', '.join(convs) or '—'}") from None
 
 
@@ -150,7 +151,7 @@ def _find_classifier(model: nn.Module, num_classes: int) -> str:
     candidates = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.out_channels == num_classes]
     if not candidates:
         convs = _module_names(model, nn.Conv2d)[-5:]
-        raise ValueError(f"no Conv2d with {num_classes} output channels in {type(model).__name__}: pass "
+        raise InputError(f"no Conv2d with {num_classes} output channels in {type(model).__name__}: pass "
                          f"classifier='path.to.final_conv' (its last convolutions: {', '.join(convs) or '—'})")
     return candidates[-1]
 
@@ -175,7 +176,7 @@ def _probe(model: nn.Module, classifier: nn.Module, features: nn.Module | None, 
         for h in hooks:
             h.remove()
     if "classifier" not in seen:
-        raise ValueError("the model's forward did not run the classifier; pass classifier='path.to.final_conv'")
+        raise InputError("the model's forward did not run the classifier; pass classifier='path.to.final_conv'")
     return seen["classifier"], seen.get("features")
 
 
@@ -201,7 +202,7 @@ def attach(
     from ..config import from_dict
 
     if isinstance(model, AttachedModel) or any(isinstance(m, IDRNetClassifier) for m in model.modules()):
-        raise ValueError("IDRNet is already attached to this model")
+        raise InputError("IDRNet is already attached to this model")
     family = _family_defaults(model)
     classifier = classifier or family.get("classifier") or _find_classifier(model, num_classes)
     original = get_submodule(model, classifier, "classifier")
@@ -214,7 +215,7 @@ def attach(
     classifier_shape, feature_shape = _probe(model, original, tap, size, in_channels)
     shape = feature_shape or classifier_shape
     if len(shape) != 4:
-        raise ValueError(f"IDRNet needs (B, C, H, W) features; {features or classifier} gives shape {shape}")
+        raise InputError(f"IDRNet needs (B, C, H, W) features; {features or classifier} gives shape {shape}")
     tap_stride = max(1, round(size / shape[2]))
     pool = max(1, config.stride // tap_stride)
     head = IDRNetHead(

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from ..errors import InputError
 from ..models.pixel_loss import (
     upsampled_cross_entropy,
     upsampled_cross_entropy_with_pixels,
@@ -32,7 +33,7 @@ def training_losses(
     the trainer takes from the dataset) marks unlabelled pixels.
     """
     if targets.dim() != 3 or targets.shape[-2:] != images.shape[-2:]:
-        raise ValueError(f"targets must be (B, H, W) matching images {tuple(images.shape)}, got {tuple(targets.shape)}")
+        raise InputError(f"targets must be (B, H, W) matching images {tuple(images.shape)}, got {tuple(targets.shape)}")
     return loss_terms(model, model.forward_train(images), targets, deleted_classes, ignore_index)
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from ..atomic import atomic_path, write_text
 from ..file_errors import not_a_file
-from ..config import ConfigError, to_dict
+from ..config import ConfigError, parse_json, to_dict
 from ..data.build import build_datasets, data_meta
 from ..data.datasets.base import DatasetInfo, SegmentationDataset
 from ..distributed import init_distributed, is_distributed, world_info
@@ -276,7 +276,7 @@ class Trainer:
             raise CheckpointError(f"cannot resume from {path}: not a training state written by idrnet train "
                                   f"(expected the keys {', '.join(needed)})")
         if "config" in ckpt:
-            changes = config_changes(json.loads(ckpt["config"]), to_dict(self.config))
+            changes = config_changes(parse_json(ckpt["config"], f"{path}:config"), to_dict(self.config))
             if changes and not allow_config_change:
                 shown = "; ".join(changes[:6]) + (" …" if len(changes) > 6 else "")
                 raise ConfigError(f"the config differs from the one {path} was trained with ({shown}); resuming would "

@@ -12,6 +12,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from ..models.config import InferenceConfig
 from ..models.segmentor import Segmentor
 
@@ -26,7 +27,7 @@ class TTAConfig:
 
     def __post_init__(self) -> None:
         if not self.scales or any(s <= 0 for s in self.scales):
-            raise ValueError(f"TTA scales must be positive, got {self.scales}")
+            raise InputError(f"TTA scales must be positive, got {self.scales}")
 
 
 def _resize(x: torch.Tensor, size: Sequence[int], align_corners: bool) -> torch.Tensor:
@@ -74,7 +75,7 @@ def slide_scores(
     ch, cw = crop_size
     sh, sw = stride
     if sh <= 0 or sw <= 0 or ch <= 0 or cw <= 0:
-        raise ValueError(f"slide inference needs positive crop_size and stride, got {crop_size}, {stride}")
+        raise InputError(f"slide inference needs positive crop_size and stride, got {crop_size}, {stride}")
     windows = [(y, x) for y in _grid(h, ch, sh) for x in _grid(w, cw, sw)]
     # Every window has the same size (min(H, ch) × min(W, cw)), so crops of all images stack into batches.
     crops = torch.cat([images[:, :, y0:y1, x0:x1] for (y0, y1), (x0, x1) in windows], dim=0)
@@ -96,7 +97,7 @@ def single_scale_scores(
     """Scores with the model's inference settings (whole or slide) at ``out_size``."""
     if inference.mode == "slide":
         if inference.crop_size is None or inference.stride is None:
-            raise ValueError("inference mode 'slide' needs crop_size and stride")
+            raise InputError("inference mode 'slide' needs crop_size and stride")
         return slide_scores(model, images, inference.crop_size, inference.stride, out_size,
                             inference.probs_before_resize, crop_batch)
     return whole_scores(model, images, out_size, inference.probs_before_resize)

@@ -10,8 +10,9 @@ from typing import Any, Mapping
 
 import torch
 
+from ..errors import InputError
 from ..atomic import atomic_path
-from ..config import from_dict, to_dict
+from ..config import from_dict, parse_json, to_dict
 from .config import ModelConfig, upgrade_stored_config
 from .segmentor import Segmentor
 
@@ -25,7 +26,7 @@ _STEM = {"stem.0.": "conv1.0.", "stem.1.": "conv1.1.", "stem.3.": "conv1.3.", "s
          "stem.6.": "conv1.6.", "stem.7.": "bn1."}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint does not fit the model; the message lists the offending tensors."""
 
 
@@ -188,12 +189,13 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], A
         metadata = read_metadata(path)
         config: Any = None
         if CONFIG_METADATA_KEY in metadata:
-            stored = upgrade_stored_config(json.loads(metadata[CONFIG_METADATA_KEY]))
+            stored = upgrade_stored_config(parse_json(metadata[CONFIG_METADATA_KEY], f"{path}:{CONFIG_METADATA_KEY}"))
             config = from_dict(ModelConfig, stored, where=f"{path}:config")
         elif EXTERNAL_METADATA_KEY in metadata:
             from .external_config import external_from_record
 
-            config = external_from_record(json.loads(metadata[EXTERNAL_METADATA_KEY]), f"{path}:{EXTERNAL_METADATA_KEY}")
+            config = external_from_record(parse_json(metadata[EXTERNAL_METADATA_KEY], f"{path}:{EXTERNAL_METADATA_KEY}"),
+                                          f"{path}:{EXTERNAL_METADATA_KEY}")
         try:
             tensors = load_file(str(path))
         except Exception as err:  # noqa: BLE001 - name the file
@@ -227,7 +229,7 @@ def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, name: str |
     elif isinstance(model, Segmentor):
         metadata = {CONFIG_METADATA_KEY: json.dumps(to_dict(model.config))}
     else:
-        raise ValueError(f"cannot save a {type(model).__name__} with its config: only idrnet's models and "
+        raise InputError(f"cannot save a {type(model).__name__} with its config: only idrnet's models and "
                          "config-line models (model: {type: smp|torchvision, …}) carry one; save its state_dict instead")
     if name:
         metadata[NAME_METADATA_KEY] = name

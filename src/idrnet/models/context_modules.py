@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import InputError
 from .layers import AdaptiveAvgPool, conv_bn_relu
 
 
@@ -64,4 +65,4 @@ def build_context_module(
         return ASPP(in_channels, out_channels, dilations, align_corners)
     if kind == "ppm":
         return PyramidPooling(in_channels, out_channels, pool_scales, align_corners)
-    raise ValueError(f"unknown context module {kind!r}: expected 'aspp' or 'ppm'")
+    raise InputError(f"unknown context module {kind!r}: expected 'aspp' or 'ppm'")

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from ..errors import InputError
+
 
 def upsampled_cross_entropy(
     logits: torch.Tensor,
@@ -28,7 +30,7 @@ def upsampled_cross_entropy(
     training step. A target outside ``[0, K)`` that is not ``ignore_index`` raises ``ValueError``.
     """
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise InputError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     differentiable = logits.requires_grad and torch.is_grad_enabled()
     if reduction == "mean":
         return upsampled_cross_entropy_with_pixels(logits, targets, ignore_index, align_corners)[0]
@@ -105,7 +107,7 @@ def _resized_softmax_losses(
     out_of_range = labelled & ((flat < 0) | (flat >= k))
     if bool(out_of_range.any()):
         bad = flat[out_of_range][0].item()
-        raise ValueError(f"target class {bad} is out of range for {k} classes (ignore_index {ignore_index})")
+        raise InputError(f"target class {bad} is out of range for {k} classes (ignore_index {ignore_index})")
     index = torch.where(labelled, flat, torch.zeros_like(flat)).unsqueeze(1)
     probs = torch.softmax(scores, dim=1)
     target_probs = probs.gather(1, index).squeeze(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..errors import InputError
 from .checkpoint import CheckpointError, load_weights_only, resnet_key_to_timm
 from .download import fetch
 
@@ -25,7 +26,7 @@ def load_resnet_v1c_imagenet(backbone: nn.Module, source: bool | str) -> None:
     depth = getattr(backbone, "depth")
     if source is True:
         if depth not in RESNET_V1C_URLS:
-            raise ValueError(f"no official ImageNet V1c weights for ResNet-{depth}; pass a file path")
+            raise InputError(f"no official ImageNet V1c weights for ResNet-{depth}; pass a file path")
         source = RESNET_V1C_URLS[depth]
     path = fetch(str(source))
     raw = load_weights_only(path, "ImageNet backbone weights")

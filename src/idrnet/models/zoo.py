@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..errors import UnknownNameError
 from .config import AuxiliaryConfig, BackboneConfig, HeadConfig, InferenceConfig, ModelConfig
 from .heads import IDRNetHeadConfig, OCRNetHeadConfig
 
@@ -182,5 +183,5 @@ def get_entry(name: str) -> ZooEntry:
 
         close = difflib.get_close_matches(name, MODEL_ZOO, n=5, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else " (`idrnet models` or idrnet.list_models() lists them)"
-        raise KeyError(f"unknown model {name!r}{hint}")
+        raise UnknownNameError(f"unknown model {name!r}{hint}")
     return MODEL_ZOO[name]

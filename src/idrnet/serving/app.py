@@ -19,6 +19,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from ..errors import InputError
 from .arm import Arm, public_names
 from .batcher import BatchResult, MicroBatcher, QueueFull
 from .codecs import (HTTPProblem, class_areas, class_areas_header, decode_feedback_label, decode_request_image,
@@ -46,19 +47,19 @@ class ServerState:
 
     def __init__(self, arms: Sequence[Arm], options: ServeOptions) -> None:
         if not arms or len(arms) > 2:
-            raise ValueError("serve one model, or two (A and B)")
+            raise InputError("serve one model, or two (A and B)")
         self.arms = {arm.name: arm for arm in arms}
         self.options = options
         if len(arms) == 2:
             a, b = arms
             if a.num_classes != b.num_classes or list(a.segmenter.class_names) != list(b.segmenter.class_names):
-                raise ValueError(f"an A/B test needs two models of the same classes: A ({a.source}) has {a.num_classes} "
+                raise InputError(f"an A/B test needs two models of the same classes: A ({a.source}) has {a.num_classes} "
                                  f"classes, B ({b.source}) {b.num_classes}"
                                  + ("" if a.num_classes != b.num_classes else ", named differently"))
             if options.mode == "single":
-                raise ValueError("two models need --split FRACTION or --shadow")
+                raise InputError("two models need --split FRACTION or --shadow")
         elif options.mode != "single":
-            raise ValueError("--split and --shadow need a second model (--model-b)")
+            raise InputError("--split and --shadow need a second model (--model-b)")
         first = arms[0]
         names = [a.source for a in arms] if options.expose_paths else public_names([a.source for a in arms])
         for arm, name in zip(arms, names):

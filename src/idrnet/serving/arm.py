@@ -9,6 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import InputError
+
 
 @dataclass
 class Arm:
@@ -106,7 +108,7 @@ def load_arm(
     from ..models.zoo import MODEL_ZOO
 
     if model in MODEL_ZOO and checkpoint is None:
-        raise ValueError(f"{model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
+        raise InputError(f"{model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
     if not str(model).endswith((".onnx", ".yaml", ".yml")) and model not in MODEL_ZOO and "{" not in model \
             and not Path(model).exists():
         raise FileNotFoundError(f"model {model} is neither a zoo name nor an existing file")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..evaluation.compare import areas_of_confusion, independent_bootstrap, miou_of_areas, paired_bootstrap
 from ..evaluation.confusion import confusion_of
 
@@ -46,7 +47,7 @@ def repair_cut_end(file: Any, path: Path) -> int:
         return 0
     last = tail.rfind(b"\n")
     if last < 0 and size > len(tail):
-        raise ValueError(f"--ab-log {path}: its last megabyte holds no line break; this is not an A/B log")
+        raise InputError(f"--ab-log {path}: its last megabyte holds no line break; this is not an A/B log")
     cut = tail[last + 1:]
     if _record(cut.decode("utf-8", errors="replace")) is not None:
         file.write("\n")  # a whole record whose line break was not written
@@ -97,7 +98,7 @@ def _sparse(inter: np.ndarray, union: np.ndarray) -> list[list[int]]:
 def _dense(sparse: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
     classes, inter, union = (np.asarray(v, dtype=np.int64) for v in sparse)
     if classes.size and (classes.min() < 0 or classes.max() >= k):
-        raise ValueError(f"class index out of range 0..{k - 1}")
+        raise InputError(f"class index out of range 0..{k - 1}")
     dense_inter, dense_union = np.zeros(k, np.int64), np.zeros(k, np.int64)
     dense_inter[classes], dense_union[classes] = inter, union
     return dense_inter, dense_union
@@ -161,7 +162,7 @@ class ABLedger:
             except OSError as err:
                 self._log.close()
                 self._log = None
-                raise ValueError(f"--ab-log {log} is in use by another running server: choose another file") from err
+                raise InputError(f"--ab-log {log} is in use by another running server: choose another file") from err
             try:
                 self.repaired_bytes = repair_cut_end(self._log, log)
                 self.resumed = self._replay(log)
@@ -190,13 +191,13 @@ class ABLedger:
                 start = line.rfind('{"event"')
                 record = _record(line[start:]) if start > 0 else None
                 if record is None:
-                    raise ValueError(f"--ab-log {path}:{number} is not an A/B log record; choose another --ab-log")
+                    raise InputError(f"--ab-log {path}:{number} is not an A/B log record; choose another --ab-log")
                 log.warning("--ab-log %s:%d: skipped %d bytes of a cut record before the next one", path, number, start)
             event = record["event"]
             if event == "start":
                 stored = {"mode": record.get("mode"), "num_classes": record.get("num_classes"), "arms": record.get("arms")}
                 if stored != self._identity():
-                    raise ValueError(
+                    raise InputError(
                         f"--ab-log {path} holds another experiment ({json.dumps(stored)}; this server: "
                         f"{json.dumps(self._identity())}): choose another --ab-log to start a new one")
             elif event == "request" and record.get("arm") in self.arms:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..errors import InputError
+
 Mode = Literal["single", "split", "shadow"]
 
 
@@ -56,9 +58,9 @@ class ServeOptions:
         }
         for flag, (value, ok, expected) in checks.items():
             if not ok:
-                raise ValueError(f"{flag} {value}: expected {expected}")
+                raise InputError(f"{flag} {value}: expected {expected}")
         if self.mode not in ("single", "split", "shadow"):
-            raise ValueError(f"unknown serving mode {self.mode!r}; expected single, split or shadow")
+            raise InputError(f"unknown serving mode {self.mode!r}; expected single, split or shadow")
 
     @property
     def max_body_bytes(self) -> int:

@@ -6,6 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def colorize(label: np.ndarray, palette: Sequence[Sequence[int]], ignore_index: int = 255) -> np.ndarray:
     """``(H, W)`` labels → ``(H, W, 3)`` uint8 RGB; the ignore label (and anything beyond the palette)
@@ -17,7 +19,7 @@ def colorize(label: np.ndarray, palette: Sequence[Sequence[int]], ignore_index: 
         table[ignore_index] = 0
     label = np.asarray(label)
     if label.min(initial=0) < 0 or label.max(initial=0) > 255:
-        raise ValueError(f"labels must lie in [0, 255] to colour them, got [{label.min()}, {label.max()}]")
+        raise InputError(f"labels must lie in [0, 255] to colour them, got [{label.min()}, {label.max()}]")
     return table[label.astype(np.uint8)]
 
 
@@ -27,7 +29,7 @@ def overlay(image: np.ndarray, label: np.ndarray, palette: Sequence[Sequence[int
     the image."""
     image = np.asarray(image, dtype=np.uint8)
     if image.shape[:2] != np.asarray(label).shape:
-        raise ValueError(f"image {image.shape[:2]} and label {np.asarray(label).shape} differ in size")
+        raise InputError(f"image {image.shape[:2]} and label {np.asarray(label).shape} differ in size")
     colour = colorize(label, palette, ignore_index).astype(np.float32)
     out = image.astype(np.float32) * (1 - alpha) + colour * alpha
     keep = np.asarray(label) == ignore_index

@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..atomic import atomic_path
 
 
@@ -28,7 +29,7 @@ def top_helpers(
     r = _as_numpy(relations).copy()
     n = r.shape[0]
     if r.shape != (n, n) or len(class_names) != n:
-        raise ValueError(f"relations must be {len(class_names)}×{len(class_names)} for the class names, got {r.shape}")
+        raise InputError(f"relations must be {len(class_names)}×{len(class_names)} for the class names, got {r.shape}")
     np.fill_diagonal(r, -np.inf)
     out: dict[str, list[tuple[str, float]]] = {}
     for j in range(n):
@@ -84,7 +85,7 @@ def relation_heatmap_figure(
     r = _as_numpy(relations)
     n = r.shape[0]
     if r.shape != (n, n) or len(class_names) != n:
-        raise ValueError(f"relations must be {len(class_names)}×{len(class_names)} for the class names, got {r.shape}")
+        raise InputError(f"relations must be {len(class_names)}×{len(class_names)} for the class names, got {r.shape}")
     shown = np.arange(n)
     if max_classes is not None and n > max_classes:
         off = np.abs(r - np.diag(np.diag(r)))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ...errors import UnknownNameError
 from .. import classes as C
 from ..labels import LabelMap
 from .base import DatasetInfo, SampleFiles, SegmentationDataset, read_id_list
@@ -130,6 +131,6 @@ BENCHMARKS: dict[str, Benchmark] = {
 def build_benchmark(name: str, root: str | Path, split: str, pipeline=None, seed: int = 0, skip_bad: bool = False) -> SegmentationDataset:
     """A benchmark split as a :class:`SegmentationDataset`."""
     if name not in BENCHMARKS:
-        raise KeyError(f"unknown dataset {name!r}; expected one of {', '.join(BENCHMARKS)}")
+        raise UnknownNameError(f"unknown dataset {name!r}; expected one of {', '.join(BENCHMARKS)}")
     b = BENCHMARKS[name]
     return SegmentationDataset(b.info, b.lister(Path(root), split), b.label_map, pipeline, seed, skip_bad=skip_bad)

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch.nn as nn
 
+from ...errors import InputError
 from .hrnet import ARCHS as HRNET_ARCHS
 from .hrnet import HRNetV2
 from .resnet import ResNetV1c
@@ -38,12 +39,12 @@ def create_backbone(
     if name.startswith("resnet") and name.endswith("v1c"):
         depth = name[len("resnet") : -len("v1c")]
         if not depth.isdigit():
-            raise ValueError(f"backbone {name!r}: expected resnet<depth>v1c, e.g. resnet50v1c")
+            raise InputError(f"backbone {name!r}: expected resnet<depth>v1c, e.g. resnet50v1c")
         return ResNetV1c(int(depth), output_stride, pretrained, **kwargs)
     if name in HRNET_ARCHS:
         unknown = sorted(set(kwargs) - {"width", "stage1_channels"})
         if unknown:
-            raise ValueError(f"backbone {name}: unknown option(s) {', '.join(unknown)} (HRNetV2 takes width and "
+            raise InputError(f"backbone {name}: unknown option(s) {', '.join(unknown)} (HRNetV2 takes width and "
                              "stage1_channels; base_width is ResNet-V1c's)")
         return HRNetV2(name, pretrained=pretrained, **kwargs)
     if name.startswith("swin_"):

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...errors import InputError
+
 
 @dataclass(frozen=True)
 class StageSpec:
@@ -169,7 +171,7 @@ class HighResolutionNet(nn.Module):
     def __init__(self, arch: str = "hrnetv2_w18", width: int | None = None, stage1_channels: int = 64) -> None:
         super().__init__()
         if arch not in ARCHS:
-            raise ValueError(f"unknown HRNet arch {arch!r}; expected one of {', '.join(ARCHS)}")
+            raise InputError(f"unknown HRNet arch {arch!r}; expected one of {', '.join(ARCHS)}")
         stage1_blocks, blocks, modules, default_width = ARCHS[arch]
         specs = _arch(stage1_blocks, blocks, modules, width or default_width, stage1_channels)
         self.arch = arch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch.nn as nn
 from timm.models.resnet import BasicBlock
 
+from ...errors import InputError
 from .timm_backbone import TimmBackbone
 
 DEPTHS = (18, 34, 50, 101, 152)
@@ -22,9 +23,9 @@ class ResNetV1c(TimmBackbone):
         self, depth: int = 50, output_stride: int = 8, pretrained: bool | str = False, base_width: int = 64
     ) -> None:
         if depth not in DEPTHS:
-            raise ValueError(f"ResNet depth {depth} is not supported: expected one of {DEPTHS}")
+            raise InputError(f"ResNet depth {depth} is not supported: expected one of {DEPTHS}")
         if output_stride not in (8, 16, 32):
-            raise ValueError(f"ResNet output_stride {output_stride}: expected 8, 16 or 32")
+            raise InputError(f"ResNet output_stride {output_stride}: expected 8, 16 or 32")
         # timm's own V1c weights are named resnet50c etc.; a string selects such a tag.
         super().__init__(
             f"resnet{depth}",

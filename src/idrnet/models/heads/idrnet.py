@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...errors import InputError
 from ...distributed import is_distributed
 from .. import relation_ops as ops
 from ..context_modules import build_context_module
@@ -129,11 +130,11 @@ class IDRNetHead(DecodeHead):
     ) -> None:
         super().__init__()
         if context == "ocr" and fpn_channels is not None:
-            raise ValueError("an IDRNet head with OCR context has no FPN (fpn_channels must be null)")
+            raise InputError("an IDRNet head with OCR context has no FPN (fpn_channels must be null)")
         if fpn_channels is not None and context is None:
-            raise ValueError("an IDRNet head with an FPN (UPerNet) needs context='aspp' or 'ppm'")
+            raise InputError("an IDRNet head with an FPN (UPerNet) needs context='aspp' or 'ppm'")
         if context_refiner is not None and context is None:
-            raise ValueError("context_refiner needs a context module ('aspp', 'ppm' or 'ocr')")
+            raise InputError("context_refiner needs a context module ('aspp', 'ppm' or 'ocr')")
         self.num_classes = num_classes
         self.align_corners = align_corners
         self.stage1_loss_weight = stage1_loss_weight

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...errors import InputError
 from ..layers import auxiliary_head, conv_bn_relu
 from ..self_attention import SelfAttention
 from .base import AuxiliaryLogits, DecodeHead, HeadOutputs
@@ -69,7 +70,7 @@ class OCRNetHead(DecodeHead):
         config = config or OCRNetHeadConfig()
         if config.scale != 1.0:
             # the reference down-samples the attention queries then, and its reshape only works at 1
-            raise ValueError(f"ocrnet scale {config.scale}: only 1 is supported (every official config uses 1)")
+            raise InputError(f"ocrnet scale {config.scale}: only 1 is supported (every official config uses 1)")
         self.config = config
         self.object_regions = auxiliary_head(in_channels[-2], config.regions_channels, num_classes, config.regions_dropout)
         self.bottleneck = conv_bn_relu(in_channels[-1], config.feats_channels, 3)
