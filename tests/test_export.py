@@ -91,3 +91,33 @@ def test_torch_export_with_dynamic_batch_and_size(family):
     x = torch.randn(3, 3, 75, 99)
     with torch.no_grad():
         torch.testing.assert_close(program.module()(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_every_runnable_model_offers_the_segmentation_model_protocol(tmp_path):
+    """Segmentor, a wrapped and an attached model, the torch runtime and an ONNX graph all satisfy the
+    written interface that inference, evaluation and serving rely on."""
+    import torch.nn as nn
+
+    from idrnet import attach, build_model
+    from idrnet.deploy.torch_runtime import TorchRuntime
+    from idrnet.dropin import WrappedModel
+    from idrnet.models.protocol import SegmentationModel
+    from tiny import tiny_config
+
+    ours = build_model(tiny_config("fcn")).eval()
+
+    def own_network():
+        return nn.Sequential(nn.Conv2d(3, 8, 3, stride=8, padding=1), nn.ReLU(), nn.Conv2d(8, 5, 1))
+
+    candidates = {"Segmentor": ours, "TorchRuntime": TorchRuntime(ours),
+                  "WrappedModel": WrappedModel.of(own_network(), 5),
+                  "attached": attach(own_network(), 5, feats_channels=8, transform_channels=4, probe_size=32)}
+    pytest.importorskip("onnxruntime")
+    from idrnet import export_onnx
+    from idrnet.deploy.onnx_model import OnnxSegmentor
+
+    candidates["OnnxSegmentor"] = OnnxSegmentor(export_onnx(ours, tmp_path / "m.onnx", (64, 64)))
+    assert not isinstance(nn.Conv2d(3, 5, 1), SegmentationModel)  # a module is not a segmentation model
+    for name, model in candidates.items():
+        assert isinstance(model, SegmentationModel), name
+        assert model.num_classes == 5 and model.forward_scores(torch.randn(1, 3, 40, 56)).shape == (1, 5, 40, 56), name

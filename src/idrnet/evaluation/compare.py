@@ -14,7 +14,7 @@ import torch
 from ..atomic import write_image
 from ..data.datasets.base import SegmentationDataset
 from ..models.config import InferenceConfig
-from ..models.segmentor import Segmentor
+from ..models.protocol import SegmentationModel
 from .confusion import ConfusionMatrix, confusion_of
 from .inference import TTAConfig, predict_scores
 
@@ -87,8 +87,8 @@ class _Disagreement:
 
 @torch.no_grad()
 def compare_models(
-    model_a: Segmentor,
-    model_b: Segmentor,
+    model_a: SegmentationModel,
+    model_b: SegmentationModel,
     dataset: SegmentationDataset,
     device: torch.device | str = "cpu",
     inference_a: InferenceConfig | None = None,

@@ -12,7 +12,7 @@ import torch
 from ..data.datasets.base import SegmentationDataset
 from ..distributed import world_info
 from ..models.config import InferenceConfig
-from ..models.segmentor import Segmentor
+from ..models.protocol import SegmentationModel
 from .confusion import ConfusionMatrix, confusion_of
 from .inference import TTAConfig, predict_scores
 
@@ -60,7 +60,7 @@ def label_image(prediction: np.ndarray, palette=None, sixteen_bit: bool = False)
 
 @torch.no_grad()
 def evaluate(
-    model: Segmentor,
+    model: SegmentationModel,
     dataset: SegmentationDataset,
     device: torch.device | str = "cpu",
     inference: InferenceConfig | None = None,

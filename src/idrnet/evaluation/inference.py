@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..models.config import InferenceConfig
-from ..models.segmentor import Segmentor
+from ..models.protocol import SegmentationModel
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def _resize(x: torch.Tensor, size: Sequence[int], align_corners: bool) -> torch.
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=align_corners)
 
 
-def whole_scores(model: Segmentor, images: torch.Tensor, out_size: Sequence[int], probs_before_resize: bool = False) -> torch.Tensor:
+def whole_scores(model: SegmentationModel, images: torch.Tensor, out_size: Sequence[int], probs_before_resize: bool = False) -> torch.Tensor:
     """One forward of the whole image; head-resolution scores resized straight to ``out_size`` (as the
     official test script does)."""
     if model.size_divisor > 1 or not hasattr(model, "forward_logits"):
@@ -59,7 +59,7 @@ def _grid(size: int, crop: int, stride: int) -> list[tuple[int, int]]:
 
 
 def slide_scores(
-    model: Segmentor,
+    model: SegmentationModel,
     images: torch.Tensor,
     crop_size: Sequence[int],
     stride: Sequence[int],
@@ -92,7 +92,7 @@ def slide_scores(
 
 
 def single_scale_scores(
-    model: Segmentor, images: torch.Tensor, inference: InferenceConfig, out_size: Sequence[int], crop_batch: int = 8
+    model: SegmentationModel, images: torch.Tensor, inference: InferenceConfig, out_size: Sequence[int], crop_batch: int = 8
 ) -> torch.Tensor:
     """Scores with the model's inference settings (whole or slide) at ``out_size``."""
     if inference.mode == "slide":
@@ -113,7 +113,7 @@ def flip_permutation(num_classes: int, flip_pairs: Sequence[tuple[int, int]] = (
 
 @torch.no_grad()
 def predict_scores(
-    model: Segmentor,
+    model: SegmentationModel,
     images: torch.Tensor,
     inference: InferenceConfig | None = None,
     out_size: Sequence[int] | None = None,
