@@ -295,3 +295,25 @@ def test_bench_measures_precisions_interleaved(tmp_path, capsys):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["precision"], r["backend"]) for r in records] == [
         ("fp32", "eager"), ("fp32", "onnxruntime"), ("int8", "onnxruntime")]
+
+
+def test_the_backend_record_drives_the_choices_and_the_checks():
+    from idrnet.cli.main import build_parser
+    from idrnet.deploy.backends import BACKEND_RECORDS, PRECISIONS
+    from idrnet.deploy.runtime import check_combination
+    from idrnet.errors import InputError
+
+    parser = build_parser()
+    predict = parser._subparsers._group_actions[0].choices["predict"]
+    backend = next(a for a in predict._actions if a.dest == "backend")
+    assert list(backend.choices) == ["auto", *(b.name for b in BACKEND_RECORDS)]
+    for record in BACKEND_RECORDS:
+        for precision in PRECISIONS:
+            for device in ("cpu", "cuda"):
+                runs = precision in record.precisions and device in record.devices and (precision != "int8" or device == "cpu")
+                if runs:
+                    check_combination(precision, record.name, device)
+                    continue
+                with pytest.raises(InputError) as info:
+                    check_combination(precision, record.name, device)
+                assert record.name in str(info.value) and (precision in str(info.value) or device in str(info.value))

@@ -27,9 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="zoo name, model YAML or .safetensors file")
     parser.add_argument("--size", type=_size, default=(512, 512), metavar="HxW", help="input size (default 512x512)")
     parser.add_argument("--batch", type=at_least(1), default=1, help="images per forward (default 1)")
-    parser.add_argument("--backend", nargs="+", choices=["eager", "compile", "onnxruntime", "openvino"], default=["eager"],
+    from ..deploy.backends import BACKENDS, PRECISIONS
+
+    parser.add_argument("--backend", nargs="+", choices=list(BACKENDS), default=["eager"],
                         help="one or more backends (default eager)")
-    parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16", "int8"], default=["fp32"],
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32"],
                         help="one or more precisions (default fp32)")
     parser.add_argument("--calibration", metavar="DIR_OR_CONFIG", help="int8: calibration images (default: noise)")
     parser.add_argument("--calibration-images", type=at_least(1), default=8, metavar="N", help="int8: how many (default 8)")

@@ -73,9 +73,11 @@ def inference_from_args(args: argparse.Namespace, base):
 
 def add_precision_arguments(parser: argparse.ArgumentParser, onnx_file_note: bool = True) -> None:
     """--precision, --backend, --calibration and --calibration-images (see docs/deployment.md)."""
-    parser.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
+    from ..deploy.backends import BACKENDS, PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="arithmetic: fp32 (default), bf16 (autocast / OpenVINO hint) or int8 (calibrated quantisation)")
-    parser.add_argument("--backend", choices=["auto", "eager", "compile", "onnxruntime", "openvino"], default="auto",
+    parser.add_argument("--backend", choices=["auto", *BACKENDS], default="auto",
                         help="how the model runs (default auto: the fastest measured path for the precision on a CPU"
                              + (", ONNX Runtime for .onnx files" if onnx_file_note else "") + "; eager on a GPU)")
     parser.add_argument("--calibration", metavar="DIR_OR_CONFIG",

@@ -13,11 +13,12 @@ from typing import Any, Callable, Literal, Sequence
 import torch
 
 from ..errors import InputError
+from .backends import BACKENDS as BACKEND_INFO
+from .backends import PRECISIONS, combination_problem
 
 Precision = Literal["fp32", "bf16", "int8"]
 Backend = Literal["eager", "compile", "onnxruntime", "openvino"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
-BACKENDS: tuple[str, ...] = ("eager", "compile", "onnxruntime", "openvino")
+BACKENDS: tuple[str, ...] = tuple(BACKEND_INFO)
 BACKEND_ENV = "IDRNET_BACKEND"  # overrides the automatic choice ("eager" keeps tests free of compile time)
 
 # How far each precision may move a model's output from fp32 eager on the same input (the tests hold
@@ -69,18 +70,10 @@ def _check_precision(precision: str) -> None:
 
 
 def check_combination(precision: str, backend: str, device: str | torch.device = "cpu") -> None:
-    """Refuse, with the reason, the combinations idrnet does not run."""
-    device = torch.device(device)
-    if precision == "int8" and backend == "eager":
-        raise InputError("--precision int8 runs with --backend compile, onnxruntime or openvino "
-                         "(eager PyTorch would only simulate int8 arithmetic in fp32)")
-    if precision == "bf16" and backend == "onnxruntime":
-        raise InputError("--precision bf16 is not offered with --backend onnxruntime (its CPU provider has no bf16 "
-                         "convolutions); use eager, compile or openvino")
-    if backend == "openvino" and device.type != "cpu":
-        raise InputError(f"--backend openvino runs on the CPU, not on {device}")
-    if precision == "int8" and device.type != "cpu":
-        raise InputError(f"--precision int8 runs on the CPU, not on {device}")
+    """Refuse, with the reason, the combinations idrnet does not run (see :mod:`.backends`)."""
+    problem = combination_problem(precision, backend, torch.device(device).type)
+    if problem is not None:
+        raise InputError(problem)
 
 
 def cpu_has_bf16() -> bool:
