@@ -22,18 +22,15 @@ class UserError(Exception):
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
-    from ..config import ConfigError
-    from ..data.labels import BadSampleError
     from ..engine.errors import TrainingError
-    from ..models.checkpoint import CheckpointError
+    from ..errors import InputError
     from ..models.download import DownloadError
     from ..optional import MissingExtraError
 
-    from ..errors import InputError
-
-    # Not ValueError or KeyError as such: raised by idrnet's own code or a library, they are bugs to report.
-    return (UserError, InputError, ConfigError, CheckpointError, BadSampleError, TrainingError, DownloadError,
-            MissingExtraError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
+    # InputError covers ConfigError, CheckpointError, BadSampleError and unknown names. Not ValueError or
+    # KeyError as such: raised by idrnet's own code or a library, they are bugs to report.
+    return (UserError, InputError, TrainingError, DownloadError, MissingExtraError, FileNotFoundError, FileExistsError,
+            PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 # Failures of the machine, not of idrnet: a full disk, a read-only or forbidden folder.
