@@ -138,7 +138,7 @@ def test_automatic_backend(monkeypatch):
 
 
 @pytest.mark.parametrize("precision,backend,message", [
-    ("int8", "eager", "int8 runs with --backend compile, onnxruntime or openvino"),
+    ("int8", "eager", r"precision int8 does not run on backend eager \(eager PyTorch would only simulate int8 arithmetic in fp32\); use compile, onnxruntime, openvino"),
     ("bf16", "onnxruntime", "no bf16"),
     ("fp16", "eager", "unknown precision 'fp16'"),
     ("fp32", "tensorrt", "unknown backend 'tensorrt'"),

@@ -36,7 +36,7 @@ def create_model(
     that library's model, with IDRNet attached when its ``idrnet`` is true.
     The model is returned in eval mode.
     """
-    config, weights_source = _resolve(name, checkpoint)
+    config, weights_source, state = _resolve(name, checkpoint)
     if num_classes is not None:
         config = dataclasses.replace(config, num_classes=num_classes)
     ours = isinstance(config, ModelConfig)
@@ -47,8 +47,8 @@ def create_model(
         config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, pretrained=False))
     model = build_any(config)
     if weights_source is not None:
-        path = fetch(str(weights_source), _sha256_for(name, weights_source))
-        state, _, _ = read_checkpoint(path)
+        if state is None:
+            state, _, _ = read_checkpoint(fetch(str(weights_source), _sha256_for(name, weights_source)))
         with torch.no_grad():
             load_state_dict_strict(model, state, str(weights_source))
     return model.eval()
@@ -56,35 +56,38 @@ def create_model(
 
 def _resolve(
     name: str | os.PathLike | ModelConfig, checkpoint: str | os.PathLike | bool | None
-) -> tuple[ModelConfig, str | os.PathLike | None]:
+) -> tuple[ModelConfig, str | os.PathLike | None, dict[str, torch.Tensor] | None]:
+    """(config, where the weights come from, the weights when already read): a file is read once."""
     from ..models.external_config import SMPModelConfig, TorchvisionModelConfig
 
     if isinstance(name, (ModelConfig, SMPModelConfig, TorchvisionModelConfig)):
         if checkpoint is True:
             raise InputError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names")
-        return name, checkpoint or None
+        return name, checkpoint or None, None
     text = str(name)
     if text in MODEL_ZOO:
         entry = get_entry(text)
         if checkpoint is True:
             if entry.checkpoint_url is None:
                 raise InputError(f"{text} has no published checkpoint; pass a path")
-            return entry.config, entry.checkpoint_url
-        return entry.config, checkpoint or None
+            return entry.config, entry.checkpoint_url, None
+        return entry.config, checkpoint or None, None
     if text.endswith((".yaml", ".yml")):
         from ..models.config_io import load_model_config
 
         if checkpoint is True:
             raise InputError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names, "
                              "not for a config file")
-        return load_model_config(text), checkpoint or None
+        return load_model_config(text), checkpoint or None, None
     if text.endswith(".safetensors") or Path(text).is_file():
-        state_config = read_checkpoint(Path(text))[1] if text.endswith(".safetensors") else None
+        state, state_config, _ = read_checkpoint(Path(text)) if text.endswith(".safetensors") else (None, None, None)
         if state_config is None:
             raise InputError(f"{text} holds weights but no model config (only idrnet's .safetensors files carry one): "
                              "name the model (a zoo name or model YAML) and give this file as its checkpoint "
                              "(--checkpoint on the command line)")
-        return state_config, checkpoint if checkpoint not in (None, True) else text
+        if checkpoint not in (None, True):
+            return state_config, checkpoint, None
+        return state_config, text, state
     if Path(text).is_dir():
         raise InputError(f"{text} is a folder, not a model: give a zoo name, a .safetensors file, a model YAML "
                          "(or, where ONNX models are taken, an .onnx file)")

@@ -9,12 +9,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError
-from ..data.meta import DataMeta, custom_meta, generic_meta, zoo_meta
+from ..data.meta import DataMeta, custom_meta, generic_meta
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
+from ..errors import InputError
 from ..evaluation.inference import TTAConfig, predict_scores
 from ..models.config import InferenceConfig, ModelConfig
-from ..models.zoo import MODEL_ZOO
 
 ImageInput = str | os.PathLike | np.ndarray | torch.Tensor | Any  # Any: a PIL image
 
@@ -56,20 +55,6 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     return np.ascontiguousarray(array[..., :3])
 
 
-def stored_meta(model: Any, checkpoint: Any = None) -> DataMeta | None:
-    """The data description that comes with a model: stored in its ``.safetensors`` file (the checkpoint's,
-    else the model's), or the zoo dataset's for a zoo name; None when there is none."""
-    from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
-
-    source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
-    stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}
-    if DATA_METADATA_KEY in stored:
-        return DataMeta.from_json(stored[DATA_METADATA_KEY])
-    if isinstance(model, str) and model in MODEL_ZOO:
-        return zoo_meta(model)
-    return None
-
-
 class Segmenter:
     """A model ready to segment images.
 
@@ -103,29 +88,12 @@ class Segmenter:
         threads: int | None = None,
         seed: int = 0,
     ) -> None:
-        from .create import create_model
+        from .load import load
 
         self.device = torch.device(device)
-        onnx_meta = None
-        if isinstance(model, torch.nn.Module):  # ours, or a wrapped/attached model of another library
-            self.model = model
-        elif isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx"):
-            from ..deploy.onnx_model import OnnxSegmentor
-
-            self.model = OnnxSegmentor(model, self.device)
-            onnx_meta = self.model.data_meta
-        else:
-            self.model = create_model(model, checkpoint=checkpoint)
-        self.model.eval().to(self.device)
-        meta: DataMeta | None = None
-        if isinstance(data, DataMeta):
-            meta = data
-        elif data is not None:
-            meta = custom_meta(data)
-        elif onnx_meta:
-            meta = DataMeta.from_json(onnx_meta)
-        else:
-            meta = stored_meta(model, checkpoint)
+        loaded = load(model, checkpoint, self.device)
+        self.model = loaded.model
+        meta = data if isinstance(data, DataMeta) else custom_meta(data) if data is not None else loaded.meta
         self.meta = meta or generic_meta(self.model.num_classes)
         if len(self.meta.classes) != self.model.num_classes:
             raise InputError(f"the data description has {len(self.meta.classes)} classes, the model {self.model.num_classes}")

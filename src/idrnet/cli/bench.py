@@ -131,7 +131,8 @@ def _calibration(args: argparse.Namespace, model):
     if not args.calibration:
         print("note: int8 calibrated on noise images (timing only; pass --calibration for a meaningful int8 model)")
         return None
-    from ..apis.segmenter import Segmenter, stored_meta
+    from ..apis.load import stored_meta
+    from ..apis.segmenter import Segmenter
     from ..apis.calibration import calibration_files
     from ..deploy.calibration import calibration_batches
 

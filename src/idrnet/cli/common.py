@@ -160,14 +160,11 @@ def check_outside(path, folder, flag: str, what: str) -> None:
         raise InputError(f"{flag} {path} lies inside {what} {folder}; choose a folder outside it")
 
 
-def check_ignore_label(model, dataset) -> None:
-    """A checkpoint trained on this dataset (same class names) must use the dataset's ignore label."""
-    from ..data.meta import DataMeta
-
-    stored = getattr(model, "data_meta", None)
-    if not stored:
+def check_ignore_label(meta, dataset) -> None:
+    """A model trained on this dataset (its stored data description ``meta`` has the same class names)
+    must use the dataset's ignore label."""
+    if meta is None:
         return
-    meta = DataMeta.from_json(stored)
     if tuple(meta.classes) == tuple(dataset.info.classes) and meta.ignore_index != dataset.info.ignore_index:
         raise InputError(f"the checkpoint was trained with ignore label {meta.ignore_index} but the dataset's "
                          f"ignore label is {dataset.info.ignore_index}; fix the dataset's ignore_index")

@@ -35,21 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(source: str):
-    from ..apis.create import create_model
-    from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
+    """A model argument of compare: a zoo name (its published weights), or a file (.safetensors, .onnx)."""
+    from ..apis.load import load
     from ..models.zoo import MODEL_ZOO
 
     if source in MODEL_ZOO:
-        return create_model(source, checkpoint=True)
+        return load(source, checkpoint=True)
     if not Path(source).is_file():
         raise FileNotFoundError(f"{source}: no such checkpoint file and not a zoo name")
-    if source.endswith(".onnx"):
-        from ..deploy.onnx_model import OnnxSegmentor
-
-        return OnnxSegmentor(source)
-    model = create_model(source)
-    model.data_meta = read_metadata(source).get(DATA_METADATA_KEY)
-    return model
+    return load(source)
 
 
 def distinct_names(a: str, b: str) -> tuple[str, str]:
@@ -75,11 +69,12 @@ def run(args: argparse.Namespace) -> int:
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
-    model_a, model_b = _load(args.model_a), _load(args.model_b)
-    for name, model in (("A", model_a), ("B", model_b)):
-        if model.num_classes != dataset.info.num_classes:
-            raise InputError(f"model {name} has {model.num_classes} classes, the dataset {dataset.info.num_classes}")
-        check_ignore_label(model, dataset)
+    loaded_a, loaded_b = _load(args.model_a), _load(args.model_b)
+    model_a, model_b = loaded_a.model, loaded_b.model
+    for name, loaded in (("A", loaded_a), ("B", loaded_b)):
+        if loaded.model.num_classes != dataset.info.num_classes:
+            raise InputError(f"model {name} has {loaded.model.num_classes} classes, the dataset {dataset.info.num_classes}")
+        check_ignore_label(loaded.meta, dataset)
     inference_a, tta = inference_from_args(args, model_a.config.inference)
     inference_b, _ = inference_from_args(args, model_b.config.inference)
     result = compare_models(model_a, model_b, dataset, device_from_args(args), inference_a, inference_b, tta,

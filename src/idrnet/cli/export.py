@@ -58,16 +58,15 @@ def run(args: argparse.Namespace) -> int:
     """Export, then verify the outputs at the requested sizes."""
     import torch
 
-    from ..apis.create import create_model
+    from ..apis.load import is_graph_file, load
     from ..deploy.export import LABEL_AGREEMENT, NORM_TOLERANCE, agrees, export_onnx, output_agreement
     from ..deploy.onnx_model import OnnxSegmentor
-    from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
     from ..models.zoo import MODEL_ZOO
     from ..optional import require
 
     from .common import check_output_file, check_writable, model_bytes
 
-    if str(args.model).endswith(".onnx"):
+    if is_graph_file(args.model):
         raise InputError(f"{args.model} is already an exported ONNX model; export starts from the model itself "
                          "(a .safetensors file, a zoo name or a model YAML)")
     output = check_output_file(args.output, args.model, ".onnx", args.overwrite)
@@ -79,13 +78,10 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
     if args.model in MODEL_ZOO and checkpoint is None:
         print("note: no --checkpoint given; exporting randomly initialised weights")
-    model = create_model(args.model, checkpoint=checkpoint).eval()
+    loaded = load(args.model, checkpoint)
+    model = loaded.model
     check_writable(output, "output", need_bytes=model_bytes(model) + (16 << 20))
-    data_meta = read_metadata(args.model).get(DATA_METADATA_KEY) if args.model.endswith(".safetensors") else None
-    if data_meta is None and args.model in MODEL_ZOO:
-        from ..data.meta import zoo_meta
-
-        data_meta = zoo_meta(args.model).to_json()
+    data_meta = loaded.meta.to_json() if loaded.meta else None
     if args.calibration and args.precision != "int8":
         raise InputError("--calibration is used by --precision int8 only")
     if args.precision == "int8":

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
-    from ..apis.create import create_model
+    from ..apis.load import is_graph_file, load
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
     from ..data.build import build_split
@@ -56,22 +56,15 @@ def run(args: argparse.Namespace) -> int:
     device = device_from_args(args)
     init_distributed(device.type)
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
-    if str(checkpoint).endswith(".onnx"):
-        from ..deploy.onnx_model import OnnxSegmentor
-
-        model = OnnxSegmentor(checkpoint, device)
-    else:
-        model = create_model(config.model, checkpoint=checkpoint).to(device)
-        if isinstance(checkpoint, str) and checkpoint.endswith(".safetensors"):
-            from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
-
-            model.data_meta = read_metadata(checkpoint).get(DATA_METADATA_KEY)
+    # an exported graph is the whole model; anything else is the config's model with these weights
+    loaded = load(checkpoint, device=device) if is_graph_file(checkpoint) else load(config.model, checkpoint, device)
+    model = loaded.model
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
     if dataset.info.num_classes != model.num_classes:
         raise InputError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
-    check_ignore_label(model, dataset)
+    check_ignore_label(loaded.meta, dataset)
     model = _accelerate(model, args, config, dataset, device)
     inference, tta = inference_from_args(args, model.config.inference)
     metrics = evaluate(model, dataset, device, inference, tta, args.save_predictions, args.format,

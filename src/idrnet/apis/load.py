@@ -1,0 +1,60 @@
+"""The one place that decides what a model argument is — a zoo name, a ``.safetensors`` file, an ``.onnx``
+graph, a model YAML or config line (with a checkpoint), or a built module — and loads it with the data
+description that comes with it. ``Segmenter``, ``idrnet test``, ``compare`` and ``export`` go through it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.meta import DataMeta, zoo_meta
+from ..models.protocol import SegmentationModel
+from ..models.zoo import MODEL_ZOO
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode and the data description stored with it (None when it has none)."""
+
+    model: SegmentationModel
+    meta: DataMeta | None
+
+
+def is_graph_file(source: Any) -> bool:
+    """Whether ``source`` names an exported graph (``.onnx``), which runs as it is."""
+    return isinstance(source, (str, os.PathLike)) and str(source).endswith(".onnx")
+
+
+def stored_meta(model: Any, checkpoint: Any = None) -> DataMeta | None:
+    """The data description that comes with a model: stored in its ``.safetensors`` file (the checkpoint's,
+    else the model's), or the zoo dataset's for a zoo name; None when there is none."""
+    from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
+
+    source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
+    stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}
+    if DATA_METADATA_KEY in stored:
+        return DataMeta.from_json(stored[DATA_METADATA_KEY], f"{source}:{DATA_METADATA_KEY}")
+    if isinstance(model, str) and model in MODEL_ZOO:
+        return zoo_meta(model)
+    return None
+
+
+def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
+         device: str | torch.device = "cpu") -> LoadedModel:
+    """``source`` ready to run on ``device``: an ``.onnx`` file with ONNX Runtime (its stored description),
+    a built module as it is, anything else through :func:`idrnet.create_model` with ``checkpoint`` (as
+    there: a path, URL or ``True`` for a zoo entry's published weights)."""
+    from .create import create_model
+
+    if is_graph_file(source):
+        from ..deploy.onnx_model import OnnxSegmentor
+
+        graph = OnnxSegmentor(source, torch.device(device))
+        meta = DataMeta.from_json(graph.data_meta, f"{source}:data description") if graph.data_meta else None
+        return LoadedModel(graph, meta)
+    model = source if isinstance(source, torch.nn.Module) else create_model(source, checkpoint=checkpoint)
+    return LoadedModel(model.eval().to(device), stored_meta(source, checkpoint))
