@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..data.meta import DataMeta, zoo_meta
+from ..errors import InputError
 from ..models.protocol import SegmentationModel
 from ..models.zoo import MODEL_ZOO
 
@@ -58,3 +59,9 @@ def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
         return LoadedModel(graph, meta)
     model = source if isinstance(source, torch.nn.Module) else create_model(source, checkpoint=checkpoint)
     return LoadedModel(model.eval().to(device), stored_meta(source, checkpoint))
+
+
+def check_weights_given(source: Any, checkpoint: Any, flag: str = "--checkpoint") -> None:
+    """Inference needs trained weights: a zoo name alone would be a randomly initialised model."""
+    if isinstance(source, str) and source in MODEL_ZOO and checkpoint in (None, False):
+        raise InputError(f"{source} is a zoo name: pass {flag} PATH or {flag} official")

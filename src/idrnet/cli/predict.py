@@ -207,12 +207,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from ..apis.load import check_weights_given
     from ..apis.segmenter import Segmenter
     from ..atomic import atomic_path, write_image, write_text
     from ..data.image_header import TooManyPixelsError
     from ..data.labels import BadSampleError, read_image
     from ..evaluation.evaluator import save_label_png
-    from ..models.zoo import MODEL_ZOO
     from ..visualization import with_legend
 
     check_predict_arguments(args)
@@ -232,8 +232,7 @@ def run(args: argparse.Namespace) -> int:
                          "or choose another --out")
     check_writable(out, "--out", folder=True)
     checkpoint = True if args.checkpoint == "official" else args.checkpoint
-    if args.model in MODEL_ZOO and checkpoint is None:
-        raise InputError(f"{args.model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
+    check_weights_given(args.model, checkpoint)
     runtime = precision_from_args(args, args.model)
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
     if args.backend == "auto" and args.precision == "fp32" and len(images) == len(files) < COMPILE_WORTHWHILE \

@@ -9,8 +9,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import InputError
-
 
 @dataclass
 class Arm:
@@ -104,11 +102,11 @@ def load_arm(
     """Load ``model`` (anything ``idrnet predict`` accepts: zoo name with ``checkpoint``, ``.safetensors``,
     model YAML, config line, ``.onnx``) for ``precision`` on ``backend`` (default: the fastest measured
     path, see :func:`idrnet.deploy.runtime.resolve_backend`; ONNX Runtime for ``.onnx``)."""
+    from ..apis.load import check_weights_given
     from ..apis.segmenter import Segmenter
     from ..models.zoo import MODEL_ZOO
 
-    if model in MODEL_ZOO and checkpoint is None:
-        raise InputError(f"{model} is a zoo name: pass --checkpoint PATH or --checkpoint official")
+    check_weights_given(model, checkpoint)
     if not str(model).endswith((".onnx", ".yaml", ".yml")) and model not in MODEL_ZOO and "{" not in model \
             and not Path(model).exists():
         raise FileNotFoundError(f"model {model} is neither a zoo name nor an existing file")
