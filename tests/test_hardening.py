@@ -514,3 +514,18 @@ def test_what_users_give_is_an_input_error(tmp_path, capsys):
     assert f"{bad}:{CONFIG_METADATA_KEY}: not valid JSON" in err
     err = error_of(capsys, ["predict", str(image), "--model", str(path), "--device", "cux", "--out", str(tmp_path / "p")])
     assert "--device cux: expected cpu, cuda, cuda:N or auto" in err
+
+
+def test_a_zoo_name_without_weights_is_refused_by_inference_verbs(tmp_path, capsys):
+    import socket
+
+    image = tmp_path / "img.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(image)
+    expected = "idrnet_fcn_resnet50os8_ade20k is a zoo name: pass --checkpoint PATH or --checkpoint official"
+    assert expected in error_of(capsys, ["predict", str(image), "--model", "idrnet_fcn_resnet50os8_ade20k",
+                                         "--out", str(tmp_path / "p")])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pytest.importorskip("fastapi")
+    assert expected in error_of(capsys, ["serve", "idrnet_fcn_resnet50os8_ade20k", "--port", str(port)])
