@@ -38,6 +38,19 @@ class DecodeHead(nn.Module):
 
     replays_random_state: ClassVar[bool] = False
 
+    @classmethod
+    def from_config(cls, config: Any, in_channels: Sequence[int], num_classes: int, align_corners: bool) -> "DecodeHead":
+        """Build from the head's typed config: each field but ``type`` is the keyword argument of the same
+        name (so a field is declared in the config and taken by ``__init__``, nowhere else), and
+        ``align_corners`` comes from the model when ``__init__`` takes it."""
+        import dataclasses
+        import inspect
+
+        options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "type"}
+        if "align_corners" in inspect.signature(cls.__init__).parameters:
+            options["align_corners"] = align_corners
+        return cls(in_channels, num_classes, **options)
+
     def forward_train(self, features: Sequence[torch.Tensor]) -> HeadOutputs:
         """Everything a training step supervises (default: the logits alone)."""
         return HeadOutputs(self(features))

@@ -38,13 +38,6 @@ class DeepLabV3Head(DecodeHead):
         self.aspp_net = ASPP(in_channels[-1], feats_channels, dilations, align_corners)
         self.decoder = nn.Sequential(nn.Dropout2d(dropout), nn.Conv2d(feats_channels, num_classes, 1))
 
-    @classmethod
-    def from_config(
-        cls, config: DeepLabV3HeadConfig, in_channels: Sequence[int], num_classes: int, align_corners: bool
-    ) -> "DeepLabV3Head":
-        """Build from the typed config."""
-        return cls(in_channels, num_classes, config.feats_channels, config.dilations, config.dropout, align_corners)
-
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         """Logits at the last stage's resolution."""
         return self.decoder(self.aspp_net(features[-1]))

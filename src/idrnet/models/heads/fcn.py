@@ -37,11 +37,6 @@ class FCNHead(DecodeHead):
         layers += [nn.Dropout2d(dropout), nn.Conv2d(channels, num_classes, 1)]
         self.decoder = nn.Sequential(*layers)
 
-    @classmethod
-    def from_config(cls, config: FCNHeadConfig, in_channels: Sequence[int], num_classes: int, align_corners: bool) -> "FCNHead":
-        """Build from the typed config."""
-        return cls(in_channels, num_classes, config.feats_channels, config.num_convs, config.dropout)
-
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         """Logits at the last stage's resolution."""
         return self.decoder(features[-1])

@@ -188,22 +188,6 @@ class IDRNetHead(DecodeHead):
     # The deletion diagnostics replay the training forward's dropout masks from a saved RNG state.
     replays_random_state: ClassVar[bool] = True
 
-    @classmethod
-    def from_config(
-        cls, config: IDRNetHeadConfig, in_channels: Sequence[int], num_classes: int, align_corners: bool
-    ) -> "IDRNetHead":
-        """Build from the typed config."""
-        c = config
-        return cls(
-            in_channels, num_classes, feats_channels=c.feats_channels, transform_channels=c.transform_channels,
-            context=c.context, dilations=c.dilations, pool_scales=c.pool_scales, context_refiner=c.context_refiner,
-            fpn_channels=c.fpn_channels, stage1_on_features=c.stage1_on_features, dropout=c.dropout,
-            relation_momentum=c.relation_momentum, memory_momentum=c.memory_momentum, align_corners=align_corners,
-            intervention_updates_bn_stats=c.intervention_updates_bn_stats, learn_relations=c.learn_relations,
-            use_dataset_representations=c.use_dataset_representations, stage1_loss_weight=c.stage1_loss_weight,
-            regions_channels=c.regions_channels, regions_dropout=c.regions_dropout, regions_weight=c.regions_weight,
-        )
-
     # ----------------------------------------------------------------------------- forward passes
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         """Stage-2 logits ``(B, K, h, w)``."""

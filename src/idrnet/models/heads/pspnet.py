@@ -38,11 +38,6 @@ class PSPHead(DecodeHead):
         self.ppm_net = PyramidPooling(in_channels[-1], feats_channels, pool_scales, align_corners)
         self.decoder = nn.Sequential(nn.Dropout2d(dropout), nn.Conv2d(feats_channels, num_classes, 1))
 
-    @classmethod
-    def from_config(cls, config: PSPHeadConfig, in_channels: Sequence[int], num_classes: int, align_corners: bool) -> "PSPHead":
-        """Build from the typed config."""
-        return cls(in_channels, num_classes, config.feats_channels, config.pool_scales, config.dropout, align_corners)
-
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         """Logits at the last stage's resolution."""
         return self.decoder(self.ppm_net(features[-1]))

@@ -46,11 +46,6 @@ class UPerHead(DecodeHead):
             nn.Conv2d(feats_channels, num_classes, 1),
         )
 
-    @classmethod
-    def from_config(cls, config: UPerHeadConfig, in_channels: Sequence[int], num_classes: int, align_corners: bool) -> "UPerHead":
-        """Build from the typed config."""
-        return cls(in_channels, num_classes, config.feats_channels, config.pool_scales, config.dropout, align_corners)
-
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         """Logits at the first stage's resolution (1/4 of the input)."""
         top = self.ppm_net(features[-1])
