@@ -139,3 +139,21 @@ def test_torch_export_with_dynamic_size():
     y, _ = batch(b=1, size=80)
     with torch.no_grad():
         torch.testing.assert_close(exported.module()(y), model(y), rtol=1e-4, atol=1e-5)
+
+
+def test_every_head_in_heads_builds_from_its_typed_config():
+    """HEADS is the one list of heads: each builds from its config through DecodeHead.from_config (every
+    config field is an __init__ argument of the same name) and runs."""
+    import dataclasses
+    import inspect
+
+    from idrnet.models.heads import HEADS
+
+    for head_type, (config_class, head_class) in HEADS.items():
+        model = build_model(tiny_config(head_type)).eval()
+        assert isinstance(model.decode_head, head_class) and isinstance(model.config.head, config_class)
+        with torch.no_grad():
+            assert model(torch.randn(1, 3, 64, 64)).shape == (1, 5, 64, 64), head_type
+        fields = {f.name for f in dataclasses.fields(config_class)} - {"type"}
+        if "from_config" not in vars(head_class):  # the generic builder: every field is an argument
+            assert fields <= set(inspect.signature(head_class.__init__).parameters), head_type
