@@ -244,3 +244,19 @@ def test_official_recipes_produce_crop_sized_tensors(name):
     assert tuple(out["image"].shape[1:]) == recipe.crop == tuple(out["label"].shape)
     test = recipe.test()({k: v.copy() for k, v in sample.items()}, np.random.default_rng(1))
     assert test["label"].shape == (300, 400)  # labels stay at their original size for evaluation
+
+
+def test_data_check_of_a_benchmark_reports_missing_files(tmp_path, capsys):
+    from idrnet.cli.main import main as cli
+
+    for split in ("training", "validation"):
+        (tmp_path / "ade" / "images" / split).mkdir(parents=True)
+        (tmp_path / "ade" / "annotations" / split).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ade" / "images" / split / "a.jpg")
+    Image.fromarray(np.ones((8, 8), np.uint8)).save(tmp_path / "ade" / "annotations" / "training" / "a.png")
+    spec = tmp_path / "bench.yaml"
+    spec.write_text("dataset: ade20k\nroot: ade\n")
+    assert cli(["data", "check", str(spec), "--split", "train"]) == 0
+    assert cli(["data", "check", str(spec), "--split", "val"]) == 1
+    assert "missing label" in capsys.readouterr().out
+    assert cli(["data", "check", str(spec), "--split", "test"]) == 2

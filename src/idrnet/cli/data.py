@@ -75,24 +75,15 @@ def resolve_target(target: str) -> tuple[str, object, list[str]]:
 
 
 def open_split(kind: str, source, split: str):
-    """(dataset, pairing problems) of one split."""
-    from ..data.datasets.benchmarks import BENCHMARKS, SegmentationDataset
-    from ..data.datasets.custom import open_custom
+    """(dataset, pairing problems) of one split of what :func:`resolve_target` found."""
+    from ..data.build import open_dataset
 
     if kind == "config":
-        kind, source = ("custom", source.root) if source.type == "custom" else ("benchmark", (source.type, Path(source.root)))
+        return open_dataset(source.type, source.root, split)
     if kind == "custom":
-        return open_custom(source, split)
+        return open_dataset("custom", source, split)
     name, root = source
-    b = BENCHMARKS[name]
-    try:
-        samples = b.lister(root, split)
-    except KeyError:
-        raise InputError(f"{name} has no split {split!r}") from None
-    problems = [f"missing image: {s.image}" for s in samples if not s.image.exists()]
-    problems += [f"missing label: {s.label}" for s in samples if s.label is not None and not s.label.exists()]
-    present = [s for s in samples if s.image.exists() and (s.label is None or s.label.exists())]
-    return SegmentationDataset(b.info, present, b.label_map), problems
+    return open_dataset(name, root, split)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .config import DataConfig
 from .datasets.base import SegmentationDataset
 from .meta import DataMeta
@@ -17,6 +19,15 @@ def pipeline_recipe(data: DataConfig) -> PipelineRecipe:
             raise ConfigError(f"data.recipe: unknown {data.recipe!r}; expected one of {', '.join(RECIPES)}")
         return RECIPES[data.recipe]
     return PipelineRecipe(tuple(data.scale), tuple(data.crop), tuple(data.ratio_range), True, data.test_scale)
+
+
+def open_dataset(kind: str, root: str | Path, split: str) -> tuple[SegmentationDataset, list[str]]:
+    """A split of a custom dataset folder (``kind`` ``"custom"``) or of a benchmark (``kind`` its name),
+    without a pipeline, with the problems found in the files (unpaired, missing) instead of an error."""
+    from .datasets.benchmarks import open_benchmark
+    from .datasets.custom import open_custom
+
+    return open_custom(root, split) if kind == "custom" else open_benchmark(kind, root, split)
 
 
 def build_split(data: DataConfig, split: str, train: bool, seed: int = 0) -> SegmentationDataset:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ...errors import UnknownNameError
+from ...errors import InputError, UnknownNameError
 from .. import classes as C
 from ..labels import LabelMap
 from .base import DatasetInfo, SampleFiles, SegmentationDataset, read_id_list
@@ -126,6 +126,21 @@ BENCHMARKS: dict[str, Benchmark] = {
     "lip": Benchmark(_info("lip", C.LIP_CLASSES, C.LIP_PALETTE, C.LIP_FLIP_PAIRS), LabelMap(20, ignore=(255,)), list_lip),
     "cihp": Benchmark(_info("cihp", C.CIHP_CLASSES, C.CIHP_PALETTE, C.CIHP_FLIP_PAIRS), LabelMap(20, ignore=(255,)), list_cihp),
 }
+
+
+def open_benchmark(name: str, root: str | Path, split: str) -> tuple[SegmentationDataset, list[str]]:
+    """A benchmark split's samples whose files exist, and the missing files (for ``idrnet data check``)."""
+    if name not in BENCHMARKS:
+        raise UnknownNameError(f"unknown dataset {name!r}; expected one of {', '.join(BENCHMARKS)}")
+    b = BENCHMARKS[name]
+    try:
+        samples = b.lister(Path(root), split)
+    except KeyError:
+        raise InputError(f"{name} has no split {split!r}") from None
+    problems = [f"missing image: {s.image}" for s in samples if not s.image.exists()]
+    problems += [f"missing label: {s.label}" for s in samples if s.label is not None and not s.label.exists()]
+    present = [s for s in samples if s.image.exists() and (s.label is None or s.label.exists())]
+    return SegmentationDataset(b.info, present, b.label_map), problems
 
 
 def build_benchmark(name: str, root: str | Path, split: str, pipeline=None, seed: int = 0, skip_bad: bool = False) -> SegmentationDataset:
