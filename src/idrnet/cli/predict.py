@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .common import (
-    add_precision_arguments, add_tta_arguments, check_writable, device_from_args, inference_from_args, precision_from_args,
+    add_precision_arguments, add_tta_arguments, at_least, check_writable, device_from_args, inference_from_args, precision_from_args,
 )
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run in --out")
     parser.add_argument("--skip-existing", action="store_true",
                         help="continue an interrupted run: skip inputs whose outputs all exist in --out")
-    parser.add_argument("--max-pixels", type=int, default=40_000_000,
+    parser.add_argument("--max-pixels", type=at_least(1), default=40_000_000,
                         help="refuse images larger than this many pixels, read from the file's header (default 40M)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip unreadable, truncated or too large images (listed in OUT/skipped.txt) instead of stopping")
@@ -143,13 +143,11 @@ def _opencv_path(path: Path, what: str) -> str:
 
 
 def check_predict_arguments(args: argparse.Namespace) -> None:
-    """Values that would give wrong pictures or no limit, refused before any work."""
+    """Values that would give wrong pictures or contradict each other, refused before any work."""
     import math
 
     if not (math.isfinite(args.alpha) and 0.0 <= args.alpha <= 1.0):
         raise InputError(f"--alpha {args.alpha}: expected an opacity between 0 and 1")
-    if args.max_pixels < 1:
-        raise InputError(f"--max-pixels {args.max_pixels}: expected at least 1")
     if args.overwrite and args.skip_existing:
         raise InputError("--overwrite replaces earlier outputs, --skip-existing keeps them: pass one of them")
 

@@ -113,12 +113,17 @@ class TooManyPixelsError(InputError):
     """An image whose header announces more pixels than allowed; the message names the limit's flag."""
 
 
+def refuse_over_limit(size: tuple[int, int], max_pixels: int, what: str, flag: str) -> None:
+    """:class:`TooManyPixelsError` when an image of ``size`` (width, height) exceeds ``max_pixels``."""
+    if size[0] * size[1] > max_pixels:
+        raise TooManyPixelsError(f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,} ({flag})")
+
+
 def check_pixel_limit(data: bytes, kind: str, max_pixels: int, what: str, flag: str) -> tuple[int, int]:
     """The announced (width, height) of ``data``; :class:`TooManyPixelsError` above ``max_pixels``, and
     ValueError when the header gives no size (the image is refused rather than decoded blind)."""
     size = header_size(data, kind)
     if size is None or 0 in size:  # a zero is no size either (a JPEG height deferred to a DNL marker)
         raise InputError(f"{what}: the {kind} header is cut or malformed (no image size in it)")
-    if size[0] * size[1] > max_pixels:
-        raise TooManyPixelsError(f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,} ({flag})")
+    refuse_over_limit(size, max_pixels, what, flag)
     return size

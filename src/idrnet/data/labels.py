@@ -113,15 +113,12 @@ def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels
 
     import cv2
 
-    from .image_header import TooManyPixelsError, check_pixel_limit
+    from .image_header import TooManyPixelsError, check_pixel_limit, refuse_over_limit
 
     kind = sniff_image_format(data)
     if kind is None and other_formats and data:
         if max_pixels is not None:
-            size = _pil_size(data, name)
-            if size[0] * size[1] > max_pixels:
-                raise TooManyPixelsError(f"{name} has {size[0]}×{size[1]} pixels, more than the limit of "
-                                         f"{max_pixels:,} ({limit_flag})")
+            refuse_over_limit(_pil_size(data, name), max_pixels, name, limit_flag)
         _verify_decode(io.BytesIO(data), name)
         kind = "image"
     if kind is None:

@@ -11,9 +11,8 @@ from typing import Any
 
 import torch.nn as nn
 
-from ..models.external_config import (  # noqa: F401 - the config lines are models' data; named here too
-    LIBRARIES, ExternalModelConfig, SMPModelConfig, TorchvisionModelConfig, external_from_record, external_record,
-    library_of,
+from ..models.external_config import (  # noqa: F401 - the config lines are models' data; dropin names them too
+    ExternalModelConfig, SMPModelConfig, TorchvisionModelConfig, library_of,
 )
 
 
