@@ -41,15 +41,15 @@ def quickstart_model(folder: Path) -> Path:
     if QUICKSTART_MODEL.is_file():
         return QUICKSTART_MODEL
     from idrnet import build_model, save_checkpoint
-    from idrnet.data.meta import DataMeta
+    from idrnet.data.description import DataDescription
     from idrnet.data.synth import CLASSES, PALETTE
     from idrnet.engine.config import load_train_config
 
     config = load_train_config(QUICKSTART_CONFIG)
-    meta = DataMeta(tuple(CLASSES), tuple(tuple(c) for c in PALETTE), 255, (),
+    meta = DataDescription(tuple(CLASSES), tuple(tuple(c) for c in PALETTE), 255, (),
                     tuple(config.data.scale), True)
     return save_checkpoint(build_model(config.model).eval(), folder / "quickstart_untrained.safetensors",
-                           data_meta=meta.to_json())
+                           data_description=meta.to_json())
 
 
 def free_port() -> int:

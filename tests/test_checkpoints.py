@@ -175,17 +175,17 @@ def test_fetch_downloads_once_verifies_and_respects_offline(tmp_path, monkeypatc
 
 def test_load_gives_the_model_with_its_data_description_and_reads_a_file_once(tmp_path, monkeypatch):
     from idrnet.apis import create as create_module
-    from idrnet.apis.load import load, stored_meta
-    from idrnet.data.meta import DataMeta
+    from idrnet.apis.load import load, stored_description
+    from idrnet.data.description import DataDescription
     from tiny import tiny_config
 
-    meta = DataMeta(tuple(f"c{i}" for i in range(5)), tuple((i, i, i) for i in range(5)), 255, (), (64, 32), True)
+    meta = DataDescription(tuple(f"c{i}" for i in range(5)), tuple((i, i, i) for i in range(5)), 255, (), (64, 32), True)
     path = idrnet.save_checkpoint(idrnet.build_model(tiny_config("fcn")).eval(), tmp_path / "m.safetensors",
-                                  data_meta=meta.to_json())
+                                  data_description=meta.to_json())
     reads = []
     original = create_module.read_checkpoint
     monkeypatch.setattr(create_module, "read_checkpoint", lambda p: reads.append(p) or original(p))
     loaded = load(str(path))
-    assert len(reads) == 1 and loaded.meta == meta and not loaded.model.training
-    assert load(tiny_config("fcn")).meta is None  # a config alone comes with no description
-    assert stored_meta("idrnet_fcn_resnet50os8_ade20k").classes[0] == "wall"  # a zoo name: its dataset's (ADE20K)
+    assert len(reads) == 1 and loaded.description == meta and not loaded.model.training
+    assert load(tiny_config("fcn")).description is None  # a config alone comes with no description
+    assert stored_description("idrnet_fcn_resnet50os8_ade20k").classes[0] == "wall"  # a zoo name: its dataset's (ADE20K)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 
-import numpy as np
 import pytest
 import torch
 
-from idrnet import build_model, save_checkpoint
+from idrnet import build_model
 from tiny import tiny_config
 
 FAMILIES = {

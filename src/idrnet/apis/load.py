@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..data.meta import DataMeta, zoo_meta
+from ..data.description import DataDescription
 from ..errors import InputError
 from ..models.protocol import SegmentationModel
 from ..models.zoo import MODEL_ZOO
@@ -22,7 +22,7 @@ class LoadedModel:
     """A model in eval mode and the data description stored with it (None when it has none)."""
 
     model: SegmentationModel
-    meta: DataMeta | None
+    description: DataDescription | None
 
 
 def is_graph_file(source: Any) -> bool:
@@ -30,7 +30,19 @@ def is_graph_file(source: Any) -> bool:
     return isinstance(source, (str, os.PathLike)) and str(source).endswith(".onnx")
 
 
-def stored_meta(model: Any, checkpoint: Any = None) -> DataMeta | None:
+def zoo_description(zoo_name: str) -> DataDescription:
+    """The data description of a zoo model (benchmark classes, official test resize)."""
+    from ..data.datasets.benchmarks import BENCHMARKS
+    from ..data.official import RECIPES, ZOO_DATASETS, zoo_recipe_name
+    from ..models.zoo import get_entry
+
+    dataset = get_entry(zoo_name).dataset
+    info = BENCHMARKS[ZOO_DATASETS[dataset][0]].info
+    recipe = RECIPES[zoo_recipe_name(zoo_name, dataset)]
+    return info.with_test_resize(recipe.test_scale or recipe.scale, recipe.keep_ratio)
+
+
+def stored_description(model: Any, checkpoint: Any = None) -> DataDescription | None:
     """The data description that comes with a model: stored in its ``.safetensors`` file (the checkpoint's,
     else the model's), or the zoo dataset's for a zoo name; None when there is none."""
     from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
@@ -38,9 +50,9 @@ def stored_meta(model: Any, checkpoint: Any = None) -> DataMeta | None:
     source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
     stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}
     if DATA_METADATA_KEY in stored:
-        return DataMeta.from_json(stored[DATA_METADATA_KEY], f"{source}:{DATA_METADATA_KEY}")
+        return DataDescription.from_json(stored[DATA_METADATA_KEY], f"{source}:{DATA_METADATA_KEY}")
     if isinstance(model, str) and model in MODEL_ZOO:
-        return zoo_meta(model)
+        return zoo_description(model)
     return None
 
 
@@ -55,10 +67,10 @@ def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
         from ..deploy.onnx_model import OnnxSegmentor
 
         graph = OnnxSegmentor(source, torch.device(device))
-        meta = DataMeta.from_json(graph.data_meta, f"{source}:data description") if graph.data_meta else None
+        meta = DataDescription.from_json(graph.data_description, f"{source}:data description") if graph.data_description else None
         return LoadedModel(graph, meta)
     model = source if isinstance(source, torch.nn.Module) else create_model(source, checkpoint=checkpoint)
-    return LoadedModel(model.eval().to(device), stored_meta(source, checkpoint))
+    return LoadedModel(model.eval().to(device), stored_description(source, checkpoint))
 
 
 def check_weights_given(source: Any, checkpoint: Any, flag: str = "--checkpoint") -> None:

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..data.meta import DataMeta, custom_meta, generic_meta
+from ..data.description import DataDescription, custom_description, generic_description
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
 from ..errors import InputError
 from ..evaluation.inference import TTAConfig, predict_scores
@@ -61,7 +61,7 @@ class Segmenter:
     ``model``: a zoo name, a ``.safetensors`` file of ours, an ``.onnx`` file from ``idrnet export`` (run
     by ONNX Runtime), a model YAML, a :class:`ModelConfig` or a built :class:`Segmentor`; ``checkpoint``
     as in :func:`idrnet.create_model`. ``data`` overrides the class names/palette/test resize: a
-    :class:`DataMeta` or a custom dataset folder (with dataset.yaml). ``inference`` and ``tta`` override
+    :class:`~idrnet.data.description.DataDescription` or a custom dataset folder (with dataset.yaml). ``inference`` and ``tta`` override
     the model's inference settings.
 
     ``precision`` (``fp32``, ``bf16``, ``int8``) and ``backend`` (``auto``, ``eager``, ``compile``,
@@ -77,7 +77,7 @@ class Segmenter:
         model: str | os.PathLike | ModelConfig | torch.nn.Module,
         checkpoint: str | os.PathLike | bool | None = None,
         device: str | torch.device = "cpu",
-        data: DataMeta | str | os.PathLike | None = None,
+        data: DataDescription | str | os.PathLike | None = None,
         inference: InferenceConfig | None = None,
         tta: TTAConfig | None = None,
         test_scale: tuple[int, int] | None | bool = True,
@@ -93,13 +93,13 @@ class Segmenter:
         self.device = torch.device(device)
         loaded = load(model, checkpoint, self.device)
         self.model = loaded.model
-        meta = data if isinstance(data, DataMeta) else custom_meta(data) if data is not None else loaded.meta
-        self.meta = meta or generic_meta(self.model.num_classes)
-        if len(self.meta.classes) != self.model.num_classes:
-            raise InputError(f"the data description has {len(self.meta.classes)} classes, the model {self.model.num_classes}")
+        meta = data if isinstance(data, DataDescription) else custom_description(data) if data is not None else loaded.description
+        self.description = meta or generic_description(self.model.num_classes)
+        if len(self.description.classes) != self.model.num_classes:
+            raise InputError(f"the data description has {len(self.description.classes)} classes, the model {self.model.num_classes}")
         # test_scale: True = the data description's resize, None/False = none, or an explicit (long, short)
         if test_scale is True:
-            self.test_scale = self.meta.test_scale
+            self.test_scale = self.description.test_scale
         else:
             self.test_scale = tuple(test_scale) if test_scale else None
         self.inference = inference or self.model.config.inference
@@ -124,7 +124,7 @@ class Segmenter:
                 batches = calibration_batches(calibration_files(calibration, count, seed), self.preprocess)
             else:
                 batches = [torch.as_tensor(b) for b in calibration]
-        return accelerate(self.model, precision, backend, batches, self.device, threads, self.meta.to_json(), seed)
+        return accelerate(self.model, precision, backend, batches, self.device, threads, self.description.to_json(), seed)
 
     @property
     def precision(self) -> str:
@@ -137,14 +137,22 @@ class Segmenter:
         return getattr(self.model, "backend", "eager")
 
     @property
+    def meta(self) -> DataDescription:
+        """Deprecated (idrnet 0.1) name of :attr:`description`; removed in 0.3."""
+        import warnings
+
+        warnings.warn("Segmenter.meta is deprecated: use .description", DeprecationWarning, stacklevel=2)
+        return self.description
+
+    @property
     def class_names(self) -> tuple[str, ...]:
         """The model's class names."""
-        return self.meta.classes
+        return self.description.classes
 
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
         """RGB uint8 → the normalised, test-resized ``(1, 3, h, w)`` tensor the model sees."""
         if self.test_scale is not None:
-            image = Resize(self.test_scale, self.meta.keep_ratio)({"image": image}, np.random.default_rng(0))["image"]
+            image = Resize(self.test_scale, self.description.keep_ratio)({"image": image}, np.random.default_rng(0))["image"]
         x = (image.astype(np.float32) - np.float32(IMAGENET_MEAN)) / np.float32(IMAGENET_STD)
         return torch.from_numpy(x.transpose(2, 0, 1).copy()).unsqueeze(0).to(self.device)
 
@@ -152,7 +160,7 @@ class Segmenter:
     def _scores(self, image: ImageInput) -> torch.Tensor:
         """Scores ``(1, K, H, W)`` at the input's size with the inference and TTA settings."""
         rgb = to_rgb_array(image)
-        return predict_scores(self.model, self.preprocess(rgb), self.inference, rgb.shape[:2], self.tta, self.meta.flip_pairs)
+        return predict_scores(self.model, self.preprocess(rgb), self.inference, rgb.shape[:2], self.tta, self.description.flip_pairs)
 
     def predict_proba(self, image: ImageInput) -> np.ndarray:
         """Class probabilities ``(K, H, W)`` float32 at the input's size (numpy, like :meth:`predict`)."""
@@ -181,7 +189,7 @@ class Segmenter:
         confidence: list[np.ndarray] = [np.empty(0)] * len(rgbs)
         for shape, members in groups.items():
             batch = torch.cat([self.preprocess(rgbs[i]) for i in members])
-            scores = predict_scores(self.model, batch, self.inference, shape[:2], self.tta, self.meta.flip_pairs)
+            scores = predict_scores(self.model, batch, self.inference, shape[:2], self.tta, self.description.flip_pairs)
             for n, i in enumerate(members):
                 labels[i] = scores[n].argmax(0).cpu().numpy().astype(dtype)
             if return_confidence:
@@ -197,4 +205,4 @@ class Segmenter:
 
         rgb = to_rgb_array(image)
         labels = self.predict(rgb) if labels is None else labels
-        return overlay(rgb, labels, self.meta.palette, alpha, self.meta.ignore_index)
+        return overlay(rgb, labels, self.description.palette, alpha, self.description.ignore_index)

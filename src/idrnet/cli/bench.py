@@ -131,10 +131,10 @@ def _calibration(args: argparse.Namespace, model):
     if not args.calibration:
         print("note: int8 calibrated on noise images (timing only; pass --calibration for a meaningful int8 model)")
         return None
-    from ..apis.load import stored_meta
+    from ..apis.load import stored_description
     from ..apis.segmenter import Segmenter
     from ..apis.calibration import calibration_files
     from ..deploy.calibration import calibration_batches
 
-    preprocess = Segmenter(model, backend="eager", data=stored_meta(args.model)).preprocess
+    preprocess = Segmenter(model, backend="eager", data=stored_description(args.model)).preprocess
     return calibration_batches(calibration_files(args.calibration, args.calibration_images), preprocess)

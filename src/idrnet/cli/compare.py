@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     for name, loaded in (("A", loaded_a), ("B", loaded_b)):
         if loaded.model.num_classes != dataset.info.num_classes:
             raise InputError(f"model {name} has {loaded.model.num_classes} classes, the dataset {dataset.info.num_classes}")
-        check_ignore_label(loaded.meta, dataset)
+        check_ignore_label(loaded.description, dataset)
     inference_a, tta = inference_from_args(args, model_a.config.inference)
     inference_b, _ = inference_from_args(args, model_b.config.inference)
     result = compare_models(model_a, model_b, dataset, device_from_args(args), inference_a, inference_b, tta,

@@ -81,15 +81,15 @@ def run(args: argparse.Namespace) -> int:
     loaded = load(args.model, checkpoint)
     model = loaded.model
     check_writable(output, "output", need_bytes=model_bytes(model) + (16 << 20))
-    data_meta = loaded.meta.to_json() if loaded.meta else None
+    data_description = loaded.description.to_json() if loaded.description else None
     if args.calibration and args.precision != "int8":
         raise InputError("--calibration is used by --precision int8 only")
     if args.precision == "int8":
         if not args.calibration:
             raise InputError("--precision int8 needs --calibration DIR_OR_CONFIG: images like those the model will see")
-        path = _export_int8(model, output, args, data_meta)
+        path = _export_int8(model, output, args, data_description)
     else:
-        path = export_onnx(model, output, args.example_size, data_meta=data_meta, opset=args.opset)
+        path = export_onnx(model, output, args.example_size, data_description=data_description, opset=args.opset)
     print(f"wrote {path} ({args.precision}, {path.stat().st_size / 2**20:.1f} MiB)")
     if sizes:
         runner = OnnxSegmentor(path)
@@ -112,22 +112,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_int8(model, output, args: argparse.Namespace, data_meta: str | None):
+def _export_int8(model, output, args: argparse.Namespace, data_description: str | None):
     """Export fp32 to a temporary file, then write its int8 copy calibrated on the user's images
     (preprocessed as `idrnet predict` would: the data description's test resize, normalisation)."""
     import tempfile
     from pathlib import Path
 
     from ..apis.segmenter import Segmenter
-    from ..data.meta import DataMeta
+    from ..data.description import DataDescription
     from ..apis.calibration import calibration_files
     from ..deploy.calibration import calibration_batches
     from ..deploy.export import export_onnx
     from ..deploy.int8 import quantize_onnx
 
-    meta = DataMeta.from_json(data_meta) if data_meta else None
+    meta = DataDescription.from_json(data_description) if data_description else None
     preprocess = Segmenter(model, data=meta, backend="eager").preprocess
     batches = calibration_batches(calibration_files(args.calibration, args.calibration_images), preprocess)
     with tempfile.TemporaryDirectory(prefix="idrnet_export_") as tmp:
-        fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", args.example_size, data_meta=data_meta, opset=args.opset)
+        fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", args.example_size, data_description=data_description, opset=args.opset)
         return quantize_onnx(fp32, output, batches)

@@ -191,7 +191,7 @@ def _write_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: 
                     raise OSError(f"cannot write video {target}")
             writer.write(blended[..., ::-1].copy())
             if labels_dir is not None:
-                save_label_png(label, labels_dir / f"{index:06d}.png", segmenter.meta.palette)
+                save_label_png(label, labels_dir / f"{index:06d}.png", segmenter.description.palette)
     finally:
         capture.release()
         if writer is not None:
@@ -258,10 +258,10 @@ def run(args: argparse.Namespace) -> int:
                 np.save(f, probs.astype(np.float16))
         else:
             label = segmenter.predict(rgb)
-        save_label_png(label, targets["label"], segmenter.meta.palette)
+        save_label_png(label, targets["label"], segmenter.description.palette)
         picture = segmenter.overlay(rgb, label, args.alpha)
         if not args.no_legend:
-            picture = with_legend(picture, [label], segmenter.class_names, segmenter.meta.palette, segmenter.meta.ignore_index)
+            picture = with_legend(picture, [label], segmenter.class_names, segmenter.description.palette, segmenter.description.ignore_index)
         write_image(targets["overlay"], picture)
     for path in (f for f in files if f.suffix.lower() in VIDEO_SUFFIXES):
         targets = plan[path]

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.image:
         rgb = to_rgb_array(args.image)
         explanation = explain_image(segmenter.network, segmenter.preprocess(rgb))
-        picture = plot_image_explanation(rgb, explanation, names, segmenter.meta.palette,
+        picture = plot_image_explanation(rgb, explanation, names, segmenter.description.palette,
                                          out / f"{Path(args.image).stem}_groups.png")
         print(f"groups and context of {args.image}: {picture}")
     return 0

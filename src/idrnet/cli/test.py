@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
     if dataset.info.num_classes != model.num_classes:
         raise InputError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
-    check_ignore_label(loaded.meta, dataset)
+    check_ignore_label(loaded.description, dataset)
     model = _accelerate(model, args, config, dataset, device)
     inference, tta = inference_from_args(args, model.config.inference)
     metrics = evaluate(model, dataset, device, inference, tta, args.save_predictions, args.format,

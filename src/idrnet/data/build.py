@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .config import DataConfig
 from .datasets.base import SegmentationDataset
-from .meta import DataMeta
+from .description import DataDescription
 from .official import RECIPES, PipelineRecipe
 
 
@@ -58,8 +58,8 @@ def build_datasets(data: DataConfig, seed: int = 0) -> tuple[SegmentationDataset
     return train, val
 
 
-def data_meta(data: DataConfig, dataset: SegmentationDataset) -> DataMeta:
-    """What a model trained on ``dataset`` must know at prediction time (stored in its checkpoints)."""
-    recipe, info = pipeline_recipe(data), dataset.info
-    return DataMeta(info.classes, info.palette, info.ignore_index, info.flip_pairs,
-                    tuple(recipe.test_scale or recipe.scale), recipe.keep_ratio)
+def run_description(data: DataConfig, dataset: SegmentationDataset) -> DataDescription:
+    """The dataset's description with the run's test-time resize: what a model trained on ``dataset``
+    must know at prediction time (stored in its checkpoints)."""
+    recipe = pipeline_recipe(data)
+    return dataset.info.with_test_resize(tuple(recipe.test_scale or recipe.scale), recipe.keep_ratio)

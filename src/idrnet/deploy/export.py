@@ -6,12 +6,15 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..errors import InputError
 from ..atomic import atomic_path
 from ..config import to_dict
+from ..models.checkpoint import deprecated_keyword, description_json
+from ..models.config import record_for_storage
 from ..models.segmentor import Segmentor
 
 # Keys of the ONNX model's metadata_props.
@@ -39,19 +42,23 @@ def export_onnx(
     example_size: tuple[int, int] = (256, 256),
     min_size: int = 32,
     max_size: int = 8192,
-    data_meta: str | None = None,
+    data_description: Any = None,
     opset: int | None = None,
+    *,
+    data_meta: str | None = None,
 ) -> Path:
     """Write ``model`` (eval mode, ``forward``: images → logits at the input size) as an ONNX file.
 
     The graph takes ``images`` ``(B, 3, H, W)`` float32 (normalised) with dynamic B, H and W
     (``min_size`` ≤ H, W ≤ ``max_size``) and returns ``logits`` ``(B, K, H, W)``. The model config and
-    ``data_meta`` (class names, palette, test resize) go into the file's metadata. Written atomically.
+    ``data_description`` (a DataDescription or its JSON: class names, palette, test resize; ``data_meta`` is its
+    deprecated name) go into the file's metadata. Written atomically.
     Uses the dynamo-based exporter (``torch.onnx.export(..., dynamo=True)``, needs onnxscript).
     ``model``: one of our segmentors, or a model IDRNet was attached to (:func:`idrnet.attach`).
     """
     from ..optional import require
 
+    data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta))
     onnx = require("onnx", "ONNX export")
     require("onnxscript", "ONNX export")
     model = model.eval()
@@ -70,19 +77,20 @@ def export_onnx(
             dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, verbose=False, **kwargs,
         )
     proto = program.model_proto
-    set_metadata(proto, onnx_metadata(model, data_meta))
+    set_metadata(proto, onnx_metadata(model, data_description))
     with atomic_path(path) as tmp:
         onnx.save(proto, tmp)
     return path
 
 
-def onnx_metadata(model: torch.nn.Module, data_meta: str | None = None) -> dict[str, str]:
+def onnx_metadata(model: torch.nn.Module, data_description: Any = None) -> dict[str, str]:
     """The metadata an exported file carries: the model config (ours or an attach config) and the data
     description."""
     key = ONNX_CONFIG_KEY if isinstance(model, Segmentor) else ONNX_ATTACH_KEY
-    meta = {key: json.dumps(to_dict(model.config))}
-    if data_meta:
-        meta[ONNX_DATA_KEY] = data_meta
+    data_description = description_json(data_description)
+    meta = {key: json.dumps(record_for_storage(to_dict(model.config), data_description))}
+    if data_description:
+        meta[ONNX_DATA_KEY] = data_description
     return meta
 
 

@@ -7,18 +7,21 @@ from typing import Any
 import torch
 
 from ..config import from_dict, parse_json
+from ..data.description import IGNORE_INDEX
 from ..errors import InputError
 
 
-def stored_config(text: str, where: str, attached: bool = False) -> Any:
-    """The model config stored as JSON beside an exported graph (ours, or an :class:`AttachConfig`)."""
+def stored_config(text: str, where: str, attached: bool = False, description: str | None = None) -> Any:
+    """The model config stored as JSON beside an exported graph (ours, or an :class:`AttachConfig`), with
+    the ignore label of the data ``description`` stored beside it."""
+    from ..models.config import ModelConfig, record_from_storage, upgrade_stored_config
+
+    record = parse_json(text, where)
     if attached:
         from ..dropin.attach import AttachConfig
 
-        return from_dict(AttachConfig, parse_json(text, where), where=where)
-    from ..models.config import ModelConfig, upgrade_stored_config
-
-    return from_dict(ModelConfig, upgrade_stored_config(parse_json(text, where)), where=where)
+        return from_dict(AttachConfig, record_from_storage(record, description, where), where=where)
+    return from_dict(ModelConfig, record_from_storage(upgrade_stored_config(record), description, where), where=where)
 
 
 class GraphSegmentor:
@@ -39,7 +42,7 @@ class GraphSegmentor:
         self.config = config
         self.num_classes = config.num_classes
         self.align_corners = config.align_corners
-        self.ignore_index = config.ignore_index
+        self.ignore_index = IGNORE_INDEX if config.ignore_index is None else config.ignore_index
         self.source = source
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

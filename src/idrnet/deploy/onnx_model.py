@@ -40,14 +40,15 @@ class OnnxSegmentor(GraphSegmentor):
         except Exception as err:  # noqa: BLE001 - ONNX Runtime's own error types: name the file
             raise CheckpointError(f"{path}: not a loadable ONNX model ({' '.join(str(err).split())[:200]})") from err
         meta = self.session.get_modelmeta().custom_metadata_map
+        description = meta.get(ONNX_DATA_KEY)
         if ONNX_CONFIG_KEY in meta:
-            config = stored_config(meta[ONNX_CONFIG_KEY], f"{path}:metadata")
+            config = stored_config(meta[ONNX_CONFIG_KEY], f"{path}:metadata", description=description)
         elif ONNX_ATTACH_KEY in meta:
-            config = stored_config(meta[ONNX_ATTACH_KEY], f"{path}:metadata", attached=True)
+            config = stored_config(meta[ONNX_ATTACH_KEY], f"{path}:metadata", attached=True, description=description)
         else:
             raise InputError(f"{path} was not written by idrnet export (no {ONNX_CONFIG_KEY} metadata)")
         super().__init__(config, str(path))
-        self.data_meta: str | None = meta.get(ONNX_DATA_KEY)
+        self.data_description: str | None = meta.get(ONNX_DATA_KEY)
         self.precision = meta.get(ONNX_PRECISION_KEY, "fp32")
         self.path = path
 

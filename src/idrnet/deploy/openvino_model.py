@@ -35,12 +35,12 @@ class OpenVinoSegmentor(GraphSegmentor):
 
     def __init__(self, path: str | os.PathLike, config: Any, precision: str = "fp32",
                  calibration: Sequence[torch.Tensor] | None = None, threads: int | None = None,
-                 data_meta: str | None = None) -> None:
+                 data_description: str | None = None) -> None:
         from ..optional import require
 
         ov = require("openvino", "the openvino backend")
         super().__init__(config, str(path))
-        self.precision, self.data_meta = precision, data_meta
+        self.precision, self.data_description = precision, data_description
         model = ov.convert_model(str(Path(path)))
         if precision == "int8":
             model = _quantize(model, calibration, keep_fp32=context_arithmetic(path))

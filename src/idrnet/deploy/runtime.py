@@ -114,7 +114,7 @@ def accelerate(
     calibration: Sequence[torch.Tensor] | None = None,
     device: str | torch.device = "cpu",
     threads: int | None = None,
-    data_meta: str | None = None,
+    data_description: str | None = None,
     seed: int = 0,
 ) -> Any:
     """``model`` (a segmentor, an attached model, or a loaded ``.onnx`` file) ready to run with
@@ -155,7 +155,7 @@ def accelerate(
     from .export import export_onnx
 
     with tempfile.TemporaryDirectory(prefix="idrnet_runtime_") as tmp:
-        path = export_onnx(model.cpu(), Path(tmp) / "model.onnx", data_meta=data_meta)
+        path = export_onnx(model.cpu(), Path(tmp) / "model.onnx", data_description=data_description)
         model.to(device)
         if backend == "onnxruntime":
             from .onnx_model import OnnxSegmentor
@@ -167,7 +167,7 @@ def accelerate(
             return OnnxSegmentor(path, device, threads=threads)
         from .openvino_model import OpenVinoSegmentor
 
-        return OpenVinoSegmentor(path, model.config, precision, calibration, threads, data_meta)
+        return OpenVinoSegmentor(path, model.config, precision, calibration, threads, data_description)
 
 
 def _require_backend(precision: str, backend: str) -> None:
@@ -203,7 +203,7 @@ def _accelerate_graph(model: Any, precision: str, backend: str, threads: int | N
     from .openvino_model import OpenVinoSegmentor
 
     if precision == "bf16":
-        return OpenVinoSegmentor(model.path, model.config, "bf16", None, threads, model.data_meta)
-    runner = OpenVinoSegmentor(model.path, model.config, "fp32", None, threads, model.data_meta)
+        return OpenVinoSegmentor(model.path, model.config, "bf16", None, threads, model.data_description)
+    runner = OpenVinoSegmentor(model.path, model.config, "fp32", None, threads, model.data_description)
     runner.precision = runner.effective_precision = model.precision  # OpenVINO runs a QDQ file's int8 as it is
     return runner

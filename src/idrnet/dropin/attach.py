@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data.description import IGNORE_INDEX
 from ..errors import InputError
 from ..models.config import InferenceConfig
 from ..models.heads import HeadOutputs, IDRNetHead
@@ -42,7 +43,7 @@ class AttachConfig:
     memory_momentum: float = 0.1
     learn_relations: bool = True
     use_dataset_representations: bool = True
-    ignore_index: int = 255
+    ignore_index: int = IGNORE_INDEX
     align_corners: bool = False
     size_divisor: int = 1  # inputs are padded to a multiple of this (SMP encoders need 32)
     inference: InferenceConfig = field(default_factory=InferenceConfig)

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch.nn as nn
 
+from ..data.description import IGNORE_INDEX
+from ..errors import InputError
 from ..models.external_config import (  # noqa: F401 - the config lines are models' data; dropin names them too
     ExternalModelConfig, SMPModelConfig, TorchvisionModelConfig, library_of,
 )
@@ -97,8 +99,12 @@ def build_external(config: ExternalModelConfig) -> nn.Module:
     from .attach import attach
     from .wrapped import WrappedModel
 
+    if config.num_classes is None:
+        raise InputError(f"{config.type} model: num_classes is not set: give it, or train the config on a dataset "
+                         "(idrnet train fills it in from the data)")
     model = build_library_model(config)
-    options = {"ignore_index": config.ignore_index, "inference": config.inference, **config.attach}
+    ignore = IGNORE_INDEX if config.ignore_index is None else config.ignore_index
+    options = {"ignore_index": ignore, "inference": config.inference, **config.attach}
     if config.idrnet:
         attached = attach(model, config.num_classes, **options)
     else:

@@ -22,8 +22,9 @@ import yaml
 from ..atomic import atomic_path, write_text
 from ..file_errors import not_a_file
 from ..config import ConfigError, parse_json, to_dict
-from ..data.build import build_datasets, data_meta
-from ..data.datasets.base import DatasetInfo, SegmentationDataset
+from ..data.build import build_datasets, run_description
+from ..data.datasets.base import SegmentationDataset
+from ..data.description import DataDescription
 from ..distributed import init_distributed, is_distributed, world_info
 from ..dropin.external import build_any
 from ..models.checkpoint import CheckpointError, load_state_dict_strict, load_weights_only, read_checkpoint, save_checkpoint
@@ -54,20 +55,30 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def model_config_for(config: TrainConfig, info: DatasetInfo) -> Any:
+def data_source(data: Any) -> str:
+    """Where the dataset's facts come from, for messages: its dataset.yaml or the benchmark's name."""
+    return f"{Path(data.root) / 'dataset.yaml'}" if data.type == "custom" else f"the {data.type} benchmark"
+
+
+def model_config_for(config: TrainConfig, info: DataDescription) -> Any:
     """The model config of a run: the zoo entry or the inline config, the backbone initialisation
-    override, and the dataset's ignore label (the dataset owns it; a different explicit value is an error)."""
-    mc = get_entry(config.model).config if isinstance(config.model, str) else config.model
+    override, and the dataset's number of classes and ignore label (the dataset owns both: an unset
+    value is filled in, a different one is an error naming both sources)."""
+    named = isinstance(config.model, str)
+    mc = get_entry(config.model).config if named else config.model
     if config.pretrained_backbone is not None and isinstance(mc, ModelConfig):
         mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=config.pretrained_backbone))
-    if mc.num_classes != info.num_classes:
-        raise ConfigError(f"model has {mc.num_classes} classes but the dataset has {info.num_classes}; set model.num_classes")
-    if mc.ignore_index != info.ignore_index:
-        if mc.ignore_index != type(mc).__dataclass_fields__["ignore_index"].default:
-            raise ConfigError(f"model.ignore_index is {mc.ignore_index} but the dataset's ignore label is "
-                              f"{info.ignore_index}: the dataset defines it; remove model.ignore_index")
-        mc = dataclasses.replace(mc, ignore_index=info.ignore_index)
-    return mc
+    source = data_source(config.data)
+    if mc.num_classes is not None and mc.num_classes != info.num_classes:
+        if named:
+            raise ConfigError(f"model {config.model} has {mc.num_classes} classes but the dataset ({source}) has "
+                              f"{info.num_classes}; write the model as a config (model: {{...}}) to train it on this data")
+        raise ConfigError(f"model.num_classes is {mc.num_classes} in the training config but the dataset ({source}) has "
+                          f"{info.num_classes} classes; remove model.num_classes (the dataset sets it) or fix one of them")
+    if mc.ignore_index is not None and mc.ignore_index != info.ignore_index:
+        raise ConfigError(f"model.ignore_index is {mc.ignore_index} in the training config but the dataset's ignore label "
+                          f"is {info.ignore_index} ({source}); remove model.ignore_index (the dataset sets it) or fix one of them")
+    return dataclasses.replace(mc, num_classes=info.num_classes, ignore_index=info.ignore_index)
 
 
 def _param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
@@ -182,7 +193,7 @@ class Trainer:
         self.train_set, self.val_set = build_datasets(config.data, config.seed)
         self.ignore_index = self.train_set.info.ignore_index
         model_config = model_config_for(config, self.train_set.info)
-        self.data_meta = data_meta(config.data, self.val_set).to_json()
+        self.data_description = run_description(config.data, self.val_set).to_json()
         # Total batch kept for any number of processes: uneven shares are weighted by their size.
         _, self.num_chunks = _shares(config.batch_size, self.world, config.max_batch_per_process)
         self.order = _Order(len(self.train_set), config.batch_size, config.seed, self.rank, self.world)
@@ -401,7 +412,7 @@ class Trainer:
         """Write the model (weights, config and data description) as safetensors, if its weights are finite."""
         self._check_finite_weights(iteration)
         if self.rank == 0:
-            save_checkpoint(self.model, path, data_meta=self.data_meta)
+            save_checkpoint(self.model, path, data_description=self.data_description)
 
     def _check_finite_weights(self, iteration: int) -> None:
         if not _all_finite(self.model.state_dict().values()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import InputError
 from .backbones import create_backbone
 from .config import ModelConfig
 from .heads import build_head
@@ -12,6 +13,9 @@ from .segmentor import Segmentor
 def build_model(config: ModelConfig) -> Segmentor:
     """Backbone, decode head and auxiliary head as ``config`` describes, randomly initialised
     (apart from the backbone's ImageNet weights when ``config.backbone.pretrained`` asks for them)."""
+    if config.num_classes is None:
+        raise InputError("num_classes is not set: give ModelConfig(num_classes=…), or train the config on a "
+                         "dataset (idrnet train fills it in from the data)")
     bb = config.backbone
     extra = dict(bb.options)
     if bb.base_width != 64:

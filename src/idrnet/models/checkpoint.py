@@ -13,12 +13,12 @@ import torch
 from ..errors import InputError
 from ..atomic import atomic_path
 from ..config import from_dict, parse_json, to_dict
-from .config import ModelConfig, upgrade_stored_config
+from .config import ModelConfig, record_for_storage, record_from_storage, upgrade_stored_config
 from .segmentor import Segmentor
 
 CONFIG_METADATA_KEY = "idrnet_config"
 NAME_METADATA_KEY = "idrnet_name"
-DATA_METADATA_KEY = "idrnet_data"  # JSON of idrnet.data.meta.DataMeta (classes, palette, test resize)
+DATA_METADATA_KEY = "idrnet_data"  # JSON of idrnet.data.description.DataDescription
 EXTERNAL_METADATA_KEY = "idrnet_external"  # another library's model: {"library", "version", "config"}
 
 # Reference ResNet deep stem → timm's deep stem (conv1 Sequential + bn1).
@@ -188,14 +188,18 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], A
             raise not_a_file(path, "checkpoint")
         metadata = read_metadata(path)
         config: Any = None
+        description = metadata.get(DATA_METADATA_KEY)
         if CONFIG_METADATA_KEY in metadata:
             stored = upgrade_stored_config(parse_json(metadata[CONFIG_METADATA_KEY], f"{path}:{CONFIG_METADATA_KEY}"))
+            stored = record_from_storage(stored, description, f"{path}:{DATA_METADATA_KEY}")
             config = from_dict(ModelConfig, stored, where=f"{path}:config")
         elif EXTERNAL_METADATA_KEY in metadata:
             from .external_config import external_from_record
 
-            config = external_from_record(parse_json(metadata[EXTERNAL_METADATA_KEY], f"{path}:{EXTERNAL_METADATA_KEY}"),
-                                          f"{path}:{EXTERNAL_METADATA_KEY}")
+            record = parse_json(metadata[EXTERNAL_METADATA_KEY], f"{path}:{EXTERNAL_METADATA_KEY}")
+            if isinstance(record, dict) and isinstance(record.get("config"), dict):
+                record["config"] = record_from_storage(record["config"], description, f"{path}:{DATA_METADATA_KEY}")
+            config = external_from_record(record, f"{path}:{EXTERNAL_METADATA_KEY}")
         try:
             tensors = load_file(str(path))
         except Exception as err:  # noqa: BLE001 - name the file
@@ -214,10 +218,30 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], A
     return state, None, None
 
 
-def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, name: str | None = None, data_meta: str | None = None) -> Path:
-    """Write ``model``'s weights and config as one safetensors file, atomically (``data_meta``: the
-    JSON of a :class:`idrnet.data.meta.DataMeta`, so predictions know class names and colours)."""
+def deprecated_keyword(value: Any, old: str = "data_meta", new: str = "data_description") -> Any:
+    """``value`` of a keyword renamed in idrnet 0.2, with a DeprecationWarning when it is given."""
+    if value is not None:
+        import warnings
+
+        warnings.warn(f"the keyword {old} is now {new}", DeprecationWarning, stacklevel=3)
+    return value
+
+
+def description_json(description: Any) -> str | None:
+    """A data description as the JSON text files store (a DataDescription, its JSON, or None)."""
+    if description is None or isinstance(description, str):
+        return description or None
+    return description.to_json()
+
+
+def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, name: str | None = None,
+                    data_description: Any = None, *, data_meta: str | None = None) -> Path:
+    """Write ``model``'s weights and config as one safetensors file, atomically. ``data_description``: a
+    :class:`idrnet.data.description.DataDescription` or its JSON, so predictions know class names and
+    colours; its ignore label is stored there only. ``data_meta``: deprecated name of ``data_description``."""
     from safetensors.torch import save_file
+
+    data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta))
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -225,16 +249,17 @@ def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, name: str |
 
     record = external_record(model)
     if record is not None:  # another library's model: how to rebuild it (library, version, arguments)
+        record["config"] = record_for_storage(record["config"], data_description, str(path))
         metadata = {EXTERNAL_METADATA_KEY: json.dumps(record)}
     elif isinstance(model, Segmentor):
-        metadata = {CONFIG_METADATA_KEY: json.dumps(to_dict(model.config))}
+        metadata = {CONFIG_METADATA_KEY: json.dumps(record_for_storage(to_dict(model.config), data_description, str(path)))}
     else:
         raise InputError(f"cannot save a {type(model).__name__} with its config: only idrnet's models and "
                          "config-line models (model: {type: smp|torchvision, …}) carry one; save its state_dict instead")
     if name:
         metadata[NAME_METADATA_KEY] = name
-    if data_meta:
-        metadata[DATA_METADATA_KEY] = data_meta
+    if data_description:
+        metadata[DATA_METADATA_KEY] = data_description
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)

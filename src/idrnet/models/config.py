@@ -42,13 +42,15 @@ class InferenceConfig:
 
 @dataclass
 class ModelConfig:
-    """Everything needed to build a segmentor."""
+    """Everything needed to build a segmentor. ``num_classes`` and ``ignore_index`` belong to the data:
+    ``idrnet train`` fills them from the dataset (a value written here must agree with it), and a
+    model built without data needs ``num_classes`` and uses :data:`~idrnet.data.description.IGNORE_INDEX`."""
 
-    num_classes: int
+    num_classes: int | None = None
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     head: HeadConfig = field(default_factory=IDRNetHeadConfig)
     auxiliary: AuxiliaryConfig | None = field(default_factory=AuxiliaryConfig)
-    ignore_index: int = 255
+    ignore_index: int | None = None
     align_corners: bool = False
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
@@ -70,3 +72,33 @@ def upgrade_stored_config(data: dict[str, Any]) -> dict[str, Any]:
                 head.setdefault("stage1_loss_weight", weight)
         data["head"] = head
     return data
+
+
+def _description_ignore(description_json: str, where: str) -> int:
+    from ..config import parse_json
+    from ..data.description import IGNORE_INDEX
+
+    return int(parse_json(description_json, where).get("ignore_index", IGNORE_INDEX))
+
+
+def record_for_storage(record: dict[str, Any], description_json: str | None, where: str = "the model") -> dict[str, Any]:
+    """A model config's dict as a file stores it beside a data description: the ignore label is the
+    description's and is stored there only. A model whose ignore label differs from the description's
+    is refused (the file would contradict itself)."""
+    if not description_json or "ignore_index" not in record:
+        return record
+    stored = _description_ignore(description_json, "the data description")
+    if record["ignore_index"] is not None and record["ignore_index"] != stored:
+        from ..errors import InputError
+
+        raise InputError(f"{where} was trained with ignore label {record['ignore_index']} but the data description "
+                         f"given with it has {stored}; pass the description of the data it was trained on")
+    return {k: v for k, v in record.items() if k != "ignore_index"}
+
+
+def record_from_storage(record: dict[str, Any], description_json: str | None, where: str) -> dict[str, Any]:
+    """Inverse of :func:`record_for_storage`: a stored config without an ignore label takes its data
+    description's (files written before the label was stored once carry it in both places)."""
+    if "ignore_index" in record or not description_json:
+        return record
+    return {**record, "ignore_index": _description_ignore(description_json, where)}

@@ -14,12 +14,12 @@ import torch.nn as nn
 from .config import InferenceConfig
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SMPModelConfig:
     """A segmentation_models_pytorch model: ``getattr(smp, arch)(encoder_name=…, encoder_weights=…,
     classes=num_classes, **options)``; ``attach``: options of :func:`idrnet.attach`."""
 
-    num_classes: int
+    num_classes: int | None = None  # None: the dataset's (set by idrnet train)
     arch: str
     type: Literal["smp"] = "smp"
     encoder_name: str = "resnet34"
@@ -27,16 +27,16 @@ class SMPModelConfig:
     options: dict[str, Any] = field(default_factory=dict)
     idrnet: bool = True
     attach: dict[str, Any] = field(default_factory=dict)
-    ignore_index: int = 255
+    ignore_index: int | None = None  # None: the dataset's, else IGNORE_INDEX
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TorchvisionModelConfig:
     """A torchvision segmentation model: ``torchvision.models.segmentation.<name>(weights=None,
     weights_backbone=…, num_classes=…, aux_loss=…, **options)``."""
 
-    num_classes: int
+    num_classes: int | None = None  # None: the dataset's (set by idrnet train)
     name: str
     type: Literal["torchvision"] = "torchvision"
     weights_backbone: str | None = None
@@ -44,7 +44,7 @@ class TorchvisionModelConfig:
     options: dict[str, Any] = field(default_factory=dict)
     idrnet: bool = True
     attach: dict[str, Any] = field(default_factory=dict)
-    ignore_index: int = 255
+    ignore_index: int | None = None  # None: the dataset's, else IGNORE_INDEX
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 

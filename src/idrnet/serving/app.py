@@ -255,7 +255,7 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
             state.metrics.request(chosen, 504)
             raise HTTPProblem(504, f"no prediction within {options.request_timeout_s:.0f} s") from err
         model = state.arms[chosen]
-        meta = model.segmenter.meta
+        meta = model.segmenter.description
         if format == "png":
             content = await asyncio.to_thread(label_png, result.labels, model.num_classes, meta.palette)
             media = "image/png"

@@ -32,11 +32,11 @@ class Arm:
     @property
     def ignore_index(self) -> int:
         """The label value ground-truth feedback uses for unlabelled pixels."""
-        return int(self.segmenter.meta.ignore_index)
+        return int(self.segmenter.description.ignore_index)
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/models`` says about this arm."""
-        meta = self.segmenter.meta
+        meta = self.segmenter.description
         inference = self.segmenter.inference
         return {
             "model": self.public_name or self.source,

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from ..description import DataDescription
 from ..labels import BadSampleError, LabelMap, read_image, read_label
 
 
@@ -22,22 +23,6 @@ class SampleFiles:
 
 
 @dataclass
-class DatasetInfo:
-    """What a dataset is: class names, colours, ignore label and left/right pairs for flips."""
-
-    name: str
-    classes: tuple[str, ...]
-    palette: tuple[tuple[int, int, int], ...]
-    ignore_index: int = 255
-    flip_pairs: tuple[tuple[int, int], ...] = ()
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return len(self.classes)
-
-
-@dataclass
 class SegmentationDataset(torch.utils.data.Dataset):
     """Reads, maps and transforms samples; deterministic for ``seed`` (and ``epoch``).
 
@@ -46,7 +31,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
     to that file (so DataLoader workers' skips can be listed at the end of a run).
     """
 
-    info: DatasetInfo
+    info: DataDescription
     samples: list[SampleFiles]
     label_map: LabelMap
     pipeline: Callable[[dict, np.random.Generator], dict] | None = None

@@ -15,7 +15,8 @@ from typing import Callable
 from ...errors import InputError, UnknownNameError
 from .. import classes as C
 from ..labels import LabelMap
-from .base import DatasetInfo, SampleFiles, SegmentationDataset, read_id_list
+from ..description import DataDescription
+from .base import SampleFiles, SegmentationDataset, read_id_list
 
 
 def _need_dir(path: Path) -> Path:
@@ -97,13 +98,13 @@ def list_cihp(root: Path, split: str) -> list[SampleFiles]:
 class Benchmark:
     """A benchmark: what it is, how its labels map and how its splits are listed."""
 
-    info: DatasetInfo
+    info: DataDescription
     label_map: LabelMap
     lister: Callable[[Path, str], list[SampleFiles]]
 
 
 def _info(name, classes, palette, flip_pairs=()):
-    return DatasetInfo(name, tuple(classes), tuple(palette), 255, tuple(flip_pairs))
+    return DataDescription(tuple(classes), tuple(palette), flip_pairs=tuple(flip_pairs), name=name)
 
 
 BENCHMARKS: dict[str, Benchmark] = {

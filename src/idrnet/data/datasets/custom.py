@@ -25,7 +25,8 @@ import yaml
 
 from ...config import ConfigError, from_dict
 from ..labels import LabelMap
-from .base import DatasetInfo, SampleFiles, SegmentationDataset, pair_by_stem, read_id_list
+from ..description import DataDescription
+from .base import SampleFiles, SegmentationDataset, pair_by_stem, read_id_list
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -102,7 +103,7 @@ def open_custom(
     spec = load_spec(root)
     samples, problems = list_custom(root, split, spec)
     palette = tuple(tuple(c) for c in (spec.palette or default_palette(len(spec.classes))))
-    info = DatasetInfo(root.name, tuple(spec.classes), palette, spec.ignore_index)
+    info = DataDescription(tuple(spec.classes), palette, spec.ignore_index, name=root.name)
     label_map = LabelMap(len(spec.classes), spec.ignore_index, spec.label_map, shift=spec.label_shift)
     return SegmentationDataset(info, samples, label_map, pipeline, seed, skip_bad=skip_bad), problems
 

@@ -1,0 +1,77 @@
+"""Bad data found before or during training, named by file: all-ignore masks, truncated images, broken labels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+from runs import error_of, make_dataset, save_mask, write_config
+
+from idrnet.cli.main import main as cli
+from idrnet.engine.config import load_train_config
+from idrnet.engine.trainer import train
+
+
+def test_all_ignore_masks_train_and_are_listed_by_data_check(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d")
+    masks = sorted((data / "masks" / "train").glob("*.png"))
+    for mask in masks[:2]:
+        save_mask(mask, np.full((32, 32), 255))
+    save_mask(masks[2], np.pad(np.full((1, 1), 3), ((0, 31), (0, 31)), constant_values=255))  # one pixel
+    assert cli(["data", "check", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "no labelled pixel" in out and masks[0].name in out and masks[1].name in out
+    from idrnet.data import transforms as T
+
+    crop = T.RandomCrop((16, 16))({"image": np.zeros((32, 40, 3), np.uint8), "label": np.full((32, 40), 255)},
+                                   np.random.default_rng(0))
+    assert crop["image"].shape[:2] == (16, 16) and crop["label"].shape == (16, 16)
+    # a batch made only of unlabelled samples: loss 0, no NaN, training goes on and resumes
+    config = load_train_config(write_config(tmp_path, data, iterations=4, batch_size=2, checkpoint_interval=2,
+                                            data={"root": str(data), "scale": [64, 32], "crop": [16, 16],
+                                                  "num_workers": 0}))
+    result = train(config)
+    assert result["iteration"] == 4
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss_total"]) for r in log if "loss_total" in r)
+
+
+def test_truncated_images_are_found_by_check_training_and_predict(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d")
+    image = sorted((data / "images" / "train").glob("*.png"))[1]
+    jpg = image.with_suffix(".jpg")
+    rgb = np.asarray(Image.open(image).convert("RGB")).copy()
+    rgb[::2] = np.random.default_rng(0).integers(0, 255, rgb[::2].shape)  # enough entropy for a long file
+    Image.fromarray(rgb).save(jpg, quality=95)
+    image.unlink()
+    jpg.write_bytes(jpg.read_bytes()[:-300])
+    assert cli(["data", "check", str(data), "--split", "train"]) == 1
+    out = capsys.readouterr().out
+    assert jpg.name in out and "truncated" in out
+    config = write_config(tmp_path, data, iterations=2, batch_size=4)
+    err = error_of(capsys, ["train", str(config)])
+    assert jpg.name in err and "truncated" in err
+
+
+def test_broken_val_label_and_empty_split_are_found_before_training(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d")
+    val_mask = sorted((data / "masks" / "val").glob("*.png"))[0]
+    save_mask(val_mask, np.full((32, 32), 77))
+    (data / "images" / "test").mkdir()
+    (data / "masks" / "test").mkdir()
+    assert cli(["data", "check", str(data)]) == 1
+    out = capsys.readouterr().out
+    assert "== split val" in out and val_mask.name in out and "77" in out
+    assert "== split test" in out and "no samples" in out
+    assert cli(["data", "check", str(data), "--split", "train"]) == 0
+
+
+def test_dataloader_worker_errors_are_one_line_naming_the_file(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d")
+    mask = sorted((data / "masks" / "train").glob("*.png"))[0]
+    save_mask(mask, np.full((32, 32), 42))
+    config = write_config(tmp_path, data, batch_size=4,
+                          data={"root": str(data), "scale": [64, 32], "crop": [32, 32], "num_workers": 1})
+    err = error_of(capsys, ["train", str(config)])
+    assert mask.name in err and "42" in err and "Original Traceback" not in err

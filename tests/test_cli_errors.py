@@ -1,0 +1,158 @@
+"""What the command line says: user errors in one line, internal errors with a traceback, help without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from runs import data, error_of, write_config  # noqa: F401 - data is a fixture
+
+from idrnet.cli.main import main as cli
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("model: [unclosed\n")
+    assert "not valid YAML" in error_of(capsys, ["train", str(bad_yaml)])
+    typo = write_config(tmp_path, data, "typo.yaml")
+    err = error_of(capsys, ["train", str(typo), "--set", "model.head.dropot=0.2"])
+    assert "model.head.dropot: unknown key" in err and "feats_channels" in err and "{" not in err
+    err = error_of(capsys, ["train", str(typo), "--set", "model.backbone.name=resnet5O"])
+    assert "resnet5O" in err and "did you mean" in err
+    corrupt = tmp_path / "model.safetensors"
+    corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    err = error_of(capsys, ["predict", str(data / "images" / "val"), "--model", str(corrupt), "--out", str(tmp_path / "p")])
+    assert "model.safetensors" in err
+    err = error_of(capsys, ["predict", str(data / "images" / "val"), "--model", "idrnet_fcn_resnet50os8_ade20k",
+                            "--checkpoint", "official", "--out", str(tmp_path / "p")])
+    assert "offline" in err
+    err = error_of(capsys, ["convert", str(tmp_path / "iter_600.pt"), str(tmp_path / "x.safetensors")])
+    assert "does not exist" in err
+    err = error_of(capsys, ["predict", str(data / "images" / "val"), "--model", str(data), "--out", str(tmp_path / "p")])
+    assert f"{data} is a folder, not a model" in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    run = subprocess.run([sys.executable, "-m", "idrnet.cli.main", "train", str(bad), "--debug"],
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and "Traceback" in run.stderr and "ConfigError" in run.stderr
+
+
+def test_help_is_fast_and_loads_no_torch():
+    code = ("import sys, contextlib, io\nfrom idrnet.cli.main import main\nbuf = io.StringIO()\n"
+            "with contextlib.redirect_stdout(buf):\n    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('torch', 'timm', 'cv2') if m in sys.modules))\nprint(buf.getvalue())")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, _, help_text = run.stdout.partition("\n")
+    assert first == "[]"
+    assert "Convert a checkpoint, such as an official SSSegmentation .pth, to idrnet's safetensors format." in " ".join(help_text.split())
+    run = subprocess.run([sys.executable, "-m", "idrnet.cli.main", "train", "--help"], capture_output=True, text=True)
+    assert "\n  idrnet train CONFIG" in run.stdout  # usage examples keep their lines
+
+
+def test_a_failed_download_is_one_line(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torch.hub
+
+    from idrnet.models import download
+
+    def no_network(url, dst, progress=True):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setenv("IDRNET_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("IDRNET_CACHE", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    with pytest.raises(download.DownloadError, match="cannot download .*name resolution.*local file") as info:
+        download.fetch("https://example.invalid/models/m-0123abcd.pth")
+    assert "\n" not in str(info.value) and not list(tmp_path.rglob("*.part"))
+
+
+def test_test_never_writes_predictions_into_the_dataset(tmp_path, data, capsys):
+    config = write_config(tmp_path, data)
+    err = error_of(capsys, ["test", str(config), "--checkpoint", "official",
+                            "--save-predictions", str(data / "masks" / "val")])
+    assert "inside the dataset folder" in err
+
+
+def test_an_internal_error_shows_its_traceback_and_says_it_is_a_bug(monkeypatch, capsys):
+    import idrnet.cli.models as verb
+
+    def broken(_args):
+        raise RuntimeError("an invariant broke")
+
+    monkeypatch.setattr(verb, "run", broken)
+    assert cli(["models"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: an invariant broke" in err
+    assert err.strip().splitlines()[-1].startswith("This is a bug in idrnet")
+
+
+def test_a_bare_value_error_is_a_bug_not_a_user_mistake(monkeypatch, capsys):
+    import idrnet.cli.models as verb
+
+    def broken(_args):
+        raise ValueError("operands could not be broadcast")  # what numpy says: idrnet's fault, not the user's
+
+    monkeypatch.setattr(verb, "run", broken)
+    assert cli(["models"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "This is a bug in idrnet" in err
+
+
+def test_what_users_give_is_an_input_error(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+    from tiny import tiny_config
+
+    from idrnet import build_model, save_checkpoint
+    from idrnet.errors import InputError, UnknownNameError
+    from idrnet.models.checkpoint import CONFIG_METADATA_KEY, read_metadata
+    from idrnet.models.zoo import get_entry
+
+    with pytest.raises(UnknownNameError) as info:
+        get_entry("idrnet_fcn_resnet50os8_ade2k")
+    assert isinstance(info.value, KeyError) and isinstance(info.value, InputError)
+    assert str(info.value).startswith("unknown model 'idrnet_fcn_resnet50os8_ade2k'; did you mean")
+    path = save_checkpoint(build_model(tiny_config("fcn")).eval(), tmp_path / "m.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    save_file(load_file(str(path)), str(bad), metadata={**read_metadata(path), CONFIG_METADATA_KEY: "{not json"})
+    image = tmp_path / "img.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(image)
+    err = error_of(capsys, ["predict", str(image), "--model", str(bad), "--out", str(tmp_path / "p")])
+    assert f"{bad}:{CONFIG_METADATA_KEY}: not valid JSON" in err
+    err = error_of(capsys, ["predict", str(image), "--model", str(path), "--device", "cux", "--out", str(tmp_path / "p")])
+    assert "--device cux: expected cpu, cuda, cuda:N or auto" in err
+
+
+def test_a_zoo_name_without_weights_is_refused_by_inference_verbs(tmp_path, capsys):
+    import socket
+
+    image = tmp_path / "img.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(image)
+    expected = "idrnet_fcn_resnet50os8_ade20k is a zoo name: pass --checkpoint PATH or --checkpoint official"
+    assert expected in error_of(capsys, ["predict", str(image), "--model", "idrnet_fcn_resnet50os8_ade20k",
+                                         "--out", str(tmp_path / "p")])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pytest.importorskip("fastapi")
+    assert expected in error_of(capsys, ["serve", "idrnet_fcn_resnet50os8_ade20k", "--port", str(port)])
+
+
+def test_compare_names_two_final_checkpoints_apart():
+    from idrnet.cli.compare import distinct_names
+
+    assert distinct_names("runs/fcn/final.safetensors", "runs/idr/final.safetensors") == ("fcn/final", "idr/final")
+    assert distinct_names("a.safetensors", "b.safetensors") == ("a", "b")
+
+
+def test_bench_ratio_of_unmeasurable_memory_is_not_printed():
+    from idrnet.cli.bench import _ratio
+
+    assert _ratio(1558.0, 0.0, floor=1.0).startswith("× n/a") and _ratio(30.0, 15.0, floor=1.0) == "×2.00"

@@ -1,0 +1,56 @@
+"""The export's agreement criterion, its size checks and exported files in other verbs."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+from runs import data, error_of, write_config  # noqa: F401 - data is a fixture
+
+from idrnet.cli.main import main as cli
+
+
+def test_export_criterion_accepts_fp32_noise_and_catches_real_mismatches():
+    from idrnet.deploy.export import agrees, output_agreement
+
+    torch.manual_seed(0)
+    logits = torch.randn(1, 5, 32, 32) * 10
+    noise = logits + torch.randn_like(logits) * 1e-4 * logits.abs().max() * 0.05
+    noise.view(-1)[7] += 1.5e-4 * logits.abs().max()  # one element beyond 1e-4 of the largest logit
+    stats = output_agreement(logits, noise)
+    assert stats["max_relative"] > 1e-4 and agrees(stats)
+    wrong = logits.clone()
+    wrong[:, :, :, 16:] = wrong[:, :, :, 16:].roll(1, dims=1)  # half the image, classes shifted
+    assert not agrees(output_agreement(logits, wrong))
+
+
+def test_export_check_sizes_none_and_missing_extras(tmp_path, monkeypatch, capsys):
+    from tiny import tiny_config
+
+    from idrnet import build_model, save_checkpoint
+
+    ckpt = save_checkpoint(build_model(tiny_config("fcn")), tmp_path / "m.safetensors")
+    assert cli(["export", str(ckpt), str(tmp_path / "m.onnx"), "--check-sizes", "none"]) == 0
+    assert (tmp_path / "m.onnx").is_file()
+    err = error_of(capsys, ["export", str(ckpt), str(tmp_path / "m.onnx")])
+    assert "--overwrite" in err
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    err = error_of(capsys, ["export", str(ckpt), str(tmp_path / "n.onnx")])
+    assert "idrnet[deploy]" in err and "onnx" in err
+
+
+def test_onnx_files_in_relations_and_test(tmp_path, data, capsys):
+    from tiny import tiny_config
+
+    from idrnet import build_model, save_checkpoint
+
+    ckpt = save_checkpoint(build_model(tiny_config("idrnet", num_classes=11)), tmp_path / "m.safetensors")
+    assert cli(["export", str(ckpt), str(tmp_path / "m.onnx"), "--check-sizes", "none"]) == 0
+    err = error_of(capsys, ["relations", str(tmp_path / "m.onnx")])
+    assert "ONNX" in err and ".safetensors" in err
+    err = error_of(capsys, ["relations", str(ckpt), "--image", str(tmp_path / "missing.png")])
+    assert "missing.png" in err
+    config = write_config(tmp_path, data)
+    assert cli(["test", str(config), "--checkpoint", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "r.json")]) == 0
+    assert "mIoU" in json.loads((tmp_path / "r.json").read_text())

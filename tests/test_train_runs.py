@@ -1,0 +1,149 @@
+"""Training runs as users start them again: work dirs, --set, overwrite and resume rules, non-finite numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from runs import data, error_of, write_config  # noqa: F401 - data is a fixture
+
+from idrnet.cli.main import main as cli
+from idrnet.config import ConfigError
+from idrnet.engine.config import load_train_config, parse_override
+from idrnet.engine.errors import TrainingError
+from idrnet.engine.trainer import Trainer, train
+
+
+def test_set_values_for_text_fields_are_taken_literally():
+    assert parse_override("work_dir=runs/exp #2") == ("work_dir", "runs/exp #2")
+    assert parse_override("data.root=/d/a: b") == ("data.root", "/d/a: b")
+    assert parse_override("optim.lr=0.02") == ("optim.lr", 0.02)
+    assert parse_override("data.crop=[64, 64]") == ("data.crop", [64, 64])
+    assert parse_override("model.head={type: fcn}") == ("model.head", {"type": "fcn"})
+    assert parse_override("init_checkpoint=null") == ("init_checkpoint", None)
+    assert parse_override("init_checkpoint=runs/a #1/best.safetensors") == ("init_checkpoint", "runs/a #1/best.safetensors")
+
+
+def test_work_dir_with_a_hash_is_used_as_written(tmp_path, data):
+    config = write_config(tmp_path, data)
+    target = tmp_path / "runs" / "exp #2"
+    assert cli(["train", str(config), "--work-dir", str(target)]) == 0
+    assert (target / "final.safetensors").is_file() and not (tmp_path / "runs" / "exp").exists()
+
+
+def test_a_finished_run_is_not_overwritten_without_asking(tmp_path, data, capsys):
+    config = write_config(tmp_path, data)
+    assert cli(["train", str(config)]) == 0
+    run = tmp_path / "run"
+    final, saved = (run / "final.safetensors").read_bytes(), (run / "config.yaml").read_text()
+    err = error_of(capsys, ["train", str(config), "--set", "seed=5"])
+    assert "already holds a run" in err and "--resume" in err and "--overwrite" in err
+    assert (run / "final.safetensors").read_bytes() == final and (run / "config.yaml").read_text() == saved
+    # a run that fails in set-up does not rewrite the saved config either
+    error_of(capsys, ["train", str(config), "--overwrite", "--set", "data.root=" + str(tmp_path / "nowhere")])
+    assert (run / "config.yaml").read_text() == saved and (run / "final.safetensors").read_bytes() == final
+    assert cli(["train", str(config), "--overwrite", "--set", "seed=5"]) == 0
+    assert "seed: 5" in (run / "config.yaml").read_text()
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records if "loss_total" in r] == [1, 2]  # the old log was removed
+
+
+def test_resume_cleans_up_and_refuses_a_changed_config(tmp_path, data, capsys):
+    path = write_config(tmp_path, data, iterations=4, checkpoint_interval=2, val_interval=2)
+    config = load_train_config(path)
+    train(config, max_iterations=3)  # as if killed at iteration 3; latest.pt is from iteration 3
+    run = tmp_path / "run"
+    (run / "latest.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # a kill during an atomic write
+    (run / "skipped_samples.txt").write_text("old run's entry\n")
+    with open(run / "log.jsonl", "a") as log:  # records past the checkpoint, as a kill would leave them
+        log.write(json.dumps({"iteration": 4, "loss_total": 9.0}) + "\n")
+    err = error_of(capsys, ["train", str(path), "--resume", "--set", "optim.lr=0.5"])
+    assert "optim.lr: 0.01 → 0.5" in err and "--allow-config-change" in err
+    assert cli(["train", str(path), "--resume", "--set", "log_interval=2"]) == 0  # reporting may change
+    assert not list(run.glob("*.tmp")) and not (run / "skipped_samples.txt").exists()
+    iterations = [json.loads(line)["iteration"] for line in (run / "log.jsonl").read_text().splitlines()
+                  if "loss_total" in json.loads(line)]
+    assert iterations == sorted(set(iterations)) and 4 in iterations  # no duplicate of a replayed iteration
+
+
+def test_resume_of_a_corrupt_or_foreign_state_names_the_file(tmp_path, data, capsys):
+    path = write_config(tmp_path, data)
+    assert cli(["train", str(path)]) == 0
+    latest = tmp_path / "run" / "latest.pt"
+    latest.write_bytes(latest.read_bytes()[:1000])
+    err = error_of(capsys, ["train", str(path), "--resume"])
+    assert "latest.pt" in err and "iter_N.pt" in err
+    # architecture mismatch on resume: the tensors that do not fit are listed
+    assert cli(["train", str(path), "--overwrite"]) == 0
+    err = error_of(capsys, ["train", str(path), "--resume", "--allow-config-change",
+                            "--set", "model.head.feats_channels=8"])
+    assert "does not fit the model" in err and "decode_head" in err
+
+
+def test_non_finite_config_numbers_and_zero_intervals_are_rejected(tmp_path, data):
+    path = write_config(tmp_path, data)
+    for override, key in (("optim.lr=.inf", "optim.lr"), ("optim.lr=nan", "optim.lr"),
+                          ("val_interval=0", "val_interval"), ("checkpoint_interval=0", "checkpoint_interval"),
+                          ("log_interval=-1", "log_interval"), ("optim.lr=0", "optim.lr")):
+        with pytest.raises(ConfigError, match=key):
+            load_train_config(path, [override])
+
+
+def _poison(monkeypatch, steps):
+    """Make the training loss non-finite at the given (0-based) optimiser steps."""
+    import idrnet.engine.trainer as trainer_module
+
+    real, calls = trainer_module.training_losses, {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        losses = real(*args, **kwargs)
+        if calls["n"] in steps:
+            losses["total"] = losses["total"] * float("nan")
+        calls["n"] += 1
+        return losses
+
+    monkeypatch.setattr(trainer_module, "training_losses", poisoned)
+
+
+def test_on_nan_skip_counts_and_fails_past_its_limit(tmp_path, data, monkeypatch, capsys):
+    _poison(monkeypatch, {1})
+    config = load_train_config(write_config(tmp_path, data, iterations=3), ["on_nan=skip"])
+    assert train(config)["skipped_non_finite_steps"] == 1
+    assert "skipped 1 step(s) with a non-finite loss" in capsys.readouterr().out
+    _poison(monkeypatch, set(range(100)))
+    config = load_train_config(write_config(tmp_path, data, iterations=6),
+                               ["on_nan=skip", "max_nan_skips=2", f"work_dir={tmp_path / 'b'}"])
+    with pytest.raises(TrainingError, match="more than max_nan_skips=2"):
+        train(config)
+
+
+def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path, data, monkeypatch):
+    real_step = Trainer.step
+
+    def step(self, images, targets, lr):
+        losses = real_step(self, images, targets, lr)
+        if self.optimizer.state and len(self.optimizer.state) and getattr(self, "_calls", 0) == 1:
+            with torch.no_grad():
+                next(self.model.parameters()).fill_(float("inf"))
+        self._calls = getattr(self, "_calls", 0) + 1
+        return losses
+
+    monkeypatch.setattr(Trainer, "step", step)
+    config = load_train_config(write_config(tmp_path, data, iterations=4, checkpoint_interval=1))
+    with pytest.raises(TrainingError, match="non-finite by iteration 2.*latest.pt"):
+        train(config)
+    state = torch.load(tmp_path / "run" / "latest.pt", weights_only=True)
+    assert state["iteration"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values()
+                                          if v.is_floating_point())
+
+
+def test_convert_reads_the_model_of_a_training_state(tmp_path, data):
+    path = write_config(tmp_path, data, checkpoint_interval=2)
+    train(load_train_config(path))
+    out = tmp_path / "from_state.safetensors"
+    assert cli(["convert", str(tmp_path / "run" / "iter_2.pt"), str(out)]) == 0
+    from safetensors.torch import load_file
+
+    assert torch.equal(load_file(str(out))["decode_head.class_relations_mean"],
+                       load_file(str(tmp_path / "run" / "final.safetensors"))["decode_head.class_relations_mean"])
