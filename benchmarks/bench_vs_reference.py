@@ -11,7 +11,7 @@ Each measurement runs in its own process so peak memory is clean. Needs the refe
 Usage:
     python benchmarks/bench_vs_reference.py [--threads 2] [--repeats 3] [--impls ours ours_compiled ours_default reference]
 "ours_compiled" is the same model under torch.compile (inductor, freezing), inference only;
-"ours_default" is what `idrnet test` and `Segmenter` run by default on this device (fp32, backend auto).
+"ours_default" is what `idrnet test` and `Predictor` run by default on this device (fp32, backend auto).
 "ours_channels_last" (training only) is the model and images in channels-last memory format (`channels_last:
 true`), "ours_compiled_train" that plus the backbone and auxiliary head compiled in place (`compile: true`).
 Our training measurements keep freed host memory for reuse, as `idrnet train` does (`keep_freed_memory: true`,
@@ -120,7 +120,7 @@ def ours_calls(name: str, weights: str | Path):
     model = idrnet.create_model(name, checkpoint=str(weights))
 
     def train_call(x, y):
-        idrnet.training_loss(model, x, y).backward()
+        idrnet.training_losses(model, x, y)["total"].backward()
 
     return model, model.num_classes, model.forward_logits, train_call
 

@@ -240,7 +240,7 @@ def _user_loop_worker(rank: int, world: int, init_file: str, out: str) -> None:
     optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
     torch.manual_seed(100 + rank)  # different data per process
     for _ in range(2):
-        loss = idrnet.training_loss(ddp, torch.randn(2, 3, 32, 32), torch.randint(0, 4, (2, 32, 32)))
+        loss = idrnet.training_losses(ddp, torch.randn(2, 3, 32, 32), torch.randint(0, 4, (2, 32, 32)))["total"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -263,6 +263,6 @@ def test_wrap_ddp_in_a_users_own_loop(tmp_path):
 def test_attached_model_trains_under_bf16_autocast():
     model = idrnet.attach(smp_model("FPN"), 5, **SMALL).train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = idrnet.training_loss(model, torch.randn(2, 3, 64, 64), torch.randint(0, 5, (2, 64, 64)))
+        loss = idrnet.training_losses(model, torch.randn(2, 3, 64, 64), torch.randint(0, 5, (2, 64, 64)))["total"]
     loss.backward()
     assert torch.isfinite(loss) and loss.dtype == torch.float32

@@ -49,7 +49,7 @@ def test_export_cli_and_predict_with_onnx_runtime(trained, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     from PIL import Image
 
-    from idrnet import Segmenter
+    from idrnet import Predictor
     from idrnet.cli.main import main
 
     _, ckpt, data = trained
@@ -57,10 +57,10 @@ def test_export_cli_and_predict_with_onnx_runtime(trained, tmp_path, capsys):
     assert main(["export", str(ckpt), str(onnx_path), "--example-size", "64x64", "--check-sizes", "48x48", "61x83"]) == 0
     assert "same label on" in capsys.readouterr().out
     images = sorted((data / "images" / "val").iterdir())
-    torch_labels = Segmenter(ckpt).predict(images[0])
-    onnx_segmenter = Segmenter(onnx_path)
-    assert onnx_segmenter.class_names[3] == "cup on table"  # class names travel inside the .onnx file
-    onnx_labels = onnx_segmenter.predict(images[0])
+    torch_labels = Predictor(ckpt).predict(images[0])
+    onnx_predictor = Predictor(onnx_path)
+    assert onnx_predictor.class_names[3] == "cup on table"  # class names travel inside the .onnx file
+    onnx_labels = onnx_predictor.predict(images[0])
     assert onnx_labels.shape == torch_labels.shape
     assert (onnx_labels == torch_labels).mean() > 0.99
     out = tmp_path / "pred"

@@ -261,16 +261,16 @@ def test_values_that_would_give_wrong_results_are_refused(trained, tmp_path, cap
     assert not (tmp_path / "p").exists()
 
 
-def test_segmenter_refuses_nan_images(trained):
+def test_predictor_refuses_nan_images(trained):
     import torch
 
-    from idrnet import Segmenter
+    from idrnet import Predictor
 
-    segmenter = Segmenter(trained[1])
+    predictor = Predictor(trained[1])
     with pytest.raises(ValueError, match="NaN"):
-        segmenter.predict(np.full((16, 16, 3), np.nan, np.float32))
+        predictor.predict(np.full((16, 16, 3), np.nan, np.float32))
     with pytest.raises(ValueError, match="NaN"):
-        segmenter.predict(torch.full((3, 16, 16), float("nan")))
+        predictor.predict(torch.full((3, 16, 16), float("nan")))
 
 
 def test_messages_name_what_the_file_is(trained, tmp_path, capsys):
@@ -319,7 +319,7 @@ def test_results_json_is_strict(trained, tmp_path):
 def test_an_interrupted_video_leaves_no_overlay_and_is_redone(trained, tmp_path, monkeypatch):
     import cv2
 
-    from idrnet.apis.segmenter import Segmenter
+    from idrnet.apis.predictor import Predictor
 
     _, final, _ = trained
     video = tmp_path / "clip.mp4"
@@ -327,7 +327,7 @@ def test_an_interrupted_video_leaves_no_overlay_and_is_redone(trained, tmp_path,
     for _ in range(5):
         writer.write(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
     writer.release()
-    original, calls = Segmenter.predict, []
+    original, calls = Predictor.predict, []
 
     def killed_at_the_third_frame(self, image):
         calls.append(1)
@@ -335,11 +335,11 @@ def test_an_interrupted_video_leaves_no_overlay_and_is_redone(trained, tmp_path,
             raise KeyboardInterrupt("killed")
         return original(self, image)
 
-    monkeypatch.setattr(Segmenter, "predict", killed_at_the_third_frame)
+    monkeypatch.setattr(Predictor, "predict", killed_at_the_third_frame)
     out = tmp_path / "out"
     assert cli(["predict", str(video), "--model", str(final), "--out", str(out), "--labels"]) == 130
     assert not list(out.glob("*.mp4*"))  # neither a cut overlay video nor its temporary file
-    monkeypatch.setattr(Segmenter, "predict", original)
+    monkeypatch.setattr(Predictor, "predict", original)
     assert cli(["predict", str(video), "--model", str(final), "--out", str(out), "--labels", "--skip-existing"]) == 0
     capture = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 5 and len(list((out / "clip_labels").glob("*.png"))) == 5

@@ -185,13 +185,13 @@ def _empty(tmp_path):
 
 def test_int8_calibration_is_deterministic(tmp_path, model_and_reference, exported):
     """The same folder, count and seed give the same images and byte-identical int8 files."""
-    from idrnet import Segmenter
+    from idrnet import Predictor
     from idrnet.deploy.calibration import calibration_batches
     from idrnet.deploy.int8 import quantize_onnx
 
     model, _, _ = model_and_reference
     folder = _image_folder(tmp_path / "photos", count=8)
-    preprocess = Segmenter(model, backend="eager").preprocess
+    preprocess = Predictor(model, backend="eager").preprocess
     files = [quantize_onnx(exported, tmp_path / f"int8_{i}.onnx",
                            calibration_batches(calibration_files(folder, 4, seed=7), preprocess)) for i in range(2)]
     assert files[0].read_bytes() == files[1].read_bytes()

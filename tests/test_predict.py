@@ -1,4 +1,4 @@
-"""Segmenter, idrnet predict (images, folders, videos), idrnet compare and idrnet relations."""
+"""Predictor, idrnet predict (images, folders, videos), idrnet compare and idrnet relations."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
-from idrnet import Segmenter, build_model, save_checkpoint
+from idrnet import Predictor, build_model, save_checkpoint
 from idrnet.cli.main import main
 from idrnet.evaluation.compare import paired_bootstrap
 
 
 @pytest.fixture(scope="module")
-def segmenter(trained):
+def predictor(trained):
     _, ckpt, _ = trained
-    return Segmenter(ckpt)
+    return Predictor(ckpt)
 
 
 @pytest.mark.parametrize("make", [
@@ -31,17 +31,17 @@ def segmenter(trained):
     lambda rng: torch.rand(3, 37, 51),  # float CHW tensor
     lambda rng: rng.random((37, 51, 3)).astype(np.float32),  # float HWC array
 ])
-def test_predict_returns_a_label_map_at_the_input_size(segmenter, make):
-    labels = segmenter.predict(make(np.random.default_rng(0)))
+def test_predict_returns_a_label_map_at_the_input_size(predictor, make):
+    labels = predictor.predict(make(np.random.default_rng(0)))
     assert labels.shape == (37, 51) and labels.dtype == np.uint8 and labels.max() < 11
 
 
-def test_segmenter_knows_class_names_and_reads_paths(segmenter, trained, tmp_path):
+def test_predictor_knows_class_names_and_reads_paths(predictor, trained, tmp_path):
     _, _, data = trained
-    assert segmenter.class_names[3] == "cup on table"
+    assert predictor.class_names[3] == "cup on table"
     path = sorted((data / "images" / "val").iterdir())[0]
-    assert segmenter.predict(path).shape == Image.open(path).size[::-1]
-    probs = segmenter.predict_proba(path)
+    assert predictor.predict(path).shape == Image.open(path).size[::-1]
+    probs = predictor.predict_proba(path)
     assert isinstance(probs, np.ndarray) and probs.shape[0] == 11 and np.allclose(probs.sum(0), 1, atol=1e-4)
 
 
@@ -118,9 +118,9 @@ def test_predict_stops_at_a_truncated_image_or_skips_it_when_asked(trained, tmp_
     assert "cut.jpg" in (out / "skipped.txt").read_text()
 
 
-def test_segmenter_rejects_an_empty_image(segmenter):
+def test_predictor_rejects_an_empty_image(predictor):
     with pytest.raises(ValueError, match="empty"):
-        segmenter.predict(np.zeros((0, 5, 3), np.uint8))
+        predictor.predict(np.zeros((0, 5, 3), np.uint8))
 
 
 def test_predict_cli_errors_name_the_problem(trained, tmp_path, capsys):

@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from idrnet import Segmenter, build_model, save_checkpoint
+from idrnet import Predictor, build_model, save_checkpoint
 from idrnet.data.labels import decode_image
 
 from tiny import tiny_config
@@ -61,7 +61,7 @@ def models():
 
 def make_arms(models):
     a, b = models
-    return [Arm("A", "fcn-tiny", Segmenter(a), "eager"), Arm("B", "idrnet-tiny", Segmenter(b), "eager")]
+    return [Arm("A", "fcn-tiny", Predictor(a), "eager"), Arm("B", "idrnet-tiny", Predictor(b), "eager")]
 
 
 def wait_ready(client: TestClient) -> None:
@@ -94,7 +94,7 @@ def test_health_models_and_page(split_client):
     assert "://" not in page.text  # everything from this server: no CDN
 
 
-def test_segment_png_equals_segmenter_and_arm_is_sticky(split_client):
+def test_segment_png_equals_predictor_and_arm_is_sticky(split_client):
     client, arms = split_client
     rgb = random_rgb()
     seen = {}
@@ -111,7 +111,7 @@ def test_segment_png_equals_segmenter_and_arm_is_sticky(split_client):
     for arm_name, reply in seen.items():
         labels = np.asarray(Image.open(io.BytesIO(reply.content)))
         assert Image.open(io.BytesIO(reply.content)).mode == "P"
-        expected = next(a for a in arms if a.name == arm_name).segmenter.predict(rgb)
+        expected = next(a for a in arms if a.name == arm_name).predictor.predict(rgb)
         np.testing.assert_array_equal(labels, expected)
         areas = json.loads(reply.headers["x-class-areas"])
         assert abs(sum(areas.values()) - 1) < 1e-3
@@ -123,12 +123,12 @@ def test_formats_json_and_overlay(split_client):
     reply = client.post("/v1/segment?format=json&arm=B", content=encode(rgb))
     assert reply.status_code == 200 and reply.headers["x-idrnet-arm"] == "B"
     segments = reply.json()
-    expected = arms[1].segmenter.predict(rgb)
+    expected = arms[1].predictor.predict(rgb)
     assert {s["class_id"] for s in segments} == set(np.unique(expected).tolist())
     for s in segments:
         mask = np.asarray(Image.open(io.BytesIO(__import__("base64").b64decode(s["mask"]))))
         np.testing.assert_array_equal(mask > 0, expected == s["class_id"])
-        assert s["label"] == arms[1].segmenter.class_names[s["class_id"]] and 0 < s["score"] <= 1
+        assert s["label"] == arms[1].predictor.class_names[s["class_id"]] and 0 < s["score"] <= 1
     assert abs(sum(s["area"] for s in segments) - 1) < 1e-6
     overlay = client.post("/v1/segment?format=overlay", files={"image": ("x.png", encode(rgb), "image/png")})
     assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/jpeg"
@@ -152,7 +152,7 @@ def test_any_format_and_mode(split_client, fmt, mode):
     assert reply.status_code == 200, reply.text
     labels = np.asarray(Image.open(io.BytesIO(reply.content)))
     assert labels.shape == (32, 40)
-    np.testing.assert_array_equal(labels, arms[0].segmenter.predict(decode_image(data, "x")))
+    np.testing.assert_array_equal(labels, arms[0].predictor.predict(decode_image(data, "x")))
 
 
 def test_bad_requests_are_named_and_server_survives(split_client):
@@ -203,7 +203,7 @@ def test_feedback_updates_ab_and_rejects_bad_labels(split_client):
     for arm in ("A", "B"):
         reply = client.post(f"/v1/feedback?request_id={ids[arm]}", content=label_bytes(truth))
         assert reply.status_code == 200, reply.text
-        inter, union = image_areas(arms["AB".index(arm)].segmenter.predict(rgb), truth.astype(np.int64), K, 255)
+        inter, union = image_areas(arms["AB".index(arm)].predictor.predict(rgb), truth.astype(np.int64), K, 255)
         keep = union > 0
         assert reply.json()["arms"][arm] == pytest.approx(float(np.mean(inter[keep] / union[keep])))
     again = client.post(f"/v1/feedback?request_id={ids['A']}", content=label_bytes(truth))
@@ -311,7 +311,7 @@ def test_batched_requests_equal_single_predictions(models):
     assert max(int(r.headers["x-batch-size"]) for r in replies.values()) > 1
     for i, reply in replies.items():
         labels = np.asarray(Image.open(io.BytesIO(reply.content)))
-        agreement = (labels == arms[0].segmenter.predict(images[i])).mean()
+        agreement = (labels == arms[0].predictor.predict(images[i])).mean()
         assert agreement >= 0.999  # a larger batch may change the float rounding of near-ties
 
 
@@ -419,7 +419,7 @@ def test_real_server_process_ab_and_graceful_stop(saved_models, tmp_path):
         status, headers, body = http("POST", f"{base}/v1/segment", encode(rgb), {"X-Client-Id": "carol"})
         assert status == 200 and headers["X-IDRNet-Arm"] == assign_arm("carol", 0.5, None)
         labels = np.asarray(Image.open(io.BytesIO(body)))
-        expected = Segmenter(a if headers["X-IDRNet-Arm"] == "A" else b).predict(rgb)
+        expected = Predictor(a if headers["X-IDRNet-Arm"] == "A" else b).predict(rgb)
         np.testing.assert_array_equal(labels, expected)
         status, _, reply = http("POST", f"{base}/v1/feedback?request_id={headers['X-Request-Id']}", label_bytes(expected))
         assert status == 200 and list(json.loads(reply)["arms"].values()) == [1.0]
@@ -504,7 +504,7 @@ def test_backends_agree_with_eager(saved_models, backend):
     from idrnet.serving.arm import load_arm
 
     rgb = random_rgb(48, 64, seed=11)
-    expected = Segmenter(saved_models[1]).predict(rgb)
+    expected = Predictor(saved_models[1]).predict(rgb)
     arm = load_arm("A", str(saved_models[1]), backend=backend)
     labels, _ = arm.predict([rgb, rgb], False)  # one shape: the compile backend compiles once
     assert arm.describe()["backend"] == backend and arm.describe()["precision"] == "fp32"
@@ -519,7 +519,7 @@ def test_int8_arm_is_calibrated_on_the_given_images(saved_models, tmp_path):
     for i in range(3):
         Image.fromarray(random_rgb(48, 64, seed=20 + i)).save(folder / f"{i}.png")
     rgb = random_rgb(48, 64, seed=11)
-    expected = Segmenter(saved_models[1]).predict(rgb)
+    expected = Predictor(saved_models[1]).predict(rgb)
     arm = load_arm("A", str(saved_models[1]), backend="onnxruntime", precision="int8", calibration=str(folder))
     labels, _ = arm.predict([rgb], False)
     assert arm.describe()["precision"] == "int8" and (labels[0] == expected).mean() >= 0.9

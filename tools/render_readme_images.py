@@ -1,4 +1,4 @@
-"""Render docs/images/predict_overlay.png (README) with the public API: Segmenter predictions on
+"""Render docs/images/predict_overlay.png (README) with the public API: Predictor predictions on
 generated validation images, as overlays beside the ground truth.
 
     python tools/render_readme_images.py runs/context_ab/idrnet/seed_0/final.safetensors data/synth
@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from idrnet import Segmenter
+from idrnet import Predictor
 from idrnet.data.labels import read_image
 from idrnet.visualization import overlay, side_by_side
 
@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=5)
     parser.add_argument("--out", default="docs/images/predict_overlay.png")
     args = parser.parse_args()
-    seg = Segmenter(args.checkpoint, data=args.data)  # class names and colours from dataset.yaml
+    seg = Predictor(args.checkpoint, data=args.data)  # class names and colours from dataset.yaml
     images = sorted((Path(args.data) / "images" / "val").iterdir())[: args.count]
     columns = []
     for path in images:

@@ -13,9 +13,7 @@ _EXPORTS = {
     "attach": "idrnet.dropin",
     "create_model": "idrnet.apis.create",
     "export_onnx": "idrnet.deploy.export",
-    "Segmenter": "idrnet.apis.segmenter",
-    "loss_terms": "idrnet.engine.losses",
-    "training_loss": "idrnet.engine.losses",
+    "Predictor": "idrnet.apis.predictor",
     "wrap_ddp": "idrnet.engine.ddp",
     "training_losses": "idrnet.engine.losses",
     "MODEL_ZOO": "idrnet.models",
@@ -28,6 +26,13 @@ _EXPORTS = {
     "count_parameters": "idrnet.models.parameters",
 }
 
+# Names of idrnet 0.1, kept for one release: each warns and points to its successor (docs/design.md, "Names").
+_DEPRECATED = {
+    "Segmenter": "idrnet.apis.predictor",  # → Predictor (too close to the Segmentor module)
+    "training_loss": "idrnet.engine.losses",  # → training_losses(...)["total"]
+    "loss_terms": "idrnet.engine.losses",  # → training_losses(..., outputs=outputs)
+}
+
 __all__ = sorted(_EXPORTS)
 
 
@@ -36,6 +41,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
+    if name in _DEPRECATED:  # not cached: every use warns
+        return getattr(importlib.import_module(_DEPRECATED[name]), name)
     raise AttributeError(f"module 'idrnet' has no attribute {name!r}")
 
 

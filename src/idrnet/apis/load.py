@@ -1,6 +1,6 @@
 """The one place that decides what a model argument is — a zoo name, a ``.safetensors`` file, an ``.onnx``
 graph, a model YAML or config line (with a checkpoint), or a built module — and loads it with the data
-description that comes with it. ``Segmenter``, ``idrnet test``, ``compare`` and ``export`` go through it."""
+description that comes with it. ``Predictor``, ``idrnet test``, ``compare`` and ``export`` go through it."""
 
 from __future__ import annotations
 

@@ -132,9 +132,9 @@ def _calibration(args: argparse.Namespace, model):
         print("note: int8 calibrated on noise images (timing only; pass --calibration for a meaningful int8 model)")
         return None
     from ..apis.load import stored_description
-    from ..apis.segmenter import Segmenter
+    from ..apis.predictor import Predictor
     from ..apis.calibration import calibration_files
     from ..deploy.calibration import calibration_batches
 
-    preprocess = Segmenter(model, backend="eager", data=stored_description(args.model)).preprocess
+    preprocess = Predictor(model, backend="eager", data=stored_description(args.model)).preprocess
     return calibration_batches(calibration_files(args.calibration, args.calibration_images), preprocess)

@@ -96,7 +96,7 @@ def check_calibration_flag(args: argparse.Namespace, required: bool = True) -> N
 
 
 def precision_from_args(args: argparse.Namespace, *models: str | None) -> dict:
-    """Keyword arguments of :class:`idrnet.Segmenter` from the precision flags, checked together.
+    """Keyword arguments of :class:`idrnet.Predictor` from the precision flags, checked together.
     ``models``: the model arguments; int8 ``.onnx`` files are quantised already and need no calibration."""
     exported = bool(models) and all(str(m).endswith(".onnx") for m in models if m)
     check_calibration_flag(args, required=not exported)

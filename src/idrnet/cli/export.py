@@ -118,7 +118,7 @@ def _export_int8(model, output, args: argparse.Namespace, data_description: str 
     import tempfile
     from pathlib import Path
 
-    from ..apis.segmenter import Segmenter
+    from ..apis.predictor import Predictor
     from ..data.description import DataDescription
     from ..apis.calibration import calibration_files
     from ..deploy.calibration import calibration_batches
@@ -126,7 +126,7 @@ def _export_int8(model, output, args: argparse.Namespace, data_description: str 
     from ..deploy.int8 import quantize_onnx
 
     meta = DataDescription.from_json(data_description) if data_description else None
-    preprocess = Segmenter(model, data=meta, backend="eager").preprocess
+    preprocess = Predictor(model, data=meta, backend="eager").preprocess
     batches = calibration_batches(calibration_files(args.calibration, args.calibration_images), preprocess)
     with tempfile.TemporaryDirectory(prefix="idrnet_export_") as tmp:
         fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", args.example_size, data_description=data_description, opset=args.opset)

@@ -152,7 +152,7 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
         raise InputError("--overwrite replaces earlier outputs, --skip-existing keeps them: pass one of them")
 
 
-def predict_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> Path:
+def predict_video(predictor, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> Path:
     """Overlay every frame of a video into ``target`` (and label PNGs into ``labels_dir``); returns ``target``.
     The video is written under a temporary name and renamed when whole, after its label PNGs: an existing
     ``target`` is a finished one (what ``--skip-existing`` relies on)."""
@@ -160,11 +160,11 @@ def predict_video(segmenter, path: Path, target: Path, alpha: float, labels_dir:
 
     _opencv_path(target, "output")  # refused before any work
     with atomic_path(target, suffix=target.suffix) as partial:
-        _write_video(segmenter, path, Path(partial), alpha, labels_dir)
+        _write_video(predictor, path, Path(partial), alpha, labels_dir)
     return target
 
 
-def _write_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> None:
+def _write_video(predictor, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> None:
     import cv2
     from tqdm import tqdm
 
@@ -182,8 +182,8 @@ def _write_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: 
             if not ok:
                 break
             rgb = frame[..., ::-1].copy()
-            label = segmenter.predict(rgb)
-            blended = segmenter.overlay(rgb, label, alpha)
+            label = predictor.predict(rgb)
+            blended = predictor.overlay(rgb, label, alpha)
             if writer is None:
                 h, w = rgb.shape[:2]
                 writer = cv2.VideoWriter(_opencv_path(target, "output"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
@@ -191,7 +191,7 @@ def _write_video(segmenter, path: Path, target: Path, alpha: float, labels_dir: 
                     raise OSError(f"cannot write video {target}")
             writer.write(blended[..., ::-1].copy())
             if labels_dir is not None:
-                save_label_png(label, labels_dir / f"{index:06d}.png", segmenter.description.palette)
+                save_label_png(label, labels_dir / f"{index:06d}.png", predictor.description.palette)
     finally:
         capture.release()
         if writer is not None:
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..apis.load import check_weights_given
-    from ..apis.segmenter import Segmenter
+    from ..apis.predictor import Predictor
     from ..atomic import atomic_path, write_image, write_text
     from ..data.image_header import TooManyPixelsError
     from ..data.labels import BadSampleError, read_image
@@ -236,9 +236,9 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "auto" and args.precision == "fp32" and len(images) == len(files) < COMPILE_WORTHWHILE \
             and not args.model.endswith(".onnx"):
         runtime["backend"] = "eager"
-    segmenter = Segmenter(args.model, checkpoint, device_from_args(args), data=args.data,
+    predictor = Predictor(args.model, checkpoint, device_from_args(args), data=args.data,
                           test_scale=None if args.no_test_resize else True, **runtime)
-    segmenter.inference, segmenter.tta = inference_from_args(args, segmenter.inference)
+    predictor.inference, predictor.tta = inference_from_args(args, predictor.inference)
     out.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
     for path in tqdm(images, desc="predict", disable=len(images) < 2, dynamic_ncols=True):
@@ -252,21 +252,21 @@ def run(args: argparse.Namespace) -> int:
             continue
         targets["label"].parent.mkdir(parents=True, exist_ok=True)
         if args.probs:
-            probs = segmenter.predict_proba(rgb)
+            probs = predictor.predict_proba(rgb)
             label = probs.argmax(0).astype(np.uint8 if probs.shape[0] <= 256 else np.int32)
             with atomic_path(targets["probs"]) as tmp, open(tmp, "wb") as f:
                 np.save(f, probs.astype(np.float16))
         else:
-            label = segmenter.predict(rgb)
-        save_label_png(label, targets["label"], segmenter.description.palette)
-        picture = segmenter.overlay(rgb, label, args.alpha)
+            label = predictor.predict(rgb)
+        save_label_png(label, targets["label"], predictor.description.palette)
+        picture = predictor.overlay(rgb, label, args.alpha)
         if not args.no_legend:
-            picture = with_legend(picture, [label], segmenter.class_names, segmenter.description.palette, segmenter.description.ignore_index)
+            picture = with_legend(picture, [label], predictor.class_names, predictor.description.palette, predictor.description.ignore_index)
         write_image(targets["overlay"], picture)
     for path in (f for f in files if f.suffix.lower() in VIDEO_SUFFIXES):
         targets = plan[path]
         targets["video"].parent.mkdir(parents=True, exist_ok=True)
-        print(f"wrote {predict_video(segmenter, path, targets['video'], args.alpha, targets.get('labels'))}")
+        print(f"wrote {predict_video(predictor, path, targets['video'], args.alpha, targets.get('labels'))}")
     skip_list = out / "skipped.txt"
     if skipped:
         write_text(skip_list, "\n".join(skipped) + "\n")

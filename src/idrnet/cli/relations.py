@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Render the heatmap, print the helpers, optionally explain one image."""
     from ..apis.relations import explain_image, learned_relations, plot_image_explanation
-    from ..apis.segmenter import Segmenter, to_rgb_array
+    from ..apis.predictor import Predictor, to_rgb_array
     from ..models.zoo import MODEL_ZOO
     from ..visualization import plot_relation_heatmap, top_helpers
 
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     for path in (out / f"{stem}_relations.png", out / f"{stem}_relations.json",
                  *([out / f"{Path(args.image).stem}_groups.png"] if args.image else [])):
         check_output(path, args.overwrite)
-    segmenter = Segmenter(args.checkpoint, checkpoint, data=args.data, test_scale=True, backend="eager")
-    relations = learned_relations(segmenter.network)
-    names = segmenter.class_names
+    predictor = Predictor(args.checkpoint, checkpoint, data=args.data, test_scale=True, backend="eager")
+    relations = learned_relations(predictor.network)
+    names = predictor.class_names
     out.mkdir(parents=True, exist_ok=True)
     heatmap = plot_relation_heatmap(relations["mean"], names, out / f"{stem}_relations.png",
                                     title=f"{stem}: loss rise when a class is deleted",
@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"heatmap: {heatmap}")
     if args.image:
         rgb = to_rgb_array(args.image)
-        explanation = explain_image(segmenter.network, segmenter.preprocess(rgb))
-        picture = plot_image_explanation(rgb, explanation, names, segmenter.description.palette,
+        explanation = explain_image(predictor.network, predictor.preprocess(rgb))
+        picture = plot_image_explanation(rgb, explanation, names, predictor.description.palette,
                                          out / f"{Path(args.image).stem}_groups.png")
         print(f"groups and context of {args.image}: {picture}")
     return 0

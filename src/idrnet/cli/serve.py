@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
                                            http=protocol_with_header_deadline(options.header_timeout_s),
                                            timeout_keep_alive=options.keep_alive_s, timeout_graceful_shutdown=30,
                                            access_log=args.log_level in ("debug", "info")))
-    names = " and ".join(f"{arm.name}: {arm.source} ({arm.segmenter.precision}, {arm.backend})" for arm in arms)
+    names = " and ".join(f"{arm.name}: {arm.source} ({arm.predictor.precision}, {arm.backend})" for arm in arms)
     print(f"idrnet serve: {names}; {mode}{f' {options.split:g}' if mode == 'split' else ''} on "
           f"http://{args.host}:{args.port}/ (API: /openapi.json); ready once warmed up (GET /health/ready)", flush=True)
     # uvicorn re-raises the signal that stopped it after its graceful shutdown; a SIGTERM handler of our

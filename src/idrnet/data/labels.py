@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from .description import IGNORE_INDEX
 
 
 class BadSampleError(InputError):
@@ -184,7 +185,7 @@ class LabelMap:
     def __init__(
         self,
         num_classes: int,
-        ignore_index: int = 255,
+        ignore_index: int = IGNORE_INDEX,
         mapping: Mapping[int, int] | None = None,
         ignore: tuple[int, ...] = (),
         shift: int = 0,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .classes import LIP_FLIP_PAIRS
 from .transforms import Compose, eval_pipeline, train_pipeline
+from .description import IGNORE_INDEX
 
 
 @dataclass(frozen=True)
@@ -19,13 +20,13 @@ class PipelineRecipe:
     test_scale: tuple[int, int] | None = None
     human_parsing: bool = False
 
-    def train(self, ignore_index: int = 255) -> Compose:
+    def train(self, ignore_index: int = IGNORE_INDEX) -> Compose:
         """The training pipeline."""
         pairs = LIP_FLIP_PAIRS if self.human_parsing else ()
         return train_pipeline(self.scale, self.crop, self.ratio_range, self.keep_ratio, ignore_index, pairs,
                               rotate=self.human_parsing)
 
-    def test(self, ignore_index: int = 255) -> Compose:
+    def test(self, ignore_index: int = IGNORE_INDEX) -> Compose:
         """The evaluation pipeline (resize the image only)."""
         return eval_pipeline(self.test_scale or self.scale, self.keep_ratio, ignore_index)
 

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 import torch
+from .description import IGNORE_INDEX
 
 Sample = dict[str, Any]
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -58,7 +59,7 @@ class RandomCrop:
 
     size: tuple[int, int]
     max_class_ratio: float = 0.75
-    ignore_index: int = 255
+    ignore_index: int = IGNORE_INDEX
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         h, w = sample["image"].shape[:2]
@@ -146,7 +147,7 @@ class RandomRotation:
 
     prob: float = 0.6
     max_angle: int = 30
-    ignore_index: int = 255
+    ignore_index: int = IGNORE_INDEX
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         if rng.random() > self.prob:
@@ -171,7 +172,7 @@ class ToTensor:
     mean: Sequence[float] = IMAGENET_MEAN
     std: Sequence[float] = IMAGENET_STD
     pad_to: tuple[int, int] | None = None
-    ignore_index: int = 255
+    ignore_index: int = IGNORE_INDEX
 
     def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
         image = (np.ascontiguousarray(sample["image"]).astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)
@@ -209,7 +210,7 @@ def train_pipeline(
     crop_size: tuple[int, int],
     ratio_range: tuple[float, float] = (0.5, 2.0),
     keep_ratio: bool = True,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     swap_pairs: Sequence[tuple[int, int]] = (),
     rotate: bool = False,
 ) -> Compose:
@@ -226,7 +227,7 @@ def train_pipeline(
     return Compose(steps)
 
 
-def eval_pipeline(scale: tuple[int, int] | None, keep_ratio: bool = True, ignore_index: int = 255) -> Compose:
+def eval_pipeline(scale: tuple[int, int] | None, keep_ratio: bool = True, ignore_index: int = IGNORE_INDEX) -> Compose:
     """The official test-time resize (none when ``scale`` is None) and normalisation. The label is
     kept at its original size (predictions are resized back to it)."""
     steps: list = []

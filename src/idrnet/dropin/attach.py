@@ -108,7 +108,7 @@ class AttachedModel(WrappedModel):
 
     ``forward(images)`` returns what the original model returns (a tensor, or torchvision's dict with
     ``"out"``/``"aux"``), shaped the same. ``forward_scores`` returns the logits tensor the idrnet
-    tools use; :func:`idrnet.training_loss` trains it like our own models (``decode_head`` is the IDRNet
+    tools use; :func:`idrnet.training_losses` trains it like our own models (``decode_head`` is the IDRNet
     head and its statistics hook runs after each training forward).
     """
 

@@ -20,7 +20,7 @@ class TrainForward(nn.Module):
 
 
 class DDPModel:
-    """The model as :func:`idrnet.training_loss` sees it, with its training forward run through DDP
+    """The model as :func:`idrnet.training_losses` sees it, with its training forward run through DDP
     (gradients all-reduced); everything else — ``parameters()``, ``decode_head``, ``eval()``, calling
     it — goes to the model itself. IDRNet's statistics are averaged across processes by its head."""
 
@@ -43,7 +43,7 @@ class DDPModel:
 
 
 def wrap_ddp(model: nn.Module, **ddp_options: Any) -> DDPModel:
-    """``model`` (ours, or one with IDRNet attached) ready for ``idrnet.training_loss`` under torchrun:
+    """``model`` (ours, or one with IDRNet attached) ready for ``idrnet.training_losses`` under torchrun:
     ``model = idrnet.wrap_ddp(model, device_ids=[local_rank])`` inside an initialised process group
     (``ddp_options`` go to ``DistributedDataParallel``)."""
     return DDPModel(torch.nn.parallel.DistributedDataParallel(TrainForward(model), **ddp_options), model)

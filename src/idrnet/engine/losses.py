@@ -16,12 +16,15 @@ from ..models.segmentor import Segmentor, TrainOutputs
 
 def training_losses(
     model: Segmentor,
-    images: torch.Tensor,
+    images: torch.Tensor | None,
     targets: torch.Tensor,
     deleted_classes: torch.Tensor | None = None,
     ignore_index: int | None = None,
+    *,
+    outputs: TrainOutputs | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Run the training forward and return each weighted loss term plus ``"total"``.
+    """The one loss entry point: run the training forward and return each weighted loss term plus
+    ``"total"`` (what to call ``backward`` on).
 
     Terms: ``main`` (weight 1), then every auxiliary output under its name with its weight — ``aux``
     (the auxiliary FCN head, ``config.auxiliary.weight``) and the decode head's own (IDRNet's
@@ -30,23 +33,16 @@ def training_losses(
     the forward: for IDRNet the deletion diagnostics and the relation/representation updates
     (``deleted_classes`` forces the deleted class of each image).
     ``targets``: ``(B, H, W)`` integer labels; ``ignore_index`` (default ``model.ignore_index``, which
-    the trainer takes from the dataset) marks unlabelled pixels.
+    the trainer takes from the dataset) marks unlabelled pixels. ``outputs``: a training forward that
+    already ran (``model.forward_train(images)``; ``images`` may then be None), for adding IDRNet's
+    terms to a loss of one's own computed on ``outputs.logits``.
     """
-    if targets.dim() != 3 or targets.shape[-2:] != images.shape[-2:]:
-        raise InputError(f"targets must be (B, H, W) matching images {tuple(images.shape)}, got {tuple(targets.shape)}")
-    return loss_terms(model, model.forward_train(images), targets, deleted_classes, ignore_index)
-
-
-def loss_terms(
-    model: Segmentor,
-    outputs: TrainOutputs,
-    targets: torch.Tensor,
-    deleted_classes: torch.Tensor | None = None,
-    ignore_index: int | None = None,
-) -> dict[str, torch.Tensor]:
-    """The weighted loss terms of a training forward that already ran (``outputs = model.forward_train(
-    images)``), after the head's statistics hook — for adding IDRNet's terms to a loss of one's own
-    computed on ``outputs.logits`` (see :func:`training_losses`)."""
+    if outputs is None:
+        if images is None:
+            raise InputError("training_losses: give the images, or the outputs of a training forward that already ran")
+        if targets.dim() != 3 or targets.shape[-2:] != images.shape[-2:]:
+            raise InputError(f"targets must be (B, H, W) matching images {tuple(images.shape)}, got {tuple(targets.shape)}")
+        outputs = model.forward_train(images)
     targets = targets.long()
     ignore = model.ignore_index if ignore_index is None else ignore_index
     ac = model.align_corners
@@ -64,6 +60,25 @@ def loss_terms(
     return losses
 
 
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"idrnet.{old} (idrnet 0.1) is deprecated, removed in 0.3: use {new}", DeprecationWarning, stacklevel=3)
+
+
+def loss_terms(
+    model: Segmentor,
+    outputs: TrainOutputs,
+    targets: torch.Tensor,
+    deleted_classes: torch.Tensor | None = None,
+    ignore_index: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Deprecated: ``training_losses(model, None, targets, outputs=outputs)``."""
+    _deprecated("loss_terms", "training_losses(model, None, targets, outputs=outputs)")
+    return training_losses(model, None, targets, deleted_classes, ignore_index, outputs=outputs)
+
+
 def training_loss(model: Segmentor, images: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = None) -> torch.Tensor:
-    """The scalar training loss of one batch (see :func:`training_losses`)."""
+    """Deprecated: ``training_losses(model, images, targets)["total"]``."""
+    _deprecated("training_loss", 'training_losses(model, images, targets)["total"]')
     return training_losses(model, images, targets, ignore_index=ignore_index)["total"]

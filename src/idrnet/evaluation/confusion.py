@@ -9,6 +9,7 @@ import torch
 import torch.distributed as dist
 
 from ..distributed import is_distributed
+from ..data.description import IGNORE_INDEX
 
 
 class ConfusionMatrix:
@@ -17,7 +18,7 @@ class ConfusionMatrix:
     Memory does not depend on the dataset size; ``all_reduce`` sums it across processes.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255, device: torch.device | str = "cpu") -> None:
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, device: torch.device | str = "cpu") -> None:
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
@@ -39,7 +40,7 @@ class ConfusionMatrix:
         return metrics_from_confusion(self.matrix, beta)
 
 
-def confusion_of(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+def confusion_of(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """K×K confusion matrix (int64) of label maps; ignored and out-of-range targets are skipped."""
     k = num_classes
     valid = (targets >= 0) & (targets < k) & (targets != ignore_index)

@@ -2,7 +2,7 @@
 :class:`~idrnet.models.segmentor.Segmentor`, other libraries' models (:class:`~idrnet.dropin.WrappedModel`
 and attached ones), the eager/compiled/bf16 runtime (:class:`~idrnet.deploy.torch_runtime.TorchRuntime`)
 and frozen graphs (ONNX Runtime, OpenVINO, int8: :class:`~idrnet.deploy.graph_model.GraphSegmentor`).
-:class:`idrnet.Segmenter`, evaluation, ``idrnet test``/``compare`` and the server need nothing else."""
+:class:`idrnet.Predictor`, evaluation, ``idrnet test``/``compare`` and the server need nothing else."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ class Segmentor(nn.Module):
 
     ``model(images)`` returns class logits ``(B, K, H, W)`` at the input's size, in train and eval mode.
     ``forward_logits`` returns them at the head's own resolution (for sliding-window inference and
-    softmax-before-resize). Training goes through :func:`idrnet.training_loss`.
+    softmax-before-resize). Training goes through :func:`idrnet.training_losses`.
     """
 
     def __init__(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..distributed import is_distributed
 

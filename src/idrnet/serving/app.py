@@ -52,7 +52,7 @@ class ServerState:
         self.options = options
         if len(arms) == 2:
             a, b = arms
-            if a.num_classes != b.num_classes or list(a.segmenter.class_names) != list(b.segmenter.class_names):
+            if a.num_classes != b.num_classes or list(a.predictor.class_names) != list(b.predictor.class_names):
                 raise InputError(f"an A/B test needs two models of the same classes: A ({a.source}) has {a.num_classes} "
                                  f"classes, B ({b.source}) {b.num_classes}"
                                  + ("" if a.num_classes != b.num_classes else ", named differently"))
@@ -255,7 +255,7 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
             state.metrics.request(chosen, 504)
             raise HTTPProblem(504, f"no prediction within {options.request_timeout_s:.0f} s") from err
         model = state.arms[chosen]
-        meta = model.segmenter.description
+        meta = model.predictor.description
         if format == "png":
             content = await asyncio.to_thread(label_png, result.labels, model.num_classes, meta.palette)
             media = "image/png"

@@ -14,40 +14,40 @@ import numpy as np
 class Arm:
     """A loaded model ready to label batches of same-size RGB images.
 
-    ``name``: ``"A"`` or ``"B"``; ``source``: what the user named (zoo name, file); ``segmenter``: an
-    :class:`idrnet.Segmenter`; ``backend``: how it runs.
+    ``name``: ``"A"`` or ``"B"``; ``source``: what the user named (zoo name, file); ``predictor``: an
+    :class:`idrnet.Predictor`; ``backend``: how it runs.
     """
 
     name: str
     source: str
-    segmenter: Any
+    predictor: Any
     backend: str
     public_name: str = ""  # what public answers call the model (the source itself with --expose-paths)
 
     @property
     def num_classes(self) -> int:
         """The model's number of classes."""
-        return int(self.segmenter.model.num_classes)
+        return int(self.predictor.model.num_classes)
 
     @property
     def ignore_index(self) -> int:
         """The label value ground-truth feedback uses for unlabelled pixels."""
-        return int(self.segmenter.description.ignore_index)
+        return int(self.predictor.description.ignore_index)
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/models`` says about this arm."""
-        meta = self.segmenter.description
-        inference = self.segmenter.inference
+        meta = self.predictor.description
+        inference = self.predictor.inference
         return {
             "model": self.public_name or self.source,
-            "backend": self.segmenter.backend,
-            "precision": self.segmenter.precision,
+            "backend": self.predictor.backend,
+            "precision": self.predictor.precision,
             "num_classes": self.num_classes,
             "classes": list(meta.classes),
             "palette": [list(c) for c in meta.palette],
             "ignore_index": meta.ignore_index,
             "input": {
-                "test_resize": list(self.segmenter.test_scale) if self.segmenter.test_scale else None,
+                "test_resize": list(self.predictor.test_scale) if self.predictor.test_scale else None,
                 "keep_ratio": meta.keep_ratio,
                 "inference_mode": inference.mode,
                 "crop_size": list(inference.crop_size) if inference.crop_size else None,
@@ -59,9 +59,9 @@ class Arm:
     def predict(self, images: Sequence[np.ndarray], confidence: bool) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """Labels (and each pixel's top probability when ``confidence``) of RGB images of one size."""
         if confidence:
-            labels, top = self.segmenter.predict_batch(images, return_confidence=True)
+            labels, top = self.predictor.predict_batch(images, return_confidence=True)
             return labels, top
-        return self.segmenter.predict_batch(images), None
+        return self.predictor.predict_batch(images), None
 
     def warm_up(self, size: tuple[int, int] = (256, 256)) -> float:
         """One prediction of a blank image (compiles and allocates); returns its seconds."""
@@ -103,14 +103,14 @@ def load_arm(
     model YAML, config line, ``.onnx``) for ``precision`` on ``backend`` (default: the fastest measured
     path, see :func:`idrnet.deploy.runtime.resolve_backend`; ONNX Runtime for ``.onnx``)."""
     from ..apis.load import check_weights_given
-    from ..apis.segmenter import Segmenter
+    from ..apis.predictor import Predictor
     from ..models.zoo import MODEL_ZOO
 
     check_weights_given(model, checkpoint)
     if not str(model).endswith((".onnx", ".yaml", ".yml")) and model not in MODEL_ZOO and "{" not in model \
             and not Path(model).exists():
         raise FileNotFoundError(f"model {model} is neither a zoo name nor an existing file")
-    segmenter = Segmenter(model, checkpoint, device, data=data, test_scale=True if test_scale else None,
+    predictor = Predictor(model, checkpoint, device, data=data, test_scale=True if test_scale else None,
                           precision=precision, backend=backend, calibration=calibration,
                           calibration_images=calibration_images, threads=threads)
-    return Arm(name, str(model), segmenter, segmenter.backend)
+    return Arm(name, str(model), predictor, predictor.backend)

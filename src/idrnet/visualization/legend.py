@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from ..data.description import IGNORE_INDEX
 
 
 def legend_panel(
@@ -33,7 +34,7 @@ def legend_panel(
     return panel
 
 
-def present_classes(*label_maps: np.ndarray, ignore_index: int = 255) -> list[int]:
+def present_classes(*label_maps: np.ndarray, ignore_index: int = IGNORE_INDEX) -> list[int]:
     """Classes found in any of the label maps, largest total area first."""
     counts: dict[int, int] = {}
     for label in label_maps:
@@ -46,7 +47,7 @@ def present_classes(*label_maps: np.ndarray, ignore_index: int = 255) -> list[in
 
 def with_legend(
     picture: np.ndarray, label_maps: Sequence[np.ndarray], classes: Sequence[str], palette: Sequence[Sequence[int]],
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
 ) -> np.ndarray:
     """``picture`` (RGB) with a legend of the classes in ``label_maps`` on its right (the picture is
     padded with white below when the legend is taller)."""

@@ -7,9 +7,10 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..data.description import IGNORE_INDEX
 
 
-def colorize(label: np.ndarray, palette: Sequence[Sequence[int]], ignore_index: int = 255) -> np.ndarray:
+def colorize(label: np.ndarray, palette: Sequence[Sequence[int]], ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """``(H, W)`` labels → ``(H, W, 3)`` uint8 RGB; the ignore label (and anything beyond the palette)
     is black."""
     table = np.zeros((256, 3), dtype=np.uint8)
@@ -24,7 +25,7 @@ def colorize(label: np.ndarray, palette: Sequence[Sequence[int]], ignore_index: 
 
 
 def overlay(image: np.ndarray, label: np.ndarray, palette: Sequence[Sequence[int]], alpha: float = 0.5,
-            ignore_index: int = 255) -> np.ndarray:
+            ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """Blend the coloured ``label`` over the RGB ``image`` (same height and width); ignored pixels keep
     the image."""
     image = np.asarray(image, dtype=np.uint8)

@@ -25,7 +25,7 @@ import yaml
 
 from ...config import ConfigError, from_dict
 from ..labels import LabelMap
-from ..description import DataDescription
+from ..description import IGNORE_INDEX, DataDescription
 from .base import SampleFiles, SegmentationDataset, pair_by_stem, read_id_list
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -37,7 +37,7 @@ class CustomDatasetSpec:
 
     classes: list[str]
     palette: list[list[int]] | None = None
-    ignore_index: int = 255
+    ignore_index: int = IGNORE_INDEX
     label_map: dict[int, int] = field(default_factory=dict)
     label_shift: int = 0
     images: str = "images"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch.nn as nn
 from timm.models.resnet import BasicBlock
 
 from ...errors import InputError

@@ -1,4 +1,4 @@
-"""One-call prediction: ``Segmenter("idrnet_fcn_resnet50os8_ade20k", checkpoint=True).predict(image)``."""
+"""One-call prediction: ``Predictor("idrnet_fcn_resnet50os8_ade20k", checkpoint=True).predict(image)``."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     return np.ascontiguousarray(array[..., :3])
 
 
-class Segmenter:
+class Predictor:
     """A model ready to segment images.
 
     ``model``: a zoo name, a ``.safetensors`` file of ours, an ``.onnx`` file from ``idrnet export`` (run
@@ -141,7 +141,7 @@ class Segmenter:
         """Deprecated (idrnet 0.1) name of :attr:`description`; removed in 0.3."""
         import warnings
 
-        warnings.warn("Segmenter.meta is deprecated: use .description", DeprecationWarning, stacklevel=2)
+        warnings.warn("Predictor.meta (Segmenter.meta in idrnet 0.1) is deprecated: use .description", DeprecationWarning, stacklevel=2)
         return self.description
 
     @property
@@ -206,3 +206,12 @@ class Segmenter:
         rgb = to_rgb_array(image)
         labels = self.predict(rgb) if labels is None else labels
         return overlay(rgb, labels, self.description.palette, alpha, self.description.ignore_index)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Segmenter":  # the name of idrnet 0.1, too close to the Segmentor module; removed in 0.3
+        import warnings
+
+        warnings.warn("idrnet.Segmenter is now idrnet.Predictor", DeprecationWarning, stacklevel=2)
+        return Predictor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
