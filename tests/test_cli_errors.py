@@ -156,3 +156,35 @@ def test_bench_ratio_of_unmeasurable_memory_is_not_printed():
     from idrnet.cli.bench import _ratio
 
     assert _ratio(1558.0, 0.0, floor=1.0).startswith("× n/a") and _ratio(30.0, 15.0, floor=1.0) == "×2.00"
+
+
+def test_library_errors_name_parameters_and_the_command_line_names_flags(tmp_path, capsys):
+    """The library says ``calibration_images=0``; the same mistake on the command line says the flag."""
+    from idrnet.apis.calibration import calibration_files
+    from idrnet.cli.main import as_flags
+
+    with pytest.raises(ValueError, match="calibration_images=0: expected at least 1"):
+        calibration_files(tmp_path, 0)
+    assert as_flags("precision=int8 needs calibration images (calibration=DIR_OR_CONFIG)") == \
+        "--precision int8 needs calibration images (--calibration DIR_OR_CONFIG)"
+    assert as_flags("the limit of 10 (max_pixels=10); my_backend=x") == "the limit of 10 (--max-pixels 10); my_backend=x"
+    image = tmp_path / "img.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(image)
+    from tiny import tiny_config
+
+    from idrnet import build_model, save_checkpoint
+
+    model = save_checkpoint(build_model(tiny_config("fcn")), tmp_path / "m.safetensors")
+    err = error_of(capsys, ["predict", str(image), "--model", str(model), "--out", str(tmp_path / "p"), "--max-pixels", "100"])
+    assert "(--max-pixels 100)" in err and "max_pixels=" not in err
+
+
+def test_a_model_argument_that_is_nothing_is_refused_before_any_work(tmp_path, capsys):
+    from idrnet.serving.arm import load_arm
+
+    with pytest.raises(KeyError, match="did you mean"):
+        load_arm("A", "idrnet_fcn_resnet50os8_ade2k", checkpoint=True)
+    with pytest.raises(FileNotFoundError, match="runs/x/final.safetensors: no such file"):
+        load_arm("A", "runs/x/final.safetensors")
+    err = error_of(capsys, ["bench", str(tmp_path / "missing.safetensors")])
+    assert "missing.safetensors: no such file" in err

@@ -104,7 +104,7 @@ def test_bf16_without_bf16_instructions_warns(model_and_reference, monkeypatch):
 
     model, _, _ = model_and_reference
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
-    with pytest.warns(RuntimeWarning, match="no bf16 instructions.*use --precision fp32"):
+    with pytest.warns(RuntimeWarning, match="no bf16 instructions.*use precision=fp32"):
         accelerate(model, "bf16", "eager")
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
     with warnings.catch_warnings():
@@ -174,7 +174,7 @@ def test_calibration_draw_is_reproducible(tmp_path):
         calibration_files(tmp_path / "missing", 4)
     with pytest.raises(ValueError, match="expected a folder of images or a training YAML"):
         calibration_files(first[0], 4)
-    with pytest.raises(ValueError, match="--calibration-images 0"):
+    with pytest.raises(ValueError, match="calibration_images=0"):
         calibration_files(folder, 0)
 
 

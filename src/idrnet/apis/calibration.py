@@ -21,7 +21,7 @@ def training_split_images(path: Path) -> list[Path]:
     try:
         config = load_train_config(path, [])
     except ConfigError as err:
-        raise InputError(f"--calibration {path}: expected a training YAML with a data section ({err})") from None
+        raise InputError(f"calibration={path}: expected a training YAML with a data section ({err})") from None
     dataset = build_split(config.data, config.data.train_split, train=False, seed=config.seed)
     return [s.image for s in dataset.samples]
 
@@ -30,16 +30,16 @@ def calibration_files(source: str | os.PathLike, count: int = DEFAULT_CALIBRATIO
     """``count`` image files drawn from ``source`` with a seeded generator: the same arguments give the
     same files in the same order."""
     if count < 1:
-        raise InputError(f"--calibration-images {count}: expected at least 1")
+        raise InputError(f"calibration_images={count}: expected at least 1")
     path = Path(source)
     if not path.exists():
-        raise FileNotFoundError(f"--calibration {path} does not exist (expected a folder of images or a training YAML)")
+        raise FileNotFoundError(f"calibration={path} does not exist (expected a folder of images or a training YAML)")
     if path.is_dir():
         files = folder_images(path)
     elif path.suffix.lower() in (".yaml", ".yml"):
         files = training_split_images(path)
     else:
-        raise InputError(f"--calibration {path}: expected a folder of images or a training YAML, not a {path.suffix or 'plain'} file")
+        raise InputError(f"calibration={path}: expected a folder of images or a training YAML, not a {path.suffix or 'plain'} file")
     if not files:
-        raise FileNotFoundError(f"--calibration {path}: no images found")
+        raise FileNotFoundError(f"calibration={path}: no images found")
     return sample_files(files, count, seed)

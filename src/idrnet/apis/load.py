@@ -30,6 +30,31 @@ def is_graph_file(source: Any) -> bool:
     return isinstance(source, (str, os.PathLike)) and str(source).endswith(".onnx")
 
 
+MODEL_FILE_SUFFIXES = (".safetensors", ".onnx", ".yaml", ".yml", ".pth", ".pt")
+
+
+def check_model_source(source: Any, what: str = "model") -> None:
+    """Refuse, before anything is built or read, a model argument that is none of the things a model can
+    be: a zoo name (unknown names get suggestions), an existing file, a built module or a config object."""
+    from ..models.zoo import get_entry
+
+    if not isinstance(source, (str, os.PathLike)) or str(source) in MODEL_ZOO or Path(source).is_file():
+        return
+    if Path(source).is_dir():
+        raise InputError(f"{source} is a folder, not a {what}: give a zoo name, a .safetensors file, a model YAML "
+                         "or an .onnx file")
+    if str(source).endswith(MODEL_FILE_SUFFIXES) or os.sep in str(source):
+        raise FileNotFoundError(f"{what} {source}: no such file")
+    get_entry(str(source))  # an unknown name, with the closest zoo names
+
+
+def source_name(source: Any) -> str:
+    """A short name for a model argument in reports: a file's stem, a zoo name as it is."""
+    if isinstance(source, (str, os.PathLike)) and Path(source).suffix in MODEL_FILE_SUFFIXES:
+        return Path(source).stem
+    return str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+
+
 def zoo_description(zoo_name: str) -> DataDescription:
     """The data description of a zoo model (benchmark classes, official test resize)."""
     from ..data.datasets.benchmarks import BENCHMARKS

@@ -119,7 +119,7 @@ class Predictor:
         if precision == "int8" and not isinstance(self.model, GraphSegmentor):
             if calibration is None:
                 raise InputError("precision int8 needs calibration images: a folder of images like the ones you will "
-                                 "segment, a custom dataset folder or a training YAML (--calibration)")
+                                 "segment, a custom dataset folder or a training YAML (calibration=…)")
             if isinstance(calibration, (str, os.PathLike)):
                 batches = calibration_batches(calibration_files(calibration, count, seed), self.preprocess)
             else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from ..errors import InputError
 from .common import at_least
@@ -70,14 +69,18 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..apis.create import create_model
+    from ..apis.load import check_model_source, is_graph_file, load, source_name
     from ..deploy.bench import benchmark_pairs
     from ..dropin.external import baseline_of, build_any
     from .common import device_from_args
 
     device = device_from_args(args)
-    model = create_model(args.model)
-    name = Path(args.model).stem if args.model.endswith((".yaml", ".yml", ".safetensors")) else args.model
+    check_model_source(args.model)
+    if is_graph_file(args.model):
+        raise InputError(f"{args.model}: bench measures a PyTorch model under each backend; pass the .safetensors "
+                         "or config it was exported from")
+    model = load(args.model).model
+    name = source_name(args.model)
     models = {name: model}
     if args.vs_baseline:
         baseline = build_any(baseline_of(getattr(model, "external", None) or model.config))

@@ -98,7 +98,9 @@ def check_calibration_flag(args: argparse.Namespace, required: bool = True) -> N
 def precision_from_args(args: argparse.Namespace, *models: str | None) -> dict:
     """Keyword arguments of :class:`idrnet.Predictor` from the precision flags, checked together.
     ``models``: the model arguments; int8 ``.onnx`` files are quantised already and need no calibration."""
-    exported = bool(models) and all(str(m).endswith(".onnx") for m in models if m)
+    from ..apis.load import is_graph_file
+
+    exported = bool(models) and all(is_graph_file(m) for m in models if m)
     check_calibration_flag(args, required=not exported)
     return {"precision": args.precision, "backend": args.backend, "calibration": args.calibration,
             "calibration_images": args.calibration_images}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import re
 import sys
 from typing import Callable, Sequence
 
@@ -82,13 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The library's messages name Python parameters as ``name=value``; on the command line they are flags.
+PARAMETER_FLAGS = {"precision": "--precision", "backend": "--backend", "calibration": "--calibration",
+                   "calibration_images": "--calibration-images", "max_pixels": "--max-pixels"}
+_PARAMETER = re.compile(r"(?<![\w-])(" + "|".join(sorted(PARAMETER_FLAGS, key=len, reverse=True)) + r")=")
+
+
+def as_flags(message: str) -> str:
+    """``precision=int8`` in a library message → ``--precision int8`` (the flag that sets it)."""
+    return _PARAMETER.sub(lambda m: PARAMETER_FLAGS[m.group(1)] + " ", message)
+
+
 def one_line(err: BaseException) -> str:
-    """An error's message, without the traceback text a DataLoader worker wraps around it."""
+    """An error's message, without the traceback text a DataLoader worker wraps around it, its
+    parameters named as flags."""
     message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
     if "Original Traceback" in message:
         last = [line for line in message.splitlines() if line.strip()][-1].strip()
         message = last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].isidentifier() else last
-    return message
+    return as_flags(message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from ..apis.load import check_weights_given
+    from ..apis.load import check_weights_given, is_graph_file
     from ..apis.predictor import Predictor
     from ..atomic import atomic_path, write_image, write_text
     from ..data.image_header import TooManyPixelsError
@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     runtime = precision_from_args(args, args.model)
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
     if args.backend == "auto" and args.precision == "fp32" and len(images) == len(files) < COMPILE_WORTHWHILE \
-            and not args.model.endswith(".onnx"):
+            and not is_graph_file(args.model):
         runtime["backend"] = "eager"
     predictor = Predictor(args.model, checkpoint, device_from_args(args), data=args.data,
                           test_scale=None if args.no_test_resize else True, **runtime)

@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Render the heatmap, print the helpers, optionally explain one image."""
     from ..apis.relations import explain_image, learned_relations, plot_image_explanation
+    from ..apis.load import is_graph_file
     from ..apis.predictor import Predictor, to_rgb_array
     from ..models.zoo import MODEL_ZOO
     from ..visualization import plot_relation_heatmap, top_helpers
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = True if args.checkpoint in MODEL_ZOO else None
     if checkpoint is None and not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint file and not a zoo name")
-    if args.checkpoint.endswith(".onnx"):
+    if is_graph_file(args.checkpoint):
         raise InputError(f"{args.checkpoint}: an ONNX file keeps no relation statistics; pass the .safetensors "
                          "checkpoint it was exported from")
     if args.image and not Path(args.image).is_file():

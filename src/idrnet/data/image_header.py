@@ -110,13 +110,13 @@ def header_size(data: bytes, kind: str) -> tuple[int, int] | None:
 
 
 class TooManyPixelsError(InputError):
-    """An image whose header announces more pixels than allowed; the message names the limit's flag."""
+    """An image whose header announces more pixels than allowed; the message names the limit's parameter or flag."""
 
 
 def refuse_over_limit(size: tuple[int, int], max_pixels: int, what: str, flag: str) -> None:
     """:class:`TooManyPixelsError` when an image of ``size`` (width, height) exceeds ``max_pixels``."""
     if size[0] * size[1] > max_pixels:
-        raise TooManyPixelsError(f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,} ({flag})")
+        raise TooManyPixelsError(f"{what} has {size[0]}×{size[1]} pixels, more than the limit of {max_pixels:,} ({flag}={max_pixels})")
 
 
 def check_pixel_limit(data: bytes, kind: str, max_pixels: int, what: str, flag: str) -> tuple[int, int]:

@@ -103,7 +103,7 @@ def verify_image_file(path: Path) -> None:
 
 
 def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels: int | None = None,
-                 limit_flag: str = "--max-pixels") -> np.ndarray:
+                 limit_flag: str = "max_pixels") -> np.ndarray:
     """RGB uint8 H×W×3 of encoded image bytes (PNG, JPEG, WebP, BMP, TIFF; grayscale, 16-bit and RGBA
     are converted to RGB). ``name`` (a file name or request) is named in errors; truncated data is an
     error, never silently padded. ``other_formats``: also try formats without a known signature

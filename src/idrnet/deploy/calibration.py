@@ -28,7 +28,7 @@ def sample_files(files: list[Path], count: int = DEFAULT_CALIBRATION_IMAGES, see
     """``count`` of ``files`` drawn with a seeded generator: the same arguments give the same files in the
     same order (all of them when there are fewer)."""
     if count < 1:
-        raise InputError(f"--calibration-images {count}: expected at least 1")
+        raise InputError(f"calibration_images={count}: expected at least 1")
     files = sorted(files)
     chosen = np.random.default_rng(seed).choice(len(files), size=min(count, len(files)), replace=False)
     return [files[i] for i in sorted(chosen)]

@@ -60,7 +60,7 @@ def quantize_pt2e(model: torch.nn.Module, calibration: Sequence[torch.Tensor], s
     (normalised ``(1, 3, h, w)`` tensors, any sizes). Deterministic for the same inputs and seed."""
     from ..optional import require
 
-    require("torchao", "int8 quantisation with --backend compile")
+    require("torchao", "int8 quantisation with backend=compile")
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
 

@@ -132,7 +132,7 @@ def accelerate(
             backend = "openvino" if precision == "bf16" else "onnxruntime"  # ONNX Runtime has no bf16 convolutions
     backend = resolve_backend(precision, backend, device)
     if precision == "int8" and not calibration and not isinstance(model, GraphSegmentor):
-        raise InputError("--precision int8 needs calibration images (--calibration DIR_OR_CONFIG)")
+        raise InputError("precision=int8 needs calibration images (calibration=DIR_OR_CONFIG)")
     if isinstance(model, GraphSegmentor):
         return _accelerate_graph(model, precision, backend, threads)
     model = model.eval()
@@ -142,7 +142,7 @@ def accelerate(
         if precision == "bf16" and torch.device(device).type == "cpu" and not cpu_has_bf16():
             # Measured on an AVX2 CPU: a ResNet-50 UPerNet forward at 384×384 took minutes, not seconds.
             warnings.warn("this CPU has no bf16 instructions (AVX512-BF16 or AMX): PyTorch emulates bf16 "
-                          "convolutions, which is many times slower than fp32 here; use --precision fp32 "
+                          "convolutions, which is many times slower than fp32 here; use precision=fp32 "
                           "(or int8)", RuntimeWarning, stacklevel=2)
 
         return TorchRuntime(model.to(device), compile=backend == "compile",
@@ -177,7 +177,7 @@ def _require_backend(precision: str, backend: str) -> None:
     # (export_onnx names a missing onnx/onnxscript itself, before it starts)
     modules = [backend] + (["nncf"] if backend == "openvino" and precision == "int8" else [])
     for module in modules:
-        require(module, f"--backend {backend}" + (" with --precision int8" if precision == "int8" else ""))
+        require(module, f"backend={backend}" + (" with precision=int8" if precision == "int8" else ""))
 
 
 def _check_graph_precision(model: Any, precision: str) -> None:
@@ -186,8 +186,8 @@ def _check_graph_precision(model: Any, precision: str) -> None:
     if precision in ("fp32", own) or (precision == "bf16" and own == "fp32"):
         return
     if precision == "int8":
-        raise InputError(f"{model.source} is an {own} ONNX file; for int8 write one with `idrnet export --precision int8 "
-                         "--calibration DIR_OR_CONFIG`, or start from the .safetensors model")
+        raise InputError(f"{model.source} is an {own} ONNX file; for int8 write one with `idrnet export "
+                         "--precision int8 --calibration DIR_OR_CONFIG`, or start from the .safetensors model")
     raise InputError(f"{model.source} is an {own} ONNX file, which runs as {own}; for {precision} start from the "
                      ".safetensors model or an fp32 ONNX file")
 
@@ -197,7 +197,7 @@ def _accelerate_graph(model: Any, precision: str, backend: str, threads: int | N
     from .onnx_model import OnnxSegmentor
 
     if not isinstance(model, OnnxSegmentor) or backend not in ("onnxruntime", "openvino"):
-        raise InputError(f"{model.source} is an exported model: it runs with --backend onnxruntime or openvino, not {backend}")
+        raise InputError(f"{model.source} is an exported model: it runs with backend=onnxruntime or openvino, not {backend}")
     if backend == "onnxruntime":
         return model if not threads else OnnxSegmentor(model.path, threads=threads)
     from .openvino_model import OpenVinoSegmentor

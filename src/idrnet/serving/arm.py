@@ -102,14 +102,11 @@ def load_arm(
     """Load ``model`` (anything ``idrnet predict`` accepts: zoo name with ``checkpoint``, ``.safetensors``,
     model YAML, config line, ``.onnx``) for ``precision`` on ``backend`` (default: the fastest measured
     path, see :func:`idrnet.deploy.runtime.resolve_backend`; ONNX Runtime for ``.onnx``)."""
-    from ..apis.load import check_weights_given
+    from ..apis.load import check_model_source, check_weights_given
     from ..apis.predictor import Predictor
-    from ..models.zoo import MODEL_ZOO
 
+    check_model_source(model)
     check_weights_given(model, checkpoint)
-    if not str(model).endswith((".onnx", ".yaml", ".yml")) and model not in MODEL_ZOO and "{" not in model \
-            and not Path(model).exists():
-        raise FileNotFoundError(f"model {model} is neither a zoo name nor an existing file")
     predictor = Predictor(model, checkpoint, device, data=data, test_scale=True if test_scale else None,
                           precision=precision, backend=backend, calibration=calibration,
                           calibration_images=calibration_images, threads=threads)
