@@ -1,5 +1,6 @@
 """Training: resume exactness, smoke runs per head family, failures, configs, DDP."""
 
+import dataclasses
 import os
 
 import pytest
@@ -196,12 +197,40 @@ def test_learns_on_generated_data(tmp_path):
 
 
 def test_gradient_accumulation_keeps_the_total_batch(tmp_path, synth):
-    """Each process's batch of 4 runs as two micro-batches of 2 whose gradients are accumulated
-    (BatchNorm then sees micro-batch statistics); a cap that does not divide gives near-equal chunks."""
-    for cap in (2, 3):
-        config = load_train_config(write_config(tmp_path, synth, iterations=2),
-                                   [f"max_batch_per_process={cap}", f"work_dir={tmp_path / str(cap)}"])
-        assert train(config)["iteration"] == 2
+    """Each process's batch of 4 runs as two micro-batches of 2 whose gradients are accumulated, each
+    chunk's mean loss weighted by its share of the batch (BatchNorm then sees micro-batch statistics):
+    the step's gradients equal those of the chunks run by hand; a cap that does not divide gives
+    near-equal chunks."""
+    import copy
+
+    from idrnet.engine.losses import training_losses
+    from idrnet.engine.trainer import Trainer
+
+    config = load_train_config(write_config(tmp_path, synth, iterations=2, batch_size=4),
+                               ["max_batch_per_process=2", f"work_dir={tmp_path / 'acc'}"])
+    trainer = Trainer(config)
+    assert trainer.num_chunks == 2
+    reference = copy.deepcopy(trainer.model).train()
+    images, targets = torch.randn(4, 3, 32, 32), torch.randint(0, 11, (4, 32, 32))
+    torch.manual_seed(3)
+    trainer.step(images, targets, lr=0.01)
+    torch.manual_seed(3)
+    for part in (slice(0, 2), slice(2, 4)):
+        (training_losses(reference, images[part], targets[part])["total"] * 0.5).backward()
+    got = dict(trainer.model.named_parameters())
+    for name, p in reference.named_parameters():
+        if p.grad is not None:
+            assert torch.allclose(got[name].grad, p.grad, rtol=1e-5, atol=1e-7), name
+    # the whole batch in one forward gives other gradients (BatchNorm statistics of 4, not 2)
+    whole = copy.deepcopy(reference)
+    whole.zero_grad(set_to_none=True)
+    torch.manual_seed(3)
+    training_losses(whole, images, targets)["total"].backward()
+    assert not torch.allclose(dict(whole.named_parameters())["backbone.body.conv1.0.weight"].grad,
+                              got["backbone.body.conv1.0.weight"].grad)
+    uneven = load_train_config(write_config(tmp_path, synth, iterations=2),
+                               ["max_batch_per_process=3", f"work_dir={tmp_path / '3'}"])
+    assert train(uneven)["iteration"] == 2
 
 
 def test_process_shares_of_the_total_batch():
@@ -357,3 +386,18 @@ def test_baseline_flag_trains_the_same_config_without_idrnet(tmp_path, synth, ca
     capsys.readouterr()
     assert cli(["train", str(fcn), "--baseline"]) == 2
     assert "already a baseline" in capsys.readouterr().err
+
+
+def test_idrnet_false_in_a_native_config_builds_the_baseline(tmp_path, synth):
+    """``model.idrnet: false`` (or ``--set model.idrnet=false``) is the in-file form of ``--baseline``:
+    the same weights layout as the baseline arm, and a saved model rebuilds as it was."""
+    from idrnet import build_model, create_model, save_checkpoint
+    from idrnet.dropin.external import baseline_of
+
+    config = load_train_config(write_config(tmp_path, synth), ["model.idrnet=false"])
+    built = build_model(dataclasses.replace(config.model, num_classes=11))
+    expected = build_model(baseline_of(dataclasses.replace(config.model, num_classes=11)))
+    assert built.config.head.type == "fcn" and not built.config.idrnet
+    assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in expected.state_dict().items()}
+    again = create_model(str(save_checkpoint(built, tmp_path / "b.safetensors")))
+    assert again.config.head.type == "fcn"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..errors import InputError
 from .backbones import create_backbone
 from .config import ModelConfig
@@ -16,6 +18,9 @@ def build_model(config: ModelConfig) -> Segmentor:
     if config.num_classes is None:
         raise InputError("num_classes is not set: give ModelConfig(num_classes=…), or train the config on a "
                          "dataset (idrnet train fills it in from the data)")
+    baseline = getattr(config.head, "baseline", None)
+    if not config.idrnet and baseline is not None:  # idrnet: false on an IDRNet head: build what it extends
+        config = dataclasses.replace(config, head=baseline())
     bb = config.backbone
     extra = dict(bb.options)
     if bb.base_width != 64:

@@ -53,6 +53,9 @@ class ModelConfig:
     ignore_index: int | None = None
     align_corners: bool = False
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    # false: the same network without IDRNet (its head replaced by the baseline it extends, as
+    # ``idrnet train --baseline`` does), so both arms of an A/B come from one file
+    idrnet: bool = True
 
 
 def upgrade_stored_config(data: dict[str, Any]) -> dict[str, Any]:
