@@ -20,7 +20,7 @@ EXAMPLES = {
     "Add a backend": [('"openvino"', {"runner": "openvino_model"})],
     "Add a dataset (a benchmark)": [('"cocostuff10k"', {}), ('"pascal_context59"', {}), ('"cihp"', {})],
     "Add a verb": [('"relations"', {"verb": "relations"}),
-                   ('"bench"', {"verb": "bench"})],
+                   ('"export"', {"verb": "export"}), ('"predict"', {"verb": "predict"})],
 }
 
 
