@@ -54,3 +54,11 @@ def test_a_verb_registered_in_verbs_alone_runs(monkeypatch, capsys):
     monkeypatch.setitem(cli_main.VERBS, "hello", verb)
     assert cli_main.main(["hello", "--name", "idrnet"]) == 0
     assert capsys.readouterr().out == "hello idrnet\n"
+
+
+def test_every_backend_record_names_a_builder_that_exists():
+    from idrnet.deploy import runtime
+    from idrnet.deploy.backends import BACKEND_RECORDS
+
+    for record in BACKEND_RECORDS:
+        assert callable(getattr(runtime, record.builder, None)), record

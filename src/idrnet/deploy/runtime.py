@@ -136,37 +136,56 @@ def accelerate(
     if isinstance(model, GraphSegmentor):
         return _accelerate_graph(model, precision, backend, threads)
     model = model.eval()
-    if backend in ("eager", "compile") and precision != "int8":
-        from .torch_runtime import TorchRuntime
+    builder = BACKEND_INFO[backend].builder
+    return globals()[builder](model, precision, backend, calibration, torch.device(device), threads, data_description, seed)
 
-        if precision == "bf16" and torch.device(device).type == "cpu" and not cpu_has_bf16():
-            # Measured on an AVX2 CPU: a ResNet-50 UPerNet forward at 384×384 took minutes, not seconds.
-            warnings.warn("this CPU has no bf16 instructions (AVX512-BF16 or AMX): PyTorch emulates bf16 "
-                          "convolutions, which is many times slower than fp32 here; use precision=fp32 "
-                          "(or int8)", RuntimeWarning, stacklevel=2)
 
-        return TorchRuntime(model.to(device), compile=backend == "compile",
-                            dtype=torch.bfloat16 if precision == "bf16" else None)
-    if backend == "compile":  # int8
+# The builders the backend records name (``BackendInfo.builder``): one a way of running a model.
+def build_torch(model: Any, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
+                device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
+    """eager / compile: PyTorch itself (fp32, bf16 autocast), or PT2E int8 for ``compile``."""
+    if precision == "int8":
         from .int8 import Pt2eSegmentor
 
         return Pt2eSegmentor(model, calibration or [], seed)
+    from .torch_runtime import TorchRuntime
+
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+        # Measured on an AVX2 CPU: a ResNet-50 UPerNet forward at 384×384 took minutes, not seconds.
+        warnings.warn("this CPU has no bf16 instructions (AVX512-BF16 or AMX): PyTorch emulates bf16 "
+                      "convolutions, which is many times slower than fp32 here; use precision=fp32 "
+                      "(or int8)", RuntimeWarning, stacklevel=3)
+    return TorchRuntime(model.to(device), compile=backend == "compile",
+                        dtype=torch.bfloat16 if precision == "bf16" else None)
+
+
+def build_onnxruntime(model: Any, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
+                      device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
+    """ONNX Runtime on a file exported for the purpose (QDQ-quantised for int8)."""
     _require_backend(precision, backend)
     from .export import export_onnx
+    from .onnx_model import OnnxSegmentor
 
     with tempfile.TemporaryDirectory(prefix="idrnet_runtime_") as tmp:
         path = export_onnx(model.cpu(), Path(tmp) / "model.onnx", data_description=data_description)
         model.to(device)
-        if backend == "onnxruntime":
-            from .onnx_model import OnnxSegmentor
+        if precision == "int8":
+            from .int8 import quantize_onnx
 
-            if precision == "int8":
-                from .int8 import quantize_onnx
+            path = quantize_onnx(path, Path(tmp) / "int8.onnx", calibration or [])
+        return OnnxSegmentor(path, device, threads=threads)
 
-                path = quantize_onnx(path, Path(tmp) / "int8.onnx", calibration or [])
-            return OnnxSegmentor(path, device, threads=threads)
-        from .openvino_model import OpenVinoSegmentor
 
+def build_openvino(model: Any, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
+                   device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
+    """OpenVINO on a file exported for the purpose (NNCF-quantised for int8, bf16 where the CPU has it)."""
+    _require_backend(precision, backend)
+    from .export import export_onnx
+    from .openvino_model import OpenVinoSegmentor
+
+    with tempfile.TemporaryDirectory(prefix="idrnet_runtime_") as tmp:
+        path = export_onnx(model.cpu(), Path(tmp) / "model.onnx", data_description=data_description)
+        model.to(device)
         return OpenVinoSegmentor(path, model.config, precision, calibration, threads, data_description)
 
 
