@@ -121,6 +121,9 @@ def test_files_store_the_ignore_label_once_and_older_files_still_load(tmp_path):
     with pytest.deprecated_call():
         from idrnet.data.description import DataMeta
     assert DataMeta is DataDescription
+    with pytest.deprecated_call():
+        from idrnet.data.meta import DataMeta as OldPlace  # the module of idrnet 0.1
+    assert OldPlace is DataDescription
     assert json.loads(read_metadata(again)[DATA_METADATA_KEY])["ignore_index"] == 7
 
 

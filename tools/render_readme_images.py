@@ -32,7 +32,7 @@ def main() -> int:
         truth = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(Path(args.data) / "masks" / "val" / path.name))
         labels = seg.predict(rgb)
         column = np.concatenate([rgb, np.full((4, rgb.shape[1], 3), 255, np.uint8), seg.overlay(rgb, labels, 0.6),
-                                 np.full((4, rgb.shape[1], 3), 255, np.uint8), overlay(rgb, truth, seg.meta.palette, 0.6)], 0)
+                                 np.full((4, rgb.shape[1], 3), 255, np.uint8), overlay(rgb, truth, seg.description.palette, 0.6)], 0)
         columns.append(column)
     grid = side_by_side(columns)
     grid = cv2.resize(grid, (grid.shape[1] * 2, grid.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
