@@ -62,3 +62,11 @@ def test_every_backend_record_names_a_builder_that_exists():
 
     for record in BACKEND_RECORDS:
         assert callable(getattr(runtime, record.builder, None)), record
+
+
+def test_every_package_a_backend_requires_has_an_extra():
+    from idrnet.deploy.backends import BACKEND_RECORDS
+    from idrnet.optional import EXTRAS
+
+    for record in BACKEND_RECORDS:
+        assert all(m in EXTRAS for m in record.requires + record.int8_requires), record

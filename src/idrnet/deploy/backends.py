@@ -14,21 +14,26 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
 class BackendInfo:
     """One backend: ``precisions`` it runs, ``devices`` (device types), ``builder`` (the function of
     :mod:`idrnet.deploy.runtime` that makes a model run this way; named, so that this record imports no
-    torch), ``refused`` precision → why not."""
+    torch), ``refused`` precision → why not; ``requires`` the Python packages it imports, and
+    ``int8_requires`` those int8 adds (the extra that installs each is :data:`idrnet.optional.EXTRAS`'s)."""
 
     name: str
     precisions: tuple[str, ...]
     devices: tuple[str, ...]
     builder: str
     refused: dict[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    int8_requires: tuple[str, ...] = ()
 
 
 BACKEND_RECORDS: tuple[BackendInfo, ...] = (
     BackendInfo("eager", ("fp32", "bf16"), ("cpu", "cuda"), "build_torch",
                 refused={"int8": "eager PyTorch would only simulate int8 arithmetic in fp32"}),
-    BackendInfo("compile", ("fp32", "bf16", "int8"), ("cpu", "cuda"), "build_torch"),
-    BackendInfo("onnxruntime", ("fp32", "int8"), ("cpu", "cuda"), "build_onnxruntime", refused={"bf16": "its CPU provider has no bf16 convolutions"}),
-    BackendInfo("openvino", ("fp32", "bf16", "int8"), ("cpu",), "build_openvino"),
+    BackendInfo("compile", ("fp32", "bf16", "int8"), ("cpu", "cuda"), "build_torch", int8_requires=("torchao",)),
+    BackendInfo("onnxruntime", ("fp32", "int8"), ("cpu", "cuda"), "build_onnxruntime", refused={"bf16": "its CPU provider has no bf16 convolutions"},
+                requires=("onnxruntime",)),
+    BackendInfo("openvino", ("fp32", "bf16", "int8"), ("cpu",), "build_openvino", requires=("openvino",),
+                int8_requires=("nncf",)),
 )
 BACKENDS: dict[str, BackendInfo] = {b.name: b for b in BACKEND_RECORDS}
 # int8 is calibrated static quantisation for CPU kernels, whatever the backend

@@ -144,6 +144,7 @@ def accelerate(
 def build_torch(model: Any, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
                 device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
     """eager / compile: PyTorch itself (fp32, bf16 autocast), or PT2E int8 for ``compile``."""
+    _require_backend(precision, backend)
     if precision == "int8":
         from .int8 import Pt2eSegmentor
 
@@ -190,12 +191,12 @@ def build_openvino(model: Any, precision: str, backend: str, calibration: Sequen
 
 
 def _require_backend(precision: str, backend: str) -> None:
-    """Name a missing extra before the export, which takes seconds to minutes, rather than after it."""
+    """Name a missing extra before the export, which takes seconds to minutes, rather than after it
+    (export_onnx names a missing onnx/onnxscript itself, before it starts)."""
     from ..optional import require
 
-    # (export_onnx names a missing onnx/onnxscript itself, before it starts)
-    modules = [backend] + (["nncf"] if backend == "openvino" and precision == "int8" else [])
-    for module in modules:
+    record = BACKEND_INFO[backend]
+    for module in record.requires + (record.int8_requires if precision == "int8" else ()):
         require(module, f"backend={backend}" + (" with precision=int8" if precision == "int8" else ""))
 
 
