@@ -9,3 +9,6 @@ fi
 # pip takes torch/torchvision from the machine's local wheels where a pip constraint file points at
 # them (torch 2.14.1 / torchvision 0.29.1 here); elsewhere from PyPI within the declared ranges.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# The corruptions' reference implementation, for tests only (tests/test_corruptions.py). Without its
+# dependencies: it asks for opencv-python, which would sit beside (and overwrite) the headless OpenCV.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "imagecorruptions==1.1.2"
