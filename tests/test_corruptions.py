@@ -83,3 +83,17 @@ def test_same_seed_same_image_and_careless_arguments():
     with pytest.raises(InputError, match="severity 6"):
         corrupt(image, "contrast", 6)
     assert set(CORRUPTIONS) | set(NOT_YET) == {n for names in GROUPS.values() for n in names}
+
+
+def test_the_pipeline_step_is_seeded_by_the_sample_not_by_order_or_process():
+    from idrnet.data.corruptions import Corrupt, corruption_seed
+
+    image = _photo()
+    step = Corrupt("gaussian_noise", 2)
+    a = step({"id": "000012", "image": image}, np.random.default_rng(0))["image"]
+    b = step({"id": "000012", "image": image}, np.random.default_rng(99))["image"]  # another worker's generator
+    c = step({"id": "000013", "image": image}, np.random.default_rng(0))["image"]
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert corruption_seed("000012", "gaussian_noise", 2) == 691694628  # crc32: stable across Python processes
+    with pytest.raises(InputError, match="severity 0"):
+        Corrupt("contrast", 0)

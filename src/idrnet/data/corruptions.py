@@ -197,3 +197,24 @@ def corrupt(image: np.ndarray, name: str, severity: int, seed: int = 0) -> np.nd
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"expected an (H, W, 3) uint8 RGB image, got {image.dtype} {image.shape}")
     return CORRUPTIONS[name](image, severity, np.random.RandomState(seed))
+
+
+def corruption_seed(sample_id: str, name: str, severity: int, seed: int = 0) -> int:
+    """The seed of one (image, corruption, severity): a stable hash (not Python's salted ``hash``), so
+    any process — a DataLoader worker, a resumed run — corrupts an image the same way."""
+    import zlib
+
+    return zlib.crc32(f"{sample_id}\0{name}\0{severity}\0{seed}".encode())
+
+
+class Corrupt:
+    """A pipeline step (before normalisation) that corrupts ``sample["image"]`` with ``name`` at
+    ``severity``, seeded by the sample's id (:func:`corruption_seed`), not by the pipeline's generator."""
+
+    def __init__(self, name: str, severity: int, seed: int = 0) -> None:
+        corrupt(np.zeros((32, 32, 3), np.uint8), name, severity)  # unknown names and severities fail here
+        self.name, self.severity, self.seed = name, severity, seed
+
+    def __call__(self, sample: dict, rng: np.random.Generator) -> dict:  # noqa: ARG002 - seeded by the id
+        seed = corruption_seed(str(sample["id"]), self.name, self.severity, self.seed)
+        return {**sample, "image": corrupt(sample["image"], self.name, self.severity, seed)}
