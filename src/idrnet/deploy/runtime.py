@@ -4,11 +4,12 @@ code uses (``__call__``/``forward_scores``, optionally ``forward_logits``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 import torch
 
@@ -160,20 +161,29 @@ def build_torch(model: Any, precision: str, backend: str, calibration: Sequence[
                         dtype=torch.bfloat16 if precision == "bf16" else None)
 
 
-def build_onnxruntime(model: Any, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
-                      device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
-    """ONNX Runtime on a file exported for the purpose (QDQ-quantised for int8)."""
-    _require_backend(precision, backend)
+@contextlib.contextmanager
+def _exported(model: Any, device: torch.device, data_description: str | None) -> Iterator[Path]:
+    """``model`` exported to an ONNX file that lives while the runner is built (the runner keeps what it
+    needs in memory); the model goes back to ``device``."""
     from .export import export_onnx
-    from .onnx_model import OnnxSegmentor
 
     with tempfile.TemporaryDirectory(prefix="idrnet_runtime_") as tmp:
         path = export_onnx(model.cpu(), Path(tmp) / "model.onnx", data_description=data_description)
         model.to(device)
+        yield path
+
+
+def build_onnxruntime(model: Any, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
+                      device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
+    """ONNX Runtime on a file exported for the purpose (QDQ-quantised for int8)."""
+    _require_backend(precision, backend)
+    from .onnx_model import OnnxSegmentor
+
+    with _exported(model, device, data_description) as path:
         if precision == "int8":
             from .int8 import quantize_onnx
 
-            path = quantize_onnx(path, Path(tmp) / "int8.onnx", calibration or [])
+            path = quantize_onnx(path, path.with_name("int8.onnx"), calibration or [])
         return OnnxSegmentor(path, device, threads=threads)
 
 
@@ -181,12 +191,9 @@ def build_openvino(model: Any, precision: str, backend: str, calibration: Sequen
                    device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
     """OpenVINO on a file exported for the purpose (NNCF-quantised for int8, bf16 where the CPU has it)."""
     _require_backend(precision, backend)
-    from .export import export_onnx
     from .openvino_model import OpenVinoSegmentor
 
-    with tempfile.TemporaryDirectory(prefix="idrnet_runtime_") as tmp:
-        path = export_onnx(model.cpu(), Path(tmp) / "model.onnx", data_description=data_description)
-        model.to(device)
+    with _exported(model, device, data_description) as path:
         return OpenVinoSegmentor(path, model.config, precision, calibration, threads, data_description)
 
 
