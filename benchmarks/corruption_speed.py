@@ -28,6 +28,7 @@ def _package():
 
     definitions.gaussian = lambda image, sigma, multichannel=None, **kw: skimage.filters.gaussian(
         image, sigma=sigma, channel_axis=-1 if multichannel else None, **kw)
+    np.float_ = np.float64  # fog asks for the alias NumPy 2 removed
     return imagecorruptions
 
 
