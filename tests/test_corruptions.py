@@ -99,3 +99,14 @@ def test_the_pipeline_step_is_seeded_by_the_sample_not_by_order_or_process():
     assert corruption_seed("000012", "gaussian_noise", 2) == 691694628  # crc32: stable across Python processes
     with pytest.raises(InputError, match="severity 0"):
         Corrupt("contrast", 0)
+
+
+@pytest.mark.parametrize("name", ["zoom_blur", "snow", "fog", "motion_blur", "elastic_transform", "pixelate"])
+def test_equal_at_an_odd_size(package, name):
+    """Sizes that are no power of two and not divisible by the zoom factors (layers a pixel short)."""
+    image = _photo(67, 93)
+    for severity in (2, 5):
+        np.random.seed(3)
+        expected = package.corrupt(image, severity=severity, corruption_name=name)
+        diff = np.abs(corrupt(image, name, severity, seed=3).astype(int) - expected.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.002, (name, severity)

@@ -8,8 +8,8 @@ takes its generator explicitly (a ``RandomState``, whose stream is the one ``np.
 package, so results are comparable draw for draw) and uses the package's parameters per severity;
 ``tests/test_corruptions.py`` checks them against the package itself.
 
-Done so far (15 of 19): the noise family (4), gaussian, defocus, zoom and motion blur, fog, and the
-digital family (6, elastic transform included); glass blur, snow, frost and spatter are not yet here
+Done so far (16 of 19): the noise family (4), gaussian, defocus, zoom and motion blur, snow and fog,
+and the digital family (6, elastic transform included); glass blur, frost and spatter are not yet here
 (:data:`NOT_YET`).
 """
 
@@ -100,19 +100,26 @@ def defocus_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -
     return _to_uint8(cv2.filter2D(_unit(image), -1, kernel))
 
 
-def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
-    """The image averaged with centred enlargements of itself (zoom factors 1 to 1.1–1.3)."""
+def _centre_zoom(x: np.ndarray, factor: float) -> np.ndarray:
+    """The centre 1/``factor`` of ``x`` (H, W, C) enlarged by ``factor`` (bilinear); about ``x``'s size,
+    a pixel more or less."""
     from scipy.ndimage import zoom
 
+    h, w = x.shape[:2]
+    ch, cw = int(np.ceil(h / factor)), int(np.ceil(w / factor))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return zoom(x[top:top + ch, left:left + cw], (factor, factor, 1), order=1)
+
+
+def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """The image averaged with centred enlargements of itself (zoom factors 1 to 1.1–1.3)."""
     factors = (np.arange(1, 1.11, 0.01), np.arange(1, 1.16, 0.01), np.arange(1, 1.21, 0.02),
                np.arange(1, 1.26, 0.02), np.arange(1, 1.31, 0.03))[severity - 1]
     x = (image / 255.0).astype(np.float32)
     h, w = x.shape[:2]
     total = np.zeros_like(x)
     for factor in factors:  # a dozen zoom levels, each a whole-image operation
-        ch, cw = int(np.ceil(h / factor)), int(np.ceil(w / factor))
-        top, left = (h - ch) // 2, (w - cw) // 2
-        layer = zoom(x[top:top + ch, left:left + cw], (factor, factor, 1), order=1)[:h, :w]
+        layer = _centre_zoom(x, factor)[:h, :w]
         total[:layer.shape[0], :layer.shape[1]] += layer  # a layer may come out a pixel short
     return _to_uint8((x + total) / (len(factors) + 1))
 
@@ -120,31 +127,37 @@ def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> n
 def _shifted(x: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """``x`` moved by (dx, dy) pixels, the uncovered border filled with the nearest edge row/column."""
     h, w = x.shape[:2]
-    padded = np.pad(x, ((max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0)), (0, 0)), mode="edge")
+    pad = ((max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0))) + ((0, 0),) * (x.ndim - 2)
+    padded = np.pad(x, pad, mode="edge")
     top, left = max(-dy, 0), max(-dx, 0)
     return padded[top:top + h, left:left + w]
 
 
-def motion_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
-    """Linear motion blur along a random direction (±45°): a one-sided Gaussian-weighted trail of
-    shifted copies (length 2·radius + 1)."""
+def _motion_trail(x: np.ndarray, radius: int, sigma: float, angle: float) -> np.ndarray:
+    """A one-sided Gaussian-weighted trail of shifted copies of ``x`` (length 2·radius + 1) along
+    ``angle`` degrees; float result."""
     import math
 
-    radius, sigma = ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15))[severity - 1]
-    angle = rng.uniform(-45, 45)
     width = 2 * radius + 1
     taps = np.exp(-np.arange(width) ** 2 / (2 * sigma**2)) / (np.sqrt(2 * np.pi) * sigma)
     taps = taps / taps.sum()
     along = (width * np.sin(np.deg2rad(angle)), width * np.cos(np.deg2rad(angle)))
     length = math.hypot(*along)
-    blurred: np.ndarray = np.zeros(image.shape, np.float32)
+    trail: np.ndarray = np.zeros(x.shape, np.float32)
     for i in range(width):  # one whole-image shift per tap of the trail
         dy = -math.ceil(i * along[0] / length - 0.5)
         dx = -math.ceil(i * along[1] / length - 0.5)
-        if abs(dy) >= image.shape[0] or abs(dx) >= image.shape[1]:
+        if abs(dy) >= x.shape[0] or abs(dx) >= x.shape[1]:
             break  # the trail left the image
-        blurred = blurred + taps[i] * _shifted(image, dx, dy)
-    return np.clip(blurred, 0, 255).astype(np.uint8)
+        trail = trail + taps[i] * _shifted(x, dx, dy)
+    return trail
+
+
+def motion_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """Linear motion blur along a random direction (±45°)."""
+    radius, sigma = ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15))[severity - 1]
+    angle = rng.uniform(-45, 45)
+    return np.clip(_motion_trail(image, radius, sigma, angle), 0, 255).astype(np.uint8)
 
 
 def elastic_transform(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
@@ -201,6 +214,29 @@ def fog(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndar
     brightest = x.max()
     x = x + strength * _plasma_fractal(size, decay, rng)[:h, :w, None]
     return _to_uint8(x * brightest / (brightest + strength))
+
+
+def snow(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """Falling snow: a thresholded, enlarged noise layer smeared downwards (motion trail at −135…−45°),
+    added twice (once turned by 180°) to an image whitened towards its grey version."""
+    import cv2
+
+    mean, spread, enlarge, threshold, radius, sigma, keep = (
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7), (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65), (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55))[severity - 1]
+    x = (image / 255.0).astype(np.float32)
+    h, w = x.shape[:2]
+    flakes = _centre_zoom(rng.normal(size=(h, w), loc=mean, scale=spread)[..., None], enlarge)
+    flakes[flakes < threshold] = 0
+    flakes = np.clip(flakes[..., 0], 0, 1)
+    flakes = _motion_trail(flakes, radius, sigma, rng.uniform(-135, -45))
+    flakes = (np.round(flakes * 255).astype(np.uint8) / 255.0)[:h, :w, None]  # stored as 8-bit, as drawn
+    grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).reshape(h, w, 1)
+    x = keep * x + (1 - keep) * np.maximum(x, grey * 1.5 + 0.5)
+    if flakes.shape[:2] == (h, w):
+        return _to_uint8(x + flakes + np.rot90(flakes, k=2))
+    x[:flakes.shape[0], :flakes.shape[1]] += flakes + np.rot90(flakes, k=2)  # the layer came out short
+    return _to_uint8(x)
 
 
 # -------------------------------------------------------------------------------------- digital
@@ -278,9 +314,9 @@ CORRUPTIONS: dict[str, Corruption] = {
     "defocus_blur": defocus_blur, "brightness": brightness, "contrast": contrast, "pixelate": pixelate,
     "jpeg_compression": jpeg_compression, "speckle_noise": speckle_noise, "gaussian_blur": gaussian_blur,
     "saturate": saturate, "zoom_blur": zoom_blur, "fog": fog, "motion_blur": motion_blur,
-    "elastic_transform": elastic_transform,
+    "elastic_transform": elastic_transform, "snow": snow,
 }
-NOT_YET = ("glass_blur", "snow", "frost", "spatter")
+NOT_YET = ("glass_blur", "frost", "spatter")
 GROUPS: dict[str, tuple[str, ...]] = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
     "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
