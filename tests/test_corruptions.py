@@ -101,7 +101,7 @@ def test_the_pipeline_step_is_seeded_by_the_sample_not_by_order_or_process():
         Corrupt("contrast", 0)
 
 
-@pytest.mark.parametrize("name", ["zoom_blur", "snow", "fog", "motion_blur", "elastic_transform", "pixelate"])
+@pytest.mark.parametrize("name", ["zoom_blur", "snow", "fog", "motion_blur", "elastic_transform", "pixelate", "spatter"])
 def test_equal_at_an_odd_size(package, name):
     """Sizes that are no power of two and not divisible by the zoom factors (layers a pixel short)."""
     image = _photo(67, 93)
