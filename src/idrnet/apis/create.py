@@ -88,10 +88,9 @@ def _resolve(
         if checkpoint not in (None, True):
             return state_config, checkpoint, None
         return state_config, text, state
-    if Path(text).is_dir():
-        raise InputError(f"{text} is a folder, not a model: give a zoo name, a .safetensors file, a model YAML "
-                         "(or, where ONNX models are taken, an .onnx file)")
-    get_entry(text)  # raises KeyError with suggestions
+    from .load import check_model_source
+
+    check_model_source(text)  # a folder, a missing file or an unknown name: raises, naming it
     raise AssertionError("unreachable")
 
 

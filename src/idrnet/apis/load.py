@@ -92,8 +92,8 @@ def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
         from ..deploy.onnx_model import OnnxSegmentor
 
         graph = OnnxSegmentor(source, torch.device(device))
-        meta = DataDescription.from_json(graph.data_description, f"{source}:data description") if graph.data_description else None
-        return LoadedModel(graph, meta)
+        stored = graph.data_description
+        return LoadedModel(graph, DataDescription.from_json(stored, f"{source}:data description") if stored else None)
     model = source if isinstance(source, torch.nn.Module) else create_model(source, checkpoint=checkpoint)
     return LoadedModel(model.eval().to(device), stored_description(source, checkpoint))
 

@@ -64,11 +64,12 @@ def run(args: argparse.Namespace) -> int:
     from ..models.zoo import MODEL_ZOO
     from ..optional import require
 
-    from .common import check_output_file, check_writable, model_bytes
+    from .common import check_calibration_flag, check_output_file, check_writable, model_bytes
 
     if is_graph_file(args.model):
         raise InputError(f"{args.model} is already an exported ONNX model; export starts from the model itself "
                          "(a .safetensors file, a zoo name or a model YAML)")
+    check_calibration_flag(args)
     output = check_output_file(args.output, args.model, ".onnx", args.overwrite)
     sizes = [s for s in args.check_sizes if s != (0, 0)]
     require("onnx", "ONNX export")
@@ -82,11 +83,7 @@ def run(args: argparse.Namespace) -> int:
     model = loaded.model
     check_writable(output, "output", need_bytes=model_bytes(model) + (16 << 20))
     data_description = loaded.description.to_json() if loaded.description else None
-    if args.calibration and args.precision != "int8":
-        raise InputError("--calibration is used by --precision int8 only")
     if args.precision == "int8":
-        if not args.calibration:
-            raise InputError("--precision int8 needs --calibration DIR_OR_CONFIG: images like those the model will see")
         path = _export_int8(model, output, args, data_description)
     else:
         path = export_onnx(model, output, args.example_size, data_description=data_description, opset=args.opset)

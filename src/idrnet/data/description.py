@@ -79,8 +79,6 @@ def generic_description(num_classes: int) -> DataDescription:
 
 def custom_description(root: str | Path, test_scale: tuple[int, int] | None = None, keep_ratio: bool = True) -> DataDescription:
     """The data description of a custom dataset folder (its dataset.yaml)."""
-    from .datasets.custom import default_palette, load_spec
+    from .datasets.custom import load_spec, spec_description
 
-    spec = load_spec(Path(root))
-    palette = tuple(tuple(int(v) for v in c) for c in (spec.palette or default_palette(len(spec.classes))))
-    return DataDescription(tuple(spec.classes), palette, spec.ignore_index, (), test_scale, keep_ratio, Path(root).name)
+    return spec_description(load_spec(Path(root)), Path(root).name).with_test_resize(test_scale, keep_ratio)

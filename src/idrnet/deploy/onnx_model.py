@@ -48,7 +48,7 @@ class OnnxSegmentor(GraphSegmentor):
         else:
             raise InputError(f"{path} was not written by idrnet export (no {ONNX_CONFIG_KEY} metadata)")
         super().__init__(config, str(path))
-        self.data_description: str | None = meta.get(ONNX_DATA_KEY)
+        self.data_description: str | None = description
         self.precision = meta.get(ONNX_PRECISION_KEY, "fp32")
         self.path = path
 

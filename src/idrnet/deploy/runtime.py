@@ -137,15 +137,16 @@ def accelerate(
     if isinstance(model, GraphSegmentor):
         return _accelerate_graph(model, precision, backend, threads)
     model = model.eval()
+    _require_backend(precision, backend)
     builder = BACKEND_INFO[backend].builder
     return globals()[builder](model, precision, backend, calibration, torch.device(device), threads, data_description, seed)
 
 
-# The builders the backend records name (``BackendInfo.builder``): one a way of running a model.
+# The builders the backend records name (``BackendInfo.builder``): one a way of running a model; the
+# packages each needs were checked by accelerate before it calls one.
 def build_torch(model: Any, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
                 device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
     """eager / compile: PyTorch itself (fp32, bf16 autocast), or PT2E int8 for ``compile``."""
-    _require_backend(precision, backend)
     if precision == "int8":
         from .int8 import Pt2eSegmentor
 
@@ -176,7 +177,6 @@ def _exported(model: Any, device: torch.device, data_description: str | None) ->
 def build_onnxruntime(model: Any, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
                       device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
     """ONNX Runtime on a file exported for the purpose (QDQ-quantised for int8)."""
-    _require_backend(precision, backend)
     from .onnx_model import OnnxSegmentor
 
     with _exported(model, device, data_description) as path:
@@ -190,7 +190,6 @@ def build_onnxruntime(model: Any, precision: str, backend: str, calibration: Seq
 def build_openvino(model: Any, precision: str, backend: str, calibration: Sequence[torch.Tensor] | None,
                    device: torch.device, threads: int | None, data_description: str | None, seed: int) -> Any:
     """OpenVINO on a file exported for the purpose (NNCF-quantised for int8, bf16 where the CPU has it)."""
-    _require_backend(precision, backend)
     from .openvino_model import OpenVinoSegmentor
 
     with _exported(model, device, data_description) as path:

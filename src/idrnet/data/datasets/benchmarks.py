@@ -129,11 +129,16 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
-def open_benchmark(name: str, root: str | Path, split: str) -> tuple[SegmentationDataset, list[str]]:
-    """A benchmark split's samples whose files exist, and the missing files (for ``idrnet data check``)."""
+def get_benchmark(name: str) -> Benchmark:
+    """The benchmark of that name; an unknown name lists the known ones."""
     if name not in BENCHMARKS:
         raise UnknownNameError(f"unknown dataset {name!r}; expected one of {', '.join(BENCHMARKS)}")
-    b = BENCHMARKS[name]
+    return BENCHMARKS[name]
+
+
+def open_benchmark(name: str, root: str | Path, split: str) -> tuple[SegmentationDataset, list[str]]:
+    """A benchmark split's samples whose files exist, and the missing files (for ``idrnet data check``)."""
+    b = get_benchmark(name)
     try:
         samples = b.lister(Path(root), split)
     except KeyError:
@@ -146,7 +151,5 @@ def open_benchmark(name: str, root: str | Path, split: str) -> tuple[Segmentatio
 
 def build_benchmark(name: str, root: str | Path, split: str, pipeline=None, seed: int = 0, skip_bad: bool = False) -> SegmentationDataset:
     """A benchmark split as a :class:`SegmentationDataset`."""
-    if name not in BENCHMARKS:
-        raise UnknownNameError(f"unknown dataset {name!r}; expected one of {', '.join(BENCHMARKS)}")
-    b = BENCHMARKS[name]
+    b = get_benchmark(name)
     return SegmentationDataset(b.info, b.lister(Path(root), split), b.label_map, pipeline, seed, skip_bad=skip_bad)

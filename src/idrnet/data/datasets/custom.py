@@ -75,6 +75,12 @@ def default_palette(n: int) -> list[tuple[int, int, int]]:
     return colours
 
 
+def spec_description(spec: CustomDatasetSpec, name: str) -> DataDescription:
+    """The data description a ``dataset.yaml`` gives (its palette, or distinct default colours)."""
+    palette = tuple(tuple(int(v) for v in c) for c in (spec.palette or default_palette(len(spec.classes))))
+    return DataDescription(tuple(spec.classes), palette, spec.ignore_index, name=name)
+
+
 def list_custom(root: Path, split: str, spec: CustomDatasetSpec) -> tuple[list[SampleFiles], list[str]]:
     """Samples of a split and the problems found while pairing (unpaired files)."""
     image_dir, mask_dir = root / spec.images, root / spec.masks
@@ -102,8 +108,7 @@ def open_custom(
     root = Path(root)
     spec = load_spec(root)
     samples, problems = list_custom(root, split, spec)
-    palette = tuple(tuple(c) for c in (spec.palette or default_palette(len(spec.classes))))
-    info = DataDescription(tuple(spec.classes), palette, spec.ignore_index, name=root.name)
+    info = spec_description(spec, root.name)
     label_map = LabelMap(len(spec.classes), spec.ignore_index, spec.label_map, shift=spec.label_shift)
     return SegmentationDataset(info, samples, label_map, pipeline, seed, skip_bad=skip_bad), problems
 
