@@ -1,17 +1,12 @@
 """Our corruptions against the ``imagecorruptions`` package (1.1.2) itself, with the same random stream:
-``np.random.seed(s)`` for the package, ``RandomState(s)`` for ours. The package cannot be imported as it
-is on this stack (it imports ``pkg_resources``): a stand-in for that one function is put in place first;
-``gaussian_blur`` needs its removed ``multichannel`` argument mapped to ``channel_axis``."""
+``np.random.seed(s)`` for the package, ``RandomState(s)`` for ours. The package is loaded with the
+patches it needs on this stack (tests/reference_corruptions.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-import types
-
 import numpy as np
 import pytest
+from reference_corruptions import load_imagecorruptions
 
 from idrnet.data.corruptions import CORRUPTIONS, GROUPS, NOT_YET, corrupt
 from idrnet.errors import InputError
@@ -20,21 +15,7 @@ from idrnet.errors import InputError
 @pytest.fixture(scope="module")
 def package():
     # no skip: scripts/setup.sh installs the package (without its dependencies) and the test extra scikit-image
-    if "pkg_resources" not in sys.modules:
-        stand_in = types.ModuleType("pkg_resources")
-        stand_in.resource_filename = lambda pkg, name: os.path.join(
-            os.path.dirname(importlib.util.find_spec(pkg).origin), name)
-        sys.modules["pkg_resources"] = stand_in
-    import imagecorruptions
-    import imagecorruptions.corruptions as definitions
-    import skimage.filters
-
-    def gaussian(image, sigma, multichannel=None, **kw):  # the argument scikit-image 0.19 renamed
-        return skimage.filters.gaussian(image, sigma=sigma, channel_axis=-1 if multichannel else None, **kw)
-
-    definitions.gaussian = gaussian
-    np.float_ = np.float64  # fog's plasma fractal asks for the alias NumPy 2 removed
-    yield imagecorruptions
+    yield load_imagecorruptions()
     del np.float_
 
 
