@@ -16,6 +16,11 @@ IGNORE_INDEX = 255
 convention). Every other default in the code refers to this constant."""
 
 
+def ignore_label(value: int | None) -> int:
+    """A model config's ignore label: its own, or :data:`IGNORE_INDEX` when unset (built without data)."""
+    return IGNORE_INDEX if value is None else value
+
+
 @dataclass(frozen=True)
 class DataDescription:
     """Class names, palette, ignore label, flip pairs; ``test_scale`` (long, short) and ``keep_ratio``

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..config import from_dict, parse_json
-from ..data.description import IGNORE_INDEX
+from ..data.description import ignore_label
 from ..errors import InputError
 
 
@@ -42,7 +42,7 @@ class GraphSegmentor:
         self.config = config
         self.num_classes = config.num_classes
         self.align_corners = config.align_corners
-        self.ignore_index = IGNORE_INDEX if config.ignore_index is None else config.ignore_index
+        self.ignore_index = ignore_label(config.ignore_index)
         self.source = source
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

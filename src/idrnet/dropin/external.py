@@ -11,7 +11,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from ..data.description import IGNORE_INDEX
+from ..data.description import ignore_label
 from ..errors import InputError
 from ..models.external_config import (  # noqa: F401 - the config lines are models' data; dropin names them too
     ExternalModelConfig, SMPModelConfig, TorchvisionModelConfig, library_of,
@@ -103,8 +103,7 @@ def build_external(config: ExternalModelConfig) -> nn.Module:
         raise InputError(f"{config.type} model: num_classes is not set: give it, or train the config on a dataset "
                          "(idrnet train fills it in from the data)")
     model = build_library_model(config)
-    ignore = IGNORE_INDEX if config.ignore_index is None else config.ignore_index
-    options = {"ignore_index": ignore, "inference": config.inference, **config.attach}
+    options = {"ignore_index": ignore_label(config.ignore_index), "inference": config.inference, **config.attach}
     if config.idrnet:
         attached = attach(model, config.num_classes, **options)
     else:

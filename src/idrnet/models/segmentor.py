@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.description import IGNORE_INDEX
+from ..data.description import ignore_label
 from .config import ModelConfig
 from .heads import AuxiliaryLogits, DecodeHead
 
@@ -54,7 +54,7 @@ class Segmentor(nn.Module):
         self.auxiliary_head = auxiliary_head
         self.config = config
         self.num_classes = config.num_classes
-        self.ignore_index = IGNORE_INDEX if config.ignore_index is None else config.ignore_index
+        self.ignore_index = ignore_label(config.ignore_index)
         self.align_corners = config.align_corners
 
     def compile_parts(self) -> list[nn.Module]:
