@@ -146,7 +146,7 @@ def test_a_zoo_name_without_weights_is_refused_by_inference_verbs(tmp_path, caps
 
 
 def test_compare_names_two_final_checkpoints_apart():
-    from idrnet.cli.compare import distinct_names
+    from idrnet.apis.load import distinct_names
 
     assert distinct_names("runs/fcn/final.safetensors", "runs/idr/final.safetensors") == ("fcn/final", "idr/final")
     assert distinct_names("a.safetensors", "b.safetensors") == ("a", "b")

@@ -14,6 +14,7 @@ _EXPORTS = {
     "create_model": "idrnet.apis.create",
     "export_onnx": "idrnet.deploy.export",
     "Predictor": "idrnet.apis.predictor",
+    "robustness": "idrnet.apis.robustness",
     "wrap_ddp": "idrnet.engine.ddp",
     "training_losses": "idrnet.engine.losses",
     "MODEL_ZOO": "idrnet.models",

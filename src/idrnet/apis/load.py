@@ -98,6 +98,24 @@ def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
     return LoadedModel(model.eval().to(device), stored_description(source, checkpoint))
 
 
+def load_trained(source: Any, device: str | torch.device = "cpu") -> LoadedModel:
+    """A model argument of the verbs that evaluate trained models (compare, robustness): a zoo name with
+    its published weights, or a file (``.safetensors``, ``.onnx``, a model YAML) checked first."""
+    check_model_source(source)
+    return load(source, checkpoint=True if isinstance(source, str) and source in MODEL_ZOO else None, device=device)
+
+
+def distinct_names(a: str, b: str) -> tuple[str, str]:
+    """Short labels that tell two model arguments apart: their stems, or as many trailing folders as
+    needed (``runs/fcn/final.safetensors`` and ``runs/idr/final.safetensors`` → ``fcn/final``, ``idr/final``)."""
+    pa, pb = Path(a).with_suffix(""), Path(b).with_suffix("")
+    for depth in range(1, max(len(pa.parts), len(pb.parts)) + 1):
+        na, nb = "/".join(pa.parts[-depth:]), "/".join(pb.parts[-depth:])
+        if na != nb:
+            return na, nb
+    return f"A {pa.name}", f"B {pb.name}"
+
+
 def check_weights_given(source: Any, checkpoint: Any, flag: str = "--checkpoint") -> None:
     """Inference needs trained weights: a zoo name alone would be a randomly initialised model."""
     if isinstance(source, str) and source in MODEL_ZOO and checkpoint in (None, False):

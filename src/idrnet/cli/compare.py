@@ -34,31 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tta_arguments(parser)
 
 
-def _load(source: str):
-    """A model argument of compare: a zoo name (its published weights), or a file (.safetensors, .onnx)."""
-    from ..apis.load import load
-    from ..models.zoo import MODEL_ZOO
-
-    if source in MODEL_ZOO:
-        return load(source, checkpoint=True)
-    if not Path(source).is_file():
-        raise FileNotFoundError(f"{source}: no such checkpoint file and not a zoo name")
-    return load(source)
-
-
-def distinct_names(a: str, b: str) -> tuple[str, str]:
-    """Short labels that tell two model paths apart: their stems, or as many trailing folders as needed
-    (``runs/fcn/final.safetensors`` and ``runs/idr/final.safetensors`` → ``fcn/final``, ``idr/final``)."""
-    pa, pb = Path(a).with_suffix(""), Path(b).with_suffix("")
-    for depth in range(1, max(len(pa.parts), len(pb.parts)) + 1):
-        na, nb = "/".join(pa.parts[-depth:]), "/".join(pb.parts[-depth:])
-        if na != nb:
-            return na, nb
-    return f"A {pa.name}", f"B {pb.name}"
-
-
 def run(args: argparse.Namespace) -> int:
     """Compare and write the report."""
+    from ..apis.load import distinct_names, load_trained
     from ..engine.config import load_train_config
     from ..data.build import build_split
     from ..evaluation.compare import compare_models, format_comparison, write_gallery
@@ -69,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
-    loaded_a, loaded_b = _load(args.model_a), _load(args.model_b)
+    loaded_a, loaded_b = load_trained(args.model_a), load_trained(args.model_b)
     model_a, model_b = loaded_a.model, loaded_b.model
     for name, loaded in (("A", loaded_a), ("B", loaded_b)):
         if loaded.model.num_classes != dataset.info.num_classes:

@@ -8,13 +8,13 @@ import re
 import sys
 from typing import Callable, Sequence
 
-from . import bench, compare, convert, data, export, models, predict, relations, serve, test, train
+from . import bench, compare, convert, data, export, models, predict, relations, robustness, serve, test, train
 
 # verb → module with ``add_arguments(parser)`` and ``run(args) -> int``; the modules import torch and
 # the rest of idrnet only inside ``run``, so parsing and --help stay fast.
 VERBS = {
     "bench": bench, "compare": compare, "convert": convert, "data": data, "export": export, "models": models,
-    "predict": predict, "relations": relations, "serve": serve, "test": test, "train": train,
+    "predict": predict, "relations": relations, "robustness": robustness, "serve": serve, "test": test, "train": train,
 }
 
 
@@ -85,13 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The library's messages name Python parameters as ``name=value``; on the command line they are flags.
 PARAMETER_FLAGS = {"precision": "--precision", "backend": "--backend", "calibration": "--calibration",
-                   "calibration_images": "--calibration-images", "max_pixels": "--max-pixels"}
+                   "calibration_images": "--calibration-images", "max_pixels": "--max-pixels",
+                   "out": "--out", "severities": "--severities", "resamples": "--resamples", "names": "--names"}
 _PARAMETER = re.compile(r"(?<![\w-])(" + "|".join(sorted(PARAMETER_FLAGS, key=len, reverse=True)) + r")=")
 
 
 def as_flags(message: str) -> str:
-    """``precision=int8`` in a library message → ``--precision int8`` (the flag that sets it)."""
-    return _PARAMETER.sub(lambda m: PARAMETER_FLAGS[m.group(1)] + " ", message)
+    """``precision=int8`` in a library message → ``--precision int8`` (the flag that sets it);
+    ``overwrite=True`` → ``--overwrite``."""
+    return _PARAMETER.sub(lambda m: PARAMETER_FLAGS[m.group(1)] + " ", message.replace("overwrite=True", "--overwrite"))
 
 
 def one_line(err: BaseException) -> str:

@@ -16,7 +16,7 @@ spatter, and the digital family (6, elastic transform included); glass blur and 
 from __future__ import annotations
 
 import io
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -354,6 +354,27 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
     "validation": ("speckle_noise", "gaussian_blur", "spatter", "saturate"),
 }
+
+
+def select_corruptions(names: Sequence[str]) -> list[str]:
+    """The corruptions named by ``names``: ``all``, group names (noise, blur, weather, digital,
+    validation) and corruption names, in the benchmark's order, each once. ``all`` and the groups cover
+    what is available (:data:`NOT_YET` is left out); an unknown name lists the valid ones."""
+    order = [name for group in GROUPS.values() for name in group]
+    chosen: set[str] = set()
+    for name in names:
+        if name == "all":
+            chosen.update(order)
+        elif name in GROUPS:
+            chosen.update(GROUPS[name])
+        elif name in CORRUPTIONS:
+            chosen.add(name)
+        elif name in NOT_YET:
+            raise InputError(f"corruption {name!r} is not yet available; available: {', '.join(CORRUPTIONS)}")
+        else:
+            raise InputError(f"unknown corruption {name!r}; expected all, a group ({', '.join(GROUPS)}) or one of "
+                             f"{', '.join(CORRUPTIONS)}")
+    return [name for name in order if name in chosen and name in CORRUPTIONS]
 
 
 def corrupt(image: np.ndarray, name: str, severity: int, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,210 @@
+"""``idrnet.robustness``: how one model, or a baseline and its IDRNet version, hold up under image
+corruptions (Hendrycks & Dietterich) — clean mIoU, mIoU per corruption and severity, mPC and rPC, and for
+two models the paired differences with bootstrap intervals; the report, its tables and its plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..atomic import write_json, write_text
+from ..errors import InputError
+
+SEVERITIES = (1, 2, 3, 4, 5)
+# What a run writes into its folder; --overwrite removes these and nothing else.
+OUTPUTS = ("run.json", "cells", "examples", "robustness.json", "robustness.md", "miou_by_severity.png",
+           "rpc_by_corruption.png", "examples.png")
+
+
+def _identity(source: Any) -> Any:
+    """What a model argument is, for telling whether a folder's cells were made by the same models."""
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
+        stat = Path(source).stat()
+        return {"file": str(Path(source).resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+
+
+def _check_severities(severities: Sequence[int]) -> list[int]:
+    chosen = sorted(set(severities))
+    bad = [s for s in chosen if s not in SEVERITIES]
+    if bad or not chosen:
+        raise InputError(f"severities={' '.join(map(str, severities)) or 'none'}: expected values from 1 to 5")
+    return chosen
+
+
+def _prepare_out(out: Path, key: dict[str, Any], overwrite: bool) -> None:
+    """Refuse a folder holding a finished report, another run's cells or other files (without
+    ``overwrite``); with it, remove this verb's outputs only."""
+    if out.is_file():
+        raise NotADirectoryError(f"out={out} is a file; robustness writes a folder")
+    run_file = out / "run.json"
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        if (out / "robustness.json").is_file():
+            raise FileExistsError(f"out={out} holds a finished robustness report; pass overwrite=True to replace it, "
+                                  "or choose another folder")
+        if not run_file.is_file():
+            raise FileExistsError(f"out={out} is not empty and holds no robustness run; choose an empty or new folder")
+        try:
+            earlier = json.loads(run_file.read_text())
+        except (OSError, ValueError) as err:
+            raise InputError(f"{run_file}: unreadable ({err}); pass overwrite=True to start again") from None
+        changed = sorted(k for k in set(key) | set(earlier) if key.get(k) != earlier.get(k))
+        if changed:
+            raise FileExistsError(f"out={out} holds an unfinished run with other settings ({', '.join(changed)} "
+                                  "differ); run the same command to continue it, pass overwrite=True to replace it, "
+                                  "or choose another folder")
+    elif overwrite and out.is_dir():
+        for name in OUTPUTS:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(run_file, key)
+
+
+def robustness(
+    model_a: Any,
+    model_b: Any = None,
+    *,
+    data: str | os.PathLike,
+    split: str | None = None,
+    corruptions: Sequence[str] = ("all",),
+    severities: Sequence[int] = SEVERITIES,
+    out: str | os.PathLike | None = None,
+    resamples: int = 1000,
+    names: Sequence[str] | None = None,
+    overrides: Sequence[str] = (),
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    backend: str = "auto",
+    calibration: str | os.PathLike | None = None,
+    workers: int = 2,
+    limit: int | None = None,
+    save_examples: int = 0,
+    overwrite: bool = False,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Evaluate ``model_a`` (and ``model_b``) on ``data``'s split (a training YAML; default its val split),
+    clean and under each corruption (``all``, group or corruption names) at each severity, and return the
+    report (``docs/robustness.md`` describes it). Both models see the same corrupted image, made once.
+
+    With ``out`` the report is written there (``robustness.json``, ``robustness.md``, plots) and each
+    finished cell as it completes: the same call again continues an interrupted run; a finished folder is
+    not replaced without ``overwrite``. Models are zoo names (published weights), ``.safetensors``,
+    ``.onnx`` or model YAML files, as for every verb."""
+    from ..data.build import build_split, open_dataset
+    from ..data.corruptions import select_corruptions
+    from ..engine.config import load_train_config
+    from ..evaluation.robustness import (
+        CellImages, format_report, load_cells, example_rows, run_sweep, summarise, sweep_cells,
+    )
+    from .load import distinct_names, load_trained, source_name
+
+    chosen = select_corruptions(list(corruptions))
+    levels = _check_severities(severities)
+    if resamples < 10:
+        raise InputError(f"resamples={resamples}: expected at least 10")
+    sources = [s for s in (model_a, model_b) if s is not None]
+    config = load_train_config(data, list(overrides))
+    split = split or config.data.val_split
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        root, target = Path(config.data.root).resolve(), out_dir.resolve()
+        if target == root or root in target.parents:
+            raise InputError(f"out={out_dir} lies inside the dataset folder {root}; choose a folder outside it")
+    probe, problems = open_dataset(config.data.type, config.data.root, split)
+    unlabelled = [s.image for s in probe.samples if s.label is None] + [
+        p.split(": ", 1)[1] for p in problems if p.startswith("image without label")]
+    if unlabelled and len(unlabelled) >= len(probe.samples):
+        raise InputError(f"split {split} has no labels ({unlabelled[0]} and {len(unlabelled) - 1} more images): "
+                         "robustness is measured against ground truth; choose a labelled split")
+    dataset = build_split(config.data, split, train=False, seed=config.seed)
+    if len(dataset) == 0:
+        raise FileNotFoundError(f"no samples in split {split} under {config.data.root}")
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    device = torch.device(device)
+    loaded = [load_trained(s, device) for s in sources]
+    labels = list(names) if names else (list(distinct_names(str(model_a), str(model_b))) if len(sources) == 2
+                                        else [source_name(model_a)])
+    if len(labels) != len(sources):
+        raise InputError(f"names: expected {len(sources)} names, one per model, got {len(labels)}")
+    if len(loaded) == 2 and loaded[0].model.num_classes != loaded[1].model.num_classes:
+        raise InputError(f"model A ({labels[0]}) has {loaded[0].model.num_classes} classes, model B ({labels[1]}) "
+                         f"{loaded[1].model.num_classes}: a paired comparison needs the same classes")
+    for key, item in zip("AB", loaded):
+        if item.model.num_classes != dataset.info.num_classes:
+            raise InputError(f"model {key} has {item.model.num_classes} classes, the dataset {dataset.info.num_classes}")
+        if item.description is not None and tuple(item.description.classes) == tuple(dataset.info.classes) \
+                and item.description.ignore_index != dataset.info.ignore_index:
+            raise InputError(f"model {key} was trained with ignore label {item.description.ignore_index}, the dataset's "
+                             f"is {dataset.info.ignore_index}")
+    models = [_accelerated(item.model, precision, backend, calibration, data, dataset, device, config.seed)
+              for item in loaded]
+    inferences = [m.config.inference for m in models]
+    cells = sweep_cells(chosen, levels)
+    key = {"models": [_identity(s) for s in sources], "data": str(Path(data).resolve()), "overrides": list(overrides),
+           "split": split, "images": count, "corruptions": chosen, "severities": levels, "seed": seed,
+           "precision": precision, "backend": backend}
+    scratch = None
+    if out_dir is None:
+        scratch = tempfile.TemporaryDirectory(prefix="idrnet-robustness-")
+        work = Path(scratch.name)
+    else:
+        _prepare_out(out_dir, key, overwrite)
+        work = out_dir
+    try:
+        run_sweep(models, inferences, dataset, cells, work / "cells", count, device, None, workers, seed,
+                  save_examples, work / "examples", progress)
+        inter, union = load_cells(work / "cells", cells, len(models), count, dataset.info.num_classes)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+    report = summarise(inter, union, cells, labels, resamples, seed)
+    report["models"] = {k: {**v, "source": str(s)} for (k, v), s in zip(report["models"].items(), sources)}
+    report.update({"classes": list(dataset.info.classes), "split": split, "data": str(data),
+                   "precision": precision, "backend": getattr(models[0], "backend", backend)})
+    if out_dir is not None:
+        from ..visualization.robustness import example_grid, rpc_bars, severity_curves
+
+        write_json(out_dir / "robustness.json", report)
+        write_text(out_dir / "robustness.md", format_report(report))
+        plots = {"severity": str(severity_curves(report, out_dir / "miou_by_severity.png")),
+                 "rpc": str(rpc_bars(report, out_dir / "rpc_by_corruption.png"))}
+        if chosen:
+            images = CellImages(dataset, cells, count, seed)
+            rows, label = example_rows(models, inferences, images, levels[len(levels) // 2], device)
+            plots["examples"] = str(example_grid(rows, label, [f"{k}: {n}" for k, n in zip("AB", labels)],
+                                                 dataset.info.classes, dataset.info.palette, out_dir / "examples.png",
+                                                 dataset.info.ignore_index))
+        report["plots"] = plots
+        write_json(out_dir / "robustness.json", report)
+    return report
+
+
+def _accelerated(model: Any, precision: str, backend: str, calibration: Any, data: Any, dataset: Any,
+                 device: torch.device, seed: int) -> Any:
+    """``model`` with ``precision`` on ``backend``; int8 calibrates on ``calibration`` or, by default, the
+    data config's training split (never the split being evaluated)."""
+    import numpy as np
+
+    from ..deploy.calibration import calibration_batches
+    from ..deploy.graph_model import GraphSegmentor
+    from ..deploy.runtime import accelerate
+    from .calibration import calibration_files
+
+    batches = None
+    if precision == "int8" and not isinstance(model, GraphSegmentor):
+        def preprocess(rgb: np.ndarray) -> torch.Tensor:
+            return dataset.pipeline({"id": "calibration", "image": rgb}, np.random.default_rng(0))["image"].unsqueeze(0).to(device)
+
+        batches = calibration_batches(calibration_files(calibration or data, 32, seed), preprocess)
+    return accelerate(model, precision, backend, batches, device)

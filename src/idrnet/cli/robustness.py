@@ -1,0 +1,67 @@
+"""Measure how a model, or a baseline and its IDRNet version, hold up under image corruptions: clean
+mIoU, mIoU per corruption and severity, mPC, rPC, and the paired differences with bootstrap intervals.
+
+  idrnet robustness MODEL [MODEL_B] --data CONFIG [--split val] [--corruptions all|noise|blur|weather|digital|
+      validation|NAME ...] [--severities 1 2 3 4 5] --out DIR [--resamples 1000] [--save-examples N]
+
+MODEL and MODEL_B are zoo names (published weights), .safetensors, .onnx or model YAML files. CONFIG is a
+training YAML whose data section (val split) is evaluated. Corruptions are made on the fly, the same for
+both models; DIR gets robustness.json, robustness.md and plots. A killed run continues when the same
+command is run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_precision_arguments, at_least, device_from_args
+
+
+def _severity(text: str) -> int:
+    if text not in ("1", "2", "3", "4", "5"):
+        raise argparse.ArgumentTypeError(f"expected a severity from 1 to 5, got {text!r}")
+    return int(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``idrnet robustness``."""
+    parser.add_argument("model_a", help="model A (zoo name, .safetensors, .onnx, model YAML), usually the baseline")
+    parser.add_argument("model_b", nargs="?", help="model B, usually the IDRNet version (optional)")
+    parser.add_argument("--data", required=True, help="training YAML whose data section is evaluated")
+    parser.add_argument("--split", help="dataset split (default: the config's val_split)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--corruptions", nargs="+", default=["all"], metavar="NAME",
+                        help="all (default), groups (noise, blur, weather, digital, validation) or corruption names")
+    parser.add_argument("--severities", nargs="+", type=_severity, default=[1, 2, 3, 4, 5], metavar="S",
+                        help="severities from 1 to 5 (default: all five)")
+    parser.add_argument("--out", required=True, help="output folder: report, tables, plots, finished cells")
+    parser.add_argument("--resamples", type=at_least(10), default=1000, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--names", nargs="+", metavar="NAME", help="labels of the model(s) in the report and plots")
+    parser.add_argument("--limit", type=at_least(1), help="only the first N images")
+    parser.add_argument("--workers", type=at_least(0), default=2,
+                        help="DataLoader workers that read and corrupt images (default 2)")
+    parser.add_argument("--save-examples", type=at_least(0), default=0, metavar="N",
+                        help="also write the first N corrupted images of each cell under DIR/examples")
+    parser.add_argument("--seed", type=at_least(0), default=0, help="corruption and bootstrap seed (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished report in --out")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    add_precision_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run (or continue) the sweep and write the report."""
+    from ..apis.robustness import robustness
+    from ..evaluation.robustness import format_report
+    from .common import check_calibration_flag
+
+    check_calibration_flag(args, required=False)  # int8 calibrates by default on the config's training split
+    report = robustness(
+        args.model_a, args.model_b, data=args.data, split=args.split, corruptions=args.corruptions,
+        severities=args.severities, out=args.out, resamples=args.resamples, names=args.names,
+        overrides=args.overrides, device=device_from_args(args), precision=args.precision, backend=args.backend,
+        calibration=args.calibration, workers=args.workers, limit=args.limit, save_examples=args.save_examples,
+        overwrite=args.overwrite, seed=args.seed, progress=True,
+    )
+    print(format_report(report))
+    print(f"report: {args.out}/robustness.json, {args.out}/robustness.md; plots: " + ", ".join(report["plots"].values()))
+    return 0

@@ -1,0 +1,180 @@
+"""idrnet robustness: the report of one or two models under corruptions, its agreement with a plain
+evaluation of corrupted images, resuming after kill -9, and careless input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import idrnet
+from idrnet.data.build import build_split
+from idrnet.data.corruptions import Corrupt
+from idrnet.engine.config import load_train_config
+from idrnet.engine.trainer import train
+from idrnet.evaluation.evaluator import evaluate
+
+from runs import ROOT, cli, error_of, make_dataset, write_config
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """An FCN and an IDRNet model trained for a few iterations on generated data, and their config."""
+    root = tmp_path_factory.mktemp("robust")
+    data = make_dataset(root / "data", train=4, val=4, size=32)
+    fcn = write_config(root, data, "fcn.yaml", work_dir=str(root / "fcn"), iterations=3,
+                       model={"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
+                              "head": {"type": "fcn", "feats_channels": 16}})
+    idr = write_config(root, data, "idr.yaml", work_dir=str(root / "idr"), iterations=3)
+    for config in (fcn, idr):
+        train(load_train_config(config))
+    return root, fcn, root / "fcn" / "final.safetensors", root / "idr" / "final.safetensors", data
+
+
+def test_two_models_report_matches_plain_evaluation_of_the_corrupted_images(pair, tmp_path):
+    root, config, a, b, _ = pair
+    report = idrnet.robustness(str(a), str(b), data=config, corruptions=["gaussian_noise", "fog"], severities=[2, 5],
+                               out=tmp_path / "r", resamples=50, workers=1)
+    assert set(report["models"]) == {"A", "B"} and report["images"] == 4
+    assert report["corruptions"] == ["gaussian_noise", "fog"] and report["severities"] == [2, 5]
+    train_config = load_train_config(config)
+    for key, weights in (("A", a), ("B", b)):
+        model = idrnet.create_model(str(weights), checkpoint=None).eval()
+        entry = report["models"][key]
+        dataset = build_split(train_config.data, "val", train=False)
+        assert entry["clean_miou"] == pytest.approx(evaluate(model, dataset)["mIoU"], abs=1e-12)
+        for corruption, severity in (("gaussian_noise", 2), ("fog", 5)):
+            corrupted = build_split(train_config.data, "val", train=False)
+            corrupted.pipeline.transforms.insert(0, Corrupt(corruption, severity))
+            metrics = evaluate(model, corrupted)
+            cell = entry["cells"][corruption][str(severity)]
+            assert cell["miou"] == pytest.approx(metrics["mIoU"], abs=1e-12)
+            assert np.allclose(np.nan_to_num(cell["iou"], nan=-1), np.nan_to_num(metrics["IoU"], nan=-1))
+        cells = [entry["cells"][c][str(s)]["miou"] for c in report["corruptions"] for s in report["severities"]]
+        assert entry["mpc"] == pytest.approx(np.mean(cells))
+        assert entry["rpc"] == pytest.approx(entry["mpc"] / entry["clean_miou"])
+    diff = report["difference"]
+    assert diff["mpc"]["value"] == pytest.approx(report["models"]["B"]["mpc"] - report["models"]["A"]["mpc"])
+    lo, hi = diff["mpc"]["ci95"]
+    assert lo <= diff["mpc"]["value"] <= hi
+    assert set(diff["per_corruption"]) == {"gaussian_noise", "fog"} and set(diff["per_severity"]) == {"2", "5"}
+    written = json.loads((tmp_path / "r" / "robustness.json").read_text())
+    assert written["difference"]["mpc"]["value"] == pytest.approx(diff["mpc"]["value"])
+    assert "| B − A |" in (tmp_path / "r" / "robustness.md").read_text()
+    for plot in ("miou_by_severity.png", "rpc_by_corruption.png", "examples.png"):
+        assert (tmp_path / "r" / plot).stat().st_size > 5000
+
+
+def test_each_image_is_corrupted_once_for_both_models(pair, monkeypatch):
+    import idrnet.evaluation.robustness as sweep
+
+    calls = []
+    real = sweep.corrupt
+    monkeypatch.setattr(sweep, "corrupt", lambda *args: calls.append(args[1:3]) or real(*args))
+    _, config, a, b, _ = pair
+    report = idrnet.robustness(str(a), str(b), data=config, corruptions=["contrast"], severities=[1, 3],
+                               resamples=20, workers=0, limit=3)
+    assert sorted(calls) == [("contrast", 1)] * 3 + [("contrast", 3)] * 3
+    assert report["images"] == 3 and set(report["models"]) == {"A", "B"}
+
+
+def test_one_model_and_groups(pair):
+    _, config, a, _, _ = pair
+    report = idrnet.robustness(str(a), data=config, corruptions=["digital"], severities=[1], resamples=20, workers=0,
+                               limit=2)
+    assert report["corruptions"] == ["contrast", "elastic_transform", "pixelate", "jpeg_compression"]
+    assert "difference" not in report and list(report["models"]) == ["A"]
+
+
+def _command(config: Path, a: Path, b: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "idrnet.cli.main", "robustness", str(a), str(b), "--data", str(config),
+            "--corruptions", "noise", "blur", "--severities", "1", "2", "3", "4", "5", "--out", str(out),
+            "--resamples", "50", "--workers", "1"]
+
+
+def test_a_killed_run_continues_to_the_same_numbers(pair, tmp_path):
+    _, config, a, b, _ = pair
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    subprocess.run(_command(config, a, b, tmp_path / "whole"), check=True, env=env, capture_output=True)
+    out = tmp_path / "killed"
+    process = subprocess.Popen(_command(config, a, b, out), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while len(list((out / "cells").glob("*.npz"))) < 3 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = sorted((out / "cells").glob("*.npz"))
+    assert 3 <= len(finished) < 31 and not (out / "robustness.json").exists()
+    first = finished[0].stat().st_mtime_ns
+    subprocess.run(_command(config, a, b, out), check=True, env=env, capture_output=True)
+    assert finished[0].stat().st_mtime_ns == first  # finished cells are not recomputed
+    whole = json.loads((tmp_path / "whole" / "robustness.json").read_text())
+    resumed = json.loads((out / "robustness.json").read_text())
+    for key in ("models", "difference", "corruptions", "severities", "images"):
+        assert resumed[key] == whole[key], key
+    # a finished folder is not replaced without --overwrite
+    before = (out / "robustness.json").read_bytes()
+    done = subprocess.run(_command(config, a, b, out), env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "--overwrite" in done.stderr and "Traceback" not in done.stderr
+    assert (out / "robustness.json").read_bytes() == before
+
+
+def test_careless_input(pair, tmp_path, capsys):
+    root, config, a, b, data = pair
+    base = ["robustness", str(a), str(b), "--data", str(config)]
+    out = tmp_path / "out"
+    err = error_of(capsys, [*base, "--corruptions", "fogg", "--out", str(out)])
+    assert "fogg" in err and "noise, blur, weather, digital" in err and "gaussian_noise" in err
+    with pytest.raises(SystemExit) as exit_info:
+        cli([*base, "--severities", "6", "--out", str(out)])
+    assert exit_info.value.code == 2 and "from 1 to 5" in capsys.readouterr().err
+    err = error_of(capsys, [*base, "--out", str(data / "report")])
+    assert "inside the dataset folder" in err
+    # a model with other classes
+    other = write_config(tmp_path, data, "seven.yaml", work_dir=str(tmp_path / "seven"), iterations=1,
+                         model={"num_classes": 7, "backbone": {"name": "resnet18v1c", "base_width": 4},
+                                "head": {"type": "fcn", "feats_channels": 8}})
+    idrnet.save_checkpoint(idrnet.create_model(load_train_config(other).model), tmp_path / "seven.safetensors")
+    err = error_of(capsys, ["robustness", str(a), str(tmp_path / "seven.safetensors"), "--data", str(config),
+                            "--out", str(out)])
+    assert "11 classes" in err and "7" in err
+    # a split without labels
+    (data / "images" / "unlabelled").mkdir(exist_ok=True)
+    for image in sorted((data / "images" / "val").iterdir())[:2]:
+        (data / "images" / "unlabelled" / image.name).write_bytes(image.read_bytes())
+    err = error_of(capsys, [*base, "--split", "unlabelled", "--out", str(out)])
+    assert "no labels" in err and "unlabelled" in err
+    assert not out.exists()  # nothing written by any of these
+    # a folder holding something else, or an unfinished run of other settings
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    err = error_of(capsys, [*base, "--corruptions", "fog", "--severities", "1", "--out", str(out), "--limit", "1"])
+    assert "not empty" in err
+    (out / "mine.txt").unlink()
+    (out / "run.json").write_text(json.dumps({"split": "train"}))
+    err = error_of(capsys, [*base, "--corruptions", "fog", "--severities", "1", "--out", str(out), "--limit", "1"])
+    assert "other settings" in err and "split" in err
+
+
+def test_docs_commands_run(pair, tmp_path):
+    """The commands of docs/robustness.md, on the generated data instead of the user's files."""
+    _, config, a, b, _ = pair
+    text = (ROOT / "docs" / "robustness.md").read_text()
+    commands = [line.strip() for line in text.splitlines() if line.strip().startswith("idrnet robustness ")]
+    assert commands
+    for i, line in enumerate(commands):
+        argv = line.split()[1:]
+        argv = [str(a) if x == "runs/fcn/final.safetensors" else str(b) if x == "runs/idrnet/final.safetensors"
+                else str(config) if x == "configs/my_data.yaml" else x for x in argv]
+        argv = [str(tmp_path / f"r{i}") if x.startswith("robustness/") else x for x in argv]
+        argv += ["--limit", "1", "--resamples", "10", "--severities", "1", "--workers", "0"]
+        assert cli(argv) == 0, line
