@@ -42,8 +42,10 @@ def table_text(page) -> str:
     return page.inner_text("#ab-table tbody")
 
 
-def drive(url: str, image: bytes, label: bytes, screenshot: Path, width: int = 1280) -> dict[str, object]:
-    """Run the page's workflow; returns what it saw (arms, legend rows, table before/after feedback)."""
+def drive(url: str, image: bytes, label: bytes, screenshot: Path, width: int = 1280,
+          condition: str | None = None) -> dict[str, object]:
+    """Run the page's workflow (the image sent with ``condition`` typed in the page's condition field);
+    returns what it saw (arms, legend rows, table before/after feedback, the per-condition table)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -55,6 +57,8 @@ def drive(url: str, image: bytes, label: bytes, screenshot: Path, width: int = 1
             arms = page.eval_on_selector_all("img[id^=overlay-]", "els => els.map(e => e.id.slice(8))")
             page.wait_for_function("document.querySelector('#ab-table tbody').children.length > 0", timeout=30_000)
             before = table_text(page)
+            if condition:
+                page.fill("#condition", condition)
             drop_file(page, "#dropzone", image, "street.png", "image/png")
             page.wait_for_function(
                 "ids => ids.every(a => { const i = document.getElementById('overlay-' + a);"
@@ -67,12 +71,16 @@ def drive(url: str, image: bytes, label: bytes, screenshot: Path, width: int = 1
             after = table_text(page)
             feedback = page.inner_text("#feedback-status")
             difference = page.inner_text("#difference")
+            if condition:
+                page.wait_for_function("c => document.querySelector('#condition-table tbody').innerText.includes(c)",
+                                       arg=condition, timeout=30_000)
+            conditions = page.inner_text("#condition-table tbody") if condition else ""
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
     return {"arms": arms, "legends": legends, "before": before, "after": after, "feedback": feedback,
-            "difference": difference}
+            "difference": difference, "conditions": conditions}
 
 
 def main() -> None:

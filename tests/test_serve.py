@@ -235,6 +235,64 @@ def test_shadow_mode_pairs_both_arms(models):
     assert low <= ab["difference"]["miou_b_minus_a"] <= high
 
 
+def test_conditions_are_reported_apart_and_overall(models, tmp_path):
+    arms = make_arms(models)
+    log = tmp_path / "ab.jsonl"
+    with TestClient(create_app(arms, ServeOptions(mode="shadow", resamples=200, ab_log=log))) as client:
+        wait_ready(client)
+        rng = np.random.default_rng(7)
+        tags = ["night", "night", "night", "day", "day", None]
+        for i, tag in enumerate(tags):
+            rgb = random_rgb(24, 24, seed=30 + i)
+            reply = client.post("/v1/segment", content=encode(rgb), headers={"X-Condition": tag} if tag else {})
+            assert reply.status_code == 200, reply.text
+            truth = rng.integers(0, K, (24, 24)).astype(np.uint8)
+            assert client.post(f"/v1/feedback?request_id={reply.headers['x-request-id']}",
+                               content=label_bytes(truth)).status_code == 200
+        bad = client.post("/v1/segment", content=encode(random_rgb(8, 8)), headers={"X-Condition": "rain; drop table"})
+        assert bad.status_code == 400 and "X-Condition" in bad.json()["error"]
+        ab = client.get("/v1/ab").json()
+    assert sorted(ab["conditions"]) == ["day", "night"]
+    night, day = ab["conditions"]["night"], ab["conditions"]["day"]
+    assert night["arms"]["A"]["requests"] == 3 and night["arms"]["B"]["feedback_images"] == 3
+    assert day["arms"]["B"]["requests"] == 2 and day["difference"]["paired"] is True and day["difference"]["images"] == 2
+    assert ab["arms"]["A"]["requests"] == 6 and ab["difference"]["images"] == 6
+    # the per-condition figures are those of the condition's images alone, paired as overall
+    pairs = [json.loads(line) for line in log.read_text().splitlines() if '"feedback"' in line]
+    night_areas = [[_dense_areas(r["areas"][arm]) for arm in "AB"] for r in pairs if r.get("condition") == "night"]
+    a_inter = sum(a[0][0] for a in night_areas)
+    a_union = sum(a[0][1] for a in night_areas)
+    assert night["arms"]["A"]["miou"] == pytest.approx(float(np.mean(a_inter[a_union > 0] / a_union[a_union > 0])))
+    # a restarted server reads the conditions back from its A/B log
+    resumed = ABLedger({"A": str(arms[0].source), "B": str(arms[1].source)}, K, 255, "shadow", 0.5, log=log, resamples=200)
+    try:
+        assert resumed.summary()["conditions"] == ab["conditions"]
+    finally:
+        resumed.close()
+
+
+def _dense_areas(sparse):
+    classes, inter, union = (np.asarray(v) for v in sparse)
+    dense = np.zeros((2, K), np.int64)
+    dense[0, classes], dense[1, classes] = inter, union
+    return dense
+
+
+def test_condition_tags_are_bounded():
+    from idrnet.serving.ledger import MAX_CONDITIONS
+
+    ledger = ABLedger({"A": "a"}, 3, 255, "single", 0.5)
+    for i in range(MAX_CONDITIONS):
+        ledger.check_condition(f"c{i}")
+        ledger.record_request(f"r{i}", "A", np.zeros((2, 2), np.uint8), 1.0, 1.0, condition=f"c{i}")
+    ledger.check_condition("c0")  # a known one is fine
+    with pytest.raises(ValueError, match=f"already tracks {MAX_CONDITIONS}"):
+        ledger.check_condition("one-more")
+    for bad in ("", "a b", "x" * 65, "ünïcode", "../x"):
+        with pytest.raises(ValueError, match="short name"):
+            ledger.check_condition(bad)
+
+
 def test_queue_full_answers_503_with_retry_after(models):
     arms = make_arms(models)[:1]
     release = threading.Event()

@@ -31,7 +31,7 @@ def test_page_drop_image_overlays_and_dashboard(saved_models, tmp_path):
     Image.fromarray(truth).save(label, format="PNG")
     shot = Path(os.environ.get("IDRNET_PAGE_SCREENSHOT", tmp_path / "page.png"))
     try:
-        seen = drive(f"http://127.0.0.1:{port}/", image.getvalue(), label.getvalue(), shot)
+        seen = drive(f"http://127.0.0.1:{port}/", image.getvalue(), label.getvalue(), shot, condition="night")
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
@@ -43,4 +43,6 @@ def test_page_drop_image_overlays_and_dashboard(saved_models, tmp_path):
     assert [int(r[2]) for r in rows_after] == [1, 1]  # one request per arm
     assert "A: image mIoU" in seen["feedback"] and "B: image mIoU" in seen["feedback"]
     assert "B − A" in seen["difference"]
+    night = [line.split("\t") for line in seen["conditions"].splitlines()]
+    assert night[0][:4] == ["night", "A", "1", "1"] and night[1][1:4] == ["B", "1", "1"], night
     assert shot.stat().st_size > 10_000

@@ -230,6 +230,12 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
         if arm is not None and arm not in state.arms:
             state.metrics.error("bad_arm")
             raise HTTPProblem(400, f"unknown arm {arm!r}; this server has {', '.join(state.arms)}")
+        condition = request.headers.get("x-condition", "").strip() or None
+        try:
+            state.ledger.check_condition(condition)
+        except InputError as err:
+            state.metrics.error("bad_condition")
+            raise HTTPProblem(400, f"X-Condition: {err}") from err
         if not state.ready:
             raise HTTPProblem(503, f"not ready ({state.status})", {"Retry-After": "2"})
         try:
@@ -266,7 +272,8 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
             segments = await asyncio.to_thread(segments_json, result.labels, result.confidence, meta.classes)
             content, media = json.dumps(segments).encode(), "application/json"
         latency = time.perf_counter() - start
-        state.ledger.record_request(request_id, chosen, result.labels, latency * 1000, result.seconds * 1000, shadow)
+        state.ledger.record_request(request_id, chosen, result.labels, latency * 1000, result.seconds * 1000, shadow,
+                                    condition)
         if shadow is not None:
             state.record_shadow_when_done(request_id, shadow)
         state.metrics.request(chosen, 200, latency)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import zlib
@@ -22,6 +23,10 @@ from ..evaluation.compare import areas_of_confusion, independent_bootstrap, miou
 from ..evaluation.confusion import confusion_of
 
 LATENCY_WINDOW = 10_000  # percentiles are over each arm's most recent requests
+# A condition tag (X-Condition: night) is a short name; a server keeps statistics for at most this many,
+# so that a client sending a new tag per request cannot grow its memory without bound.
+MAX_CONDITIONS = 32
+CONDITION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 log = logging.getLogger("idrnet.serve")
 
 
@@ -110,6 +115,7 @@ class _Prediction:
     labels: tuple[bytes, str, tuple[int, int]]
     shadow: Any = None  # shadow mode: B's packed labels, or the future that brings them
     answered: bool = False
+    condition: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -123,6 +129,14 @@ class _ArmStats:
     latencies: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     inter: list[np.ndarray] = field(default_factory=list)
     union: list[np.ndarray] = field(default_factory=list)
+    conditions: list[str | None] = field(default_factory=list)  # the condition of each feedback image
+    condition_requests: dict[str, int] = field(default_factory=dict)
+
+    def count(self, latency_ms: float, condition: str | None) -> None:
+        self.requests += 1
+        self.latencies.append(latency_ms)
+        if condition is not None:
+            self.condition_requests[condition] = self.condition_requests.get(condition, 0) + 1
 
 
 class ABLedger:
@@ -142,6 +156,8 @@ class ABLedger:
         self.window, self.window_bytes = window, window_bytes
         self.resamples = resamples
         self._pairs: list[np.ndarray] = []  # (4, K) areas of feedback on both arms' predictions of one image
+        self._pair_conditions: list[str | None] = []
+        self._conditions: set[str] = set()
         self._predictions: OrderedDict[str, _Prediction] = OrderedDict()
         self._window_used = 0
         self._lock = threading.Lock()
@@ -201,22 +217,25 @@ class ABLedger:
                         f"--ab-log {path} holds another experiment ({json.dumps(stored)}; this server: "
                         f"{json.dumps(self._identity())}): choose another --ab-log to start a new one")
             elif event == "request" and record.get("arm") in self.arms:
-                stats = self.arms[record["arm"]]
-                stats.requests += 1
-                stats.latencies.append(float(record["latency_ms"]))
+                condition = record.get("condition")
+                self.arms[record["arm"]].count(float(record["latency_ms"]), condition)
+                if condition is not None:
+                    self._conditions.add(condition)
             elif event == "feedback":
                 self._add_areas({arm: _dense(sparse, self.num_classes) for arm, sparse in record["areas"].items()
-                                 if arm in self.arms})
+                                 if arm in self.arms}, record.get("condition"))
             records += 1
         self._version += 1
         return records
 
-    def _add_areas(self, areas: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    def _add_areas(self, areas: dict[str, tuple[np.ndarray, np.ndarray]], condition: str | None = None) -> None:
         for arm, (inter, union) in areas.items():
             self.arms[arm].inter.append(inter)
             self.arms[arm].union.append(union)
+            self.arms[arm].conditions.append(condition)
         if len(areas) == 2:
             self._pairs.append(np.stack([*areas["A"], *areas["B"]]))
+            self._pair_conditions.append(condition)
 
     def _write(self, record: dict[str, Any]) -> None:
         if self._log is not None:
@@ -232,38 +251,53 @@ class ABLedger:
             self._log = None
 
     # -- requests and feedback ----------------------------------------------------------------------
+    def check_condition(self, condition: str | None) -> None:
+        """Refuse a condition tag that is not a short name, or a new one beyond :data:`MAX_CONDITIONS`."""
+        if condition is None:
+            return
+        if not CONDITION_PATTERN.fullmatch(condition):
+            raise InputError(f"condition {condition[:80]!r}: expected a short name (letters, digits, '_', '.', ':', '-'; "
+                             "at most 64 characters), e.g. night")
+        if condition not in self._conditions and len(self._conditions) >= MAX_CONDITIONS:
+            raise InputError(f"condition {condition!r}: this server already tracks {MAX_CONDITIONS} conditions "
+                             f"({', '.join(sorted(self._conditions)[:8])}, …); reuse one of them")
+
     def record_request(self, request_id: str, arm: str, labels: np.ndarray, latency_ms: float, inference_ms: float,
-                       shadow: Any = None) -> None:
-        """Count a request and keep its prediction for feedback (``shadow``: the future of B's labels)."""
+                       shadow: Any = None, condition: str | None = None) -> None:
+        """Count a request and keep its prediction for feedback (``shadow``: the future of B's labels;
+        ``condition``: the request's condition tag, checked by :meth:`check_condition`)."""
         stats = self.arms[arm]
         latency_ms = round(latency_ms, 3)  # as logged, so that a resumed server reports the same figures
         with self._lock:
-            stats.requests += 1
-            stats.latencies.append(latency_ms)
+            stats.count(latency_ms, condition)
+            if condition is not None:
+                self._conditions.add(condition)
             self._version += 1
-        entry = _Prediction(arm, pack_labels(labels), shadow)
+        entry = _Prediction(arm, pack_labels(labels), shadow, condition=condition)
         self._predictions[request_id] = entry
         self._window_used += entry.nbytes
         while len(self._predictions) > self.window or (self._window_used > self.window_bytes and len(self._predictions) > 1):
             _, old = self._predictions.popitem(last=False)
             self._window_used -= old.nbytes
         self._write({"event": "request", "id": request_id, "arm": arm, "latency_ms": latency_ms,
-                     "inference_ms": round(inference_ms, 3), "time": time.time()})
+                     "inference_ms": round(inference_ms, 3), "time": time.time(),
+                     **({"condition": condition} if condition is not None else {})})
 
     def record_shadow(self, request_id: str, labels: np.ndarray, inference_ms: float) -> None:
         """Count B's shadow prediction of request ``request_id`` (shadow mode)."""
         stats = self.arms["B"]
         inference_ms = round(inference_ms, 3)
-        with self._lock:
-            stats.requests += 1
-            stats.latencies.append(inference_ms)
-            self._version += 1
         entry = self._predictions.get(request_id)
+        condition = entry.condition if entry is not None else None
+        with self._lock:
+            stats.count(inference_ms, condition)
+            self._version += 1
         if entry is not None:
             entry.shadow = pack_labels(labels)
             self._window_used += len(entry.shadow[0])
         self._write({"event": "request", "id": request_id, "arm": "B", "shadow": True,
-                     "latency_ms": inference_ms, "inference_ms": inference_ms, "time": time.time()})
+                     "latency_ms": inference_ms, "inference_ms": inference_ms, "time": time.time(),
+                     **({"condition": condition} if condition is not None else {})})
 
     def prediction(self, request_id: str) -> _Prediction:
         """The kept prediction of a request, or :class:`FeedbackError` 404/409."""
@@ -292,42 +326,63 @@ class ABLedger:
             scored["B"] = shadow_labels
         areas = {arm: image_areas(labels, target, self.num_classes, self.ignore_index) for arm, labels in scored.items()}
         with self._lock:
-            self._add_areas(areas)
+            self._add_areas(areas, entry.condition)
             self._version += 1
         entry.answered = True
         self._write({"event": "feedback", "id": request_id, "time": time.time(),
-                     "areas": {arm: _sparse(*a) for arm, a in areas.items()}})
+                     "areas": {arm: _sparse(*a) for arm, a in areas.items()},
+                     **({"condition": entry.condition} if entry.condition is not None else {})})
         labelled = int(((target != self.ignore_index) & (target >= 0)).sum())
         return {"request_id": request_id, "arms": {arm: float(miou_of_areas(*a)) for arm, a in areas.items()},
                 "labelled_pixels": labelled}
 
     # -- the report ---------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
-        """``GET /v1/ab``: per-arm counts, mIoU and latency percentiles, and B − A with its 95 % interval."""
+        """``GET /v1/ab``: per-arm counts, mIoU and latency percentiles, and B − A with its 95 % interval;
+        the same (without latencies) for each condition tag seen, under ``conditions``."""
         with self._lock:
             version = self._version
             if self._summary_cache is not None and self._summary_cache[0] == version:
                 return self._summary_cache[1]
-            snapshot = {name: (s.model, s.requests, list(s.latencies), list(s.inter), list(s.union))
-                        for name, s in self.arms.items()}
-            pairs = list(self._pairs)
-        arms: dict[str, Any] = {}
-        areas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for name, (model, requests, latencies, inter, union) in snapshot.items():
-            k = self.num_classes
-            areas[name] = (np.stack(inter) if inter else np.zeros((0, k), np.int64),
-                           np.stack(union) if union else np.zeros((0, k), np.int64))
-            with np.errstate(invalid="ignore"):
-                miou = float(miou_of_areas(areas[name][0].sum(0), areas[name][1].sum(0))) if inter else None
+            snapshot = {name: (s.model, s.requests, list(s.latencies), list(s.inter), list(s.union), list(s.conditions),
+                               dict(s.condition_requests)) for name, s in self.arms.items()}
+            pairs, pair_conditions = list(self._pairs), list(self._pair_conditions)
+            conditions = sorted(self._conditions)
+        k = self.num_classes
+        areas = {name: (np.stack(inter) if inter else np.zeros((0, k), np.int64),
+                        np.stack(union) if union else np.zeros((0, k), np.int64))
+                 for name, (_, _, _, inter, union, _, _) in snapshot.items()}
+        stacked = np.stack(pairs) if pairs else np.zeros((0, 4, k), np.int64)
+        arms, difference = self._compare(areas, stacked, {name: v[1] for name, v in snapshot.items()})
+        for name, (model, _, latencies, *_) in snapshot.items():
             p50, p95 = (np.percentile(latencies, [50, 95]).tolist() if latencies else (None, None))
-            arms[name] = {"model": self.public.get(name, model), "requests": requests, "feedback_images": len(inter),
-                          "miou": None if miou is None or np.isnan(miou) else miou,
-                          "latency_ms_p50": p50, "latency_ms_p95": p95}
+            arms[name] = {"model": self.public.get(name, model), **arms[name], "latency_ms_p50": p50, "latency_ms_p95": p95}
+        by_condition = {}
+        for condition in conditions:
+            chosen = {name: np.array([c == condition for c in v[5]], dtype=bool) for name, v in snapshot.items()}
+            part = {name: (a[0][chosen[name]], a[1][chosen[name]]) for name, a in areas.items()}
+            paired = stacked[np.array([c == condition for c in pair_conditions], dtype=bool)] if pairs else stacked
+            by_condition[condition] = dict(zip(("arms", "difference"), self._compare(
+                part, paired, {name: v[6].get(condition, 0) for name, v in snapshot.items()})))
+        result = {"mode": self.mode, "split": self.split if self.mode == "split" else None, "arms": arms,
+                  "difference": difference, "conditions": by_condition}
+        with self._lock:
+            self._summary_cache = (version, result)
+        return result
+
+    def _compare(self, areas: dict[str, tuple[np.ndarray, np.ndarray]], pairs: np.ndarray,
+                 requests: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Per-arm requests, feedback images and mIoU of some feedback, and B − A with its interval:
+        paired over the images both arms predicted (shadow), independent otherwise (split)."""
+        arms = {}
+        for name, (inter, union) in areas.items():
+            with np.errstate(invalid="ignore"):
+                miou = float(miou_of_areas(inter.sum(0), union.sum(0))) if len(inter) else None
+            arms[name] = {"requests": requests[name], "feedback_images": len(inter),
+                          "miou": None if miou is None or np.isnan(miou) else miou}
         difference = None
-        if self.mode == "shadow" and pairs:
-            # Both arms predicted the same images: the paired bootstrap over those images.
-            stacked = np.stack(pairs)
-            delta, low, high = paired_bootstrap(*(stacked[:, i] for i in range(4)), resamples=self.resamples)
+        if self.mode == "shadow" and len(pairs):
+            delta, low, high = paired_bootstrap(*(pairs[:, i] for i in range(4)), resamples=self.resamples)
             difference = {"paired": True, "images": len(pairs)}
         elif self.mode == "split" and arms["A"]["feedback_images"] and arms["B"]["feedback_images"]:
             delta, low, high = independent_bootstrap(*areas["A"], *areas["B"], resamples=self.resamples)
@@ -335,8 +390,4 @@ class ABLedger:
         if difference is not None:
             finite = [None if np.isnan(v) else v for v in (delta, low, high)]
             difference = {"miou_b_minus_a": finite[0], "ci95": finite[1:], **difference, "resamples": self.resamples}
-        result = {"mode": self.mode, "split": self.split if self.mode == "split" else None, "arms": arms,
-                  "difference": difference}
-        with self._lock:
-            self._summary_cache = (version, result)
-        return result
+        return arms, difference
