@@ -62,7 +62,7 @@ def test_same_seed_same_image_and_careless_arguments():
     with pytest.raises(InputError, match="'fgo'.*expected one of gaussian_noise"):
         corrupt(image, "fgo", 1)
     with pytest.raises(InputError, match="not yet available"):
-        corrupt(image, "frost", 1)
+        corrupt(image, "glass_blur", 1)
     with pytest.raises(InputError, match="severity 6"):
         corrupt(image, "contrast", 6)
     assert set(CORRUPTIONS) | set(NOT_YET) == {n for names in GROUPS.values() for n in names}
@@ -91,3 +91,24 @@ def test_equal_at_an_odd_size(package, name):
         expected = package.corrupt(image, severity=severity, corruption_name=name)
         diff = np.abs(corrupt(image, name, severity, seed=3).astype(int) - expected.astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 0.002, (name, severity)
+
+
+def test_frost_photographs_are_found_checked_and_their_absence_named(tmp_path, monkeypatch):
+    import idrnet.data.corruptions as corruptions
+
+    image = _photo()
+    assert corruptions.frost_available()  # scripts/setup.sh installs the package without its dependencies
+    assert "frost" in corruptions.select_corruptions(["weather"])
+    monkeypatch.setenv("IDRNET_FROST_DIR", str(tmp_path))
+    corruptions._frost_photo.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="frost is left out"):
+            assert "frost" not in corruptions.select_corruptions(["all"])
+        with pytest.raises(InputError, match="pip install --no-deps imagecorruptions==1.1.2"):
+            corruptions.select_corruptions(["frost"])
+        for name in corruptions.FROST_PHOTOS:  # photographs that are not the package's are refused
+            (tmp_path / name).write_bytes(b"not the photograph")
+        with pytest.raises(InputError, match="SHA-256 differs"):
+            corrupt(image, "frost", 2, seed=0)
+    finally:
+        corruptions._frost_photo.cache_clear()

@@ -8,14 +8,17 @@ takes its generator explicitly (a ``RandomState``, whose stream is the one ``np.
 package, so results are comparable draw for draw) and uses the package's parameters per severity;
 ``tests/test_corruptions.py`` checks them against the package itself.
 
-Done so far (17 of 19): the noise family (4), gaussian, defocus, zoom and motion blur, snow, fog and
-spatter, and the digital family (6, elastic transform included); glass blur and frost are not yet here
-(:data:`NOT_YET`).
+Done so far (18 of 19): the noise family (4), gaussian, defocus, zoom and motion blur, snow, frost, fog
+and spatter, and the digital family (6, elastic transform included); glass blur is not yet here
+(:data:`NOT_YET`). Frost blends the package's own photographs, which are read from the installed package
+(``pip install --no-deps imagecorruptions==1.1.2``) and checked by hash, not copied here.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -338,15 +341,92 @@ def pixelate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np
     return np.asarray(small.resize((w, h), Image.NEAREST))
 
 
+# The frost photographs of imagecorruptions 1.1.2 (Apache-2.0), by SHA-256: read from that package where it
+# is installed (pip install --no-deps imagecorruptions==1.1.2) or from a folder named by IDRNET_FROST_DIR.
+FROST_PHOTOS = {
+    "frost1.png": "ff9f907860bd7a835d459e32f9d588062b7f61ee267343cc7222b56753a14755",
+    "frost2.png": "fe211a89b336999c207a852ce05818d4545d0b57c5beadd824b4cc9d9a9b6137",
+    "frost3.png": "2d0d50b4a9bb213f38b024ef7768731bb83cc08d2f26b5766bbc167cdfa0e504",
+    "frost4.jpg": "3f8b91ca1a9fa7167b09e773da53f5ae60d0a1fd88f02a783f6e328a72887f6e",
+    "frost5.jpg": "5fc6a19df4a429ba68abdcc8f8a4278d4c9f81c9ccafd2c92ab0c8cf8992ebd2",
+}
+FROST_INSTALL = "pip install --no-deps imagecorruptions==1.1.2"
+
+
+def frost_folder() -> Path | None:
+    """Where the frost photographs are: ``IDRNET_FROST_DIR``, else the installed imagecorruptions
+    package's folder (found without importing it); None when neither holds them."""
+    import importlib.util
+    import os
+
+    named = os.environ.get("IDRNET_FROST_DIR")
+    if named:
+        return Path(named) if all((Path(named) / f).is_file() for f in FROST_PHOTOS) else None
+    try:
+        spec = importlib.util.find_spec("imagecorruptions")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "frost"
+    return folder if all((folder / f).is_file() for f in FROST_PHOTOS) else None
+
+
+@functools.lru_cache(maxsize=None)
+def _frost_photo(name: str) -> np.ndarray:
+    """One frost photograph (BGR, as the package reads it), checked against its SHA-256."""
+    import hashlib
+
+    import cv2
+
+    folder = frost_folder()
+    if folder is None:
+        raise InputError(f"corruption 'frost' needs the frost photographs of imagecorruptions 1.1.2: {FROST_INSTALL} "
+                         "(or set IDRNET_FROST_DIR to a folder holding frost1.png … frost5.jpg)")
+    data = (folder / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != FROST_PHOTOS[name]:
+        raise InputError(f"{folder / name}: not the frost photograph of imagecorruptions 1.1.2 (its SHA-256 differs)")
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def frost(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """A frost photograph (one of five, enlarged 1.1× beyond the image when smaller), randomly cropped
+    and blended over the darkened image."""
+    import cv2
+
+    keep, amount = ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))[severity - 1]
+    photo = _frost_photo(list(FROST_PHOTOS)[rng.randint(5)])
+    (ph, pw), (h, w) = photo.shape[:2], image.shape[:2]
+    if ph >= h and pw >= w:
+        factor = 1.0
+    elif ph < h and pw >= w:
+        factor = h / ph
+    elif ph >= h and pw < w:
+        factor = w / pw
+    else:
+        factor = max(h / ph, w / pw)
+    factor *= 1.1
+    size = (int(np.ceil(pw * factor)), int(np.ceil(ph * factor)))
+    enlarged = cv2.resize(photo, dsize=size, interpolation=cv2.INTER_CUBIC)
+    top, left = rng.randint(0, enlarged.shape[0] - h), rng.randint(0, enlarged.shape[1] - w)
+    crop = enlarged[top:top + h, left:left + w][..., ::-1]
+    return np.clip(keep * image.astype(np.float64) + amount * crop, 0, 255).astype(np.uint8)
+
+
+def frost_available() -> bool:
+    """Whether the frost photographs are at hand (see :func:`frost_folder`)."""
+    return frost_folder() is not None
+
+
 # name → function, in the package's order; its groups
 CORRUPTIONS: dict[str, Corruption] = {
     "gaussian_noise": gaussian_noise, "shot_noise": shot_noise, "impulse_noise": impulse_noise,
     "defocus_blur": defocus_blur, "brightness": brightness, "contrast": contrast, "pixelate": pixelate,
     "jpeg_compression": jpeg_compression, "speckle_noise": speckle_noise, "gaussian_blur": gaussian_blur,
     "saturate": saturate, "zoom_blur": zoom_blur, "fog": fog, "motion_blur": motion_blur,
-    "elastic_transform": elastic_transform, "snow": snow, "spatter": spatter,
+    "elastic_transform": elastic_transform, "snow": snow, "frost": frost, "spatter": spatter,
 }
-NOT_YET = ("glass_blur", "frost")
+NOT_YET = ("glass_blur",)
 GROUPS: dict[str, tuple[str, ...]] = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
     "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
@@ -359,7 +439,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
 def select_corruptions(names: Sequence[str]) -> list[str]:
     """The corruptions named by ``names``: ``all``, group names (noise, blur, weather, digital,
     validation) and corruption names, in the benchmark's order, each once. ``all`` and the groups cover
-    what is available (:data:`NOT_YET` is left out); an unknown name lists the valid ones."""
+    what is available (:data:`NOT_YET` is left out, and frost, with a warning, when its photographs are
+    not installed); an unknown name lists the valid ones."""
     order = [name for group in GROUPS.values() for name in group]
     chosen: set[str] = set()
     for name in names:
@@ -374,6 +455,13 @@ def select_corruptions(names: Sequence[str]) -> list[str]:
         else:
             raise InputError(f"unknown corruption {name!r}; expected all, a group ({', '.join(GROUPS)}) or one of "
                              f"{', '.join(CORRUPTIONS)}")
+    if "frost" in chosen and not frost_available():
+        if "frost" in names:
+            _frost_photo("frost1.png")  # the error that says how to get the photographs
+        import warnings
+
+        warnings.warn(f"frost is left out: its photographs are not installed ({FROST_INSTALL})", stacklevel=2)
+        chosen.discard("frost")
     return [name for name in order if name in chosen and name in CORRUPTIONS]
 
 
