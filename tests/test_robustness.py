@@ -178,3 +178,14 @@ def test_docs_commands_run(pair, tmp_path):
         argv = [str(tmp_path / f"r{i}") if x.startswith("robustness/") else x for x in argv]
         argv += ["--limit", "1", "--resamples", "10", "--severities", "1", "--workers", "0"]
         assert cli(argv) == 0, line
+
+
+def test_an_onnx_file_and_a_safetensors_file_give_the_same_report(pair, tmp_path):
+    _, config, a, _, _ = pair
+    model = idrnet.create_model(str(a))
+    onnx_file = idrnet.export_onnx(model, tmp_path / "a.onnx", (32, 32))
+    kwargs = dict(data=config, corruptions=["brightness"], severities=[4], resamples=20, workers=0, limit=2)
+    torch_report = idrnet.robustness(str(a), **kwargs)
+    onnx_report = idrnet.robustness(str(onnx_file), **kwargs)
+    for key in ("clean_miou", "mpc"):
+        assert onnx_report["models"]["A"][key] == pytest.approx(torch_report["models"]["A"][key], abs=1e-3)
