@@ -43,3 +43,23 @@ def calibration_files(source: str | os.PathLike, count: int = DEFAULT_CALIBRATIO
     if not files:
         raise FileNotFoundError(f"calibration={path}: no images found")
     return sample_files(files, count, seed)
+
+
+def accelerate_for_dataset(model, precision: str, backend: str, calibration: str | os.PathLike, dataset, device,
+                           count: int = DEFAULT_CALIBRATION_IMAGES, seed: int = 0):
+    """``model`` with ``precision`` on ``backend`` for evaluating ``dataset``: int8 calibrates on ``count``
+    images of ``calibration`` (a folder or a training YAML, whose training split is used — never the split
+    being evaluated), preprocessed by ``dataset``'s evaluation pipeline."""
+    import numpy as np
+
+    from ..deploy.calibration import calibration_batches
+    from ..deploy.graph_model import GraphSegmentor
+    from ..deploy.runtime import accelerate
+
+    batches = None
+    if precision == "int8" and not isinstance(model, GraphSegmentor):
+        def preprocess(rgb: np.ndarray):
+            return dataset.pipeline({"id": "calibration", "image": rgb}, np.random.default_rng(0))["image"].unsqueeze(0).to(device)
+
+        batches = calibration_batches(calibration_files(calibration, count, seed), preprocess)
+    return accelerate(model, precision, backend, batches, device)

@@ -107,6 +107,7 @@ def robustness(
     from ..evaluation.robustness import (
         CellImages, format_report, load_cells, example_rows, run_sweep, summarise, sweep_cells,
     )
+    from .calibration import accelerate_for_dataset
     from .load import distinct_names, load_trained, source_name
 
     chosen = select_corruptions(list(corruptions))
@@ -147,7 +148,7 @@ def robustness(
                 and item.description.ignore_index != dataset.info.ignore_index:
             raise InputError(f"model {key} was trained with ignore label {item.description.ignore_index}, the dataset's "
                              f"is {dataset.info.ignore_index}")
-    models = [_accelerated(item.model, precision, backend, calibration, data, dataset, device, config.seed)
+    models = [accelerate_for_dataset(item.model, precision, backend, calibration or data, dataset, device, seed=config.seed)
               for item in loaded]
     inferences = [m.config.inference for m in models]
     cells = sweep_cells(chosen, levels)
@@ -188,23 +189,3 @@ def robustness(
         report["plots"] = plots
         write_json(out_dir / "robustness.json", report)
     return report
-
-
-def _accelerated(model: Any, precision: str, backend: str, calibration: Any, data: Any, dataset: Any,
-                 device: torch.device, seed: int) -> Any:
-    """``model`` with ``precision`` on ``backend``; int8 calibrates on ``calibration`` or, by default, the
-    data config's training split (never the split being evaluated)."""
-    import numpy as np
-
-    from ..deploy.calibration import calibration_batches
-    from ..deploy.graph_model import GraphSegmentor
-    from ..deploy.runtime import accelerate
-    from .calibration import calibration_files
-
-    batches = None
-    if precision == "int8" and not isinstance(model, GraphSegmentor):
-        def preprocess(rgb: np.ndarray) -> torch.Tensor:
-            return dataset.pipeline({"id": "calibration", "image": rgb}, np.random.default_rng(0))["image"].unsqueeze(0).to(device)
-
-        batches = calibration_batches(calibration_files(calibration or data, 32, seed), preprocess)
-    return accelerate(model, precision, backend, batches, device)

@@ -86,21 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _accelerate(model, args: argparse.Namespace, config, dataset, device):
     """The model with --precision/--backend applied; int8 calibrates on --calibration, or by default on
-    the config's training split (never on the split being evaluated), preprocessed by the evaluation
-    pipeline."""
-    import numpy as np
-
-    from ..apis.calibration import calibration_files
-    from ..deploy.calibration import calibration_batches
-    from ..deploy.graph_model import GraphSegmentor
-    from ..deploy.runtime import accelerate
+    the config's training split."""
+    from ..apis.calibration import accelerate_for_dataset
 
     check_calibration_flag(args, required=False)
-    batches = None
-    if args.precision == "int8" and not isinstance(model, GraphSegmentor):
-        def preprocess(rgb: np.ndarray):
-            return dataset.pipeline({"id": "calibration", "image": rgb}, np.random.default_rng(0))["image"].unsqueeze(0).to(device)
-
-        files = calibration_files(args.calibration or args.config, args.calibration_images, config.seed)
-        batches = calibration_batches(files, preprocess)
-    return accelerate(model, args.precision, args.backend, batches, device)
+    return accelerate_for_dataset(model, args.precision, args.backend, args.calibration or args.config, dataset, device,
+                                  args.calibration_images, config.seed)
