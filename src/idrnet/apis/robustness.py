@@ -38,28 +38,33 @@ def _check_severities(severities: Sequence[int]) -> list[int]:
     return chosen
 
 
-def _prepare_out(out: Path, key: dict[str, Any], overwrite: bool) -> None:
-    """Refuse a folder holding a finished report, another run's cells or other files (without
-    ``overwrite``); with it, remove this verb's outputs only."""
+def _check_out(out: Path, key: dict[str, Any], overwrite: bool) -> None:
+    """Refuse, before any work, a folder holding a finished report, another run's cells or other files
+    (without ``overwrite``)."""
     if out.is_file():
         raise NotADirectoryError(f"out={out} is a file; robustness writes a folder")
+    if not (out.is_dir() and any(out.iterdir())) or overwrite:
+        return
     run_file = out / "run.json"
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        if (out / "robustness.json").is_file():
-            raise FileExistsError(f"out={out} holds a finished robustness report; pass overwrite=True to replace it, "
-                                  "or choose another folder")
-        if not run_file.is_file():
-            raise FileExistsError(f"out={out} is not empty and holds no robustness run; choose an empty or new folder")
-        try:
-            earlier = json.loads(run_file.read_text())
-        except (OSError, ValueError) as err:
-            raise InputError(f"{run_file}: unreadable ({err}); pass overwrite=True to start again") from None
-        changed = sorted(k for k in set(key) | set(earlier) if key.get(k) != earlier.get(k))
-        if changed:
-            raise FileExistsError(f"out={out} holds an unfinished run with other settings ({', '.join(changed)} "
-                                  "differ); run the same command to continue it, pass overwrite=True to replace it, "
-                                  "or choose another folder")
-    elif overwrite and out.is_dir():
+    if (out / "robustness.json").is_file():
+        raise FileExistsError(f"out={out} holds a finished robustness report; pass overwrite=True to replace it, "
+                              "or choose another folder")
+    if not run_file.is_file():
+        raise FileExistsError(f"out={out} is not empty and holds no robustness run; choose an empty or new folder")
+    try:
+        earlier = json.loads(run_file.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"{run_file}: unreadable ({err}); pass overwrite=True to start again") from None
+    changed = sorted(k for k in set(key) | set(earlier) if key.get(k) != earlier.get(k))
+    if changed:
+        raise FileExistsError(f"out={out} holds an unfinished run with other settings ({', '.join(changed)} "
+                              "differ); run the same command to continue it, pass overwrite=True to replace it, "
+                              "or choose another folder")
+
+
+def _start_out(out: Path, key: dict[str, Any], overwrite: bool) -> None:
+    """With ``overwrite``, remove this verb's outputs (and nothing else) from ``out``; record the run."""
+    if overwrite and out.is_dir():
         for name in OUTPUTS:
             path = out / name
             if path.is_dir():
@@ -67,7 +72,7 @@ def _prepare_out(out: Path, key: dict[str, Any], overwrite: bool) -> None:
             elif path.exists():
                 path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    write_json(run_file, key)
+    write_json(out / "run.json", key)
 
 
 def robustness(
@@ -132,6 +137,11 @@ def robustness(
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {split} under {config.data.root}")
     count = len(dataset) if limit is None else min(limit, len(dataset))
+    key = {"models": [_identity(s) for s in sources], "data": str(Path(data).resolve()), "overrides": list(overrides),
+           "split": split, "images": count, "corruptions": chosen, "severities": levels, "seed": seed,
+           "precision": precision, "backend": backend}
+    if out_dir is not None:
+        _check_out(out_dir, key, overwrite)
     device = torch.device(device)
     loaded = [load_trained(s, device) for s in sources]
     labels = list(names) if names else (list(distinct_names(str(model_a), str(model_b))) if len(sources) == 2
@@ -152,15 +162,12 @@ def robustness(
               for item in loaded]
     inferences = [m.config.inference for m in models]
     cells = sweep_cells(chosen, levels)
-    key = {"models": [_identity(s) for s in sources], "data": str(Path(data).resolve()), "overrides": list(overrides),
-           "split": split, "images": count, "corruptions": chosen, "severities": levels, "seed": seed,
-           "precision": precision, "backend": backend}
     scratch = None
     if out_dir is None:
         scratch = tempfile.TemporaryDirectory(prefix="idrnet-robustness-")
         work = Path(scratch.name)
     else:
-        _prepare_out(out_dir, key, overwrite)
+        _start_out(out_dir, key, overwrite)
         work = out_dir
     try:
         run_sweep(models, inferences, dataset, cells, work / "cells", count, device, None, workers, seed,
