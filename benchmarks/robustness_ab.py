@@ -76,8 +76,6 @@ def report(out: Path, seeds: list[int], docs: Path, command: str) -> str:
     """docs/robustness_evidence.md from the finished sweeps."""
     reports = {pair: {s: json.loads((out / pair / f"seed_{s}" / "robustness.json").read_text()) for s in seeds}
                for pair in PAIRS}
-    seconds = {pair: {s: json.loads((out / pair / f"seed_{s}" / "seconds.json").read_text())["seconds"]
-                      for s in seeds if (out / pair / f"seed_{s}" / "seconds.json").is_file()} for pair in PAIRS}
     first = reports["gain"][seeds[0]]
     lines = [
         "# Robustness evidence: FCN vs IDRNet-FCN vs IDRNet with frozen relations, under corruptions", "",
@@ -127,10 +125,6 @@ def report(out: Path, seeds: list[int], docs: Path, command: str) -> str:
               "*IDRNet with relations frozen at identity (A) and IDRNet-FCN (B).*", "",
               f"![examples](images/robustness_gain_examples.png)", "",
               "*The first validation image under each corruption at severity 3, with both predictions.*"]
-    if any(seconds[p] for p in PAIRS):
-        times = ", ".join(f"{PAIR_TITLES[p].split(' − ')[1]} pair {np.mean(list(seconds[p].values())) / 60:.1f} min"
-                          for p in PAIRS if seconds[p])
-        lines += ["", f"Wall-clock time of one pair's sweep (2 CPU cores, mean over seeds): {times}."]
     return "\n".join(lines)
 
 
