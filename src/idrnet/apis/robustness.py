@@ -55,6 +55,8 @@ def _check_out(out: Path, key: dict[str, Any], overwrite: bool) -> None:
         earlier = json.loads(run_file.read_text())
     except (OSError, ValueError) as err:
         raise InputError(f"{run_file}: unreadable ({err}); pass overwrite=True to start again") from None
+    if not isinstance(earlier, dict):
+        raise InputError(f"{run_file}: not the record of a robustness run; pass overwrite=True to start again")
     changed = sorted(k for k in set(key) | set(earlier) if key.get(k) != earlier.get(k))
     if changed:
         raise FileExistsError(f"out={out} holds an unfinished run with other settings ({', '.join(changed)} "
@@ -151,12 +153,12 @@ def robustness(
     if len(loaded) == 2 and loaded[0].model.num_classes != loaded[1].model.num_classes:
         raise InputError(f"model A ({labels[0]}) has {loaded[0].model.num_classes} classes, model B ({labels[1]}) "
                          f"{loaded[1].model.num_classes}: a paired comparison needs the same classes")
-    for key, item in zip("AB", loaded):
+    for arm, item in zip("AB", loaded):
         if item.model.num_classes != dataset.info.num_classes:
-            raise InputError(f"model {key} has {item.model.num_classes} classes, the dataset {dataset.info.num_classes}")
+            raise InputError(f"model {arm} has {item.model.num_classes} classes, the dataset {dataset.info.num_classes}")
         if item.description is not None and tuple(item.description.classes) == tuple(dataset.info.classes) \
                 and item.description.ignore_index != dataset.info.ignore_index:
-            raise InputError(f"model {key} was trained with ignore label {item.description.ignore_index}, the dataset's "
+            raise InputError(f"model {arm} was trained with ignore label {item.description.ignore_index}, the dataset's "
                              f"is {dataset.info.ignore_index}")
     models = [accelerate_for_dataset(item.model, precision, backend, calibration or data, dataset, device, seed=config.seed)
               for item in loaded]

@@ -133,8 +133,8 @@ def run_sweep(
                 areas[0, m, index], areas[1, m, index] = areas_of_confusion(confusion_of(prediction, label, k, info.ignore_index))
             bar.update(1)
             if index == count - 1:
-                with atomic_path(cell_file(cell_dir, cell), suffix=".tmp.npz") as tmp:
-                    np.savez_compressed(tmp, intersection=areas[0], union=areas[1])
+                with atomic_path(cell_file(cell_dir, cell)) as tmp, open(tmp, "wb") as f:
+                    np.savez_compressed(f, intersection=areas[0], union=areas[1])  # a file: no suffix appended
                 areas[:] = 0
     finally:
         bar.close()
