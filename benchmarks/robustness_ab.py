@@ -115,9 +115,8 @@ def report(out: Path, seeds: list[int], docs: Path, command: str) -> str:
             lines.append(f"| {c} | {_t_interval([e['value'] for e in entries])} | {above} | {below} |")
     images = docs / "images"
     images.mkdir(parents=True, exist_ok=True)
-    for pair in PAIRS:
-        for name in ("miou_by_severity", "examples"):
-            shutil.copyfile(out / pair / f"seed_{seeds[0]}" / f"{name}.png", images / f"robustness_{pair}_{name}.png")
+    for pair, name in (("gain", "miou_by_severity"), ("learned_relations", "miou_by_severity"), ("gain", "examples")):
+        shutil.copyfile(out / pair / f"seed_{seeds[0]}" / f"{name}.png", images / f"robustness_{pair}_{name}.png")
     lines += ["", f"## Plots (seed {seeds[0]})", "",
               f"![gain: mIoU against severity](images/robustness_gain_miou_by_severity.png)", "",
               "*FCN baseline (A) and IDRNet-FCN (B): mIoU against severity per corruption; shade: B's 95 % paired interval.*", "",
