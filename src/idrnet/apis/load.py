@@ -120,3 +120,13 @@ def check_weights_given(source: Any, checkpoint: Any, flag: str = "--checkpoint"
     """Inference needs trained weights: a zoo name alone would be a randomly initialised model."""
     if isinstance(source, str) and source in MODEL_ZOO and checkpoint in (None, False):
         raise InputError(f"{source} is a zoo name: pass {flag} PATH or {flag} official")
+
+
+def check_ignore_label(meta, dataset) -> None:
+    """A model trained on this dataset (its stored data description ``meta`` has the same class names)
+    must use the dataset's ignore label."""
+    if meta is None:
+        return
+    if tuple(meta.classes) == tuple(dataset.info.classes) and meta.ignore_index != dataset.info.ignore_index:
+        raise InputError(f"the checkpoint was trained with ignore label {meta.ignore_index} but the dataset's "
+                         f"ignore label is {dataset.info.ignore_index}; fix the dataset's ignore_index")

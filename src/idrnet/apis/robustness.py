@@ -115,7 +115,7 @@ def robustness(
         CellImages, format_report, load_cells, example_rows, run_sweep, summarise, sweep_cells,
     )
     from .calibration import accelerate_for_dataset
-    from .load import distinct_names, load_trained, source_name
+    from .load import check_ignore_label, distinct_names, load_trained, source_name
 
     chosen = select_corruptions(list(corruptions))
     levels = _check_severities(severities)
@@ -156,10 +156,7 @@ def robustness(
     for arm, item in zip("AB", loaded):
         if item.model.num_classes != dataset.info.num_classes:
             raise InputError(f"model {arm} has {item.model.num_classes} classes, the dataset {dataset.info.num_classes}")
-        if item.description is not None and tuple(item.description.classes) == tuple(dataset.info.classes) \
-                and item.description.ignore_index != dataset.info.ignore_index:
-            raise InputError(f"model {arm} was trained with ignore label {item.description.ignore_index}, the dataset's "
-                             f"is {dataset.info.ignore_index}")
+        check_ignore_label(item.description, dataset)
     models = [accelerate_for_dataset(item.model, precision, backend, calibration or data, dataset, device, seed=config.seed)
               for item in loaded]
     inferences = [m.config.inference for m in models]
@@ -185,7 +182,6 @@ def robustness(
     if out_dir is not None:
         from ..visualization.robustness import example_grid, rpc_bars, severity_curves
 
-        write_json(out_dir / "robustness.json", report)
         write_text(out_dir / "robustness.md", format_report(report))
         plots = {"severity": str(severity_curves(report, out_dir / "miou_by_severity.png")),
                  "rpc": str(rpc_bars(report, out_dir / "rpc_by_corruption.png"))}
@@ -196,5 +192,5 @@ def robustness(
                                                  dataset.info.classes, dataset.info.palette, out_dir / "examples.png",
                                                  dataset.info.ignore_index))
         report["plots"] = plots
-        write_json(out_dir / "robustness.json", report)
+        write_json(out_dir / "robustness.json", report)  # last: its presence marks a finished folder
     return report

@@ -162,16 +162,6 @@ def check_outside(path, folder, flag: str, what: str) -> None:
         raise InputError(f"{flag} {path} lies inside {what} {folder}; choose a folder outside it")
 
 
-def check_ignore_label(meta, dataset) -> None:
-    """A model trained on this dataset (its stored data description ``meta`` has the same class names)
-    must use the dataset's ignore label."""
-    if meta is None:
-        return
-    if tuple(meta.classes) == tuple(dataset.info.classes) and meta.ignore_index != dataset.info.ignore_index:
-        raise InputError(f"the checkpoint was trained with ignore label {meta.ignore_index} but the dataset's "
-                         f"ignore label is {dataset.info.ignore_index}; fix the dataset's ignore_index")
-
-
 def check_writable(path, flag: str, folder: bool = False, need_bytes: int = 0) -> None:
     """Refuse, before any work, an output that cannot be written: ``path``'s folder (``path`` itself
     when ``folder``), or the nearest existing folder above it, must take a new file and have

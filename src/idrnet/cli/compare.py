@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..atomic import write_json
-from .common import add_tta_arguments, at_least, check_ignore_label, check_output, device_from_args, inference_from_args
+from .common import add_tta_arguments, at_least, check_output, device_from_args, inference_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compare and write the report."""
-    from ..apis.load import distinct_names, load_trained
+    from ..apis.load import check_ignore_label, distinct_names, load_trained
     from ..engine.config import load_train_config
     from ..data.build import build_split
     from ..evaluation.compare import compare_models, format_comparison, write_gallery

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..atomic import write_json
 from .common import (
-    add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_ignore_label, check_output, check_outside,
+    add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_output, check_outside,
     device_from_args, inference_from_args,
 )
 
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
-    from ..apis.load import is_graph_file, load
+    from ..apis.load import check_ignore_label, is_graph_file, load
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
     from ..data.build import build_split

@@ -372,6 +372,11 @@ def frost_folder() -> Path | None:
     return folder if all((folder / f).is_file() for f in FROST_PHOTOS) else None
 
 
+def _frost_missing() -> InputError:
+    return InputError(f"corruption 'frost' needs the frost photographs of imagecorruptions 1.1.2: {FROST_INSTALL} "
+                      "(or set IDRNET_FROST_DIR to a folder holding frost1.png … frost5.jpg)")
+
+
 @functools.lru_cache(maxsize=None)
 def _frost_photo(name: str) -> np.ndarray:
     """One frost photograph (BGR, as the package reads it), checked against its SHA-256."""
@@ -381,8 +386,7 @@ def _frost_photo(name: str) -> np.ndarray:
 
     folder = frost_folder()
     if folder is None:
-        raise InputError(f"corruption 'frost' needs the frost photographs of imagecorruptions 1.1.2: {FROST_INSTALL} "
-                         "(or set IDRNET_FROST_DIR to a folder holding frost1.png … frost5.jpg)")
+        raise _frost_missing()
     data = (folder / name).read_bytes()
     if hashlib.sha256(data).hexdigest() != FROST_PHOTOS[name]:
         raise InputError(f"{folder / name}: not the frost photograph of imagecorruptions 1.1.2 (its SHA-256 differs)")
@@ -457,7 +461,7 @@ def select_corruptions(names: Sequence[str]) -> list[str]:
                              f"{', '.join(CORRUPTIONS)}")
     if "frost" in chosen and not frost_available():
         if "frost" in names:
-            _frost_photo("frost1.png")  # the error that says how to get the photographs
+            raise _frost_missing()
         import warnings
 
         warnings.warn(f"frost is left out: its photographs are not installed ({FROST_INSTALL})", stacklevel=2)

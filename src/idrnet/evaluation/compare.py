@@ -28,11 +28,15 @@ def areas_of_confusion(confusion: torch.Tensor) -> tuple[np.ndarray, np.ndarray]
     return tp.numpy().astype(np.int64), union.numpy().astype(np.int64)
 
 
+def iou_of_areas(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """Per-class IoU of summed areas (NaN where a class has zero union), for ``(..., K)``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
+
+
 def miou_of_areas(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
     """mIoU of summed areas along the last axis (classes with zero union are skipped), for ``(..., K)``."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
-    return np.nanmean(iou, axis=-1)
+    return np.nanmean(iou_of_areas(intersection, union), axis=-1)
 
 
 def paired_bootstrap(

@@ -18,7 +18,7 @@ from ..data.datasets.base import SegmentationDataset
 from ..errors import InputError
 from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
-from .compare import areas_of_confusion, miou_of_areas
+from .compare import areas_of_confusion, iou_of_areas, miou_of_areas
 from .confusion import confusion_of
 from .inference import TTAConfig, predict_scores
 from .robustness_stats import mean_performance, paired_cell_bootstrap, relative_performance
@@ -178,8 +178,7 @@ def load_cells(cell_dir: str | Path, cells: Sequence[Cell], models: int, count: 
 
 
 def _iou(inter: np.ndarray, union: np.ndarray) -> list[float]:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / np.maximum(union, 1), np.nan).tolist()
+    return iou_of_areas(inter, union).tolist()
 
 
 def _interval(observed: float, low: float, high: float) -> dict[str, Any]:
