@@ -1,6 +1,6 @@
 """Time of each corruption on one 512×512 image, ours (idrnet.data.corruptions) and, where it runs,
 the imagecorruptions package's; prints a table (median of 5 runs, severity 3). Run:
-    .venv/bin/python benchmarks/corruption_speed.py"""
+    .venv/bin/python benchmarks/corruption_speed.py [NAME ...]   (default: all)"""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def main() -> None:
     image = (np.random.default_rng(0).random((512, 512, 3)) * 255).astype(np.uint8)
     package = _package()
     print(f"{'corruption':18} {'idrnet ms':>10} {'imagecorruptions ms':>20}")
-    for name in CORRUPTIONS:
+    for name in sys.argv[1:] or CORRUPTIONS:
         ours = _median_ms(lambda: corrupt(image, name, 3, seed=1))
         theirs = _median_ms(lambda: package.corrupt(image, severity=3, corruption_name=name)) if package else float("nan")
         print(f"{name:18} {ours:10.1f} {theirs:20.1f}")

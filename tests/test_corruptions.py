@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from reference_corruptions import load_imagecorruptions
 
-from idrnet.data.corruptions import CORRUPTIONS, GROUPS, NOT_YET, corrupt
+from idrnet.data.corruptions import CORRUPTIONS, GROUPS, corrupt
 from idrnet.errors import InputError
 
 
@@ -61,11 +61,9 @@ def test_same_seed_same_image_and_careless_arguments():
     assert not np.array_equal(corrupt(image, "shot_noise", 3, 4), corrupt(image, "shot_noise", 3, 5))
     with pytest.raises(InputError, match="'fgo'.*expected one of gaussian_noise"):
         corrupt(image, "fgo", 1)
-    with pytest.raises(InputError, match="not yet available"):
-        corrupt(image, "glass_blur", 1)
     with pytest.raises(InputError, match="severity 6"):
         corrupt(image, "contrast", 6)
-    assert set(CORRUPTIONS) | set(NOT_YET) == {n for names in GROUPS.values() for n in names}
+    assert set(CORRUPTIONS) == {n for names in GROUPS.values() for n in names} and len(CORRUPTIONS) == 19
 
 
 def test_the_pipeline_step_is_seeded_by_the_sample_not_by_order_or_process():
@@ -82,7 +80,7 @@ def test_the_pipeline_step_is_seeded_by_the_sample_not_by_order_or_process():
         Corrupt("contrast", 0)
 
 
-@pytest.mark.parametrize("name", ["zoom_blur", "snow", "fog", "motion_blur", "elastic_transform", "pixelate", "spatter"])
+@pytest.mark.parametrize("name", ["glass_blur", "zoom_blur", "snow", "fog", "motion_blur", "elastic_transform", "pixelate", "spatter"])
 def test_equal_at_an_odd_size(package, name):
     """Sizes that are no power of two and not divisible by the zoom factors (layers a pixel short)."""
     image = _photo(67, 93)
@@ -112,3 +110,28 @@ def test_frost_photographs_are_found_checked_and_their_absence_named(tmp_path, m
             corrupt(image, "frost", 2, seed=0)
     finally:
         corruptions._frost_photo.cache_clear()
+
+
+def test_glass_blur_is_exact_at_any_size_and_needs_no_pixel_loop(package):
+    """Glass blur's definition writes pixels one after another (a copy, not the swap it looks like); ours
+    resolves those chains with whole-array steps and must agree value for value, also where the image is
+    too small for the shuffle to visit any pixel (which the package refuses below 32 pixels)."""
+    from idrnet.data.corruptions import _glass_sources
+
+    image = _photo(40, 36)
+    for severity in (1, 4):
+        np.random.seed(0)
+        expected = package.corrupt(image, severity=severity, corruption_name="glass_blur")
+        assert np.array_equal(corrupt(image, "glass_blur", severity, seed=0), expected)
+    for h, w in ((1, 1), (3, 9), (9, 3), (5, 5)):
+        assert corrupt(np.zeros((h, w, 3), np.uint8), "glass_blur", 5, seed=0).shape == (h, w, 3)
+    # a sequential reference of the copy loop itself, on the pixel indices, at the largest offset
+    rng_ours, rng_loop = np.random.RandomState(3), np.random.RandomState(3)
+    h, w, delta = 20, 23, 4
+    grid = np.arange(h * w).reshape(h, w)
+    for _ in range(2):
+        for y in range(h - delta, delta, -1):
+            for x in range(w - delta, delta, -1):
+                dx, dy = rng_loop.randint(-delta, delta, size=(2,))
+                grid[y, x] = grid[y + dy, x + dx]
+    assert np.array_equal(_glass_sources(h, w, delta, 2, rng_ours), grid.ravel())

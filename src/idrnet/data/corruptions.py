@@ -8,9 +8,8 @@ takes its generator explicitly (a ``RandomState``, whose stream is the one ``np.
 package, so results are comparable draw for draw) and uses the package's parameters per severity;
 ``tests/test_corruptions.py`` checks them against the package itself.
 
-Done so far (18 of 19): the noise family (4), gaussian, defocus, zoom and motion blur, snow, frost, fog
-and spatter, and the digital family (6, elastic transform included); glass blur is not yet here
-(:data:`NOT_YET`). Frost blends the package's own photographs, which are read from the installed package
+All 19: the noise family (4), gaussian, defocus, glass, zoom and motion blur, snow, frost, fog and
+spatter, and the digital family (6, elastic transform included). Frost blends the package's own photographs, which are read from the installed package
 (``pip install --no-deps imagecorruptions==1.1.2``) and checked by hash, not copied here.
 """
 
@@ -78,6 +77,52 @@ def gaussian_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) 
 
     sigma = (1, 2, 3, 4, 6)[severity - 1]
     return _to_uint8(gaussian_filter(_unit(image), sigma=(sigma, sigma, 0), mode="nearest", truncate=4.0))
+
+
+def _glass_sources(h: int, w: int, delta: int, iterations: int, rng: np.random.RandomState) -> np.ndarray:
+    """For each pixel of an ``h``×``w`` image (flat index), the pixel whose value it ends up holding after
+    glass blur's local shuffle.
+
+    The package visits the pixels at least ``delta`` from the edges bottom-right to top-left and, at each,
+    draws an offset in [−delta, delta) and writes the pixel at that offset into it. (Its ``a, b = b, a``
+    on NumPy row views copies, it does not swap.) A pixel therefore takes the value of the one it reads as
+    that one is at the moment of reading: the new value when it was visited earlier in the same pass, the
+    old one otherwise. Following those "visited earlier" links to their end gives every pixel's final
+    source at once; the links only go forward, so the chains are short (a dozen steps at 512²)."""
+    rows, cols = np.arange(h - delta, delta, -1), np.arange(w - delta, delta, -1)
+    sources = np.arange(h * w)
+    if rows.size == 0 or cols.size == 0:
+        return sources  # too small: the package visits no pixel and draws nothing
+    rr, cc = (g.ravel() for g in np.meshgrid(rows, cols, indexing="ij"))
+    visited = rr * w + cc
+    order = np.arange(rr.size)
+    visit = np.full(h * w, rr.size)  # when each pixel is visited in a pass; the border never is
+    visit[visited] = order
+    for _ in range(iterations):
+        dx_dy = rng.randint(-delta, delta, size=(rr.size, 2))  # the package's draws, one (dx, dy) per visit
+        read = (rr + dx_dy[:, 1]) * w + (cc + dx_dy[:, 0])
+        earlier = visit[read]
+        link = np.where(earlier < order, earlier, -1)
+        end = order
+        while True:  # one step along every chain at once; as many steps as the longest chain
+            step = link[end]
+            if (step < 0).all():
+                break
+            end = np.where(step >= 0, step, end)
+        sources[visited] = sources[read[end]]
+    return sources
+
+
+def glass_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """Frosted glass: Gaussian blur (σ 0.7–1.5), pixels locally shuffled (up to 1–4 pixels, 1–3 passes),
+    blurred again."""
+    from scipy.ndimage import gaussian_filter
+
+    sigma, delta, iterations = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))[severity - 1]
+    blurred = _to_uint8(gaussian_filter(_unit(image), sigma=(sigma, sigma, 0), mode="nearest", truncate=4.0))
+    h, w = image.shape[:2]
+    shuffled = blurred.reshape(h * w, -1)[_glass_sources(h, w, delta, iterations, rng)].reshape(image.shape)
+    return _to_uint8(gaussian_filter(_unit(shuffled), sigma=(sigma, sigma, 0), mode="nearest", truncate=4.0))
 
 
 def _disk_kernel(radius: int, alias_blur: float) -> np.ndarray:
@@ -425,12 +470,12 @@ def frost_available() -> bool:
 # name → function, in the package's order; its groups
 CORRUPTIONS: dict[str, Corruption] = {
     "gaussian_noise": gaussian_noise, "shot_noise": shot_noise, "impulse_noise": impulse_noise,
-    "defocus_blur": defocus_blur, "brightness": brightness, "contrast": contrast, "pixelate": pixelate,
+    "defocus_blur": defocus_blur, "glass_blur": glass_blur, "brightness": brightness, "contrast": contrast,
+    "pixelate": pixelate,
     "jpeg_compression": jpeg_compression, "speckle_noise": speckle_noise, "gaussian_blur": gaussian_blur,
     "saturate": saturate, "zoom_blur": zoom_blur, "fog": fog, "motion_blur": motion_blur,
     "elastic_transform": elastic_transform, "snow": snow, "frost": frost, "spatter": spatter,
 }
-NOT_YET = ("glass_blur",)
 GROUPS: dict[str, tuple[str, ...]] = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
     "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
@@ -443,8 +488,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
 def select_corruptions(names: Sequence[str]) -> list[str]:
     """The corruptions named by ``names``: ``all``, group names (noise, blur, weather, digital,
     validation) and corruption names, in the benchmark's order, each once. ``all`` and the groups cover
-    what is available (:data:`NOT_YET` is left out, and frost, with a warning, when its photographs are
-    not installed); an unknown name lists the valid ones."""
+    what is available (frost is left out, with a warning, when its photographs are not installed); an
+    unknown name lists the valid ones."""
     order = [name for group in GROUPS.values() for name in group]
     chosen: set[str] = set()
     for name in names:
@@ -454,8 +499,6 @@ def select_corruptions(names: Sequence[str]) -> list[str]:
             chosen.update(GROUPS[name])
         elif name in CORRUPTIONS:
             chosen.add(name)
-        elif name in NOT_YET:
-            raise InputError(f"corruption {name!r} is not yet available; available: {', '.join(CORRUPTIONS)}")
         else:
             raise InputError(f"unknown corruption {name!r}; expected all, a group ({', '.join(GROUPS)}) or one of "
                              f"{', '.join(CORRUPTIONS)}")
@@ -466,16 +509,14 @@ def select_corruptions(names: Sequence[str]) -> list[str]:
 
         warnings.warn(f"frost is left out: its photographs are not installed ({FROST_INSTALL})", stacklevel=2)
         chosen.discard("frost")
-    return [name for name in order if name in chosen and name in CORRUPTIONS]
+    return [name for name in order if name in chosen]
 
 
 def corrupt(image: np.ndarray, name: str, severity: int, seed: int = 0) -> np.ndarray:
     """``image`` (H, W, 3) uint8 under corruption ``name`` at ``severity`` (1–5), the same for the same
     ``seed`` in any process."""
     if name not in CORRUPTIONS:
-        known = ", ".join(CORRUPTIONS)
-        later = f"; not yet available: {', '.join(NOT_YET)}" if name in NOT_YET else ""
-        raise InputError(f"corruption {name!r}: expected one of {known}{later}")
+        raise InputError(f"corruption {name!r}: expected one of {', '.join(CORRUPTIONS)}")
     if severity not in (1, 2, 3, 4, 5):
         raise InputError(f"severity {severity!r}: expected 1, 2, 3, 4 or 5")
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
