@@ -189,3 +189,42 @@ def test_an_onnx_file_and_a_safetensors_file_give_the_same_report(pair, tmp_path
     onnx_report = idrnet.robustness(str(onnx_file), **kwargs)
     for key in ("clean_miou", "mpc"):
         assert onnx_report["models"]["A"][key] == pytest.approx(torch_report["models"]["A"][key], abs=1e-3)
+
+
+def test_batched_sweep_equals_one_image_at_a_time_with_images_of_two_sizes(pair, tmp_path):
+    """Images of one cell go through a model in batches of one size; a dataset whose images differ in size
+    is split into same-size groups, and the areas are those of one image at a time."""
+    import shutil
+
+    import torch
+    from PIL import Image
+
+    from idrnet.evaluation.confusion import confusion_of, confusions_of
+    from idrnet.evaluation.robustness import cell_batches, run_sweep, sweep_cells
+
+    root, config, a, b, data = pair
+    mixed = tmp_path / "data"
+    shutil.copytree(data, mixed)
+    for folder, resample in (("images", Image.BILINEAR), ("masks", Image.NEAREST)):
+        first = sorted((mixed / folder / "val").iterdir())[1]
+        with Image.open(first) as im:
+            im.resize((40, 24), resample).save(first)
+    train_config = load_train_config(config, [f"data.root={mixed}"])
+    dataset = build_split(train_config.data, "val", train=False)
+    assert len({tuple(dataset[i]["image"].shape) for i in range(4)}) == 2
+    models = [idrnet.create_model(str(w), checkpoint=None).eval() for w in (a, b)]
+    cells = sweep_cells(["gaussian_noise", "contrast"], [3])
+    stored = {}
+    for size in (1, 3):
+        run_sweep(models, [None, None], dataset, cells, tmp_path / f"cells{size}", 4, workers=0, batch_size=size)
+        stored[size] = {p.name: dict(np.load(p)) for p in (tmp_path / f"cells{size}").iterdir()}
+    assert set(stored[1]) == {"clean.npz", "gaussian_noise-3.npz", "contrast-3.npz"}
+    for name, arrays in stored[1].items():
+        for key in ("intersection", "union"):
+            assert np.array_equal(arrays[key], stored[3][name][key]), (name, key)
+    assert cell_batches(2, 4, 3) == [[0, 1, 2], [3], [4, 5, 6], [7]]  # never across a cell's end
+    labels = torch.randint(0, 5, (3, 6, 7))
+    labels[0, 0] = 255
+    predictions = torch.randint(0, 5, (3, 6, 7))
+    assert torch.equal(confusions_of(predictions, labels, 5, 255),
+                       torch.stack([confusion_of(p, t, 5, 255) for p, t in zip(predictions, labels)]))

@@ -94,6 +94,7 @@ def robustness(
     backend: str = "auto",
     calibration: str | os.PathLike | None = None,
     workers: int = 2,
+    batch_size: int = 4,
     limit: int | None = None,
     save_examples: int = 0,
     overwrite: bool = False,
@@ -107,7 +108,8 @@ def robustness(
     With ``out`` the report is written there (``robustness.json``, ``robustness.md``, plots) and each
     finished cell as it completes: the same call again continues an interrupted run; a finished folder is
     not replaced without ``overwrite``. Models are zoo names (published weights), ``.safetensors``,
-    ``.onnx`` or model YAML files, as for every verb."""
+    ``.onnx`` or model YAML files, as for every verb. ``batch_size`` images of one condition go through a
+    model at a time."""
     from ..data.build import build_split, open_dataset
     from ..data.corruptions import select_corruptions
     from ..engine.config import load_train_config
@@ -121,6 +123,8 @@ def robustness(
     levels = _check_severities(severities)
     if resamples < 10:
         raise InputError(f"resamples={resamples}: expected at least 10")
+    if batch_size < 1:
+        raise InputError(f"batch_size={batch_size}: expected at least 1")
     sources = [s for s in (model_a, model_b) if s is not None]
     config = load_train_config(data, list(overrides))
     split = split or config.data.val_split
@@ -170,7 +174,7 @@ def robustness(
         work = out_dir
     try:
         run_sweep(models, inferences, dataset, cells, work / "cells", count, device, None, workers, seed,
-                  save_examples, work / "examples", progress)
+                  save_examples, work / "examples", progress, batch_size)
         inter, union = load_cells(work / "cells", cells, len(models), count, dataset.info.num_classes)
     finally:
         if scratch is not None:

@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=at_least(1), help="only the first N images")
     parser.add_argument("--workers", type=at_least(0), default=2,
                         help="DataLoader workers that read and corrupt images (default 2)")
+    parser.add_argument("--batch-size", type=at_least(1), default=4,
+                        help="images of one condition and size per forward pass (default 4)")
     parser.add_argument("--save-examples", type=at_least(0), default=0, metavar="N",
                         help="also write the first N corrupted images of each cell under DIR/examples")
     parser.add_argument("--seed", type=at_least(0), default=0, help="corruption and bootstrap seed (default 0)")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         args.model_a, args.model_b, data=args.data, split=args.split, corruptions=args.corruptions,
         severities=args.severities, out=args.out, resamples=args.resamples, names=args.names,
         overrides=args.overrides, device=device_from_args(args), precision=args.precision, backend=args.backend,
-        calibration=args.calibration, workers=args.workers, limit=args.limit, save_examples=args.save_examples,
+        calibration=args.calibration, workers=args.workers, batch_size=args.batch_size, limit=args.limit, save_examples=args.save_examples,
         overwrite=args.overwrite, seed=args.seed, progress=True,
     )
     print(format_report(report))

@@ -48,6 +48,17 @@ def confusion_of(predictions: torch.Tensor, targets: torch.Tensor, num_classes: 
     return torch.bincount(index, minlength=k * k).view(k, k)
 
 
+def confusions_of(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int,
+                  ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """One K×K confusion matrix per image, ``(B, K, K)`` int64, of ``(B, ...)`` label maps (one bincount
+    for the batch)."""
+    k, b = num_classes, targets.shape[0]
+    valid = (targets >= 0) & (targets < k) & (targets != ignore_index)
+    image = torch.arange(b, device=targets.device).view(-1, *([1] * (targets.dim() - 1))).expand_as(targets)
+    index = (image[valid] * k + targets[valid].to(torch.int64)) * k + predictions[valid].to(torch.int64).clamp(0, k - 1)
+    return torch.bincount(index, minlength=b * k * k).view(b, k, k)
+
+
 def _nanmean(x: torch.Tensor) -> float:
     return float(torch.nanmean(x)) if bool(torch.isfinite(x).any()) else math.nan
 

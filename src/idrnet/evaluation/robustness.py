@@ -18,8 +18,8 @@ from ..data.datasets.base import SegmentationDataset
 from ..errors import InputError
 from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
-from .compare import areas_of_confusion, iou_of_areas, miou_of_areas
-from .confusion import confusion_of
+from .compare import iou_of_areas, miou_of_areas
+from .confusion import confusions_of
 from .inference import TTAConfig, predict_scores
 from .robustness_stats import mean_performance, paired_cell_bootstrap, relative_performance
 
@@ -78,6 +78,25 @@ class CellImages(torch.utils.data.Dataset):
         return position, index, sample["image"], sample["label"]
 
 
+def cell_batches(cells: int, count: int, batch_size: int) -> list[list[int]]:
+    """``CellImages`` items in batches of at most ``batch_size`` that never span two cells and always cut a
+    cell at the same images, so a resumed sweep batches (and rounds) each cell as an uninterrupted one."""
+    return [list(range(c * count + start, c * count + min(start + batch_size, count)))
+            for c in range(cells) for start in range(0, count, batch_size)]
+
+
+def _as_list(items: list) -> list:
+    return items
+
+
+def _same_shape_groups(items: Sequence[tuple[int, int, torch.Tensor, torch.Tensor]]) -> list[list[int]]:
+    """Positions in ``items`` grouped by image and label shape (a dataset's images may differ in size)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, (_, _, image, label) in enumerate(items):
+        groups.setdefault((tuple(image.shape), tuple(label.shape)), []).append(i)
+    return list(groups.values())
+
+
 def cell_file(cell_dir: Path, cell: Cell) -> Path:
     """Where a finished cell's areas are kept."""
     return Path(cell_dir) / f"{cell.key}.npz"
@@ -98,10 +117,12 @@ def run_sweep(
     save_examples: int = 0,
     examples_dir: str | Path | None = None,
     progress: bool = False,
+    batch_size: int = 4,
 ) -> None:
     """Evaluate every model on the first ``count`` images of ``dataset`` for each cell whose file is not
     in ``cell_dir`` yet, and write it there (``(models, images, classes)`` intersection and union pixel
-    counts) as soon as its last image is done."""
+    counts) as soon as its last image is done. Images of one cell and one size go through each model
+    ``batch_size`` at a time."""
     from tqdm import tqdm
 
     cell_dir = Path(cell_dir)
@@ -119,21 +140,28 @@ def run_sweep(
     for model in models:
         model.eval().to(device)
     images = CellImages(dataset, todo, count, seed, save_examples, Path(examples_dir) if examples_dir else None)
-    loader = torch.utils.data.DataLoader(images, batch_size=None, shuffle=False, num_workers=workers,
-                                         prefetch_factor=4 if workers else None,
+    loader = torch.utils.data.DataLoader(images, batch_sampler=cell_batches(len(todo), count, batch_size),
+                                         collate_fn=_as_list, num_workers=workers,
+                                         prefetch_factor=max(1, 16 // batch_size) if workers else None,
                                          persistent_workers=False)
     areas = np.zeros((2, len(models), count, k), dtype=np.int64)
     try:
-        for position, index, image, label in loader:
-            cell = todo[position]
-            bar.set_postfix_str(cell.key, refresh=False)
-            image, label = image.unsqueeze(0).to(device), label.to(device)
-            for m, (model, inference) in enumerate(zip(models, inferences)):
-                prediction = predict_scores(model, image, inference, label.shape, tta, info.flip_pairs).argmax(1)[0]
-                areas[0, m, index], areas[1, m, index] = areas_of_confusion(confusion_of(prediction, label, k, info.ignore_index))
-            bar.update(1)
-            if index == count - 1:
-                with atomic_path(cell_file(cell_dir, cell)) as tmp, open(tmp, "wb") as f:
+        for batch in loader:
+            position = batch[0][0]
+            bar.set_postfix_str(todo[position].key, refresh=False)
+            for group in _same_shape_groups(batch):
+                indices = [batch[i][1] for i in group]
+                image = torch.stack([batch[i][2] for i in group]).to(device)
+                label = torch.stack([batch[i][3] for i in group]).to(device)
+                for m, (model, inference) in enumerate(zip(models, inferences)):
+                    prediction = predict_scores(model, image, inference, label.shape[1:], tta, info.flip_pairs).argmax(1)
+                    confusion = confusions_of(prediction, label, k, info.ignore_index).cpu()
+                    tp = confusion.diagonal(dim1=1, dim2=2)
+                    areas[0, m, indices] = tp.numpy()
+                    areas[1, m, indices] = (confusion.sum(1) + confusion.sum(2) - tp).numpy()
+            bar.update(len(batch))
+            if batch[-1][1] == count - 1:  # batches end where cells end
+                with atomic_path(cell_file(cell_dir, todo[position])) as tmp, open(tmp, "wb") as f:
                     np.savez_compressed(f, intersection=areas[0], union=areas[1])  # a file: no suffix appended
                 areas[:] = 0
     finally:
