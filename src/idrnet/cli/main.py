@@ -60,6 +60,21 @@ def environment_message(failure: OSError, verb: str) -> str:
     return f"{where}{text}"
 
 
+# What a collective reports when another process of the job died (gloo and NCCL wordings).
+_PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "connectFullMesh", "Broken pipe",
+              "NCCL communicator was aborted", "remote process exited")
+
+
+def lost_peer(err: BaseException) -> str | None:
+    """The first line of ``err`` when it says another process of a multi-process job went away."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not isinstance(err, RuntimeError):
+        return None
+    text = str(err).strip()
+    return text.splitlines()[0] if any(marker in text for marker in _PEER_LOST) else None
+
+
 def summary(doc: str | None) -> str:
     """The first sentence of a docstring (it may run over several lines)."""
     text = " ".join((doc or "").strip().split("\n\n")[0].split())
@@ -114,13 +129,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt as err:
         print(f"idrnet: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
-        return 130
+        return 128 + getattr(err, "signum", 2)  # 130 for Ctrl-C, 143 for SIGTERM
     except Exception as err:
         if args.debug:
             raise
         if isinstance(err, _user_error_types()):
             print(f"idrnet {args.verb}: error: {one_line(err)}", file=sys.stderr)
             return 2
+        peer = lost_peer(err)
+        if peer is not None:
+            print(f"idrnet {args.verb}: error: lost another process of the job ({peer[:200]}); torchrun restarts "
+                  "the group when --max-restarts allows, and --resume auto continues from latest.pt", file=sys.stderr)
+            return 1
         failure = environment_failure(err)
         if failure is None:
             import traceback

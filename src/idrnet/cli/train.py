@@ -1,10 +1,12 @@
 """Train a model from a YAML config.
 
-  idrnet train CONFIG [--set key=value ...] [--work-dir DIR] [--resume [CKPT] | --overwrite]
+  idrnet train CONFIG [--set key=value ...] [--work-dir DIR] [--resume [CKPT|auto] | --overwrite]
 
 Runs on the CPU, one GPU, or several GPUs/nodes with torchrun (DDP):
   torchrun --nproc-per-node 4 -m idrnet.cli.main train CONFIG
-Ctrl-C or SIGTERM writes a resumable checkpoint (work_dir/latest.pt) before exiting.
+Ctrl-C or SIGTERM writes a resumable checkpoint (work_dir/latest.pt) before exiting (exit 130 / 143).
+--resume auto (or resume: auto in the config) continues the work dir's run of this config if there is
+one and starts one otherwise: the command a requeued or restarted job runs (docs/cluster.md).
 A work dir that holds another run is never overwritten: --resume continues it, --overwrite replaces it.
 """
 
@@ -20,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a config value, e.g. --set optim.lr=0.02 (repeatable)")
     parser.add_argument("--work-dir", help="output folder (default: the config's work_dir)")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CKPT",
-                        help="continue from CKPT, or from WORK_DIR/latest.pt when no path is given")
+                        help="continue from CKPT, or from WORK_DIR/latest.pt when no path is given; auto: continue "
+                             "if the work dir holds a run of this config, else start")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh in a work dir that holds another run (its checkpoints and log are removed)")
     parser.add_argument("--allow-config-change", action="store_true",
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         config = baseline_training(config, explicit_work_dir=bool(args.work_dir) or any(
             item.split("=", 1)[0].strip() == "work_dir" for item in args.overrides))
     saved = Path(config.work_dir) / "config.yaml"
-    if not args.resume and saved.exists() and saved.resolve() == Path(args.config).resolve():
+    if not args.resume and config.resume != "auto" and saved.exists() and saved.resolve() == Path(args.config).resolve():
         raise ConfigError(f"{args.config} is the saved config of the run in {config.work_dir}: pass --resume to "
                           "continue that run, or --work-dir to train a new one from it")
     result = train(config, resume=args.resume, overwrite=args.overwrite, allow_config_change=args.allow_config_change)

@@ -57,6 +57,9 @@ class TrainConfig:
     on_nan: Literal["stop", "skip"] = "stop"
     max_nan_skips: int = 10  # on_nan: skip fails once more steps than this were skipped in one run
     work_dir: str = "runs/default"
+    # auto: continue from work_dir/latest.pt when the work dir holds a run of this config, else start
+    # (what a requeued or restarted job needs; the same as --resume auto)
+    resume: Literal["auto"] | None = None
     init_checkpoint: str | None = None
     # ImageNet initialisation of the backbone: true = the official file for ResNet-V1c (open-mmlab),
     # timm's default tag otherwise; a string = a path/URL (ResNet-V1c) or a timm tag.

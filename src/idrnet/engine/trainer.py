@@ -33,7 +33,8 @@ from ..models.segmentor import Segmentor
 from ..models.zoo import get_entry
 from .config import TrainConfig
 from .ddp import wrap_ddp
-from .errors import TrainingError
+from .auto_resume import AutoResume, agree, choose_resume
+from .errors import TrainingError, TrainingStopped
 from .host_memory import keep_freed_memory
 from .losses import training_losses
 from .scalars import dropped_events, open_scalars
@@ -153,6 +154,13 @@ def _shares(batch: int, world: int, max_per_process: int | None) -> tuple[list[i
     return shares, chunks
 
 
+def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:  # noqa: ARG001
+    # A scheduler's SIGTERM (SLURM signals every process of the job) must not kill a data worker
+    # before the trainer has written latest.pt; the trainer shuts its workers down itself.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _collate(samples: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([s["image"] for s in samples]), torch.stack([s["label"] for s in samples])
 
@@ -169,9 +177,11 @@ def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
 class Trainer:
     """One training run. Construction is the set-up: datasets, model, optimiser, a resumed state;
     it raises a :class:`ConfigError`/:class:`CheckpointError` naming the problem before any output is
-    written. ``resume``: True for ``work_dir/latest.pt``, or a checkpoint path. ``overwrite``: start
-    afresh in a work dir that holds another run (its run files are removed). ``allow_config_change``:
-    resume although the config differs from the checkpoint's in more than :data:`RESUMABLE_CHANGES`.
+    written. ``resume``: True for ``work_dir/latest.pt``, a checkpoint path, or ``"auto"`` (also
+    ``config.resume``): continue the work dir's run of this config if there is one, else start
+    (:mod:`.auto_resume`). ``overwrite``: start afresh in a work dir that holds another run (its run files
+    are removed). ``allow_config_change``: resume although the config differs from the checkpoint's in
+    more than :data:`RESUMABLE_CHANGES`.
     """
 
     def __init__(
@@ -189,6 +199,11 @@ class Trainer:
         self.device = _device(config, local_rank)
         self.work_dir = Path(config.work_dir)
         self.latest = self.work_dir / "latest.pt"
+        self.auto = not overwrite and (resume == "auto" or (resume is None and config.resume == "auto"))
+        self.finished = False
+        self._preloaded: tuple[Path, Any] | None = None
+        if self.auto:
+            resume, overwrite = self._decide_auto(allow_config_change)
         self._prepare_work_dir(resume, overwrite)
         self.train_set, self.val_set = build_datasets(config.data, config.seed)
         self.ignore_index = self.train_set.info.ignore_index
@@ -205,6 +220,22 @@ class Trainer:
         self.pending_validation = bool(resume) and self._resumed_validation()
         self._open_outputs(bool(resume), overwrite)
 
+    def _decide_auto(self, allow_config_change: bool) -> tuple[Path | None, bool]:
+        """``resume: auto``: rank 0 looks at the work dir, every rank takes its decision; returns the
+        state to resume from (None: start) and whether to clear an earlier attempt's files."""
+        decision: AutoResume | Exception | None = None
+        if self.rank == 0:
+            try:
+                decision, state = choose_resume(self.config, allow_config_change)
+                if decision.checkpoint is not None:
+                    self._preloaded = (decision.checkpoint, state)
+            except (ConfigError, CheckpointError, OSError) as err:
+                decision = err
+        decision = agree(decision, self.rank, self.world)
+        if self.rank == 0:
+            print(decision.message, flush=True)
+        return decision.checkpoint, decision.clear
+
     def _resumed_validation(self) -> bool:
         """Whether the resumed iteration's validation must run again (a kill during it left no record);
         a finished run is refused, since resuming it would only rewrite its files."""
@@ -215,6 +246,9 @@ class Trainer:
             self.best = max(self.best, logged)  # the state was saved just before this validation
         pending = due and logged is None
         if start >= config.iterations and not pending and (self.work_dir / "final.safetensors").is_file():
+            if self.auto:  # a requeued job that had already finished: nothing to do, and no error
+                self.finished = True
+                return False
             raise ConfigError(f"the run in {self.work_dir} is finished (iteration {start} of {config.iterations}); "
                               "nothing to resume. To train longer, resume with --set iterations=N "
                               "--allow-config-change; to start again, pass --overwrite")
@@ -278,7 +312,9 @@ class Trainer:
         if not path.is_file():
             raise not_a_file(path, "cannot resume:")
         try:
-            ckpt = load_weights_only(path, "a training state")
+            preloaded = self._preloaded
+            self._preloaded = None
+            ckpt = preloaded[1] if preloaded and preloaded[0] == path else load_weights_only(path, "a training state")
         except CheckpointError as err:
             raise CheckpointError(f"cannot resume: {err}; resume from one of the work dir's iter_N.pt files "
                                   "instead") from err
@@ -357,6 +393,14 @@ class Trainer:
         self.scaler.update()
         return losses
 
+    def _agreed_stop(self, signalled: bool) -> bool:
+        """Whether any process was signalled to stop (all stop together, or none)."""
+        if self.world == 1:
+            return signalled
+        flag = torch.tensor([int(signalled)], dtype=torch.int32, device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())
+
     def _agreed_finite(self, total: torch.Tensor) -> bool:
         """Whether the loss is finite on every process (all must skip a step together, or none)."""
         finite = torch.isfinite(total.detach()).to(torch.int32).reshape(1)
@@ -432,6 +476,12 @@ class Trainer:
         from tqdm import tqdm
 
         config, rank = self.config, self.rank
+        if self.finished:
+            if rank == 0:
+                print(f"the run in {self.work_dir} is finished (iteration {self.start} of {config.iterations}); "
+                      "nothing to do", flush=True)
+            return {"iteration": self.start, "metrics": {}, "best_miou": self.best, "work_dir": str(self.work_dir),
+                    "skipped_non_finite_steps": 0}
         stop_signal: list[int] = []
 
         def on_signal(signum, frame):  # noqa: ARG001
@@ -444,15 +494,19 @@ class Trainer:
         iteration = self.start
         self.model.train()  # evaluate() restores train mode after validating
         window_start, window_images = time.perf_counter(), 0
+        stopping = False
         try:
             if self.pending_validation:
                 metrics = self.validate(iteration)
                 self.pending_validation = False
-            while iteration < end and not stop_signal:
+            while iteration < end and not stopping:
                 epoch, position = divmod(iteration, self.order.batches_per_epoch)
                 self.train_set.epoch = epoch
                 for images, targets in self._loader(epoch, position):
-                    if iteration >= end or stop_signal:
+                    # Every process stops after the same iteration, even when the signal reached them
+                    # at different moments (a scheduler signals each rank on its own).
+                    stopping = self._agreed_stop(bool(stop_signal))
+                    if iteration >= end or stopping:
                         break
                     images, targets = images.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
                     if config.channels_last:
@@ -487,6 +541,7 @@ class Trainer:
             self.save_state(self.latest, iteration)
             if iteration >= config.iterations:
                 self.save_weights(self.work_dir / "final.safetensors", iteration)
+            _barrier()  # no process exits (which makes torchrun stop the others) before rank 0 has written
         except BaseException:
             failed = True
             raise
@@ -511,8 +566,10 @@ class Trainer:
             if self.nan_skips:
                 print(f"skipped {self.nan_skips} step(s) with a non-finite loss (on_nan: skip; limit "
                       f"{config.max_nan_skips}); see log.jsonl")
-        if stop_signal:
-            raise KeyboardInterrupt(f"stopped by signal {stop_signal[0]} at iteration {iteration}; resume with --resume")
+        if stopping:
+            signum = stop_signal[0] if stop_signal else signal.SIGTERM  # another rank's signal
+            raise TrainingStopped(f"stopped by {signal.Signals(signum).name} at iteration {iteration}; latest.pt holds "
+                                  "it: run the same command with --resume (or --resume auto) to continue", signum)
         return {"iteration": iteration, "metrics": metrics, "best_miou": self.best, "work_dir": str(self.work_dir),
                 "skipped_non_finite_steps": self.nan_skips}
 
@@ -522,6 +579,7 @@ class Trainer:
         return torch.utils.data.DataLoader(
             self.train_set, batch_sampler=self.order.batch_indices(epoch)[position:],
             num_workers=self.config.data.num_workers, collate_fn=_collate, pin_memory=self.device.type == "cuda",
+            worker_init_fn=_leave_stop_signals_to_the_trainer,
             generator=torch.Generator().manual_seed(self.config.seed + epoch),
         )
 

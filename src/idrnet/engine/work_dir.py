@@ -22,7 +22,7 @@ _OTHER_OUTPUTS = ("skipped_samples.txt", "config.yaml")
 RESUMABLE_CHANGES = frozenset({
     "work_dir", "data.root", "data.num_workers", "data.skip_bad_samples", "log_interval", "val_interval",
     "checkpoint_interval", "device", "on_nan", "max_nan_skips", "max_batch_per_process", "init_checkpoint",
-    "pretrained_backbone", "keep_freed_memory",
+    "pretrained_backbone", "keep_freed_memory", "resume",
 })
 
 
@@ -30,6 +30,27 @@ def existing_run_files(work_dir: Path) -> list[Path]:
     """Files of an earlier run in ``work_dir`` (checkpoints, weights, log)."""
     found = [work_dir / n for n in _RUN_FILES if (work_dir / n).exists()]
     return found + sorted(work_dir.glob("iter_*.pt"))
+
+
+def training_states(work_dir: Path) -> list[Path]:
+    """The work dir's resumable states, newest first: ``latest.pt``, then ``iter_N.pt`` by falling N."""
+    def number(path: Path) -> int:
+        digits = path.stem.split("_", 1)[1]
+        return int(digits) if digits.isdigit() else -1
+
+    latest = [work_dir / "latest.pt"] if (work_dir / "latest.pt").is_file() else []
+    return latest + sorted(work_dir.glob("iter_*.pt"), key=number, reverse=True)
+
+
+def set_aside(path: Path) -> Path:
+    """Rename an unreadable checkpoint to ``NAME.unreadable`` (``.unreadable.2``, … if taken): kept for a
+    look, out of the way of the next resume."""
+    target, n = path.with_name(path.name + ".unreadable"), 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.unreadable.{n}")
+    path.rename(target)
+    return target
 
 
 def clear_run(work_dir: Path) -> None:

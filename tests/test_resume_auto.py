@@ -1,0 +1,130 @@
+"""``--resume auto`` / ``resume: auto``: start when the work dir holds no run, continue a run of this config
+(exactly), refuse another config's, do nothing for a finished one, step over an unreadable latest.pt."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from idrnet.cli.main import main as cli
+from idrnet.config import ConfigError
+from idrnet.data.synth import write_synthetic_dataset
+from idrnet.engine.config import load_train_config
+from idrnet.engine.trainer import train
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    write_synthetic_dataset(root, 8, 2, 32, seed=0, progress=False)
+    return root
+
+
+def _config(tmp_path, synth, name="train.yaml", **extra):
+    cfg = {
+        "model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
+                  "head": {"type": "idrnet", "feats_channels": 16, "transform_channels": 8},
+                  "auxiliary": {"channels": 16}},
+        "data": {"root": str(synth), "scale": [64, 32], "crop": [32, 32], "num_workers": 0},
+        "iterations": 6, "batch_size": 4, "val_interval": 100, "checkpoint_interval": 2, "log_interval": 2,
+        "work_dir": str(tmp_path / "run"), "device": "cpu",
+    }
+    cfg.update(extra)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _same_weights(a, b) -> None:
+    a, b = load_file(str(a)), load_file(str(b))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, synth):
+    """The uninterrupted run every continued one must equal."""
+    folder = tmp_path_factory.mktemp("straight")
+    train(load_train_config(_config(folder, synth)))
+    return folder / "run" / "final.safetensors"
+
+
+def test_auto_starts_then_continues_exactly_then_has_nothing_to_do(tmp_path, synth, straight, capsys):
+    config = load_train_config(_config(tmp_path, synth))
+    assert train(config, resume="auto", max_iterations=3)["iteration"] == 3  # as if preempted after 3
+    assert "no run in" in capsys.readouterr().out
+    assert torch.load(tmp_path / "run" / "latest.pt", weights_only=True)["iteration"] == 3
+    assert train(config, resume="auto")["iteration"] == 6
+    assert "continuing the run" in capsys.readouterr().out
+    _same_weights(tmp_path / "run" / "final.safetensors", straight)
+    final = tmp_path / "run" / "final.safetensors"
+    before = final.stat().st_mtime_ns
+    result = train(config, resume="auto")  # a requeued job that had already finished
+    assert result["iteration"] == 6 and "nothing to do" in capsys.readouterr().out
+    assert final.stat().st_mtime_ns == before
+    with pytest.raises(ConfigError, match="is finished"):  # an explicit --resume still says so
+        train(config, resume=True)
+
+
+def test_the_config_key_and_the_cli_flag(tmp_path, synth, straight, capsys):
+    path = _config(tmp_path, synth, resume="auto")
+    assert cli(["train", str(path), "--set", "iterations=6"]) == 0
+    saved = tmp_path / "run" / "config.yaml"
+    assert yaml.safe_load(saved.read_text())["resume"] == "auto"
+    # the launcher runs the same command again (even with the saved config): nothing to do, exit 0
+    assert cli(["train", str(saved)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    other = tmp_path / "other"
+    path = _config(tmp_path, synth, "plain.yaml", work_dir=str(other))
+    assert cli(["train", str(path), "--resume", "auto", "--set", "iterations=6"]) == 0
+    _same_weights(other / "final.safetensors", straight)
+
+
+def test_another_configs_run_is_refused_on_one_line(tmp_path, synth, capsys):
+    train(load_train_config(_config(tmp_path, synth)), max_iterations=2)
+    listing = sorted(p.name for p in (tmp_path / "run").iterdir())
+    path = _config(tmp_path, synth, "other.yaml", seed=3)
+    with pytest.raises(ConfigError, match=r"holds a run of another config \(seed: 0 → 3\)"):
+        train(load_train_config(path), resume="auto")
+    capsys.readouterr()
+    assert cli(["train", str(path), "--resume", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "another config" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == listing  # nothing touched
+
+
+def test_an_unreadable_latest_is_set_aside_and_the_newest_iter_checkpoint_used(tmp_path, synth, straight, capsys):
+    config = load_train_config(_config(tmp_path, synth))
+    train(config, max_iterations=5)  # iter_2.pt, iter_4.pt; latest.pt at 5
+    latest = tmp_path / "run" / "latest.pt"
+    data = latest.read_bytes()
+    latest.write_bytes(data[: len(data) // 3])  # cut short, as a full disk or a dying copy leaves it
+    assert train(config, resume="auto")["iteration"] == 6
+    out = capsys.readouterr().out
+    assert "from iter_4.pt (iteration 4)" in out and "latest.pt → latest.pt.unreadable" in out
+    assert (tmp_path / "run" / "latest.pt.unreadable").read_bytes() == data[: len(data) // 3]  # kept for a look
+    _same_weights(tmp_path / "run" / "final.safetensors", straight)
+
+
+def test_an_attempt_killed_before_its_first_checkpoint_starts_again(tmp_path, synth, straight, capsys):
+    config = load_train_config(_config(tmp_path, synth))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(_plain(config)))))
+    (run / "log.jsonl").write_text('{"iteration": 1, "loss_total": 9.0}\n{"itera')  # cut by the kill
+    assert train(config, resume="auto")["iteration"] == 6
+    assert "left no readable checkpoint" in capsys.readouterr().out
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert records[0]["iteration"] == 2 and all(r.get("loss_total") != 9.0 for r in records)
+    _same_weights(run / "final.safetensors", straight)
+
+
+def _plain(config):
+    from idrnet.config import to_dict
+
+    return to_dict(config)
