@@ -215,3 +215,25 @@ def test_a_node_that_never_arrives_ends_in_the_rendezvous_timeout(tmp_path):
     assert done.returncode != 0 and "RendezvousTimeoutError" in done.stderr
     assert time.time() - start < 60
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_process_whose_peers_never_come_fails_after_idrnet_dist_timeout(tmp_path):
+    """Started as rank 1 of 2 by hand (static launch, no torchrun agent) with nobody at MASTER_ADDR: one
+    line naming the address and the timeout, after IDRNET_DIST_TIMEOUT seconds, not a hang."""
+    write_synthetic_dataset(tmp_path / "data", 4, 1, 32, seed=0, progress=False)
+    config = tmp_path / "t.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
+                  "head": {"type": "fcn", "feats_channels": 8}},
+        "data": {"root": str(tmp_path / "data"), "scale": [64, 32], "crop": [32, 32], "num_workers": 0},
+        "iterations": 2, "batch_size": 2, "work_dir": str(tmp_path / "run"), "device": "cpu"}))
+    port = _free_port()
+    start = time.time()
+    done = subprocess.run([sys.executable, "-m", "idrnet.cli.main", "train", str(config)], capture_output=True,
+                          text=True, timeout=120,
+                          env=_env(WORLD_SIZE="2", RANK="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+                                   MASTER_PORT=str(port), IDRNET_DIST_TIMEOUT="5"))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"could not join the process group at 127.0.0.1:{port} within 5 s (IDRNET_DIST_TIMEOUT)" in done.stderr
+    assert "Traceback" not in done.stderr and time.time() - start < 60
+    assert not (tmp_path / "run" / "latest.pt").exists()

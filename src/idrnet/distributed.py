@@ -82,9 +82,18 @@ def init_distributed(device_kind: str) -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         backend = "nccl" if device_kind == "cuda" else "gloo"
         timeout = dist_timeout()
-        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
-            rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-            store = _attempt_store(rank, world, timeout)
-            dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
-        else:
-            dist.init_process_group(backend, timeout=timeout)
+        try:
+            if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+                rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+                store = _attempt_store(rank, world, timeout)
+                dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
+            else:
+                dist.init_process_group(backend, timeout=timeout)
+        except (RuntimeError, TimeoutError, dist.DistError) as err:
+            from .engine.errors import TrainingError
+
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+            raise TrainingError(f"rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE')} could not join the "
+                                f"process group at {where} within {timeout.total_seconds():.0f} s (IDRNET_DIST_TIMEOUT): "
+                                f"{first}. Did every node start, and can it reach that address?") from err
