@@ -1,6 +1,7 @@
 """Past one process, for real: torchrun on the CPU (gloo). A worker killed with kill -9 is restarted by
 torchrun and the job ends with the weights of an uninterrupted one; SIGTERM to every process (a
-preemption) leaves one consistent latest.pt that --resume auto continues; two agents (two "nodes" on one
+preemption) leaves one consistent latest.pt that --resume auto continues (a single process's exit code:
+test_training); two agents (two "nodes" on one
 host) train as one process with the same total batch; a node that never arrives ends in torchrun's
 rendezvous timeout, not a hang."""
 
@@ -21,6 +22,8 @@ from safetensors.torch import load_file
 
 from idrnet.data.synth import write_synthetic_dataset
 
+from runs import write_config
+
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 
@@ -40,15 +43,8 @@ def setup(tmp_path_factory):
     2-process torchrun of it."""
     root = tmp_path_factory.mktemp("elastic")
     write_synthetic_dataset(root / "data", 8, 2, 32, seed=0, progress=False)
-    config = root / "train.yaml"
-    config.write_text(yaml.safe_dump({
-        "model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
-                  "head": {"type": "idrnet", "feats_channels": 16, "transform_channels": 8},
-                  "auxiliary": {"channels": 16}},
-        "data": {"root": str(root / "data"), "scale": [64, 32], "crop": [32, 32], "num_workers": 0},
-        "iterations": 30, "batch_size": 4, "val_interval": 1000, "checkpoint_interval": 5, "log_interval": 1,
-        "work_dir": str(root / "straight"), "device": "cpu",
-    }))
+    config = write_config(root, root / "data", iterations=30, batch_size=4, val_interval=1000, checkpoint_interval=5,
+                          work_dir=str(root / "straight"))
     done = subprocess.run(TORCHRUN + ["--standalone", "--nproc-per-node", "2", "-m", "idrnet.cli.main", "train",
                                       str(config)], env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -144,33 +140,6 @@ def test_sigterm_to_every_process_writes_one_latest_and_the_same_command_continu
     _same_weights(work / "final.safetensors", straight)
 
 
-def test_a_worker_stopped_by_sigterm_exits_143():
-    """A single process (no torchrun): the exit code the docs give for a preemption."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        write_synthetic_dataset(root / "data", 4, 1, 32, seed=0, progress=False)
-        config = root / "t.yaml"
-        config.write_text(yaml.safe_dump({
-            "model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
-                      "head": {"type": "fcn", "feats_channels": 8}},
-            "data": {"root": str(root / "data"), "scale": [64, 32], "crop": [32, 32], "num_workers": 0},
-            "iterations": 100000, "batch_size": 2, "val_interval": 100000, "checkpoint_interval": 100000,
-            "log_interval": 1, "work_dir": str(root / "run"), "device": "cpu"}))
-        process = subprocess.Popen([sys.executable, "-m", "idrnet.cli.main", "train", str(config)], env=_env(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        log = root / "run" / "log.jsonl"
-        deadline = time.time() + 120
-        while time.time() < deadline and not (log.is_file() and log.read_text().count("\n") >= 2):
-            time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=120)
-        assert process.returncode == 143, err
-        assert "stopped by SIGTERM" in err and "--resume auto" in err and "Traceback" not in err
-        assert _iteration(root / "run" / "latest.pt") >= 2
-
-
 def test_two_agents_on_one_host_train_as_one_process_with_the_same_total_batch(tmp_path):
     """torchrun --nnodes 2 (c10d rendezvous on 127.0.0.1) × 1 process against one process: a dropout-free
     FCN, so only the summation order differs (as in test_training's 2-process test)."""
@@ -221,12 +190,7 @@ def test_a_process_whose_peers_never_come_fails_after_idrnet_dist_timeout(tmp_pa
     """Started as rank 1 of 2 by hand (static launch, no torchrun agent) with nobody at MASTER_ADDR: one
     line naming the address and the timeout, after IDRNET_DIST_TIMEOUT seconds, not a hang."""
     write_synthetic_dataset(tmp_path / "data", 4, 1, 32, seed=0, progress=False)
-    config = tmp_path / "t.yaml"
-    config.write_text(yaml.safe_dump({
-        "model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
-                  "head": {"type": "fcn", "feats_channels": 8}},
-        "data": {"root": str(tmp_path / "data"), "scale": [64, 32], "crop": [32, 32], "num_workers": 0},
-        "iterations": 2, "batch_size": 2, "work_dir": str(tmp_path / "run"), "device": "cpu"}))
+    config = write_config(tmp_path, tmp_path / "data", "t.yaml")
     port = _free_port()
     start = time.time()
     done = subprocess.run([sys.executable, "-m", "idrnet.cli.main", "train", str(config)], capture_output=True,

@@ -16,6 +16,8 @@ from idrnet.data.synth import write_synthetic_dataset
 from idrnet.engine.config import load_train_config
 from idrnet.engine.trainer import train
 
+from runs import write_config
+
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
@@ -25,18 +27,8 @@ def synth(tmp_path_factory):
 
 
 def _config(tmp_path, synth, name="train.yaml", **extra):
-    cfg = {
-        "model": {"num_classes": 11, "backbone": {"name": "resnet18v1c", "base_width": 4},
-                  "head": {"type": "idrnet", "feats_channels": 16, "transform_channels": 8},
-                  "auxiliary": {"channels": 16}},
-        "data": {"root": str(synth), "scale": [64, 32], "crop": [32, 32], "num_workers": 0},
-        "iterations": 6, "batch_size": 4, "val_interval": 100, "checkpoint_interval": 2, "log_interval": 2,
-        "work_dir": str(tmp_path / "run"), "device": "cpu",
-    }
-    cfg.update(extra)
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_config(tmp_path, synth, name, iterations=6, batch_size=4, checkpoint_interval=2, log_interval=2,
+                        **extra)
 
 
 def _same_weights(a, b) -> None:

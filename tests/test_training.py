@@ -265,7 +265,9 @@ def test_tensorboard_scalars_are_written(tmp_path, synth):
     assert {"train/loss_total", "train/lr", "val/mIoU"} <= tags
 
 
-def test_sigint_writes_a_resumable_checkpoint(tmp_path, synth):
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stop_signal_writes_a_resumable_checkpoint(tmp_path, synth, signame, code):
+    """Ctrl-C (130) and a scheduler's SIGTERM (143, the code docs/cluster.md gives)."""
     import signal
     import subprocess
     import sys
@@ -278,10 +280,10 @@ def test_sigint_writes_a_resumable_checkpoint(tmp_path, synth):
     deadline = time.time() + 120
     while time.time() < deadline and not (log.is_file() and log.read_text().count("\n") >= 2):
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "resume" in err and "Traceback" not in err
+    assert proc.returncode == code, err
+    assert f"stopped by {signame}" in err and "--resume auto" in err and "Traceback" not in err
     ckpt = torch.load(tmp_path / "run" / "latest.pt", weights_only=True)
     assert 0 < ckpt["iteration"] < 400
     result = train(load_train_config(config, ["iterations=400"]), resume=True, max_iterations=ckpt["iteration"] + 1)
