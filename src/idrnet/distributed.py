@@ -90,10 +90,10 @@ def init_distributed(device_kind: str) -> None:
             else:
                 dist.init_process_group(backend, timeout=timeout)
         except (RuntimeError, TimeoutError, dist.DistError) as err:
-            from .engine.errors import TrainingError
+            from .errors import InputError
 
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
             where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
-            raise TrainingError(f"rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE')} could not join the "
+            raise InputError(f"rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE')} could not join the "
                                 f"process group at {where} within {timeout.total_seconds():.0f} s (IDRNET_DIST_TIMEOUT): "
                                 f"{first}. Did every node start, and can it reach that address?") from err
