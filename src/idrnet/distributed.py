@@ -95,5 +95,5 @@ def init_distributed(device_kind: str) -> None:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
             where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
             raise InputError(f"rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE')} could not join the "
-                                f"process group at {where} within {timeout.total_seconds():.0f} s (IDRNET_DIST_TIMEOUT): "
-                                f"{first}. Did every node start, and can it reach that address?") from err
+                             f"process group at {where} within {timeout.total_seconds():.0f} s (IDRNET_DIST_TIMEOUT): "
+                             f"{first}. Did every node start, and can it reach that address?") from err

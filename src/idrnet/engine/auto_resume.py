@@ -14,9 +14,7 @@ import yaml
 from ..config import ConfigError, parse_json, to_dict
 from ..models.checkpoint import CheckpointError, load_weights_only
 from .config import TrainConfig
-from .work_dir import config_changes, existing_run_files, set_aside, training_states
-
-_NEEDED = ("model", "optimizer", "scaler", "rng", "iteration", "best_miou")
+from .work_dir import TRAINING_STATE_KEYS, config_changes, existing_run_files, set_aside, training_states
 
 
 @dataclass(frozen=True)
@@ -51,9 +49,9 @@ def choose_resume(config: TrainConfig, allow_config_change: bool = False) -> tup
         except CheckpointError:
             set_aside_names.append(f"{path.name} → {set_aside(path).name}")
             continue
-        if not isinstance(state, dict) or any(k not in state for k in _NEEDED):
+        if not isinstance(state, dict) or any(k not in state for k in TRAINING_STATE_KEYS):
             raise CheckpointError(f"{path}: not a training state written by idrnet train (expected the keys "
-                                  f"{', '.join(_NEEDED)}); resume auto will not start over it: move it away")
+                                  f"{', '.join(TRAINING_STATE_KEYS)}); resume auto will not start over it: move it away")
         changes = config_changes(parse_json(state["config"], f"{path}:config"), current) if "config" in state else []
         if changes and not allow_config_change:
             raise _another_config(work_dir, changes)

@@ -39,7 +39,8 @@ from .host_memory import keep_freed_memory
 from .losses import training_losses
 from .scalars import dropped_events, open_scalars
 from .work_dir import (
-    clear_run, config_changes, existing_run_files, logged_validation, remove_stale_temporaries, truncate_log,
+    TRAINING_STATE_KEYS, clear_run, config_changes, existing_run_files, logged_validation, remove_stale_temporaries,
+    truncate_log,
 )
 
 
@@ -218,7 +219,8 @@ class Trainer:
             self._load_state(self.latest if resume is True else Path(resume), allow_config_change)
         self.nan_skips = 0
         self.pending_validation = bool(resume) and self._resumed_validation()
-        self._open_outputs(bool(resume), overwrite)
+        if not self.finished:  # a finished run's files (log, config, skip list) stay as they are
+            self._open_outputs(bool(resume), overwrite)
 
     def _decide_auto(self, allow_config_change: bool) -> tuple[Path | None, bool]:
         """``resume: auto``: rank 0 looks at the work dir, every rank takes its decision; returns the
@@ -318,10 +320,9 @@ class Trainer:
         except CheckpointError as err:
             raise CheckpointError(f"cannot resume: {err}; resume from one of the work dir's iter_N.pt files "
                                   "instead") from err
-        needed = ("model", "optimizer", "scaler", "rng", "iteration", "best_miou")
-        if not isinstance(ckpt, dict) or any(k not in ckpt for k in needed):
+        if not isinstance(ckpt, dict) or any(k not in ckpt for k in TRAINING_STATE_KEYS):
             raise CheckpointError(f"cannot resume from {path}: not a training state written by idrnet train "
-                                  f"(expected the keys {', '.join(needed)})")
+                                  f"(expected the keys {', '.join(TRAINING_STATE_KEYS)})")
         if "config" in ckpt:
             changes = config_changes(parse_json(ckpt["config"], f"{path}:config"), to_dict(self.config))
             if changes and not allow_config_change:

@@ -16,6 +16,8 @@ from ..atomic import atomic_path
 
 _RUN_FILES = ("latest.pt", "best.safetensors", "final.safetensors", "log.jsonl")
 _OTHER_OUTPUTS = ("skipped_samples.txt", "config.yaml")
+# What latest.pt / iter_N.pt hold (Trainer.save_state); a file without them is not a training state.
+TRAINING_STATE_KEYS = ("model", "optimizer", "scaler", "rng", "iteration", "best_miou")
 
 # Config keys a resumed run may change: where files are, how often it reports and saves, how it
 # loads data. Anything else (schedule, model, data pipeline, seed) would not continue the same run.
