@@ -37,3 +37,18 @@ def trained(tmp_path_factory):
     path.write_text(yaml.safe_dump(cfg))
     train(load_train_config(path))
     return path, root / "run" / "final.safetensors", data
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A child process still alive when the tests end (a data worker that ignores SIGTERM, say) would
+    make the interpreter's exit wait for it forever: name it, kill it and fail the run instead."""
+    import multiprocessing
+
+    left = multiprocessing.active_children()
+    if left:
+        names = ", ".join(f"{p.name} (pid {p.pid})" for p in left)
+        print(f"\nconftest: ERROR: {len(left)} child process(es) outlived the tests: {names}; killed")
+        for process in left:
+            process.kill()
+            process.join(5)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

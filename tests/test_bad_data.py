@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 
 import numpy as np
 from PIL import Image
@@ -73,5 +74,9 @@ def test_dataloader_worker_errors_are_one_line_naming_the_file(tmp_path, capsys)
     save_mask(mask, np.full((32, 32), 42))
     config = write_config(tmp_path, data, batch_size=4,
                           data={"root": str(data), "scale": [64, 32], "crop": [32, 32], "num_workers": 1})
+    before = {p.pid for p in multiprocessing.active_children()}
     err = error_of(capsys, ["train", str(config)])
     assert mask.name in err and "42" in err and "Original Traceback" not in err
+    # The failed loader's worker is gone at once: one left alive (it ignores SIGTERM) made the test
+    # process wait for it forever at exit.
+    assert {p.pid for p in multiprocessing.active_children()} <= before

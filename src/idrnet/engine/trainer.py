@@ -162,6 +162,27 @@ def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:  # noqa: ARG001
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def _batches_of(loader: torch.utils.data.DataLoader):
+    """Iterate ``loader`` and always shut its workers down on leaving, an error included.
+
+    Left to the garbage collector, an iterator kept alive by a traceback keeps its workers too; as they
+    ignore SIGTERM, the interpreter's exit (multiprocessing terminates, then joins its children) would
+    then wait for them forever. A worker that does not leave in torch's own shutdown is killed.
+    """
+    batches = iter(loader)
+    try:
+        yield batches
+    finally:
+        shut_down = getattr(batches, "_shutdown_workers", None)
+        if shut_down is not None:
+            shut_down()
+            for worker in getattr(batches, "_workers", ()):
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join(5)
+
+
 def _collate(samples: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([s["image"] for s in samples]), torch.stack([s["label"] for s in samples])
 
@@ -503,42 +524,43 @@ class Trainer:
             while iteration < end and not stopping:
                 epoch, position = divmod(iteration, self.order.batches_per_epoch)
                 self.train_set.epoch = epoch
-                for images, targets in self._loader(epoch, position):
-                    # Every process stops after the same iteration, even when the signal reached them
-                    # at different moments (a scheduler signals each rank on its own).
-                    stopping = self._agreed_stop(bool(stop_signal))
-                    if iteration >= end or stopping:
-                        break
-                    images, targets = images.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
-                    if config.channels_last:
-                        images = images.contiguous(memory_format=torch.channels_last)
-                    lr = poly_lr(config, iteration)
-                    losses = self.step(images, targets, lr)
-                    if losses is None:
-                        self._on_non_finite(iteration)
-                        self._record({"iteration": iteration + 1, "skipped_non_finite_steps": self.nan_skips})
-                    iteration += 1
-                    bar.update(1)
-                    if losses is not None:
-                        window_images += config.batch_size
-                        if iteration % config.log_interval == 0 or iteration == end:
-                            now = time.perf_counter()
-                            record = {"iteration": iteration, "lr": lr,
-                                      **{f"loss_{k}": v for k, v in self._batch_mean(losses, len(images)).items()},
-                                      "images_per_s": window_images / max(now - window_start, 1e-9)}
-                            window_start, window_images = now, 0
-                            bar.set_postfix(loss=f"{record['loss_total']:.3f}", lr=f"{lr:.2e}",
-                                            ips=f"{record['images_per_s']:.1f}")
-                            self._record(record)
-                            if self.scalars:
-                                for key, value in record.items():
-                                    if key != "iteration":
-                                        self.scalars.add_scalar(f"train/{key}", value, iteration)
-                    if iteration % config.checkpoint_interval == 0:
-                        self.save_state(self.latest, iteration)
-                        self.save_state(self.work_dir / f"iter_{iteration}.pt", iteration)
-                    if iteration % config.val_interval == 0 or iteration == config.iterations:
-                        metrics = self.validate(iteration)
+                with _batches_of(self._loader(epoch, position)) as batches:
+                    for images, targets in batches:
+                        # Every process stops after the same iteration, even when the signal reached them
+                        # at different moments (a scheduler signals each rank on its own).
+                        stopping = self._agreed_stop(bool(stop_signal))
+                        if iteration >= end or stopping:
+                            break
+                        images, targets = images.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
+                        if config.channels_last:
+                            images = images.contiguous(memory_format=torch.channels_last)
+                        lr = poly_lr(config, iteration)
+                        losses = self.step(images, targets, lr)
+                        if losses is None:
+                            self._on_non_finite(iteration)
+                            self._record({"iteration": iteration + 1, "skipped_non_finite_steps": self.nan_skips})
+                        iteration += 1
+                        bar.update(1)
+                        if losses is not None:
+                            window_images += config.batch_size
+                            if iteration % config.log_interval == 0 or iteration == end:
+                                now = time.perf_counter()
+                                record = {"iteration": iteration, "lr": lr,
+                                          **{f"loss_{k}": v for k, v in self._batch_mean(losses, len(images)).items()},
+                                          "images_per_s": window_images / max(now - window_start, 1e-9)}
+                                window_start, window_images = now, 0
+                                bar.set_postfix(loss=f"{record['loss_total']:.3f}", lr=f"{lr:.2e}",
+                                                ips=f"{record['images_per_s']:.1f}")
+                                self._record(record)
+                                if self.scalars:
+                                    for key, value in record.items():
+                                        if key != "iteration":
+                                            self.scalars.add_scalar(f"train/{key}", value, iteration)
+                        if iteration % config.checkpoint_interval == 0:
+                            self.save_state(self.latest, iteration)
+                            self.save_state(self.work_dir / f"iter_{iteration}.pt", iteration)
+                        if iteration % config.val_interval == 0 or iteration == config.iterations:
+                            metrics = self.validate(iteration)
             self.save_state(self.latest, iteration)
             if iteration >= config.iterations:
                 self.save_weights(self.work_dir / "final.safetensors", iteration)
