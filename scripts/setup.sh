@@ -11,4 +11,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 # The corruptions' reference implementation, for tests only (tests/test_corruptions.py). Without its
 # dependencies: it asks for opencv-python, which would sit beside (and overwrite) the headless OpenCV.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "imagecorruptions==1.1.2"
+# mmsegmentation's metric code, the same way and for tests only (tests/test_metrics_mmseg.py reads it
+# from the installed file: importing mmseg needs the compiled mmcv).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "imagecorruptions==1.1.2" \
+    "mmsegmentation==1.2.2"

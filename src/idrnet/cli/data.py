@@ -103,11 +103,19 @@ def run(args: argparse.Namespace) -> int:
     from ..data.check import check_dataset, format_report
 
     kind, source, splits = resolve_target(args.target)
-    ok = True
+    failed = []
     for split in args.split or splits:
-        dataset, problems = open_split(kind, source, split)
         print(f"== split {split}")
+        try:  # a split that cannot be opened is reported, and the others are still checked
+            dataset, problems = open_split(kind, source, split)
+        except OSError as err:  # a missing folder or list; an unknown split name stays a usage error (exit 2)
+            print(f"PROBLEMS (1):\n  {' '.join(str(err).split())}")
+            failed.append(split)
+            continue
         report = check_dataset(dataset, problems)
         print(format_report(report, dataset.info.classes))
-        ok = ok and report.ok
-    return 0 if ok else 1
+        if not report.ok:
+            failed.append(split)
+    if failed:
+        print(f"problems found in split(s): {', '.join(failed)}")
+    return 1 if failed else 0

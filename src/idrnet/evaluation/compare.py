@@ -15,17 +15,15 @@ from ..atomic import write_image
 from ..data.datasets.base import SegmentationDataset
 from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
-from .confusion import ConfusionMatrix, confusion_of
+from .confusion import ConfusionMatrix, class_areas, confusion_of
 from .inference import TTAConfig, predict_scores
 
 
 def areas_of_confusion(confusion: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per-class intersection and union pixel counts (int64 arrays of length K) of one image's
     confusion matrix."""
-    cm = confusion.cpu()
-    tp = cm.diag()
-    union = cm.sum(0) + cm.sum(1) - tp
-    return tp.numpy().astype(np.int64), union.numpy().astype(np.int64)
+    tp, gt, pred = class_areas(confusion.cpu())
+    return tp.numpy().astype(np.int64), (gt + pred - tp).numpy().astype(np.int64)
 
 
 def iou_of_areas(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from ..data.description import IGNORE_INDEX
 
 
 class ConfusionMatrix:
-    """Accumulates a K×K confusion matrix (rows: ground truth, columns: prediction) on the device.
+    """Accumulates a K×(K+1) confusion matrix (see :func:`confusion_of`) on the device.
 
     Memory does not depend on the dataset size; ``all_reduce`` sums it across processes.
     """
@@ -21,7 +21,7 @@ class ConfusionMatrix:
     def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, device: torch.device | str = "cpu") -> None:
         self.num_classes = num_classes
         self.ignore_index = ignore_index
-        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+        self.matrix = torch.zeros(num_classes, num_classes + 1, dtype=torch.int64, device=device)
 
     @torch.no_grad()
     def update(self, predictions: torch.Tensor, targets: torch.Tensor) -> None:
@@ -41,22 +41,35 @@ class ConfusionMatrix:
 
 
 def confusion_of(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """K×K confusion matrix (int64) of label maps; ignored and out-of-range targets are skipped."""
-    k = num_classes
-    valid = (targets >= 0) & (targets < k) & (targets != ignore_index)
-    index = targets[valid].to(torch.int64) * k + predictions[valid].to(torch.int64).clamp(0, k - 1)
-    return torch.bincount(index, minlength=k * k).view(k, k)
+    """K×(K+1) confusion matrix (int64) of label maps: rows ground truth, columns prediction, and a last
+    column for predictions outside [0, K) (255 from a foreign model, say).
+
+    Such a prediction is wrong for its pixel's class and adds to no class's predicted area, as in
+    mmsegmentation (clamping it into class K−1 would change that class's IoU). Ignored and out-of-range
+    targets are skipped.
+    """
+    return confusions_of(predictions.unsqueeze(0), targets.unsqueeze(0), num_classes, ignore_index)[0]
 
 
 def confusions_of(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int,
                   ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """One K×K confusion matrix per image, ``(B, K, K)`` int64, of ``(B, ...)`` label maps (one bincount
-    for the batch)."""
+    """One confusion matrix of :func:`confusion_of` per image, ``(B, K, K+1)`` int64, of ``(B, ...)`` label
+    maps (one bincount for the batch)."""
     k, b = num_classes, targets.shape[0]
     valid = (targets >= 0) & (targets < k) & (targets != ignore_index)
     image = torch.arange(b, device=targets.device).view(-1, *([1] * (targets.dim() - 1))).expand_as(targets)
-    index = (image[valid] * k + targets[valid].to(torch.int64)) * k + predictions[valid].to(torch.int64).clamp(0, k - 1)
-    return torch.bincount(index, minlength=b * k * k).view(b, k, k)
+    predicted = predictions[valid].to(torch.int64)
+    predicted = torch.where((predicted >= 0) & (predicted < k), predicted, k)
+    index = (image[valid] * k + targets[valid].to(torch.int64)) * (k + 1) + predicted
+    return torch.bincount(index, minlength=b * k * (k + 1)).view(b, k, k + 1)
+
+
+def class_areas(confusion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """True-positive, ground-truth and predicted pixel counts per class, ``(..., K)`` each, of
+    ``(..., K, K+1)`` confusion matrices (a plain ``(..., K, K)`` one is taken too)."""
+    k = confusion.shape[-2]
+    classes = confusion[..., :k]
+    return classes.diagonal(dim1=-2, dim2=-1), confusion.sum(-1), classes.sum(-2)
 
 
 def _nanmean(x: torch.Tensor) -> float:
@@ -64,7 +77,7 @@ def _nanmean(x: torch.Tensor) -> float:
 
 
 def metrics_from_confusion(matrix: torch.Tensor, beta: float = 1.0) -> dict[str, object]:
-    """mmsegmentation's metrics from a confusion matrix (rows ground truth, columns prediction).
+    """mmsegmentation's metrics from a confusion matrix of :func:`confusion_of` (or a K×K one).
 
     Per class: IoU = TP / (GT + Pred − TP), Acc (= recall) = TP / GT, Dice = 2·TP / (GT + Pred),
     Precision = TP / Pred, F-score = (1 + β²)·P·R / (β²·P + R) (NaN when P = R = 0). A ratio with a zero denominator is NaN
@@ -73,9 +86,7 @@ def metrics_from_confusion(matrix: torch.Tensor, beta: float = 1.0) -> dict[str,
     aAcc = Σ TP / Σ GT.
     """
     m = matrix.double().cpu()
-    tp = m.diag()
-    gt = m.sum(1)
-    pred = m.sum(0)
+    tp, gt, pred = class_areas(m)
     nan = torch.tensor(math.nan, dtype=torch.float64)
 
     def ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -89,7 +100,7 @@ def metrics_from_confusion(matrix: torch.Tensor, beta: float = 1.0) -> dict[str,
     # As in mmsegmentation, P = R = 0 gives 0/0 = NaN, which mFscore then skips.
     fscore = (1 + b2) * precision * recall / (b2 * precision + recall)
     return {
-        "aAcc": float(tp.sum() / m.sum()) if m.sum() > 0 else math.nan,
+        "aAcc": float(tp.sum() / gt.sum()) if gt.sum() > 0 else math.nan,
         "mIoU": _nanmean(iou),
         "mAcc": _nanmean(recall),
         "mDice": _nanmean(dice),

@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
 from .compare import iou_of_areas, miou_of_areas
-from .confusion import confusions_of
+from .confusion import class_areas, confusions_of
 from .inference import TTAConfig, predict_scores
 from .robustness_stats import mean_performance, paired_cell_bootstrap, relative_performance
 
@@ -156,9 +156,9 @@ def run_sweep(
                 for m, (model, inference) in enumerate(zip(models, inferences)):
                     prediction = predict_scores(model, image, inference, label.shape[1:], tta, info.flip_pairs).argmax(1)
                     confusion = confusions_of(prediction, label, k, info.ignore_index).cpu()
-                    tp = confusion.diagonal(dim1=1, dim2=2)
+                    tp, gt, predicted = class_areas(confusion)
                     areas[0, m, indices] = tp.numpy()
-                    areas[1, m, indices] = (confusion.sum(1) + confusion.sum(2) - tp).numpy()
+                    areas[1, m, indices] = (gt + predicted - tp).numpy()
             bar.update(len(batch))
             if batch[-1][1] == count - 1:  # batches end where cells end
                 with atomic_path(cell_file(cell_dir, todo[position])) as tmp, open(tmp, "wb") as f:

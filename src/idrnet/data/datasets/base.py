@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -84,20 +84,3 @@ def read_id_list(path: Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"split list {path} does not exist")
     return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
-
-
-def pair_by_stem(images: Sequence[Path], labels: Sequence[Path], label_suffix: str = "") -> tuple[list[SampleFiles], list[str]]:
-    """Pair files whose stems match (label stem = image stem + ``label_suffix``); returns the pairs and
-    a list of problems (unpaired files)."""
-    by_stem = {p.stem[: len(p.stem) - len(label_suffix)] if label_suffix and p.stem.endswith(label_suffix) else p.stem: p
-               for p in labels}
-    pairs, problems = [], []
-    image_stems = set()
-    for img in sorted(images):
-        image_stems.add(img.stem)
-        if img.stem in by_stem:
-            pairs.append(SampleFiles(img.stem, img, by_stem[img.stem]))
-        else:
-            problems.append(f"image without label: {img}")
-    problems += [f"label without image: {p}" for s, p in sorted(by_stem.items()) if s not in image_stems]
-    return pairs, problems

@@ -80,18 +80,34 @@ def list_voc(root: Path, split: str) -> list[SampleFiles]:
     return _from_ids(ids, _need_dir(base / "JPEGImages"), _need_dir(label_dir), ".jpg", ".png")
 
 
+def _ids_or_scan(list_file: Path, image_dir: Path) -> list[str]:
+    """The ids of a split list when there is one, else the stems of the ``.jpg`` images (as mmseg scans)."""
+    return read_id_list(list_file) if list_file.is_file() else sorted(p.stem for p in image_dir.glob("*.jpg"))
+
+
 def list_lip(root: Path, split: str) -> list[SampleFiles]:
-    """``{train,val}_images/*.jpg``, ``{train,val}_segmentations/*.png``, ``{train,val}_id.txt``."""
-    ids = read_id_list(root / f"{split}_id.txt")
-    return _from_ids(ids, _need_dir(root / f"{split}_images"), _need_dir(root / f"{split}_segmentations"), ".jpg", ".png")
+    """``{train,val}_images/*.jpg``, ``{train,val}_segmentations/*.png``; ``{train,val}_id.txt`` when present."""
+    image_dir, label_dir = _need_dir(root / f"{split}_images"), _need_dir(root / f"{split}_segmentations")
+    return _from_ids(_ids_or_scan(root / f"{split}_id.txt", image_dir), image_dir, label_dir, ".jpg", ".png")
 
 
 def list_cihp(root: Path, split: str) -> list[SampleFiles]:
-    """``{Training,Validation}/Images/*.jpg``, ``…/Category_ids/*.png``, ``…/{train,val}_id.txt``."""
+    """``{Training,Validation}/Images/*.jpg``, ``…/Category_ids/*.png``; ``…/{train,val}_id.txt`` when present."""
     sub = {"train": "Training", "val": "Validation"}[split]
     base = root / sub
-    ids = [i.zfill(7) for i in read_id_list(base / f"{split}_id.txt")]
-    return _from_ids(ids, _need_dir(base / "Images"), _need_dir(base / "Category_ids"), ".jpg", ".png")
+    image_dir, label_dir = _need_dir(base / "Images"), _need_dir(base / "Category_ids")
+    list_file = base / f"{split}_id.txt"
+    ids = [i.zfill(7) for i in read_id_list(list_file)] if list_file.is_file() else _ids_or_scan(list_file, image_dir)
+    return _from_ids(ids, image_dir, label_dir, ".jpg", ".png")
+
+
+def list_cocostuff164k_mmseg(root: Path, split: str) -> list[SampleFiles]:
+    """mmsegmentation's conversion: ``images/{train2017,val2017}/*.jpg`` +
+    ``annotations/{train2017,val2017}/*_labelTrainIds.png`` (171 classes, 255 ignored)."""
+    sub = {"train": "train2017", "val": "val2017"}[split]
+    image_dir = _need_dir(root / "images" / sub)
+    label_dir = _need_dir(root / "annotations" / sub)
+    return [SampleFiles(p.stem, p, label_dir / f"{p.stem}_labelTrainIds.png") for p in sorted(image_dir.glob("*.jpg"))]
 
 
 @dataclass(frozen=True)
@@ -108,7 +124,9 @@ def _info(name, classes, palette, flip_pairs=()):
 
 
 BENCHMARKS: dict[str, Benchmark] = {
-    "ade20k": Benchmark(_info("ade20k", C.ADE20K_CLASSES, C.ADE20K_PALETTE), LabelMap(150, ignore=(0,), shift=1), list_ade20k),
+    # A raw 255 is ignored in every benchmark, as in mmsegmentation (ADE20K's reduce_zero_label included).
+    "ade20k": Benchmark(_info("ade20k", C.ADE20K_CLASSES, C.ADE20K_PALETTE), LabelMap(150, ignore=(0, 255), shift=1),
+                        list_ade20k),
     "cityscapes": Benchmark(
         _info("cityscapes", C.CITYSCAPES_CLASSES, C.CITYSCAPES_PALETTE),
         LabelMap(19, mapping={k: v for k, v in C.CITYSCAPES_LABEL_TO_TRAIN.items()},
@@ -119,6 +137,8 @@ BENCHMARKS: dict[str, Benchmark] = {
                               LabelMap(182, ignore=(0, 255), shift=1), list_cocostuff10k),
     "cocostuff164k": Benchmark(_info("cocostuff164k", C.COCOSTUFF_CLASSES, C.COCOSTUFF_PALETTE),
                                LabelMap(182, ignore=(255,)), list_cocostuff164k),
+    "cocostuff164k_mmseg": Benchmark(_info("cocostuff164k_mmseg", C.COCOSTUFF171_CLASSES, C.COCOSTUFF171_PALETTE),
+                                     LabelMap(171, ignore=(255,)), list_cocostuff164k_mmseg),
     "pascal_context59": Benchmark(_info("pascal_context59", C.PASCAL_CONTEXT59_CLASSES, C.PASCAL_CONTEXT59_PALETTE),
                                   LabelMap(59, ignore=(0, 255), shift=1), list_pascal_context),
     "pascal_context60": Benchmark(_info("pascal_context60", C.PASCAL_CONTEXT_CLASSES, C.PASCAL_CONTEXT_PALETTE),

@@ -14,6 +14,8 @@ Layout (``DIR``)::
     ignore_index: 255                                  # optional (default 255)
     label_map: {0: 255}                                # optional raw value → class id ("0 is ignored")
     label_shift: 1                                     # optional: raw v → v − 1 for values not in label_map
+    image_suffix: _img.jpg                             # optional (mmseg's img_suffix): 00000_img.jpg is id 00000
+    mask_suffix: _gt.png                               # optional (mmseg's seg_map_suffix): 00000_gt.png
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import yaml
 from ...config import ConfigError, from_dict
 from ..labels import LabelMap
 from ..description import IGNORE_INDEX, DataDescription
-from .base import SampleFiles, SegmentationDataset, pair_by_stem, read_id_list
+from .base import SampleFiles, SegmentationDataset, read_id_list
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MASK_SUFFIXES = (".png", ".mat")
 
 
 @dataclass
@@ -42,6 +45,9 @@ class CustomDatasetSpec:
     label_shift: int = 0
     images: str = "images"
     masks: str = "masks"
+    # mmsegmentation's img_suffix / seg_map_suffix: name = id + suffix (e.g. 00000_img.jpg + 00000_gt.png).
+    image_suffix: str | None = None
+    mask_suffix: str | None = None
     context_dependent_classes: dict[str, str] = field(default_factory=dict)  # informational (synthetic data)
 
 
@@ -81,23 +87,48 @@ def spec_description(spec: CustomDatasetSpec, name: str) -> DataDescription:
     return DataDescription(tuple(spec.classes), palette, spec.ignore_index, name=name)
 
 
+def _by_id(folder: Path, suffix: str | None, default_suffixes: tuple[str, ...],
+           problems: list[str]) -> dict[str, Path]:
+    """Files of ``folder`` by sample id: the name without ``suffix`` when one is set, else the stem of
+    files with one of ``default_suffixes`` (any case). Two files of one id (a.jpg and a.png) are a
+    problem, and neither is used."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():  # no masks: every image is unpaired
+        if suffix:
+            if path.name.endswith(suffix) and len(path.name) > len(suffix) and path.is_file():
+                found.setdefault(path.name[: -len(suffix)], []).append(path)
+        elif path.suffix.lower() in default_suffixes and path.is_file():
+            found.setdefault(path.stem, []).append(path)
+    problems += [f"{len(paths)} files for sample {i!r}: {', '.join(p.name for p in paths)} in {folder}"
+                 for i, paths in found.items() if len(paths) > 1]
+    return {i: paths[0] for i, paths in found.items() if len(paths) == 1}
+
+
+def _pair(images: dict[str, Path], masks: dict[str, Path]) -> tuple[list[SampleFiles], list[str]]:
+    samples = [SampleFiles(i, images[i], masks[i]) for i in sorted(images) if i in masks]
+    problems = [f"image without label: {images[i]}" for i in sorted(images) if i not in masks]
+    problems += [f"label without image: {masks[i]}" for i in sorted(masks) if i not in images]
+    return samples, problems
+
+
 def list_custom(root: Path, split: str, spec: CustomDatasetSpec) -> tuple[list[SampleFiles], list[str]]:
-    """Samples of a split and the problems found while pairing (unpaired files)."""
+    """Samples of a split and the problems found while pairing (unpaired files, two files of one id)."""
     image_dir, mask_dir = root / spec.images, root / spec.masks
+    problems: list[str] = []
     if (image_dir / split).is_dir():
-        images = [p for p in (image_dir / split).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-        masks = list((mask_dir / split).glob("*.png")) + list((mask_dir / split).glob("*.mat"))
-        return pair_by_stem(images, masks)
+        images = _by_id(image_dir / split, spec.image_suffix, IMAGE_SUFFIXES, problems)
+        samples, unpaired = _pair(images, _by_id(mask_dir / split, spec.mask_suffix, MASK_SUFFIXES, problems))
+        return samples, problems + unpaired
     list_file = root / f"{split}.txt"
     if not image_dir.is_dir():
         raise FileNotFoundError(f"{image_dir} does not exist")
-    images = {p.stem: p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     if list_file.is_file():
+        images = _by_id(image_dir, spec.image_suffix, IMAGE_SUFFIXES, problems)
+        masks = _by_id(mask_dir, spec.mask_suffix, MASK_SUFFIXES, problems)
         ids = read_id_list(list_file)
         missing = [f"listed in {list_file.name} but no image: {i}" for i in ids if i not in images]
-        samples, problems = pair_by_stem([images[i] for i in ids if i in images], list(mask_dir.glob("*.png")))
-        problems = [p for p in problems if not p.startswith("label without image")]
-        return samples, missing + problems
+        samples, unpaired = _pair({i: images[i] for i in ids if i in images}, masks)
+        return samples, problems + missing + [p for p in unpaired if not p.startswith("label without image")]
     raise FileNotFoundError(f"no {image_dir / split} folder and no {list_file} split list")
 
 
