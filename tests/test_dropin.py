@@ -28,6 +28,8 @@ def tv_model(name: str, k: int = 5) -> nn.Module:
 
 
 def _main(output):
+    if isinstance(output, tuple):  # SMP with aux_params: (masks, labels)
+        return output[0]
     return output["out"] if isinstance(output, dict) else output
 
 
@@ -74,6 +76,48 @@ def check_attached(make, size: int = 64) -> AttachedModel:
 def test_every_smp_architecture(arch):
     model = check_attached(lambda: smp_model(arch), size=128 if arch == "PAN" else 64)
     assert model.config.classifier == "segmentation_head.0"
+
+
+@pytest.mark.parametrize("arch", SMP_ARCHS)
+def test_smp_aux_params_models_train_and_predict_with_their_classification_head_untouched(arch):
+    def make():
+        return getattr(smp, arch)(encoder_name="resnet18", encoder_weights=None, classes=5,
+                                  aux_params={"classes": 3, "dropout": 0.2})
+
+    size = 128 if arch == "PAN" else 64
+    check_attached(make, size=size)  # tuple kept; training_losses, forward_scores and reloading work
+    torch.manual_seed(0)
+    plain = make().eval()
+    torch.manual_seed(0)
+    model = idrnet.attach(make(), 5, **SMALL).eval()
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        masks, labels = model(x)
+        torch.testing.assert_close(labels, plain(x)[1], rtol=0, atol=0)
+    assert masks.shape[1] == 5 and labels.shape == (2, 3)
+
+
+def test_dpt_attaches_by_default_and_pads_to_its_fixed_input_size():
+    from idrnet.errors import InputError
+
+    torch.manual_seed(0)
+    make = lambda: smp.DPT(encoder_name="tu-vit_tiny_patch16_224", encoder_weights=None, classes=5)  # noqa: E731
+    model = idrnet.attach(make(), 5, **SMALL)
+    assert model.config.classifier == "segmentation_head.head.4" and model.config.input_size == (224, 224)
+    model.eval()
+    with torch.no_grad():
+        assert model.forward_scores(torch.randn(1, 3, 163, 171)).shape == (1, 5, 163, 171)
+        with pytest.raises(InputError, match="224×224 inputs only"):
+            model.forward_scores(torch.randn(1, 3, 240, 224))
+    model.train()
+    x, targets = torch.randn(2, 3, 224, 224), torch.randint(0, 5, (2, 224, 224))
+    losses = idrnet.training_losses(model, x, targets)
+    assert torch.isfinite(losses["total"])
+    flexible = idrnet.attach(smp.DPT(encoder_name="tu-vit_tiny_patch16_224", encoder_weights=None, classes=5,
+                                     dynamic_img_size=True), 5, **SMALL).eval()
+    assert flexible.config.input_size is None
+    with torch.no_grad():
+        assert flexible.forward_scores(torch.randn(1, 3, 163, 171)).shape == (1, 5, 163, 171)
 
 
 @pytest.mark.parametrize("name", TV_MODELS)

@@ -46,6 +46,7 @@ class AttachConfig:
     ignore_index: int = IGNORE_INDEX
     align_corners: bool = False
     size_divisor: int = 1  # inputs are padded to a multiple of this (SMP encoders need 32)
+    input_size: tuple[int, int] | None = None  # the only size a fixed-size encoder takes: inputs padded to it
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
@@ -157,7 +158,8 @@ def _find_classifier(model: nn.Module, num_classes: int) -> str:
     return candidates[-1]
 
 
-def _probe(model: nn.Module, classifier: nn.Module, features: nn.Module | None, size: int, channels: int) -> tuple:
+def _probe(model: nn.Module, classifier: nn.Module, features: nn.Module | None, size: int, channels: int,
+           input_size: tuple[int, int] | None = None) -> tuple:
     """Shapes of the classifier's input and of the tapped features, from one eval forward of a blank image."""
     seen: dict[str, tuple[int, ...]] = {}
 
@@ -171,7 +173,7 @@ def _probe(model: nn.Module, classifier: nn.Module, features: nn.Module | None, 
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, channels, size, size))
+            model(torch.zeros(1, channels, *(input_size or (size, size))))
     finally:
         model.train(was_training)
         for h in hooks:
@@ -213,7 +215,9 @@ def attach(
     config = from_dict(AttachConfig, values, where="attach")
     size = max(probe_size, 2 * config.size_divisor)
     size += (-size) % max(config.size_divisor, 1)
-    classifier_shape, feature_shape = _probe(model, original, tap, size, in_channels)
+    if config.input_size is not None:
+        size = config.input_size[0]
+    classifier_shape, feature_shape = _probe(model, original, tap, size, in_channels, config.input_size)
     shape = feature_shape or classifier_shape
     if len(shape) != 4:
         raise InputError(f"IDRNet needs (B, C, H, W) features; {features or classifier} gives shape {shape}")
@@ -245,7 +249,17 @@ def _family_defaults(model: nn.Module) -> dict[str, Any]:
             return {}
         encoder = getattr(model, "encoder", None)
         divisor = int(getattr(encoder, "output_stride", 32) or 32)
-        return {"classifier": "segmentation_head.0", "size_divisor": max(divisor, 1)}
+        if cls.__name__ == "DPT":  # its decoder halves the patch grid once more (176² fails, 160² and 192² pass)
+            divisor *= 2
+        # Usually segmentation_head.0; DPT's head ends in head.4: the head's last convolution.
+        convs = [n for n, m in head.named_modules() if isinstance(m, nn.Conv2d)]
+        defaults: dict[str, Any] = {"classifier": f"segmentation_head.{convs[-1]}" if convs else "segmentation_head.0",
+                                    "size_divisor": max(divisor, 1)}
+        vit = getattr(encoder, "model", None)
+        if getattr(encoder, "is_fixed_input_size", False) and not getattr(vit, "dynamic_img_size", False):
+            # DPT's ViT built without dynamic_img_size takes one size only
+            defaults["input_size"] = tuple(int(v) for v in encoder.input_size[-2:])
+        return defaults
     if module.startswith("torchvision.models.segmentation"):
         if cls.__name__ == "LRASPP":
             return {"classifier": "classifier.high_classifier"}

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import InputError
 from ..models.heads import AuxiliaryLogits, DecodeHead
 from ..models.segmentor import TrainOutputs, pad_to_multiple
 
@@ -17,6 +18,15 @@ class _NoHead(DecodeHead):
 
     def forward(self, features: Any) -> torch.Tensor:  # pragma: no cover - never called
         raise RuntimeError("a wrapped model has no separate decode head")
+
+
+def _pad_to_fixed_size(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    h, w = images.shape[2:]
+    if h > size[0] or w > size[1]:
+        raise InputError(f"this model's encoder takes {size[0]}×{size[1]} inputs only (a fixed-size ViT), not "
+                         f"{h}×{w}: use slide inference with that crop, or build the model with "
+                         "dynamic_img_size=True")
+    return F.pad(images, (0, size[1] - w, 0, size[0] - h))
 
 
 class WrappedModel(nn.Module):
@@ -71,6 +81,8 @@ class WrappedModel(nn.Module):
             return output
         if isinstance(output, dict) and "out" in output:
             return output["out"]
+        if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor) and output[0].dim() == 4:
+            return output[0]  # SMP with aux_params: (masks, labels); the labels are the model's own business
         raise TypeError(f"cannot find the logits in the model's output of type {type(output).__name__}")
 
     def _outputs(self, output: Any) -> TrainOutputs:
@@ -83,6 +95,9 @@ class WrappedModel(nn.Module):
         """Logits (or probabilities) ``(B, K, H, W)`` at the input's size, padding inside when needed."""
         h, w = images.shape[2:]
         padded = pad_to_multiple(images, self.size_divisor)
+        fixed = getattr(self.config, "input_size", None)
+        if fixed is not None:
+            padded = _pad_to_fixed_size(images, tuple(fixed))
         scores = self._main(self(padded))
         if scores.shape[2:] != padded.shape[2:]:
             scores = F.interpolate(scores, size=padded.shape[2:], mode="bilinear", align_corners=self.align_corners)
