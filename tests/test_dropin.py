@@ -195,6 +195,27 @@ def test_attached_models_export_with_dynamic_sizes(make, tmp_path):
         assert agrees(output_agreement(expected, runner(x))), shape
 
 
+@pytest.mark.parametrize("arch", ["PSPNet", "UPerNet"])
+def test_a_model_right_only_at_its_export_size_is_refused_dynamic_and_exports_fixed(arch, tmp_path):
+    """Adaptive pooling to sizes that are not factors of the features bakes the export size into the
+    graph: ONNX Runtime fails (PSPNet) or is silently wrong (UPerNet) at other sizes."""
+    from idrnet.deploy.export import agrees, output_agreement
+    from idrnet.deploy.onnx_model import OnnxSegmentor
+    from idrnet.errors import InputError
+
+    torch.manual_seed(0)
+    model = idrnet.attach(smp_model(arch), 5, **SMALL).eval()
+    with pytest.raises(InputError, match="fixed_size=True") as refused:
+        idrnet.export_onnx(model, tmp_path / "m.onnx", (64, 64))
+    assert "not written" in str(refused.value) and not list(tmp_path.iterdir())
+    runner = OnnxSegmentor(idrnet.export_onnx(model, tmp_path / "m.onnx", (64, 64), fixed_size=True))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert agrees(output_agreement(model.forward_scores(x), runner(x)))
+    with pytest.raises(InputError, match="64x64 inputs only"):
+        runner(torch.randn(1, 3, 96, 96))
+
+
 # ------------------------------------------------------------------------------- config lines
 def _config(tmp_path, data, model: dict, name: str) -> "Path":
     import yaml

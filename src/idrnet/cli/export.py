@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="size of the example input used while tracing (default 256x256)")
     parser.add_argument("--check-sizes", type=_size, nargs="*", default=[(256, 256), (321, 479)], metavar="HxW",
                         help="compare ONNX Runtime with PyTorch at these sizes (default 256x256 321x479; 'none' skips)")
+    parser.add_argument("--fixed-size", action="store_true",
+                        help="export for the --example-size only (for a model that is right only at one size)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     parser.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
@@ -55,12 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export, then verify the outputs at the requested sizes."""
-    import torch
-
+    """Export, verified at the requested sizes before the file is kept."""
     from ..apis.load import is_graph_file, load
-    from ..deploy.export import LABEL_AGREEMENT, NORM_TOLERANCE, agrees, export_onnx, output_agreement
-    from ..deploy.onnx_model import OnnxSegmentor
+    from ..deploy.export import export_onnx, verify_onnx
     from ..models.zoo import MODEL_ZOO
     from ..optional import require
 
@@ -83,29 +82,27 @@ def run(args: argparse.Namespace) -> int:
     model = loaded.model
     check_writable(output, "output", need_bytes=model_bytes(model) + (16 << 20))
     data_description = loaded.description.to_json() if loaded.description else None
-    if args.precision == "int8":
-        path = _export_int8(model, output, args, data_description)
-    else:
-        path = export_onnx(model, output, args.example_size, data_description=data_description, opset=args.opset)
-    print(f"wrote {path} ({args.precision}, {path.stat().st_size / 2**20:.1f} MiB)")
-    if sizes:
-        runner = OnnxSegmentor(path)
-        for h, w in sizes:
-            x = torch.randn(1, 3, h, w)
-            with torch.no_grad():
-                expected = model.forward_scores(x)
-            stats = output_agreement(expected, runner(x))
+
+    def show(size: tuple[int, int], stats) -> None:
+        h, w = size
+        if isinstance(stats, str):
+            print(f"  {h}x{w}: ONNX Runtime failed: {stats}")
+        else:
             print(f"  {h}x{w}: ‖ONNX − PyTorch‖ / ‖PyTorch‖ = {stats['norm_relative']:.1e} (max element "
                   f"{stats['max_relative']:.1e} of the largest logit), same label on {100 * stats['same_label']:.2f}% of pixels")
-            if args.precision == "int8":
-                continue  # int8 changes logits by design: its cost is measured on data (idrnet test), not here
-            if not agrees(stats):
-                path.unlink()
-                raise InputError(
-                    f"ONNX Runtime differs from PyTorch at {h}x{w}: norm-relative error {stats['norm_relative']:.1e} "
-                    f"(limit {NORM_TOLERANCE:.0e}), same label on {100 * stats['same_label']:.2f}% of pixels "
-                    f"(at least {100 * LABEL_AGREEMENT:.1f}% needed); {path} was removed"
-                )
+
+    if args.precision == "int8":
+        path = _export_int8(model, output, args, data_description)
+        print(f"wrote {path} (int8, {path.stat().st_size / 2**20:.1f} MiB)")
+        # int8 changes logits by design: its cost is measured on data (idrnet test); the figures are shown only
+        for size, stats in verify_onnx(model, path, sizes) if sizes else ():
+            show(size, stats)
+        return 0
+    path = export_onnx(model, output, args.example_size, data_description=data_description, opset=args.opset,
+                       check_sizes=sizes or None, fixed_size=args.fixed_size, report=show)
+    fixed = f", {args.example_size[0]}x{args.example_size[1]} inputs only" if args.fixed_size else ""
+    print(f"wrote {path} (fp32{fixed}, {path.stat().st_size / 2**20:.1f} MiB)"
+          + (f"; agrees with PyTorch at every size above" if sizes else ""))
     return 0
 
 
@@ -126,5 +123,6 @@ def _export_int8(model, output, args: argparse.Namespace, data_description: str 
     preprocess = Predictor(model, data=meta, backend="eager").preprocess
     batches = calibration_batches(calibration_files(args.calibration, args.calibration_images), preprocess)
     with tempfile.TemporaryDirectory(prefix="idrnet_export_") as tmp:
-        fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", args.example_size, data_description=data_description, opset=args.opset)
+        fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", args.example_size, data_description=data_description,
+                           opset=args.opset, check_sizes=None, fixed_size=args.fixed_size)
         return quantize_onnx(fp32, output, batches)

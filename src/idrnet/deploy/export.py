@@ -6,7 +6,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -22,6 +22,7 @@ ONNX_CONFIG_KEY = "idrnet_config"
 ONNX_ATTACH_KEY = "idrnet_attach_config"  # the AttachConfig of a model IDRNet was attached to
 ONNX_DATA_KEY = "idrnet_data"
 ONNX_PRECISION_KEY = "idrnet_precision"  # "int8" in a file quantised by idrnet (absent: fp32)
+ONNX_FIXED_SIZE_KEY = "idrnet_fixed_size"  # [H, W] of a graph exported for that size only
 
 
 class _Scores(torch.nn.Module):
@@ -36,6 +37,11 @@ class _Scores(torch.nn.Module):
         return self.model.forward_scores(images)
 
 
+# Sizes `export_onnx` and `idrnet export` compare ONNX Runtime with PyTorch at, besides the example size:
+# a square one and an odd, non-square one (where a size baked into the graph shows).
+CHECK_SIZES: tuple[tuple[int, int], ...] = ((256, 256), (321, 479))
+
+
 def export_onnx(
     model: torch.nn.Module,
     path: str | os.PathLike,
@@ -45,42 +51,105 @@ def export_onnx(
     data_description: Any = None,
     opset: int | None = None,
     *,
+    check_sizes: Sequence[tuple[int, int]] | None = CHECK_SIZES,
+    fixed_size: bool = False,
+    report: Callable[[tuple[int, int], dict[str, float] | str], None] | None = None,
     data_meta: str | None = None,
 ) -> Path:
-    """Write ``model`` (eval mode, ``forward``: images → logits at the input size) as an ONNX file.
+    """Write ``model`` (eval mode, ``forward``: images → logits at the input size) as an ONNX file,
+    verified before it is kept.
 
     The graph takes ``images`` ``(B, 3, H, W)`` float32 (normalised) with dynamic B, H and W
-    (``min_size`` ≤ H, W ≤ ``max_size``) and returns ``logits`` ``(B, K, H, W)``. The model config and
-    ``data_description`` (a DataDescription or its JSON: class names, palette, test resize; ``data_meta`` is its
-    deprecated name) go into the file's metadata. Written atomically.
-    Uses the dynamo-based exporter (``torch.onnx.export(..., dynamo=True)``, needs onnxscript).
+    (``min_size`` ≤ H, W ≤ ``max_size``), or with ``fixed_size`` H×W = ``example_size`` only, and returns
+    ``logits`` ``(B, K, H, W)``. The model config and ``data_description`` (a DataDescription or its
+    JSON: class names, palette, test resize; ``data_meta`` is its deprecated name) go into the file's
+    metadata. Uses the dynamo-based exporter (``torch.onnx.export(..., dynamo=True)``, needs onnxscript).
     ``model``: one of our segmentors, or a model IDRNet was attached to (:func:`idrnet.attach`).
+
+    Verification (needs onnxruntime; ``check_sizes=None`` skips it): ONNX Runtime's logits must agree
+    with PyTorch's (:func:`agrees`) at the example size and at each of ``check_sizes`` (only the example
+    size for ``fixed_size``). A model right only at its export size (adaptive pooling to a size that is
+    not a factor of its features, say) is refused with :class:`~idrnet.errors.InputError` naming
+    ``fixed_size=True``; nothing is written unless the file agrees. Written atomically. ``report`` is
+    called with each size's figures (see :func:`verify_onnx`).
     """
     from ..optional import require
 
     data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta))
     onnx = require("onnx", "ONNX export")
     require("onnxscript", "ONNX export")
+    sizes = [tuple(example_size)] + ([] if fixed_size else [tuple(s) for s in check_sizes or () if tuple(s) != tuple(example_size)])
+    if check_sizes is not None:
+        require("onnxruntime", "checking the export (check_sizes=None skips it)")
     model = model.eval()
     # A batch of 2 keeps the exporter from specialising the batch size to 1.
     example = torch.randn(2, 3, *example_size)
     batch = torch.export.Dim("batch", min=1, max=1024)
-    height = torch.export.Dim("height", min=min_size, max=max_size)
-    width = torch.export.Dim("width", min=min_size, max=max_size)
+    dims = {0: batch}
+    if not fixed_size:
+        dims.update({2: torch.export.Dim("height", min=min_size, max=max_size),
+                     3: torch.export.Dim("width", min=min_size, max=max_size)})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kwargs = {"opset_version": opset} if opset else {}
         program = torch.onnx.export(
-            model if isinstance(model, Segmentor) else _Scores(model), (example,), dynamo=True, input_names=["images"], output_names=["logits"],
-            dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, verbose=False, **kwargs,
+            model if isinstance(model, Segmentor) else _Scores(model), (example,), dynamo=True, input_names=["images"],
+            output_names=["logits"], dynamic_shapes={"images": dims}, verbose=False, **kwargs,
         )
     proto = program.model_proto
     set_metadata(proto, onnx_metadata(model, data_description))
+    if fixed_size:
+        set_metadata(proto, {ONNX_FIXED_SIZE_KEY: json.dumps(list(example_size))})
     with atomic_path(path) as tmp:
         onnx.save(proto, tmp)
+        if check_sizes is not None:
+            _verify(model, Path(tmp), sizes, path, fixed_size, report)
     return path
+
+
+def verify_onnx(model: torch.nn.Module, path: str | os.PathLike,
+                sizes: Sequence[tuple[int, int]]) -> list[tuple[tuple[int, int], dict[str, float] | str]]:
+    """ONNX Runtime against PyTorch at each size: :func:`output_agreement`'s figures, or the runtime's
+    error message where it fails to run the file at that size."""
+    from .onnx_model import OnnxSegmentor
+
+    runner = OnnxSegmentor(path)
+    results: list[tuple[tuple[int, int], dict[str, float] | str]] = []
+    for h, w in sizes:
+        x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(h * 10007 + w))
+        with torch.no_grad():
+            expected = model.forward_scores(x)
+        try:
+            results.append(((h, w), output_agreement(expected, runner(x))))
+        except InputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime's failure at a size is the finding
+            results.append(((h, w), " ".join(str(err).split())[:200]))
+    return results
+
+
+def _verify(model: torch.nn.Module, written: Path, sizes: list, path: Path, fixed_size: bool,
+            report: Callable | None) -> None:
+    results = verify_onnx(model, written, sizes)
+    for size, stats in results if report else ():
+        report(size, stats)
+    bad = [(size, stats) for size, stats in results if isinstance(stats, str) or not agrees(stats)]
+    if not bad:
+        return
+    (h, w), stats = bad[0]
+    found = stats if isinstance(stats, str) else (
+        f"norm-relative error {stats['norm_relative']:.1e} (limit {NORM_TOLERANCE:.0e}), same label on "
+        f"{100 * stats['same_label']:.2f}% of pixels (at least {100 * LABEL_AGREEMENT:.1f}% needed)")
+    example_ok = results[0][0] not in [size for size, _ in bad]
+    if example_ok and not fixed_size:
+        raise InputError(
+            f"{path}: not written: the exported graph is right at its export size {sizes[0][0]}x{sizes[0][1]} but "
+            f"not at {h}x{w} ({found}) — the model bakes a size in (adaptive pooling to a size that is not a "
+            f"factor of its features, say); export it for one size with fixed_size=True (idrnet export "
+            f"--fixed-size) at the size it will run at")
+    raise InputError(f"{path}: not written: ONNX Runtime differs from PyTorch at {h}x{w}: {found}")
 
 
 def onnx_metadata(model: torch.nn.Module, data_description: Any = None) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .export import ONNX_ATTACH_KEY, ONNX_CONFIG_KEY, ONNX_DATA_KEY, ONNX_PRECISION_KEY
+from .export import ONNX_ATTACH_KEY, ONNX_CONFIG_KEY, ONNX_DATA_KEY, ONNX_FIXED_SIZE_KEY, ONNX_PRECISION_KEY
 from .graph_model import GraphSegmentor, stored_config
 
 
@@ -50,10 +51,16 @@ class OnnxSegmentor(GraphSegmentor):
         super().__init__(config, str(path))
         self.data_description: str | None = description
         self.precision = meta.get(ONNX_PRECISION_KEY, "fp32")
+        fixed = meta.get(ONNX_FIXED_SIZE_KEY)
+        self.fixed_size: tuple[int, int] | None = tuple(json.loads(fixed)) if fixed else None
         self.path = path
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K, H, W)`` at the input's size."""
+        if self.fixed_size is not None and tuple(images.shape[2:]) != self.fixed_size:
+            h, w = self.fixed_size
+            raise InputError(f"{self.path} was exported for {h}x{w} inputs only (--fixed-size), not "
+                             f"{images.shape[2]}x{images.shape[3]}: resize to it, or use slide inference with that crop")
         array = np.ascontiguousarray(images.detach().cpu().numpy().astype(np.float32))
         (logits,) = self.session.run(["logits"], {"images": array})
         return torch.from_numpy(logits).to(images.device)
