@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh), generate the context dataset and train IDRNet-FCN on it, on the CPU.
+# Set up (scripts/setup.sh, the package without extras), generate the context dataset and train IDRNet-FCN on it, on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+IDRNET_EXTRAS="" bash scripts/setup.sh  # the package alone: training needs none of the test extras
 export HF_HUB_OFFLINE=1
 if [ ! -f data/synth/dataset.yaml ]; then
     # --overwrite: a generation interrupted before its dataset.yaml left generated files only

@@ -206,3 +206,13 @@ def test_relations_cli_on_a_baseline_is_a_clear_error(tmp_path, capsys):
     path = save_checkpoint(build_model(tiny_config("fcn")), tmp_path / "fcn.safetensors")
     assert main(["relations", str(path), "--out", str(tmp_path)]) == 2
     assert "no IDRNet head" in capsys.readouterr().err
+
+
+def test_compare_and_relations_write_under_runs_by_default_never_into_the_current_folder():
+    from idrnet.cli.compare import default_compare_dir
+    from idrnet.cli.main import build_parser
+
+    assert default_compare_dir("runs/fcn/final.safetensors", "runs/idr/final.safetensors") == \
+        Path("runs/compare/fcn-final_vs_idr-final")
+    assert default_compare_dir("a.safetensors", "b.safetensors") == Path("runs/compare/a_vs_b")
+    assert build_parser().parse_args(["relations", "x.safetensors"]).out == "runs/relations"

@@ -130,6 +130,10 @@ def test_formats_json_and_overlay(split_client):
         np.testing.assert_array_equal(mask > 0, expected == s["class_id"])
         assert s["label"] == arms[1].predictor.class_names[s["class_id"]] and 0 < s["score"] <= 1
     assert abs(sum(s["area"] for s in segments) - 1) < 1e-6
+    by_accept = client.post("/v1/segment?arm=B", content=encode(rgb), headers={"Accept": "application/json"})
+    assert by_accept.headers["content-type"] == "application/json" and by_accept.json() == segments
+    anything = client.post("/v1/segment?arm=B", content=encode(rgb), headers={"Accept": "*/*"})
+    assert anything.headers["content-type"] == "image/png"
     overlay = client.post("/v1/segment?format=overlay", files={"image": ("x.png", encode(rgb), "image/png")})
     assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(overlay.content)).size == (56, 40)
@@ -533,26 +537,35 @@ def test_serve_cli_user_errors(saved_models, tmp_path):
 
 
 def test_docs_python_client_runs_against_a_server(saved_models, tmp_path, monkeypatch, capsys):
-    """The Python client of docs/serving.md, executed as written (only the port differs)."""
+    """The Python clients of docs/serving.md (Hugging Face's InferenceClient, then ours), executed as
+    written (only the port differs)."""
     import re
+
+    from huggingface_hub import constants
 
     text = (Path(__file__).parents[1] / "docs" / "serving.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) == 1
+    assert len(blocks) == 2 and "InferenceClient" in blocks[0]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the client refuses even 127.0.0.1 offline
     port = free_port()
     process = start_server([str(saved_models[0])], port)
     rgb = random_rgb(40, 40, seed=9)
     (tmp_path / "image.png").write_bytes(encode(rgb))
     (tmp_path / "image_truth.png").write_bytes(label_bytes(np.zeros((40, 40), np.uint8)))
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "street.jpg").write_bytes(encode(random_rgb(40, 56, seed=3)))
     try:
-        exec(compile(blocks[0].replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}"), "serving.md", "exec"), {})
+        hub_client: dict = {}
+        exec(compile(blocks[0].replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}"), "serving.md", "exec"),
+             hub_client)
+        exec(compile(blocks[1].replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}"), "serving.md", "exec"), {})
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
     printed = capsys.readouterr().out
     assert printed.startswith("A {'request_id'") and "'labelled_pixels': 1600" in printed
     assert np.asarray(Image.open(tmp_path / "image_labels.png")).shape == (40, 40)
+    assert hub_client["segments"] and all(s.mask.size == (56, 40) and s.label for s in hub_client["segments"])
 
 
 # ONNX Runtime serves in test_int8_arm_is_calibrated_on_the_given_images (and agrees with eager in

@@ -68,6 +68,9 @@ class Predictor:
     ``onnxruntime``, ``openvino``) choose how the model runs (see docs/deployment.md); ``auto`` is the
     fastest measured path for the precision on a CPU (fp32: compiled, falling back to eager when
     compilation fails) and eager on a GPU; the environment variable ``IDRNET_BACKEND`` overrides it.
+    The default (None) is eager for fp32 and bf16 — compiling costs seconds and pays only over many
+    images (pass ``backend="auto"`` for those, as ``idrnet predict`` and ``idrnet serve`` do) — and
+    ``auto`` for int8, which eager cannot run, or when ``IDRNET_BACKEND`` is set.
     int8 is calibrated on ``calibration_images`` images drawn (with ``seed``) from ``calibration``: a
     folder of images, a custom dataset folder or a training YAML, or a list of preprocessed tensors.
     """
@@ -82,7 +85,7 @@ class Predictor:
         tta: TTAConfig | None = None,
         test_scale: tuple[int, int] | None | bool = True,
         precision: str = "fp32",
-        backend: str | None = "auto",
+        backend: str | None = None,
         calibration: str | os.PathLike | Sequence[torch.Tensor] | None = None,
         calibration_images: int = 32,
         threads: int | None = None,
@@ -115,6 +118,8 @@ class Predictor:
         from ..deploy.graph_model import GraphSegmentor
         from ..deploy.runtime import accelerate
 
+        if backend is None:
+            backend = "auto" if precision == "int8" or os.environ.get("IDRNET_BACKEND") else "eager"
         batches = None
         if precision == "int8" and not isinstance(self.model, GraphSegmentor):
             if calibration is None:

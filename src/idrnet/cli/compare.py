@@ -1,7 +1,7 @@
 """A/B-test two models on the same data: mIoU difference with a bootstrap interval, per-class deltas,
 and a gallery of the images where they disagree most.
 
-  idrnet compare MODEL_A MODEL_B --data CONFIG [--out DIR] [--gallery 8] [--resamples 1000]
+  idrnet compare MODEL_A MODEL_B --data CONFIG [--out DIR (default runs/compare/A_vs_B)] [--gallery 8] [--resamples 1000]
 
 MODEL_A/MODEL_B are our .safetensors files (typically a baseline and its IDRNet version) or zoo names
 (their published weights are used). CONFIG is a training YAML whose data section (and val split) is
@@ -11,6 +11,7 @@ evaluated.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from ..errors import InputError
@@ -25,13 +26,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="training YAML whose data section is evaluated")
     parser.add_argument("--split", help="dataset split (default: the config's val_split)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--out", default="compare", help="output folder: results JSON and gallery (default: compare)")
+    parser.add_argument("--out", help="output folder: results JSON and gallery (default: runs/compare/A_vs_B, "
+                                       "named after the two models)")
     parser.add_argument("--gallery", type=at_least(0), default=8, help="how many most-disagreeing images to draw (default 8)")
     parser.add_argument("--resamples", type=at_least(10), default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--limit", type=at_least(1), help="only the first N images")
     parser.add_argument("--names", nargs=2, metavar=("A", "B"), help="labels of the two models in the report and gallery")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
     add_tta_arguments(parser)
+
+
+def default_compare_dir(model_a: str, model_b: str) -> Path:
+    """``runs/compare/<A>_vs_<B>``, after the labels that tell the two models apart: never the current
+    folder, and a different folder for another pair."""
+    from ..apis.load import distinct_names
+
+    a, b = (re.sub(r"[^A-Za-z0-9._-]+", "-", n).strip("-") for n in distinct_names(model_a, model_b))
+    return Path("runs") / "compare" / f"{a}_vs_{b}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.compare import compare_models, format_comparison, write_gallery
 
     config = load_train_config(args.data, args.overrides)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else default_compare_dir(args.model_a, args.model_b)
     check_output(out / "compare.json", args.overwrite)
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:

@@ -19,7 +19,8 @@ from .common import at_least
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet relations``."""
     parser.add_argument("checkpoint", help=".safetensors file or zoo name")
-    parser.add_argument("--out", default="relations", help="output folder (default: relations)")
+    parser.add_argument("--out", default="runs/relations", help="output folder (default: runs/relations; files are "
+                                                               "named after the checkpoint)")
     parser.add_argument("--top", type=at_least(1), default=3, help="helpers listed per class (default 3)")
     parser.add_argument("--max-classes", type=at_least(1), default=40,
                         help="draw only the classes with the strongest relations (default 40)")

@@ -451,8 +451,12 @@ class Trainer:
 
     def validate(self, iteration: int) -> dict[str, Any]:
         """Evaluate on the validation split; keep ``best.safetensors`` when the mIoU improves."""
+        from tqdm import tqdm
+
         metrics = evaluate(self.model, self.val_set, self.device)
         self._record({"iteration": iteration, "val_mIoU": metrics["mIoU"], "val_aAcc": metrics["aAcc"]})
+        if self.rank == 0:  # every validation on the console, not only the last (above the progress bar)
+            tqdm.write(f"iteration {iteration}: val mIoU {100 * metrics['mIoU']:.2f}, aAcc {100 * metrics['aAcc']:.2f}")
         if self.scalars:
             for key in ("mIoU", "aAcc", "mAcc"):
                 self.scalars.add_scalar(f"val/{key}", metrics[key], iteration)

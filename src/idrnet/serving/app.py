@@ -30,6 +30,17 @@ from .options import ServeOptions
 
 log = logging.getLogger("idrnet.serve")
 FORMATS = ("png", "json", "overlay")
+_ACCEPTED = {"image/png": "png", "application/json": "json", "image/jpeg": "overlay"}
+
+
+def format_from_accept(accept: str) -> str:
+    """The answer's format when the URL names none: the first of the Accept header's media types we
+    produce (Hugging Face's InferenceClient with ``Accept: application/json`` gets JSON), else PNG."""
+    for item in accept.split(","):
+        media = item.split(";")[0].strip().lower()
+        if media in _ACCEPTED:
+            return _ACCEPTED[media]
+    return "png"
 
 
 def assign_arm(client_id: str | None, split: float, rng: random.Random) -> str:
@@ -222,8 +233,9 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
                 "arms": {name: arm.describe() for name, arm in state.arms.items()}}
 
     @app.post("/v1/segment")
-    async def segment(request: Request, format: str = "png", arm: str | None = None) -> Response:
+    async def segment(request: Request, format: str | None = None, arm: str | None = None) -> Response:
         start = time.perf_counter()
+        format = format or format_from_accept(request.headers.get("accept", ""))
         if format not in FORMATS:
             state.metrics.error("bad_format")
             raise HTTPProblem(400, f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
