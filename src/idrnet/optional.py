@@ -8,7 +8,7 @@ from types import ModuleType
 # module → the extra of `pip install "idrnet[EXTRA]"` that provides it
 EXTRAS = {"onnx": "deploy", "onnxruntime": "deploy", "onnxscript": "deploy", "segmentation_models_pytorch": "smp",
           "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve",
-          "openvino": "openvino", "nncf": "openvino", "torchao": "int8"}
+          "openvino": "openvino", "nncf": "openvino", "torchao": "int8", "huggingface_hub": "hub"}
 
 
 class MissingExtraError(ImportError):

@@ -26,8 +26,8 @@ def create_model(
     """Build a segmentor.
 
     ``name`` is a zoo name (``"idrnet_upernet_resnet50os8_ade20k"``), a :class:`ModelConfig`, a YAML
-    model config file, or a ``.safetensors`` file written by ``idrnet convert`` or training (config
-    and weights in one).
+    model config file, a ``.safetensors`` file written by ``idrnet convert`` or training (config
+    and weights in one), or ``hf-hub:user/repo`` (a model shared with ``push_to_hub``).
     ``checkpoint`` is a path or URL (ours or an official SSSegmentation ``.pth``), or ``True`` for the
     zoo entry's official checkpoint (downloaded once and cached). ``num_classes`` replaces the number of
     classes (for fine-tuning; incompatible with a checkpoint of another size).
@@ -36,6 +36,10 @@ def create_model(
     that library's model, with IDRNet attached when its ``idrnet`` is true.
     The model is returned in eval mode.
     """
+    from ..hub import is_hub_source, resolve
+
+    if is_hub_source(name):  # hf-hub:user/repo: the repository's model.safetensors, cached
+        name = str(resolve(name))
     config, weights_source, state = _resolve(name, checkpoint)
     if num_classes is not None:
         config = dataclasses.replace(config, num_classes=num_classes)

@@ -36,9 +36,11 @@ MODEL_FILE_SUFFIXES = (".safetensors", ".onnx", ".yaml", ".yml", ".pth", ".pt")
 def check_model_source(source: Any, what: str = "model") -> None:
     """Refuse, before anything is built or read, a model argument that is none of the things a model can
     be: a zoo name (unknown names get suggestions), an existing file, a built module or a config object."""
+    from ..hub import is_hub_source
     from ..models.zoo import get_entry
 
-    if not isinstance(source, (str, os.PathLike)) or str(source) in MODEL_ZOO or Path(source).is_file():
+    if not isinstance(source, (str, os.PathLike)) or str(source) in MODEL_ZOO or Path(source).is_file() \
+            or is_hub_source(source):
         return
     if Path(source).is_dir():
         raise InputError(f"{source} is a folder, not a {what}: give a zoo name, a .safetensors file, a model YAML "
@@ -70,8 +72,10 @@ def zoo_description(zoo_name: str) -> DataDescription:
 def stored_description(model: Any, checkpoint: Any = None) -> DataDescription | None:
     """The data description that comes with a model: stored in its ``.safetensors`` file (the checkpoint's,
     else the model's), or the zoo dataset's for a zoo name; None when there is none."""
+    from ..hub import is_hub_source, resolve
     from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
 
+    model = str(resolve(model)) if is_hub_source(model) else model
     source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
     stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}
     if DATA_METADATA_KEY in stored:
@@ -86,8 +90,11 @@ def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
     """``source`` ready to run on ``device``: an ``.onnx`` file with ONNX Runtime (its stored description),
     a built module as it is, anything else through :func:`idrnet.create_model` with ``checkpoint`` (as
     there: a path, URL or ``True`` for a zoo entry's published weights)."""
+    from ..hub import is_hub_source, resolve
     from .create import create_model
 
+    if is_hub_source(source):  # downloaded once into the Hugging Face cache
+        source = str(resolve(source))
     if is_graph_file(source):
         from ..deploy.onnx_model import OnnxSegmentor
 

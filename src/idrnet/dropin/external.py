@@ -139,3 +139,37 @@ def build_any(config: Any) -> nn.Module:
     if isinstance(config, ModelConfig):
         return build_model(config)
     return build_external(config)
+
+
+def config_line_of(model: nn.Module) -> SMPModelConfig:
+    """The config line of a model IDRNet was attached to (or wrapped) by hand, read back from the SMP
+    model's own record of its arguments, so that it is saved and rebuilt like a config-line model. What a
+    config line cannot hold (another library's model, ``aux_params``, an activation) is an error naming it."""
+    from .attach import AttachConfig, AttachedModel
+
+    inner = getattr(model, "model", None)
+    record = getattr(inner, "_hub_mixin_config", None)
+    if record is None or not type(inner).__module__.startswith("segmentation_models_pytorch"):
+        raise InputError(f"cannot save a {type(inner).__name__} with a way to rebuild it: only idrnet's models, SMP "
+                         "models and config-line models (model: {type: smp|torchvision, …}) carry one")
+    arguments = dict(record)
+    for key in ("aux_params", "activation"):
+        if arguments.pop(key, None) is not None:
+            raise InputError(f"an SMP model with {key} cannot be saved as a config line yet; save its state_dict")
+    encoder_name = arguments.pop("encoder_name", "resnet34")
+    arguments.pop("encoder_weights", None)
+    arguments.pop("classes", None)
+    options = {k: list(v) if isinstance(v, tuple) else v for k, v in arguments.items()}
+    config = model.config
+    defaults = AttachConfig(num_classes=config.num_classes)
+    derived = {"num_classes", "classifier", "features", "ignore_index", "inference", "size_divisor", "input_size"}
+    attach_options = {f.name: getattr(config, f.name) for f in dataclasses.fields(AttachConfig)
+                      if f.name not in derived and getattr(config, f.name) != getattr(defaults, f.name)}
+    line = SMPModelConfig(num_classes=config.num_classes, arch=type(inner).__name__, encoder_name=encoder_name,
+                          options=options, idrnet=isinstance(model, AttachedModel), attach=attach_options,
+                          ignore_index=config.ignore_index, inference=config.inference)
+    if line.arch not in SMP_ARCHITECTURES:
+        raise InputError(f"SMP's {line.arch} cannot be saved as a config line yet (expected one of "
+                         f"{', '.join(SMP_ARCHITECTURES)}); save its state_dict")
+    _check_options(line.options, SMP_OPTIONS, f"{line.arch} arguments")
+    return line

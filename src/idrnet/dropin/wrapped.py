@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..models.heads import AuxiliaryLogits, DecodeHead
 from ..models.segmentor import TrainOutputs, pad_to_multiple
+from ..hub import HubMethods
 
 
 class _NoHead(DecodeHead):
@@ -29,7 +30,7 @@ def _pad_to_fixed_size(images: torch.Tensor, size: tuple[int, int]) -> torch.Ten
     return F.pad(images, (0, size[1] - w, 0, size[0] - h))
 
 
-class WrappedModel(nn.Module):
+class WrappedModel(nn.Module, HubMethods):
     """A model of another library (SMP, torchvision, one's own) as the idrnet tools see it:
     ``forward`` = the model's own forward; ``forward_scores`` = logits ``(B, K, H, W)`` at the input's
     size; ``forward_train`` = the logits a training step supervises (with torchvision's ``aux``).

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from ..data.description import ignore_label
 from .config import ModelConfig
 from .heads import AuxiliaryLogits, DecodeHead
+from ..hub import HubMethods
 
 
 def pad_to_multiple(images: torch.Tensor, divisor: int) -> torch.Tensor:
@@ -33,7 +34,7 @@ class TrainOutputs:
     head_state: Any = None
 
 
-class Segmentor(nn.Module):
+class Segmentor(nn.Module, HubMethods):
     """A semantic segmentation network.
 
     ``model(images)`` returns class logits ``(B, K, H, W)`` at the input's size, in train and eval mode.

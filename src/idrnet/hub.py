@@ -1,0 +1,191 @@
+"""Share models on the Hugging Face Hub: ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub``, and
+``hf-hub:user/repo`` wherever a model is named.
+
+A model folder (local, or a Hub repository) holds ``model.safetensors`` — the same file training writes:
+weights, the model's config (or the config line of an SMP/torchvision model) and the data description —
+a ``README.md`` model card, and a ``config.json`` that makes ``smp.from_pretrained`` (which would otherwise
+fail on the state dict) stop with a line saying to load the model with idrnet. Reading never unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import InputError
+
+HUB_PREFIX = "hf-hub:"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+CONFIG_NAME = "config.json"
+FOLDER_FILES = (WEIGHTS_NAME, CARD_NAME, CONFIG_NAME)
+# smp.from_pretrained reads config.json's "_model_class" and looks it up in its own module: this name
+# is what its error message (AttributeError) then shows.
+SMP_LOADER_MESSAGE = "saved by idrnet (IDRNet attached): load it with idrnet.from_pretrained(...), pip install idrnet"
+
+
+def is_hub_source(source: Any) -> bool:
+    """Whether ``source`` is an ``hf-hub:user/repo[@revision]`` model name."""
+    return isinstance(source, str) and source.startswith(HUB_PREFIX)
+
+
+def _storable(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with what :func:`~idrnet.models.checkpoint.save_checkpoint` needs to rebuild it: ours as
+    it is; a model IDRNet was attached to by hand gets the config line of its SMP model."""
+    from .dropin.external import config_line_of
+    from .dropin.wrapped import WrappedModel
+
+    if isinstance(model, WrappedModel) and getattr(model, "external", None) is None:
+        model.external = config_line_of(model)
+    return model
+
+
+def model_card(model: torch.nn.Module, description: Any = None, metrics: dict[str, Any] | None = None,
+               training_config: dict[str, Any] | None = None, repo_id: str | None = None) -> str:
+    """A Hub model card (markdown with YAML front matter): task, classes, data description, training
+    config, metrics of the last test, the library versions it needs and how to load it."""
+    import yaml
+
+    from . import __version__
+    from .models.external_config import external_record
+
+    record = external_record(model)
+    where = f"hf-hub:{repo_id}" if repo_id else "path/to/this/folder"
+    classes = list(description.classes) if description is not None else [f"class {i}" for i in range(model.num_classes)]
+    needs = [f"idrnet {__version__}", f"torch {torch.__version__.split('+')[0]}"]
+    if record is not None:
+        needs.append(f"{record['library']} {record['version']}")
+    front = {"library_name": "idrnet", "pipeline_tag": "image-segmentation", "tags": ["semantic-segmentation", "idrnet"]}
+    lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
+             f"# {repo_id.split('/')[-1] if repo_id else 'idrnet model'}", "",
+             "Semantic segmentation" + (" with IDRNet (NeurIPS 2023) attached to a "
+                                        f"{record['library']} model" if record else " (idrnet)") + ".", "",
+             "## Load it", "", "```python", "import idrnet", "",
+             f'model = idrnet.from_pretrained("{where.removeprefix("hf-hub:")}")   # eval mode; logits = model(images)',
+             f'labels = idrnet.Predictor("{where}").predict("photo.jpg")', "```", "",
+             f"Every `idrnet` verb takes `{where}` as its model (`idrnet predict`, `test`, `serve`, …).", "",
+             f"## Classes ({len(classes)})", "", ", ".join(f"{i}: {n}" for i, n in enumerate(classes)), ""]
+    if description is not None:
+        rest = {k: v for k, v in json.loads(description.to_json()).items() if k not in ("classes", "palette")}
+        lines += ["## Data description", "", "Besides the classes and their colours (stored in model.safetensors):",
+                  "", "```json", json.dumps(rest), "```", ""]
+    if metrics:
+        shown = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
+        lines += ["## Metrics (last `idrnet test`)", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {100 * v:.2f} |" if isinstance(v, float) and k[0] in "am" else f"| {k} | {v} |"
+                  for k, v in shown.items()]
+        lines.append("")
+    if training_config:
+        lines += ["## Training config", "", "```yaml", yaml.safe_dump(training_config, sort_keys=False).strip(), "```", ""]
+    lines += ["## Needs", "", ", ".join(needs) + f" (saved with Python {platform.python_version()})", ""]
+    return "\n".join(lines)
+
+
+def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, data_description: Any = None,
+                    metrics: dict[str, Any] | None = None, training_config: dict[str, Any] | None = None,
+                    repo_id: str | None = None, overwrite: bool = False) -> Path:
+    """Write ``model`` as a model folder (``model.safetensors``, ``README.md``, ``config.json``), each file
+    atomically. ``data_description``: class names and colours (a DataDescription or its JSON);
+    ``metrics`` (e.g. ``idrnet test``'s JSON) and ``training_config`` go into the model card. A folder
+    already holding a model is refused unless ``overwrite``."""
+    from .atomic import write_text
+    from .data.description import DataDescription
+    from .models.checkpoint import description_json, save_checkpoint
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory} is a file; save_pretrained writes a folder")
+    existing = [n for n in FOLDER_FILES if (directory / n).exists()]
+    if existing and not overwrite:
+        raise InputError(f"{directory} already holds a model ({', '.join(existing)}); pass overwrite=True to replace it")
+    text = description_json(data_description)
+    description = DataDescription.from_json(text, "data_description") if text else None
+    save_checkpoint(_storable(model), directory / WEIGHTS_NAME, data_description=text)
+    write_text(directory / CARD_NAME, model_card(model, description, metrics, training_config, repo_id))
+    write_text(directory / CONFIG_NAME, json.dumps({"_model_class": SMP_LOADER_MESSAGE, "library": "idrnet",
+                                                    "num_classes": model.num_classes}, indent=1) + "\n")
+    return directory
+
+
+def resolve(source: str | os.PathLike, revision: str | None = None) -> Path:
+    """The local ``model.safetensors`` of a model folder or a Hub repository (``user/repo`` or
+    ``hf-hub:user/repo[@revision]``), downloaded once into the Hugging Face cache; with
+    ``HF_HUB_OFFLINE=1`` only the cache is read."""
+    text = os.fspath(source)
+    if text.startswith(HUB_PREFIX):
+        text = text[len(HUB_PREFIX):]
+        if "@" in text:
+            text, revision = text.split("@", 1)
+    local = Path(text)
+    if local.is_dir():
+        weights = local / WEIGHTS_NAME
+        if not weights.is_file():
+            raise FileNotFoundError(f"{local} holds no {WEIGHTS_NAME}: not a folder written by save_pretrained")
+        return weights
+    if local.is_file() and local.suffix == ".safetensors":
+        return local
+    if text.count("/") != 1 or any(c in text for c in " \\:"):
+        raise InputError(f"{source}: not a model folder, nor a Hub repository name (user/repo)")
+    from .optional import require
+
+    require("huggingface_hub", "loading models from the Hugging Face Hub")
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(hf_hub_download(text, WEIGHTS_NAME, revision=revision))
+    except LocalEntryNotFoundError as err:
+        raise InputError(f"hf-hub:{text}: not in the local Hugging Face cache and the Hub cannot be reached "
+                         f"({'HF_HUB_OFFLINE is set' if os.environ.get('HF_HUB_OFFLINE') else 'offline?'})") from err
+    except EntryNotFoundError as err:
+        raise InputError(f"hf-hub:{text}: the repository has no {WEIGHTS_NAME}: not saved by idrnet") from err
+    except RepositoryNotFoundError as err:
+        raise InputError(f"hf-hub:{text}: no such repository (or it is private: log in with `hf auth login`)") from err
+
+
+def from_pretrained(source: str | os.PathLike, revision: str | None = None) -> torch.nn.Module:
+    """The model of a folder written by :func:`save_pretrained` or of a Hub repository (``user/repo``,
+    ``hf-hub:user/repo``), in eval mode (SMP/torchvision models rebuilt from their config line)."""
+    from .apis.create import create_model
+
+    return create_model(str(resolve(source, revision)))
+
+
+def push_to_hub(model: torch.nn.Module, repo_id: str, data_description: Any = None,
+                metrics: dict[str, Any] | None = None, training_config: dict[str, Any] | None = None,
+                private: bool = False, commit_message: str = "Upload model with idrnet", token: str | None = None,
+                api: Any = None) -> str:
+    """Write the model folder of :func:`save_pretrained` and upload it to ``repo_id`` (created if
+    missing); returns the commit URL. ``api``: an ``huggingface_hub.HfApi`` (made from ``token`` when not
+    given)."""
+    from .optional import require
+
+    if api is None:
+        require("huggingface_hub", "uploading to the Hugging Face Hub")
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="idrnet_hub_") as tmp:
+        folder = save_pretrained(model, Path(tmp) / "model", data_description, metrics, training_config, repo_id)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message)
+    return str(getattr(commit, "commit_url", commit))
+
+
+class HubMethods:
+    """``model.save_pretrained(dir)`` and ``model.push_to_hub(repo_id)`` on idrnet's models and on models
+    IDRNet was attached to (see :func:`save_pretrained`, :func:`push_to_hub`)."""
+
+    def save_pretrained(self, directory: str | os.PathLike, data_description: Any = None, **options: Any) -> Path:
+        """Write this model as a model folder (:func:`save_pretrained`)."""
+        return save_pretrained(self, directory, data_description, **options)  # type: ignore[arg-type]
+
+    def push_to_hub(self, repo_id: str, data_description: Any = None, **options: Any) -> str:
+        """Upload this model's folder to ``repo_id`` (:func:`push_to_hub`)."""
+        return push_to_hub(self, repo_id, data_description, **options)  # type: ignore[arg-type]

@@ -1,0 +1,114 @@
+"""Sharing models the Hugging Face way, offline: model folders, the Hub client's own cache (populated
+here, no network), hf-hub: names in the API and the CLI, and push_to_hub against a stand-in HfApi
+(the client has no dry-run for uploads; the stand-in records what would be sent)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import idrnet
+from idrnet.errors import InputError
+from tiny import tiny_config
+
+smp = pytest.importorskip("segmentation_models_pytorch")
+SMALL = {"feats_channels": 16, "transform_channels": 8}
+
+
+def _same_logits(a, b, size=64):
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(a.eval().forward_scores(x), b.eval().forward_scores(x), rtol=0, atol=0)
+
+
+def test_our_model_round_trips_through_a_folder_with_its_card(tmp_path):
+    from idrnet.data.description import DataDescription
+
+    model = idrnet.build_model(tiny_config("idrnet", num_classes=3)).eval()
+    description = DataDescription(("sky", "road", "car"), ((0, 0, 255), (128, 128, 128), (255, 0, 0)))
+    folder = model.save_pretrained(tmp_path / "m", description, metrics={"mIoU": 0.5, "aAcc": 0.9})
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    card = (folder / "README.md").read_text()
+    assert "pipeline_tag: image-segmentation" in card and "0: sky" in card and "| mIoU | 50.00 |" in card
+    _same_logits(model, idrnet.from_pretrained(folder))
+    assert idrnet.Predictor(str(folder / "model.safetensors")).class_names == ("sky", "road", "car")
+    with pytest.raises(InputError, match="already holds a model"):
+        model.save_pretrained(folder)
+
+
+def test_an_attached_smp_model_loads_back_and_smp_points_to_idrnet(tmp_path):
+    torch.manual_seed(0)
+    model = idrnet.attach(smp.Unet("resnet18", encoder_weights=None, classes=4, decoder_channels=(64, 32, 16, 8, 4)),
+                          4, **SMALL)
+    with torch.no_grad():
+        model.decode_head.class_relations_mean.add_(torch.rand(4, 4))
+    folder = idrnet.save_pretrained(model, tmp_path / "unet")
+    loaded = idrnet.from_pretrained(str(folder))
+    assert type(loaded.model).__name__ == "Unet" and loaded.config.feats_channels == 16
+    _same_logits(model, loaded)
+    with pytest.raises(AttributeError, match="load it with idrnet.from_pretrained"):
+        smp.from_pretrained(str(folder))
+
+
+def _populate_hub_cache(cache, repo_id, folder, commit="0" * 40):
+    """The Hugging Face cache layout (models--user--repo/{refs/main, snapshots/<commit>/…}), as
+    hf_hub_download leaves it, so the client itself finds the files offline."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(folder, repo / "snapshots" / commit)
+
+
+def test_hf_hub_names_load_from_the_clients_cache_in_the_api_and_the_cli(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from idrnet.cli.main import main as cli
+
+    model = idrnet.build_model(tiny_config("idrnet", num_classes=3)).eval()
+    folder = model.save_pretrained(tmp_path / "m")
+    cache = tmp_path / "hf-cache"
+    _populate_hub_cache(cache, "someone/tiny-idrnet", folder)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    _same_logits(model, idrnet.create_model("hf-hub:someone/tiny-idrnet"))
+    _same_logits(model, idrnet.from_pretrained("someone/tiny-idrnet"))
+    image = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 40, 3), dtype=np.uint8)).save(image)
+    assert idrnet.Predictor("hf-hub:someone/tiny-idrnet").predict(str(image)).shape == (32, 40)
+    assert cli(["predict", str(image), "--model", "hf-hub:someone/tiny-idrnet", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "photo.png").is_file()
+    assert cli(["predict", str(image), "--model", "hf-hub:someone/not-cached", "--out", str(tmp_path / "o2")]) == 2
+    assert "not in the local Hugging Face cache" in capsys.readouterr().err
+
+
+def test_push_to_hub_sends_the_folder_to_the_repository(tmp_path):
+    class StandInApi:
+        def __init__(self):
+            self.calls = []
+
+        def create_repo(self, repo_id, private, exist_ok):
+            self.calls.append(("create_repo", repo_id, private, exist_ok))
+
+        def upload_folder(self, repo_id, folder_path, commit_message):
+            from pathlib import Path
+
+            sent = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
+            self.calls.append(("upload_folder", repo_id, sorted(sent), commit_message))
+            self.sent = sent
+            return "https://huggingface.co/someone/tiny/commit/abc"
+
+    api = StandInApi()
+    model = idrnet.build_model(tiny_config("idrnet", num_classes=3))
+    assert model.push_to_hub("someone/tiny", api=api).endswith("/commit/abc")
+    assert api.calls[0] == ("create_repo", "someone/tiny", False, True)
+    assert api.calls[1][2] == ["README.md", "config.json", "model.safetensors"]
+    assert "hf-hub:someone/tiny" in api.sent["README.md"].decode()
+    assert json.loads(api.sent["config.json"])["library"] == "idrnet"
