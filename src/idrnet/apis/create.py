@@ -36,7 +36,7 @@ def create_model(
     that library's model, with IDRNet attached when its ``idrnet`` is true.
     The model is returned in eval mode.
     """
-    from ..hub import is_hub_source, resolve
+    from .hub import is_hub_source, resolve
 
     if is_hub_source(name):  # hf-hub:user/repo: the repository's model.safetensors, cached
         name = str(resolve(name))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..models.heads import AuxiliaryLogits, DecodeHead
 from ..models.segmentor import TrainOutputs, pad_to_multiple
-from ..hub import HubMethods
+from ..models.model_folder import HubMethods
 
 
 class _NoHead(DecodeHead):
@@ -47,6 +47,14 @@ class WrappedModel(nn.Module, HubMethods):
         self.ignore_index = config.ignore_index
         self.align_corners = config.align_corners
         self._no_head = _NoHead()
+
+    def prepare_to_save(self) -> None:
+        """A model IDRNet was attached to by hand carries no config line: read it back from the SMP
+        model's own record of its arguments (an error names what a config line cannot hold)."""
+        if self.external is None:
+            from .external import config_line_of
+
+            self.external = config_line_of(self)
 
     @classmethod
     def of(cls, model: nn.Module, num_classes: int, **options: Any) -> "WrappedModel":

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ..data.description import ignore_label
 from .config import ModelConfig
 from .heads import AuxiliaryLogits, DecodeHead
-from ..hub import HubMethods
+from .model_folder import HubMethods
 
 
 def pad_to_multiple(images: torch.Tensor, divisor: int) -> torch.Tensor:

@@ -1,10 +1,10 @@
-"""Share models on the Hugging Face Hub: ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub``, and
-``hf-hub:user/repo`` wherever a model is named.
+"""Model folders: ``save_pretrained`` / ``push_to_hub`` and the ``model.save_pretrained(dir)`` methods.
 
-A model folder (local, or a Hub repository) holds ``model.safetensors`` — the same file training writes:
-weights, the model's config (or the config line of an SMP/torchvision model) and the data description —
-a ``README.md`` model card, and a ``config.json`` that makes ``smp.from_pretrained`` (which would otherwise
-fail on the state dict) stop with a line saying to load the model with idrnet. Reading never unpickles.
+A model folder (local, or a Hugging Face Hub repository) holds ``model.safetensors`` — the same file
+training writes: weights, the model's config (or the config line of an SMP/torchvision model) and the
+data description — a ``README.md`` model card, and a ``config.json`` that makes ``smp.from_pretrained``
+(which would otherwise fail on the state dict) stop with a line saying to load the model with idrnet.
+Reading a folder back (``idrnet.from_pretrained``, ``hf-hub:`` names) is in :mod:`idrnet.apis.hub`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from typing import Any
 
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
-HUB_PREFIX = "hf-hub:"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 CONFIG_NAME = "config.json"
@@ -30,21 +29,6 @@ FOLDER_FILES = (WEIGHTS_NAME, CARD_NAME, CONFIG_NAME)
 SMP_LOADER_MESSAGE = "saved by idrnet (IDRNet attached): load it with idrnet.from_pretrained(...), pip install idrnet"
 
 
-def is_hub_source(source: Any) -> bool:
-    """Whether ``source`` is an ``hf-hub:user/repo[@revision]`` model name."""
-    return isinstance(source, str) and source.startswith(HUB_PREFIX)
-
-
-def _storable(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` with what :func:`~idrnet.models.checkpoint.save_checkpoint` needs to rebuild it: ours as
-    it is; a model IDRNet was attached to by hand gets the config line of its SMP model."""
-    from .dropin.external import config_line_of
-    from .dropin.wrapped import WrappedModel
-
-    if isinstance(model, WrappedModel) and getattr(model, "external", None) is None:
-        model.external = config_line_of(model)
-    return model
-
 
 def model_card(model: torch.nn.Module, description: Any = None, metrics: dict[str, Any] | None = None,
                training_config: dict[str, Any] | None = None, repo_id: str | None = None) -> str:
@@ -52,8 +36,8 @@ def model_card(model: torch.nn.Module, description: Any = None, metrics: dict[st
     config, metrics of the last test, the library versions it needs and how to load it."""
     import yaml
 
-    from . import __version__
-    from .models.external_config import external_record
+    from .. import __version__
+    from .external_config import external_record
 
     record = external_record(model)
     where = f"hf-hub:{repo_id}" if repo_id else "path/to/this/folder"
@@ -94,9 +78,9 @@ def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, data_d
     atomically. ``data_description``: class names and colours (a DataDescription or its JSON);
     ``metrics`` (e.g. ``idrnet test``'s JSON) and ``training_config`` go into the model card. A folder
     already holding a model is refused unless ``overwrite``."""
-    from .atomic import write_text
-    from .data.description import DataDescription
-    from .models.checkpoint import description_json, save_checkpoint
+    from ..atomic import write_text
+    from ..data.description import DataDescription
+    from .checkpoint import description_json, save_checkpoint
 
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
@@ -106,55 +90,13 @@ def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, data_d
         raise InputError(f"{directory} already holds a model ({', '.join(existing)}); pass overwrite=True to replace it")
     text = description_json(data_description)
     description = DataDescription.from_json(text, "data_description") if text else None
-    save_checkpoint(_storable(model), directory / WEIGHTS_NAME, data_description=text)
+    if isinstance(model, HubMethods):
+        model.prepare_to_save()
+    save_checkpoint(model, directory / WEIGHTS_NAME, data_description=text)
     write_text(directory / CARD_NAME, model_card(model, description, metrics, training_config, repo_id))
     write_text(directory / CONFIG_NAME, json.dumps({"_model_class": SMP_LOADER_MESSAGE, "library": "idrnet",
                                                     "num_classes": model.num_classes}, indent=1) + "\n")
     return directory
-
-
-def resolve(source: str | os.PathLike, revision: str | None = None) -> Path:
-    """The local ``model.safetensors`` of a model folder or a Hub repository (``user/repo`` or
-    ``hf-hub:user/repo[@revision]``), downloaded once into the Hugging Face cache; with
-    ``HF_HUB_OFFLINE=1`` only the cache is read."""
-    text = os.fspath(source)
-    if text.startswith(HUB_PREFIX):
-        text = text[len(HUB_PREFIX):]
-        if "@" in text:
-            text, revision = text.split("@", 1)
-    local = Path(text)
-    if local.is_dir():
-        weights = local / WEIGHTS_NAME
-        if not weights.is_file():
-            raise FileNotFoundError(f"{local} holds no {WEIGHTS_NAME}: not a folder written by save_pretrained")
-        return weights
-    if local.is_file() and local.suffix == ".safetensors":
-        return local
-    if text.count("/") != 1 or any(c in text for c in " \\:"):
-        raise InputError(f"{source}: not a model folder, nor a Hub repository name (user/repo)")
-    from .optional import require
-
-    require("huggingface_hub", "loading models from the Hugging Face Hub")
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
-
-    try:
-        return Path(hf_hub_download(text, WEIGHTS_NAME, revision=revision))
-    except LocalEntryNotFoundError as err:
-        raise InputError(f"hf-hub:{text}: not in the local Hugging Face cache and the Hub cannot be reached "
-                         f"({'HF_HUB_OFFLINE is set' if os.environ.get('HF_HUB_OFFLINE') else 'offline?'})") from err
-    except EntryNotFoundError as err:
-        raise InputError(f"hf-hub:{text}: the repository has no {WEIGHTS_NAME}: not saved by idrnet") from err
-    except RepositoryNotFoundError as err:
-        raise InputError(f"hf-hub:{text}: no such repository (or it is private: log in with `hf auth login`)") from err
-
-
-def from_pretrained(source: str | os.PathLike, revision: str | None = None) -> torch.nn.Module:
-    """The model of a folder written by :func:`save_pretrained` or of a Hub repository (``user/repo``,
-    ``hf-hub:user/repo``), in eval mode (SMP/torchvision models rebuilt from their config line)."""
-    from .apis.create import create_model
-
-    return create_model(str(resolve(source, revision)))
 
 
 def push_to_hub(model: torch.nn.Module, repo_id: str, data_description: Any = None,
@@ -164,7 +106,7 @@ def push_to_hub(model: torch.nn.Module, repo_id: str, data_description: Any = No
     """Write the model folder of :func:`save_pretrained` and upload it to ``repo_id`` (created if
     missing); returns the commit URL. ``api``: an ``huggingface_hub.HfApi`` (made from ``token`` when not
     given)."""
-    from .optional import require
+    from ..optional import require
 
     if api is None:
         require("huggingface_hub", "uploading to the Hugging Face Hub")
@@ -181,6 +123,10 @@ def push_to_hub(model: torch.nn.Module, repo_id: str, data_description: Any = No
 class HubMethods:
     """``model.save_pretrained(dir)`` and ``model.push_to_hub(repo_id)`` on idrnet's models and on models
     IDRNet was attached to (see :func:`save_pretrained`, :func:`push_to_hub`)."""
+
+    def prepare_to_save(self) -> None:
+        """Give the model what :func:`~idrnet.models.checkpoint.save_checkpoint` needs to rebuild it
+        (ours carry their config already; a model IDRNet was attached to by hand gets its config line)."""
 
     def save_pretrained(self, directory: str | os.PathLike, data_description: Any = None, **options: Any) -> Path:
         """Write this model as a model folder (:func:`save_pretrained`)."""
