@@ -1,5 +1,5 @@
 """``hf-hub:user/repo`` wherever a model is named, and ``idrnet.from_pretrained``: the model of a folder
-written by :func:`~idrnet.models.pretrained.save_pretrained`, local or on the Hugging Face Hub.
+written by :func:`~idrnet.models.model_folder.save_pretrained`, local or on the Hugging Face Hub.
 Reading never unpickles."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def resolve(source: str | os.PathLike, revision: str | None = None) -> Path:
 
 
 def from_pretrained(source: str | os.PathLike, revision: str | None = None) -> torch.nn.Module:
-    """The model of a folder written by :func:`save_pretrained` or of a Hub repository (``user/repo``,
+    """The model of a folder written by :func:`~idrnet.models.model_folder.save_pretrained` or of a Hub repository (``user/repo``,
     ``hf-hub:user/repo``), in eval mode (SMP/torchvision models rebuilt from their config line)."""
     from .create import create_model
 

@@ -29,7 +29,6 @@ FOLDER_FILES = (WEIGHTS_NAME, CARD_NAME, CONFIG_NAME)
 SMP_LOADER_MESSAGE = "saved by idrnet (IDRNet attached): load it with idrnet.from_pretrained(...), pip install idrnet"
 
 
-
 def model_card(model: torch.nn.Module, description: Any = None, metrics: dict[str, Any] | None = None,
                training_config: dict[str, Any] | None = None, repo_id: str | None = None) -> str:
     """A Hub model card (markdown with YAML front matter): task, classes, data description, training
