@@ -118,11 +118,11 @@ def report(out: Path, seeds: list[int], docs: Path, command: str) -> str:
     for pair, name in (("gain", "miou_by_severity"), ("learned_relations", "miou_by_severity"), ("gain", "examples")):
         shutil.copyfile(out / pair / f"seed_{seeds[0]}" / f"{name}.png", images / f"robustness_{pair}_{name}.png")
     lines += ["", f"## Plots (seed {seeds[0]})", "",
-              f"![gain: mIoU against severity](images/robustness_gain_miou_by_severity.png)", "",
+              "![gain: mIoU against severity](images/robustness_gain_miou_by_severity.png)", "",
               "*FCN baseline (A) and IDRNet-FCN (B): mIoU against severity per corruption; shade: B's 95 % paired interval.*", "",
-              f"![learned relations: mIoU against severity](images/robustness_learned_relations_miou_by_severity.png)", "",
+              "![learned relations: mIoU against severity](images/robustness_learned_relations_miou_by_severity.png)", "",
               "*IDRNet with relations frozen at identity (A) and IDRNet-FCN (B).*", "",
-              f"![examples](images/robustness_gain_examples.png)", "",
+              "![examples](images/robustness_gain_examples.png)", "",
               "*The first validation image under each corruption at severity 3, with both predictions.*"]
     return "\n".join(lines)
 

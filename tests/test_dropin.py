@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn as nn
@@ -217,7 +219,7 @@ def test_a_model_right_only_at_its_export_size_is_refused_dynamic_and_exports_fi
 
 
 # ------------------------------------------------------------------------------- config lines
-def _config(tmp_path, data, model: dict, name: str) -> "Path":
+def _config(tmp_path, data, model: dict, name: str) -> Path:
     import yaml
 
     path = tmp_path / f"{name}.yaml"

@@ -53,6 +53,32 @@ def test_an_attached_smp_model_loads_back_and_smp_points_to_idrnet(tmp_path):
         smp.from_pretrained(str(folder))
 
 
+def test_aux_params_and_dpt_models_save_as_config_lines_and_an_activation_is_refused(tmp_path):
+    """SMP's classification head (aux_params) and DPT round trip; an activation inside forward is named."""
+    from idrnet.dropin.wrapped import WrappedModel
+    from idrnet.errors import InputError
+
+    torch.manual_seed(0)
+    aux = idrnet.attach(smp.FPN("resnet18", encoder_weights=None, classes=3,
+                                aux_params={"classes": 2, "dropout": 0.1, "activation": "sigmoid"}), 3, **SMALL)
+    loaded = idrnet.from_pretrained(str(idrnet.save_pretrained(aux, tmp_path / "aux")))
+    assert loaded.external.options["aux_params"] == {"classes": 2, "dropout": 0.1, "activation": "sigmoid"}
+    _same_logits(aux, loaded)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(x)[1], aux.eval()(x)[1])  # the classification head too
+    dpt = idrnet.attach(smp.DPT("tu-vit_tiny_patch16_224", encoder_weights=None, classes=3, dynamic_img_size=True),
+                        3, **SMALL)
+    loaded = idrnet.from_pretrained(str(idrnet.save_pretrained(dpt, tmp_path / "dpt")))
+    assert type(loaded.model).__name__ == "DPT" and loaded.config.input_size is None
+    _same_logits(dpt, loaded)
+    # An activation inside forward would have IDRNet (and the baseline) trained on probabilities: refused
+    with_activation = smp.Unet("resnet18", encoder_weights=None, classes=3, activation="softmax2d")
+    for wrap in (lambda m: idrnet.attach(m, 3, **SMALL), lambda m: WrappedModel.of(m, 3)):
+        with pytest.raises(InputError, match="ends in an activation .Softmax.*activation=None"):
+            wrap(with_activation)
+
+
 def _populate_hub_cache(cache, repo_id, folder, commit="0" * 40):
     """The Hugging Face cache layout (models--user--repo/{refs/main, snapshots/<commit>/…}), as
     hf_hub_download leaves it, so the client itself finds the files offline."""

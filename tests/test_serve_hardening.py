@@ -240,8 +240,12 @@ def test_model_metadata_cannot_name_a_library_function(tmp_path):
     finally:
         smp.from_pretrained = original
     assert not called
-    with pytest.raises(ConfigError, match="model.options.aux_params: not an option"):
-        create_model(crafted("options.safetensors", options={"aux_params": {"classes": 2}}))
+    with pytest.raises(ConfigError, match="model.options.post_process: not an option"):
+        create_model(crafted("options.safetensors", options={"post_process": "eval"}))
+    with pytest.raises(ConfigError, match=r"model.options.aux_params.activation: 'builtins.eval' is not one of"):
+        create_model(crafted("aux.safetensors", options={"aux_params": {"classes": 2, "activation": "builtins.eval"}}))
+    with pytest.raises(ConfigError, match="model.options.aux_params.hook: not one of SMP's aux_params"):
+        create_model(crafted("aux2.safetensors", options={"aux_params": {"hook": 1}}))
     with pytest.raises(ConfigError, match="model.encoder_name: 'tu-hf-hub:x/y'"):
         create_model(crafted("encoder.safetensors", encoder_name="tu-hf-hub:x/y"))
     # a pretrained-weight name in a file is dropped: the file holds the weights, and loading downloads nothing

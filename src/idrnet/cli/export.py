@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                        check_sizes=sizes or None, fixed_size=args.fixed_size, report=show)
     fixed = f", {args.example_size[0]}x{args.example_size[1]} inputs only" if args.fixed_size else ""
     print(f"wrote {path} (fp32{fixed}, {path.stat().st_size / 2**20:.1f} MiB)"
-          + (f"; agrees with PyTorch at every size above" if sizes else ""))
+          + ("; agrees with PyTorch at every size above" if sizes else ""))
     return 0
 
 

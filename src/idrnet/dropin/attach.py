@@ -89,19 +89,38 @@ class IDRNetClassifier(nn.Module):
         self.tapped: torch.Tensor | None = None  # set by the features hook when IDRNet taps another module
         self.capture: HeadOutputs | None = None
         self.capturing = False
+        self.taps_features = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits at the classifier input's resolution."""
-        feats, self.tapped = (x if self.tapped is None else self.tapped), None
-        pooled = F.avg_pool2d(feats, self.pool, self.pool, ceil_mode=True) if self.pool > 1 else feats
-        if self.capturing:
-            self.capture = self.head.forward_train([pooled])
-            logits = self.capture.logits
+        if torch.jit.is_scripting():
+            # A scripted model has no Python hooks (no tapped features) and does not train.
+            if self.taps_features:
+                raise RuntimeError("IDRNet attached with features=... cannot run as TorchScript; trace it instead")
+            logits = self.head([self._pooled(x)])
         else:
-            logits = self.head([pooled])
+            logits = self._eager_logits(x)
         if logits.shape[2:] != x.shape[2:]:
             logits = F.interpolate(logits, size=x.shape[2:], mode="bilinear", align_corners=self.head.align_corners)
-        return logits if self.original is None else self.original(x) + logits
+        if self.original is None:
+            return logits
+        return self.original(x) + logits
+
+    def _pooled(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.pool > 1:
+            return F.avg_pool2d(feats, self.pool, self.pool, ceil_mode=True)
+        return feats
+
+    @torch.jit.unused
+    def _eager_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """IDRNet's logits on the tapped features (or ``x``); in a training step, also keeps the head's
+        training outputs for the loss."""
+        feats, self.tapped = (x if self.tapped is None else self.tapped), None
+        pooled = self._pooled(feats)
+        if self.capturing:
+            self.capture = self.head.forward_train([pooled])
+            return self.capture.logits
+        return self.head([pooled])
 
 
 class AttachedModel(WrappedModel):
@@ -231,6 +250,8 @@ def attach(
     )
     replacement = IDRNetClassifier(original if (pool > 1 or tap is not None) else None, head, pool)
     if tap is not None:
+        replacement.taps_features = True
+
         def keep(module: nn.Module, args: Any, out: torch.Tensor) -> None:
             replacement.tapped = out
 
@@ -247,6 +268,12 @@ def _family_defaults(model: nn.Module) -> dict[str, Any]:
         head = getattr(model, "segmentation_head", None)
         if head is None:
             return {}
+        activation = getattr(head[-1], "activation", None) if isinstance(head, nn.Sequential) else None
+        if activation is not None and not isinstance(activation, nn.Identity):
+            # The losses, metrics and A/B read logits: training on probabilities would run, and be wrong.
+            raise InputError(f"this {cls.__name__} ends in an activation ({type(activation).__name__}); idrnet "
+                             "trains and evaluates logits: build it with activation=None and apply the activation "
+                             "to its output")
         encoder = getattr(model, "encoder", None)
         divisor = int(getattr(encoder, "output_stride", 32) or 32)
         if cls.__name__ == "DPT":  # its decoder halves the patch grid once more (176² fails, 160² and 192² pass)

@@ -22,13 +22,20 @@ from ..models.external_config import (  # noqa: F401 - the config lines are mode
 # their plain decoder options. A name is looked up here, never called because the library happens to
 # have an attribute of that name (which would let a model file run any of the library's functions).
 SMP_ARCHITECTURES = ("Unet", "UnetPlusPlus", "Linknet", "MAnet", "FPN", "DeepLabV3Plus", "UPerNet", "Segformer",
-                     "PSPNet", "DeepLabV3", "PAN")
+                     "PSPNet", "DeepLabV3", "PAN", "DPT")
 SMP_OPTIONS = frozenset({
     "encoder_depth", "encoder_output_stride", "in_channels", "upsampling", "decoder_use_norm", "decoder_channels",
     "decoder_attention_type", "decoder_interpolation", "decoder_pab_channels", "decoder_pyramid_channels",
     "decoder_segmentation_channels", "decoder_merge_policy", "decoder_dropout", "decoder_atrous_rates",
     "decoder_aspp_separable", "decoder_aspp_dropout", "psp_out_channels", "psp_dropout",
+    # DPT (a timm ViT encoder: encoder_name tu-…; dynamic_img_size lets it take any size)
+    "encoder_output_indices", "decoder_readout", "decoder_intermediate_channels", "decoder_fusion_channels",
+    "dynamic_img_size",
+    "aux_params",  # SMP's optional classification head: a mapping of AUX_PARAMS
 })
+# SMP's aux_params keys; its activation by name only (SMP also takes a callable, which a file cannot hold).
+AUX_PARAMS = frozenset({"classes", "pooling", "dropout", "activation"})
+AUX_ACTIVATIONS = (None, "identity", "sigmoid", "softmax", "logsoftmax", "tanh")
 TORCHVISION_MODELS = ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
                       "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
 
@@ -46,8 +53,27 @@ def _check_options(options: dict[str, Any], allowed: frozenset[str], where: str)
         if key not in allowed:
             raise ConfigError(f"{where}.{key}: not an option idrnet passes on (expected one of "
                               f"{', '.join(sorted(allowed)) or 'none'})")
+        if key == "aux_params" and value is not None:
+            _check_aux_params(value, f"{where}.{key}")
+            continue
         if not plain(value):
             raise ConfigError(f"{where}.{key}: expected a number, string, boolean or list of them, got {type(value).__name__}")
+
+
+def _check_aux_params(value: Any, where: str) -> None:
+    """SMP's aux_params: a mapping of its keys with plain values and an activation named, not given."""
+    from ..config import ConfigError
+
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping of {', '.join(sorted(AUX_PARAMS))}, got {type(value).__name__}")
+    for key, item in value.items():
+        if key not in AUX_PARAMS:
+            raise ConfigError(f"{where}.{key}: not one of SMP's aux_params (expected one of {', '.join(sorted(AUX_PARAMS))})")
+        if key == "activation" and item not in AUX_ACTIVATIONS:
+            raise ConfigError(f"{where}.activation: {item!r} is not one of "
+                              f"{', '.join(str(a) for a in AUX_ACTIVATIONS)} (a callable cannot be saved)")
+        if key != "activation" and not (item is None or isinstance(item, (bool, int, float, str))):
+            raise ConfigError(f"{where}.{key}: expected a number or string, got {type(item).__name__}")
 
 
 def _check_smp_encoder(name: str) -> None:
@@ -153,9 +179,12 @@ def config_line_of(model: nn.Module) -> SMPModelConfig:
         raise InputError(f"cannot save a {type(inner).__name__} with a way to rebuild it: only idrnet's models, SMP "
                          "models and config-line models (model: {type: smp|torchvision, …}) carry one")
     arguments = dict(record)
-    for key in ("aux_params", "activation"):
-        if arguments.pop(key, None) is not None:
-            raise InputError(f"an SMP model with {key} cannot be saved as a config line yet; save its state_dict")
+    if arguments.pop("activation", None) is not None:
+        # The idrnet tools (losses, metrics, the A/B) read logits; an activation inside forward changes them.
+        raise InputError("an SMP model with an activation cannot be saved as a config line: build it with "
+                         "activation=None and apply the activation to its output")
+    if arguments.get("aux_params") is None:
+        arguments.pop("aux_params", None)
     encoder_name = arguments.pop("encoder_name", "resnet34")
     arguments.pop("encoder_weights", None)
     arguments.pop("classes", None)

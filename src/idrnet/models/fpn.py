@@ -22,27 +22,36 @@ def build_fpn_convs(
     return lateral, output
 
 
-def fuse_pyramid(
-    features: Sequence[torch.Tensor],
-    top: torch.Tensor,
-    lateral_convs: nn.ModuleList,
-    fpn_convs: nn.ModuleList,
-    align_corners: bool,
-) -> torch.Tensor:
-    """Top-down FPN over ``features`` (fine to coarse) with ``top`` as the coarsest level.
+class PyramidFusion:
+    """Mixin of the heads with an UPerNet pyramid (``lateral_convs``, ``fpn_convs``, ``align_corners``).
 
-    Returns every level upsampled to the finest resolution and concatenated along channels.
+    A method rather than a function taking the module lists: TorchScript can iterate a module list only
+    as an attribute of the module being compiled.
     """
-    laterals = [conv(x) for conv, x in zip(lateral_convs, features)]
-    laterals.append(top)
-    for i in range(len(laterals) - 1, 0, -1):
-        laterals[i - 1] = laterals[i - 1] + F.interpolate(
-            laterals[i], size=laterals[i - 1].shape[2:], mode="bilinear", align_corners=align_corners
-        )
-    outputs = [conv(laterals[i]) for i, conv in enumerate(fpn_convs)]
-    outputs.append(laterals[-1])
-    size = outputs[0].shape[2:]
-    outputs = [outputs[0]] + [
-        F.interpolate(o, size=size, mode="bilinear", align_corners=align_corners) for o in outputs[1:]
-    ]
-    return torch.cat(outputs, dim=1)
+
+    lateral_convs: nn.ModuleList
+    fpn_convs: nn.ModuleList
+    align_corners: bool
+
+    def fuse_pyramid(self, features: list[torch.Tensor], top: torch.Tensor) -> torch.Tensor:
+        """Top-down FPN over ``features`` (fine to coarse) with ``top`` as the coarsest level.
+
+        Returns every level upsampled to the finest resolution and concatenated along channels.
+        """
+        laterals: list[torch.Tensor] = []
+        for i, conv in enumerate(self.lateral_convs):
+            laterals.append(conv(features[i]))
+        laterals.append(top)
+        for i in range(len(laterals) - 1, 0, -1):
+            laterals[i - 1] = laterals[i - 1] + F.interpolate(
+                laterals[i], size=laterals[i - 1].shape[2:], mode="bilinear", align_corners=self.align_corners
+            )
+        outputs: list[torch.Tensor] = []
+        for i, conv in enumerate(self.fpn_convs):
+            outputs.append(conv(laterals[i]))
+        outputs.append(laterals[-1])
+        size = outputs[0].shape[2:]
+        resized = [outputs[0]]
+        for o in outputs[1:]:
+            resized.append(F.interpolate(o, size=size, mode="bilinear", align_corners=self.align_corners))
+        return torch.cat(resized, dim=1)

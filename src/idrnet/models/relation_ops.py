@@ -10,8 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# The reference pushes non-positive relations to -1e16 before the softmax so they get no weight.
-NEGATIVE_RELATION = -1e16
 
 
 def class_masks(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -31,7 +29,9 @@ def pool_classes(features: torch.Tensor, logits: torch.Tensor, masks: torch.Tens
     peak = masked.amax(dim=2, keepdim=True)
     peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
     weights = torch.exp(masked - peak)
-    weights = weights / weights.sum(dim=2, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+    # Each sum is 0 (absent class) or at least 1 (its peak pixel gives exp(0)): divide absent ones by 1.
+    total = weights.sum(dim=2, keepdim=True)
+    weights = weights / torch.where(total > 0, total, torch.ones_like(total))
     return torch.bmm(weights, features.transpose(1, 2))
 
 
@@ -43,10 +43,11 @@ def relation_weights(relations: torch.Tensor, present: torch.Tensor, remove_nega
     """
     rel = relations.float()
     if remove_negative:
-        rel = torch.where(rel <= 0, torch.full_like(rel, NEGATIVE_RELATION), rel)
+        # The reference pushes non-positive relations to -1e16 so the softmax gives them no weight.
+        rel = torch.where(rel <= 0, torch.full_like(rel, -1e16), rel)
     rel = rel.unsqueeze(0).expand(present.shape[0], -1, -1)
-    lowest = torch.finfo(torch.float32).min
-    rel = rel.masked_fill(~present.unsqueeze(1), lowest)
+    # Literals, not module constants or torch.finfo: TorchScript can use neither. The lowest float32.
+    rel = rel.masked_fill(~present.unsqueeze(1), -3.4028234663852886e38)
     return torch.softmax(rel, dim=2) * present.unsqueeze(1)
 
 

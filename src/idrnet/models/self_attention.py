@@ -29,17 +29,26 @@ class SelfAttention(nn.Module):
         self.value_project = conv_bn_relu(in_channels, transform_channels)
         self.out_project = conv_bn_relu(transform_channels, out_channels)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """Each pixel of ``x`` attends to the positions of ``context`` (default: ``x`` itself)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Each pixel of ``x`` attends to every position of ``x``."""
+        return self.attend(x, x)
+
+    def attend(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Each pixel of ``x`` attends to the positions of ``context``."""
         b, _, h, w = x.shape
-        context = x if context is None else context
         # (B, 1, N, T), one head, contiguous (the fused CPU kernel needs unit stride in T, otherwise
         # PyTorch falls back to materialising the N×N matrix). SDPA's default scale 1/√T is the
         # reference's matmul_norm.
-        query, key, value = (
-            proj(source).flatten(2).transpose(1, 2).unsqueeze(1).contiguous()
-            for proj, source in ((self.query_project, x), (self.key_project, context), (self.value_project, context))
-        )
+        # Three plain calls rather than a loop over the projections: TorchScript cannot iterate modules
+        # paired with tensors.
+        query = _tokens(self.query_project(x))
+        key = _tokens(self.key_project(context))
+        value = _tokens(self.value_project(context))
         context = F.scaled_dot_product_attention(query, key, value)
         context = context.squeeze(1).transpose(1, 2).reshape(b, -1, h, w)
         return self.out_project(context)
+
+
+def _tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 1, H·W, C), contiguous."""
+    return x.flatten(2).transpose(1, 2).unsqueeze(1).contiguous()

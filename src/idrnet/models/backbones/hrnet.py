@@ -132,9 +132,10 @@ class HRModule(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     @staticmethod
-    def _fuse(channels: list[int], src: int, dst: int) -> nn.Module | None:
+    def _fuse(channels: list[int], src: int, dst: int) -> nn.Module:
         if src == dst:
-            return None
+            # Identity, not None: no parameters either (the same state dict), and TorchScript can iterate it
+            return nn.Identity()
         if src > dst:  # coarser → finer
             return nn.Sequential(nn.Conv2d(channels[src], channels[dst], 1, bias=False), nn.BatchNorm2d(channels[dst]),
                                  nn.Upsample(scale_factor=2 ** (src - dst), mode="bilinear", align_corners=False))
@@ -145,14 +146,18 @@ class HRModule(nn.Module):
         return nn.Sequential(*steps)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        xs = [branch(x) for branch, x in zip(self.branches, xs)]
+        # Loops over module lists by enumerate (not zip with tensors): TorchScript can compile them
+        outs: list[torch.Tensor] = []
+        for i, branch in enumerate(self.branches):
+            outs.append(branch(xs[i]))
+        xs = outs
         if self.fuse_layers is None:
             return xs
-        outputs = []
+        outputs: list[torch.Tensor] = []
         for dst, layers in enumerate(self.fuse_layers):
             total: torch.Tensor | None = None
             for src, layer in enumerate(layers):  # summed in branch order, as the reference does
-                y = xs[src] if layer is None else layer(xs[src])
+                y = layer(xs[src])
                 if src > dst:
                     # As the reference: the upsampled map is resized to the target's size once more. That is
                     # the identity for even sizes and corrects odd ones; done always, so exported graphs
@@ -198,10 +203,10 @@ class HighResolutionNet(nn.Module):
 
     @staticmethod
     def _transition(previous: list[int], current: list[int]) -> nn.ModuleList:
-        layers: list[nn.Module | None] = []
+        layers: list[nn.Module] = []
         for i, cout in enumerate(current):
             if i < len(previous):
-                layers.append(_conv_bn(previous[i], cout, 3, 1, relu=True) if previous[i] != cout else None)
+                layers.append(_conv_bn(previous[i], cout, 3, 1, relu=True) if previous[i] != cout else nn.Identity())
             else:  # a new, coarser branch from the coarsest existing one
                 steps = []
                 for j in range(i + 1 - len(previous)):
@@ -215,18 +220,25 @@ class HighResolutionNet(nn.Module):
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.relu(self.bn2(self.conv2(x)))
         branches = [self.layer1(x)]
-        for index in (1, 2, 3):
-            transition = getattr(self, f"transition{index}")
-            inputs = []
-            for i, layer in enumerate(transition):
-                if i < len(branches):
-                    inputs.append(branches[i] if layer is None else layer(branches[i]))
-                else:
-                    inputs.append(layer(branches[-1]))
-            branches = getattr(self, f"stage{index + 1}")(inputs)
+        # Written out stage by stage: TorchScript iterates a module list only as an attribute of the module
+        # being compiled (not as an argument), and cannot look attributes up by a computed name.
+        inputs = [layer(branches[i] if i < len(branches) else branches[-1]) for i, layer in enumerate(self.transition1)]
+        for module in self.stage2:
+            inputs = module(inputs)
+        branches = inputs
+        inputs = [layer(branches[i] if i < len(branches) else branches[-1]) for i, layer in enumerate(self.transition2)]
+        for module in self.stage3:
+            inputs = module(inputs)
+        branches = inputs
+        inputs = [layer(branches[i] if i < len(branches) else branches[-1]) for i, layer in enumerate(self.transition3)]
+        for module in self.stage4:  # HRModules take and give lists, which Sequential's own forward does not
+            inputs = module(inputs)
+        branches = inputs
         size = branches[0].shape[2:]
-        return torch.cat([branches[0]] + [F.interpolate(b, size=size, mode="bilinear", align_corners=False)
-                                          for b in branches[1:]], dim=1)
+        outputs = [branches[0]]
+        for b in branches[1:]:
+            outputs.append(F.interpolate(b, size=size, mode="bilinear", align_corners=False))
+        return torch.cat(outputs, dim=1)
 
 
 class HRNetV2(nn.Module):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import torch
@@ -13,26 +12,26 @@ from timm.models.swin_transformer import SwinTransformerBlock, window_partition,
 from .timm_backbone import TimmBackbone
 
 
-def _pad_then_shift_attn(self: SwinTransformerBlock, x: torch.Tensor) -> torch.Tensor:
-    """Shifted-window attention that pads *before* the cyclic shift, as the reference does.
+class PadThenShiftBlock(SwinTransformerBlock):
+    """timm's Swin block with shifted-window attention that pads *before* the cyclic shift, as the
+    reference does. timm shifts first and pads afterwards; the two differ whenever the feature map is
+    not a multiple of the window (e.g. 640×640 crops with 12×12 windows)."""
 
-    timm shifts first and pads afterwards; the two differ whenever the feature map is not a multiple
-    of the window (e.g. 640×640 crops with 12×12 windows).
-    """
-    _, h, w, c = x.shape
-    wh, ww = self.window_size
-    x = F.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))
-    hp, wp = x.shape[1], x.shape[2]
-    shifted = any(self.shift_size)
-    if shifted:
-        x = torch.roll(x, shifts=(-self.shift_size[0], -self.shift_size[1]), dims=(1, 2))
-    mask = self.get_attn_mask(x) if shifted else None
-    windows = window_partition(x, self.window_size).view(-1, self.window_area, c)
-    windows = self.attn(windows, mask=mask).view(-1, wh, ww, c)
-    x = window_reverse(windows, self.window_size, hp, wp)
-    if shifted:
-        x = torch.roll(x, shifts=self.shift_size, dims=(1, 2))
-    return x[:, :h, :w, :].contiguous()
+    def _attn(self, x: torch.Tensor) -> torch.Tensor:
+        _, h, w, c = x.shape
+        wh, ww = self.window_size
+        x = F.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))
+        hp, wp = x.shape[1], x.shape[2]
+        shifted = any(self.shift_size)
+        if shifted:
+            x = torch.roll(x, shifts=(-self.shift_size[0], -self.shift_size[1]), dims=(1, 2))
+        mask = self.get_attn_mask(x) if shifted else None
+        windows = window_partition(x, self.window_size).view(-1, self.window_area, c)
+        windows = self.attn(windows, mask=mask).view(-1, wh, ww, c)
+        x = window_reverse(windows, self.window_size, hp, wp)
+        if shifted:
+            x = torch.roll(x, shifts=self.shift_size, dims=(1, 2))
+        return x[:, :h, :w, :].contiguous()
 
 
 class SwinBackbone(TimmBackbone):
@@ -48,7 +47,8 @@ class SwinBackbone(TimmBackbone):
         )
         for module in self.body.modules():
             if isinstance(module, SwinTransformerBlock):
-                module._attn = types.MethodType(_pad_then_shift_attn, module)
+                # A subclass (not a method bound to the instance), so torch.jit.script compiles it too
+                module.__class__ = PadThenShiftBlock
         patch_embed = self.body.patch_embed
         patch_embed.dynamic_img_pad = True
         self.norms = nn.ModuleList(nn.LayerNorm(c) for c in self.channels)
@@ -56,4 +56,4 @@ class SwinBackbone(TimmBackbone):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Four NCHW stages after their output LayerNorms."""
         features = self.body(x)
-        return [norm(f).permute(0, 3, 1, 2).contiguous() for norm, f in zip(self.norms, features)]
+        return [norm(features[i]).permute(0, 3, 1, 2).contiguous() for i, norm in enumerate(self.norms)]

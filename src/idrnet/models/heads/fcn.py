@@ -37,6 +37,6 @@ class FCNHead(DecodeHead):
         layers += [nn.Dropout2d(dropout), nn.Conv2d(channels, num_classes, 1)]
         self.decoder = nn.Sequential(*layers)
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Logits at the last stage's resolution."""
         return self.decoder(features[-1])

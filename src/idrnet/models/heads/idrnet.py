@@ -15,7 +15,7 @@ from ...errors import InputError
 from ...distributed import is_distributed
 from .. import relation_ops as ops
 from ..context_modules import build_context_module
-from ..fpn import build_fpn_convs, fuse_pyramid
+from ..fpn import PyramidFusion, build_fpn_convs
 from ..layers import auxiliary_head, classifier, conv_bn_relu
 from ..pixel_loss import upsampled_cross_entropy
 from ..self_attention import SelfAttention
@@ -90,7 +90,7 @@ class IDRNetTrainState:
     dropout_rng_state: torch.Tensor
 
 
-class IDRNetHead(DecodeHead):
+class IDRNetHead(DecodeHead, PyramidFusion):
     """IDRNet on top of a backbone's feature pyramid.
 
     ``features`` are the backbone stages, fine to coarse; the last one feeds the head. With
@@ -189,9 +189,10 @@ class IDRNetHead(DecodeHead):
     replays_random_state: ClassVar[bool] = True
 
     # ----------------------------------------------------------------------------- forward passes
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Stage-2 logits ``(B, K, h, w)``."""
-        return self._forward(features)[-1]
+        feats, _, _, _, _, _, fused, _, id_context = self._context(features)
+        return self._stage2(feats, id_context, fused)
 
     def forward_train(self, features: Sequence[torch.Tensor]) -> HeadOutputs:
         """Stage-2 logits, stage-1 logits (auxiliary, weight ``stage1_loss_weight``) and the state the
@@ -219,28 +220,40 @@ class IDRNetHead(DecodeHead):
         }
 
     def _stage1(
-        self, features: Sequence[torch.Tensor]
+        self, features: list[torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
         """Bottleneck features, coarse context (refined if the refiner comes before), stage-1 logits and
         (OCR context) the object-region logits."""
+        # Written so that TorchScript can compile it: absent modules are tested with ``is not None``
+        # (resolved when the module is scripted), never through another attribute.
         feats = self.bottleneck(features[-1])
-        coarse = regions = None
+        coarse: torch.Tensor | None = None
+        regions: torch.Tensor | None = None
         if self.object_regions is not None:
             regions = self.object_regions(features[-2])
             coarse = self.coarse_context_module(feats, spatial_gather(feats, regions))
-            if self.context_refiner_position == "before":
-                coarse = self.coarse_context_refiner(coarse)
         elif self.coarse_context_module is not None:
             coarse = self.coarse_context_module(feats)
+        if self.coarse_context_refiner is not None and coarse is not None:
             if self.context_refiner_position == "before":
                 coarse = self.coarse_context_refiner(coarse)
-        stage1 = self.decoder_stage1(feats if (coarse is None or self.stage1_on_features) else coarse)
+        source = feats
+        if coarse is not None and not self.stage1_on_features:
+            source = coarse
+        stage1 = self.decoder_stage1(source)
         return feats, coarse, stage1, regions
 
-    def _forward(self, features: Sequence[torch.Tensor], keep_rng: bool = False) -> tuple:
+    def _context(self, features: list[torch.Tensor]) -> tuple[
+        torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None,
+        torch.Tensor | None, torch.Tensor,
+    ]:
+        """Everything before stage 2: bottleneck features, features with the dataset-level class
+        representations, stage-1 logits, pseudo-labels, class masks, pooled class vectors, the fused
+        context (None without a context module), object-region logits (OCR) and the relation context."""
         feats, coarse, stage1, regions = self._stage1(features)
-        if self.context_refiner_position == "after":
-            coarse = self.coarse_context_refiner(coarse)
+        if self.coarse_context_refiner is not None and coarse is not None:
+            if self.context_refiner_position == "after":
+                coarse = self.coarse_context_refiner(coarse)
 
         b, c, h, w = feats.shape
         labels = stage1.argmax(dim=1).flatten(1)
@@ -252,8 +265,12 @@ class IDRNetHead(DecodeHead):
         id_context = self._relation_refine(with_memory, pooled, labels, present)
 
         fused = coarse
-        if self.fpn_convs is not None:
-            fused = fuse_pyramid(features[:-1], coarse, self.lateral_convs, self.fpn_convs, self.align_corners)
+        if self.fpn_convs is not None and coarse is not None:
+            fused = self.fuse_pyramid(features[:-1], coarse)
+        return feats, with_memory, stage1, labels, masks, pooled, fused, regions, id_context
+
+    def _forward(self, features: Sequence[torch.Tensor], keep_rng: bool = False) -> tuple:
+        feats, with_memory, stage1, labels, masks, pooled, fused, regions, id_context = self._context(list(features))
         rng = _rng_state(feats.device) if keep_rng else None
         stage2 = self._stage2(feats, id_context, fused)
         return feats, with_memory, stage1, labels, masks, pooled, fused, rng, regions, stage2

@@ -55,7 +55,7 @@ class ObjectContextBlock(SelfAttention):
         self.bottleneck = conv_bn_relu(2 * channels, channels, 3)
 
     def forward(self, features: torch.Tensor, class_context: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        context = super().forward(features, class_context)
+        context = self.attend(features, class_context)
         return self.bottleneck(torch.cat([context, features], dim=1))
 
 
@@ -72,6 +72,7 @@ class OCRNetHead(DecodeHead):
             # the reference down-samples the attention queries then, and its reshape only works at 1
             raise InputError(f"ocrnet scale {config.scale}: only 1 is supported (every official config uses 1)")
         self.config = config
+        self.scale = float(config.scale)  # a plain attribute: TorchScript cannot read the config dataclass
         self.object_regions = auxiliary_head(in_channels[-2], config.regions_channels, num_classes, config.regions_dropout)
         self.bottleneck = conv_bn_relu(in_channels[-1], config.feats_channels, 3)
         self.object_context_block = ObjectContextBlock(config.feats_channels, config.transform_channels)
@@ -82,16 +83,16 @@ class OCRNetHead(DecodeHead):
         """Build from the typed config."""
         return cls(in_channels, num_classes, config)
 
-    def _run(self, features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         regions = self.object_regions(features[-2])
         pixels = self.bottleneck(features[-1])
         if regions.shape[2:] != pixels.shape[2:]:
-            raise ValueError(f"OCRNet needs its two input stages at one resolution, got {tuple(regions.shape[2:])} "
-                             f"and {tuple(pixels.shape[2:])}")
-        context = spatial_gather(pixels, regions, self.config.scale)
+            raise ValueError(f"OCRNet needs its two input stages at one resolution, got {regions.shape[2]}x"
+                             f"{regions.shape[3]} and {pixels.shape[2]}x{pixels.shape[3]}")
+        context = spatial_gather(pixels, regions, self.scale)
         return self.decoder(self.object_context_block(pixels, context)), regions
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Logits at the last stage's resolution."""
         return self._run(features)[0]
 

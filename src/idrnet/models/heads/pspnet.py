@@ -38,6 +38,6 @@ class PSPHead(DecodeHead):
         self.ppm_net = PyramidPooling(in_channels[-1], feats_channels, pool_scales, align_corners)
         self.decoder = nn.Sequential(nn.Dropout2d(dropout), nn.Conv2d(feats_channels, num_classes, 1))
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Logits at the last stage's resolution."""
         return self.decoder(self.ppm_net(features[-1]))

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..context_modules import PyramidPooling
-from ..fpn import build_fpn_convs, fuse_pyramid
+from ..fpn import PyramidFusion, build_fpn_convs
 from ..layers import conv_bn_relu
 from .base import DecodeHead
 
@@ -24,7 +24,7 @@ class UPerHeadConfig:
     pool_scales: tuple[int, ...] = (1, 2, 3, 6)
 
 
-class UPerHead(DecodeHead):
+class UPerHead(DecodeHead, PyramidFusion):
     """UPerNet: pyramid pooling on the last stage, FPN over all stages, 3×3 fusion conv, classifier."""
 
     def __init__(
@@ -46,8 +46,8 @@ class UPerHead(DecodeHead):
             nn.Conv2d(feats_channels, num_classes, 1),
         )
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Logits at the first stage's resolution (1/4 of the input)."""
         top = self.ppm_net(features[-1])
-        fused = fuse_pyramid(features[:-1], top, self.lateral_convs, self.fpn_convs, self.align_corners)
+        fused = self.fuse_pyramid(features[:-1], top)
         return self.decoder(fused)
