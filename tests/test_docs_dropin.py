@@ -19,5 +19,5 @@ def test_dropin_snippets_run(tmp_path, monkeypatch):
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
-    assert (tmp_path / "my_net_idrnet.onnx").is_file()
+    assert (tmp_path / "my_net_idrnet.onnx").is_file() and (tmp_path / "unet_idrnet.pt").is_file()
     assert sorted(namespace["losses"]) == ["aux", "main", "stage1", "total"]
