@@ -10,7 +10,7 @@ trap 'rm -f "$log"' EXIT
 set +e
 # A hang (a test, or the interpreter's exit waiting for a process a test left behind) ends the run
 # after 45 minutes with an error instead of holding CI until its own limit.
-timeout --kill-after 30 2700 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee "$log"
+timeout --kill-after 30 2700 .venv/bin/python -m pytest -q -p no:cacheprovider --durations=30 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
