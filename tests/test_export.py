@@ -91,26 +91,29 @@ def test_torch_export_with_dynamic_batch_and_size(family):
         torch.testing.assert_close(program.module()(x), model(x), rtol=1e-4, atol=1e-5)
 
 
-def _other_backbone(name: str, options: dict):
+def _idrnet_on(backbone: str, options: dict):
     from idrnet.config import from_dict
     from idrnet.models.config import ModelConfig
 
-    return from_dict(ModelConfig, {"num_classes": 3, "backbone": {"name": name, "options": options},
+    return from_dict(ModelConfig, {"num_classes": 3, "backbone": {"name": backbone, "options": options},
                                    "head": {"type": "idrnet", "feats_channels": 16, "transform_channels": 8,
                                             "context": "ppm", "fpn_channels": 16}})
 
 
-@pytest.mark.parametrize("family", [*FAMILIES, "ocrnet", "idrnet_ocr_before", "hrnet", "swin"])
+SCRIPTED = {
+    **FAMILIES,
+    "ocrnet": tiny_config("ocrnet", regions_channels=16, transform_channels=8),
+    "idrnet_ocr_before": tiny_config("idrnet", context="ocr", context_refiner="before", regions_channels=16),
+    "hrnet": _idrnet_on("hrnetv2_w18_small", {"width": 4, "stage1_channels": 8}),
+    "swin": _idrnet_on("swin_tiny_patch4_window7_224", {"embed_dim": 8, "depths": [2, 2, 2, 2], "num_heads": [1, 1, 1, 1]}),
+}
+
+
+@pytest.mark.parametrize("family", list(SCRIPTED))
 def test_torchscript_gives_the_eager_logits(family):
     """torch.jit.script (libtorch / C++ deployments) of every head on a ResNet backbone, and of IDRNet
     on HRNet and Swin (its pad-then-shift blocks included), at an odd size (padded inside)."""
-    config = {"ocrnet": lambda: tiny_config("ocrnet", regions_channels=16, transform_channels=8),
-              "idrnet_ocr_before": lambda: tiny_config("idrnet", context="ocr", context_refiner="before",
-                                                       regions_channels=16),
-              "hrnet": lambda: _other_backbone("hrnetv2_w18_small", {"width": 4, "stage1_channels": 8}),
-              "swin": lambda: _other_backbone("swin_tiny_patch4_window7_224", {"embed_dim": 8, "depths": [2, 2, 2, 2],
-                                                                              "num_heads": [1, 1, 1, 1]}),
-              }.get(family, lambda: FAMILIES[family])()
+    config = SCRIPTED[family]
     torch.manual_seed(0)
     model = build_model(config).eval()
     scripted = torch.jit.script(model)

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 
 
-
 def class_masks(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """One-hot masks ``(B, K, N)`` of flattened pseudo-labels ``labels`` ``(B, N)``."""
     classes = torch.arange(num_classes, device=labels.device).view(1, num_classes, 1)

@@ -169,6 +169,24 @@ class HRModule(nn.Module):
         return outputs
 
 
+class Transition(nn.ModuleList):
+    """One layer per branch of the next stage: each existing branch through its own layer (``Identity``
+    where the width stays), a new, coarser branch from the coarsest existing one."""
+
+    def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [layer(branches[i] if i < len(branches) else branches[-1]) for i, layer in enumerate(self)]
+
+
+class HRStage(nn.Sequential):
+    """HRModules in sequence; each takes and gives the list of branches (Sequential's own forward passes a
+    single tensor, as TorchScript types it)."""
+
+    def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:  # type: ignore[override]
+        for module in self:
+            branches = module(branches)
+        return branches
+
+
 class HighResolutionNet(nn.Module):
     """The HRNetV2 network: stem, four stages, and the concatenated multi-resolution output (1/4 of the
     input). ``width`` and ``stage1_channels`` override the arch's (reduced-width test models)."""
@@ -197,12 +215,12 @@ class HighResolutionNet(nn.Module):
                 module = HRModule(block, spec.blocks, in_channels, spec.widths)
                 in_channels = module.out_channels
                 stage.append(module)
-            setattr(self, f"stage{index + 1}", nn.Sequential(*stage))
+            setattr(self, f"stage{index + 1}", HRStage(*stage))
             previous = in_channels
         self.out_channels = sum(previous)
 
     @staticmethod
-    def _transition(previous: list[int], current: list[int]) -> nn.ModuleList:
+    def _transition(previous: list[int], current: list[int]) -> Transition:
         layers: list[nn.Module] = []
         for i, cout in enumerate(current):
             if i < len(previous):
@@ -213,27 +231,17 @@ class HighResolutionNet(nn.Module):
                     cin = previous[-1]
                     steps.append(_conv_bn(cin, cout if j == i - len(previous) else cin, 3, 2, relu=True))
                 layers.append(nn.Sequential(*steps))
-        return nn.ModuleList(layers)
+        return Transition(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` → ``(B, Σ branch widths, H/4, W/4)``."""
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.relu(self.bn2(self.conv2(x)))
         branches = [self.layer1(x)]
-        # Written out stage by stage: TorchScript iterates a module list only as an attribute of the module
-        # being compiled (not as an argument), and cannot look attributes up by a computed name.
-        inputs = [layer(branches[i] if i < len(branches) else branches[-1]) for i, layer in enumerate(self.transition1)]
-        for module in self.stage2:
-            inputs = module(inputs)
-        branches = inputs
-        inputs = [layer(branches[i] if i < len(branches) else branches[-1]) for i, layer in enumerate(self.transition2)]
-        for module in self.stage3:
-            inputs = module(inputs)
-        branches = inputs
-        inputs = [layer(branches[i] if i < len(branches) else branches[-1]) for i, layer in enumerate(self.transition3)]
-        for module in self.stage4:  # HRModules take and give lists, which Sequential's own forward does not
-            inputs = module(inputs)
-        branches = inputs
+        # By name (the names of the reference's files): TorchScript cannot look attributes up by a computed one
+        branches = self.stage2(self.transition1(branches))
+        branches = self.stage3(self.transition2(branches))
+        branches = self.stage4(self.transition3(branches))
         size = branches[0].shape[2:]
         outputs = [branches[0]]
         for b in branches[1:]:

@@ -225,7 +225,9 @@ class IDRNetHead(DecodeHead, PyramidFusion):
         """Bottleneck features, coarse context (refined if the refiner comes before), stage-1 logits and
         (OCR context) the object-region logits."""
         # Written so that TorchScript can compile it: absent modules are tested with ``is not None``
-        # (resolved when the module is scripted), never through another attribute.
+        # (resolved when the module is scripted), never through another attribute; the refiner's position
+        # is tested in a nested ``if`` because TorchScript compiles every operand of a condition, and the
+        # position is None where there is no refiner.
         feats = self.bottleneck(features[-1])
         coarse: torch.Tensor | None = None
         regions: torch.Tensor | None = None
