@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from idrnet import build_model
 from idrnet.evaluation.confusion import ConfusionMatrix, metrics_from_confusion
-from idrnet.evaluation.inference import TTAConfig, predict_scores, slide_scores, whole_scores
+from idrnet.evaluation.inference import TTAConfig, labels_of, predict_scores, slide_scores, whole_scores
 from idrnet.models.config import InferenceConfig
 from tiny import tiny_config
 
@@ -80,6 +80,20 @@ class _PixelModel(nn.Module):
 
     def forward_logits(self, images):
         return self.head(images)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+def test_labels_are_argmax_on_ties_nan_and_infinities(dtype):
+    """labels_of (``max(dim).indices``, faster on the CPU) labels every pixel as ``argmax`` does: scores
+    drawn from three values tie everywhere, and NaN, ±inf are placed in single pixels."""
+    scores = torch.randint(0, 3, (3, 11, 17, 23), generator=torch.Generator().manual_seed(0)).to(dtype)
+    scores[0, 4, 0, 0] = float("nan")
+    scores[1, 2, 1, 1] = scores[1, 9, 1, 1] = float("nan")
+    scores[1, :, 2, 2] = float("-inf")
+    scores[2, 6, 3, 3] = float("inf")
+    for dim, tensor in ((1, scores), (0, scores[1])):
+        assert torch.equal(labels_of(tensor, dim), tensor.argmax(dim))
+    assert labels_of(scores)[1, 1, 1] == 2 and labels_of(scores)[1, 2, 2] == 0
 
 
 def test_slide_window_averages_overlapping_crops_exactly():

@@ -4,6 +4,7 @@ int8 calibration is reproducible; refusals and missing extras are one clear line
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from idrnet.deploy.calibration import random_batches
 from idrnet.deploy.export import output_agreement
 from idrnet.deploy.runtime import TOLERANCES, accelerate, resolve_backend
 from idrnet.models.build import build_model
+from test_export import SCRIPTED  # every head, and IDRNet on HRNet and Swin
 from tiny import tiny_config
 
 PATHS = [("fp32", "compile"), ("bf16", "eager"), ("bf16", "compile"), ("int8", "compile"),
@@ -317,3 +319,26 @@ def test_the_backend_record_drives_the_choices_and_the_checks():
                 with pytest.raises(InputError) as info:
                     check_combination(precision, record.name, device)
                 assert record.name in str(info.value) and (precision in str(info.value) or device in str(info.value))
+
+
+@pytest.mark.parametrize("family", list(SCRIPTED))
+def test_bf16_on_the_cpu_feeds_channels_last_to_every_model_family(family):
+    """bf16 on the CPU hands the model a channels-last input (oneDNN's bf16 convolutions run NHWC); every
+    head and backbone accepts that layout (a ``view`` of an NHWC activation would raise) and stays within
+    bf16's tolerance of fp32. The model's own weights keep their layout."""
+    torch.manual_seed(0)
+    model = build_model(SCRIPTED[family]).eval()
+    images = torch.randn(2, 3, 67, 90, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = model(images)
+    layouts = []
+    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    hook = first_conv.register_forward_pre_hook(lambda _, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a CPU without bf16 instructions emulates it (slow, same result)
+        logits = accelerate(model, "bf16", "eager")(images)
+    hook.remove()
+    assert layouts == [True] and logits.is_contiguous() and logits.dtype == torch.float32
+    stats = output_agreement(reference, logits)
+    assert 0 < stats["norm_relative"] <= TOLERANCES["bf16"]["norm_relative"], stats
+    assert all(p.is_contiguous() for p in model.parameters())

@@ -12,7 +12,7 @@ import torch
 from ..data.description import DataDescription, custom_description, generic_description
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
 from ..errors import InputError
-from ..evaluation.inference import TTAConfig, predict_scores
+from ..evaluation.inference import TTAConfig, labels_of, predict_scores
 from ..models.config import InferenceConfig, ModelConfig
 
 ImageInput = str | os.PathLike | np.ndarray | torch.Tensor | Any  # Any: a PIL image
@@ -196,7 +196,7 @@ class Predictor:
             batch = torch.cat([self.preprocess(rgbs[i]) for i in members])
             scores = predict_scores(self.model, batch, self.inference, shape[:2], self.tta, self.description.flip_pairs)
             for n, i in enumerate(members):
-                labels[i] = scores[n].argmax(0).cpu().numpy().astype(dtype)
+                labels[i] = labels_of(scores[n], 0).cpu().numpy().astype(dtype)
             if return_confidence:
                 probs = scores if self.inference.probs_before_resize else scores.softmax(dim=1)
                 top = probs.amax(dim=1).float().cpu().numpy()

@@ -203,6 +203,7 @@ def _write_video(predictor, path: Path, target: Path, alpha: float, labels_dir: 
 def run(args: argparse.Namespace) -> int:
     """Predict every input and report where the outputs went."""
     import numpy as np
+    import torch
     from tqdm import tqdm
 
     from ..apis.load import check_weights_given, is_graph_file
@@ -211,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.image_header import TooManyPixelsError
     from ..data.labels import BadSampleError, read_image
     from ..evaluation.evaluator import save_label_png
+    from ..evaluation.inference import labels_of
     from ..visualization import with_legend
 
     check_predict_arguments(args)
@@ -253,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         targets["label"].parent.mkdir(parents=True, exist_ok=True)
         if args.probs:
             probs = predictor.predict_proba(rgb)
-            label = probs.argmax(0).astype(np.uint8 if probs.shape[0] <= 256 else np.int32)
+            label = labels_of(torch.from_numpy(probs), 0).numpy().astype(np.uint8 if probs.shape[0] <= 256 else np.int32)
             with atomic_path(targets["probs"]) as tmp, open(tmp, "wb") as f:
                 np.save(f, probs.astype(np.float16))
         else:
