@@ -22,6 +22,14 @@ def cpu_capabilities() -> list[str]:
     return list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
+def is_bf16_hint(hint: Any) -> bool:
+    """Whether a compiled model's ``INFERENCE_PRECISION_HINT`` is bf16. OpenVINO hands back an
+    ``openvino.Type`` whose ``str`` is ``<Type: 'bfloat16'>`` (2026.4) — never the ``bf16`` the hint was
+    set with — so its type name is asked; a plain string (older releases) is read as it is."""
+    name = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+    return name.lower() in ("bf16", "bfloat16") or "bfloat16" in str(hint).lower()
+
+
 class OpenVinoSegmentor(GraphSegmentor):
     """An fp32 ONNX file from :func:`idrnet.deploy.export.export_onnx` compiled by OpenVINO for the CPU.
 
@@ -51,8 +59,8 @@ class OpenVinoSegmentor(GraphSegmentor):
         if threads:
             settings["INFERENCE_NUM_THREADS"] = int(threads)
         self.compiled = ov.Core().compile_model(model, "CPU", settings)
-        hint = str(self.compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
-        self.effective_precision = "bf16" if "bf16" in hint else "int8" if precision == "int8" else "fp32"
+        ran_bf16 = is_bf16_hint(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.effective_precision = "bf16" if ran_bf16 else "int8" if precision == "int8" else "fp32"
         if precision == "bf16" and self.effective_precision != "bf16":
             warnings.warn("this CPU has no bf16 instructions: OpenVINO runs the model in fp32", RuntimeWarning, stacklevel=2)
         self._request = self.compiled.create_infer_request()
