@@ -8,8 +8,8 @@ batch 1) in fp32 and under bf16 autocast, eager, and says whether PyTorch sees b
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+
+from timing import median_ms  # beside this script
 
 
 def main() -> int:
@@ -26,14 +26,8 @@ def main() -> int:
     x = torch.randn(1, 256, 48, 48)
 
     def timed(bf16: bool) -> float:
-        times = []
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            conv(x)  # warm-up
-            for _ in range(args.runs):
-                start = time.perf_counter()
-                conv(x)
-                times.append(time.perf_counter() - start)
-        return statistics.median(times)
+            return median_ms(lambda: conv(x), args.runs, warmup=1) / 1000
 
     fp32, bf16 = timed(False), timed(True)
     flags = {name: bool(getattr(torch.cpu, f"_is_{name}_supported", lambda: None)())

@@ -9,23 +9,12 @@ Prints the median milliseconds of each for (1, K, H, W) score maps of common siz
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from timing import median_ms  # beside this script
 
 SHAPES = {"quickstart 11 × 128²": (11, 128, 128), "ADE20K 150 × 512²": (150, 512, 512),
           "Cityscapes 19 × 1024 × 2048": (19, 1024, 2048)}
-
-
-def median_ms(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -37,8 +26,8 @@ def main() -> int:
     print(f"{args.threads} threads, torch {torch.__version__}")
     for name, shape in SHAPES.items():
         scores = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
-        slow = median_ms(lambda: scores.argmax(1), args.runs)
-        fast = median_ms(lambda: scores.max(1).indices, args.runs)
+        slow = median_ms(lambda: scores.argmax(1), args.runs, warmup=1)
+        fast = median_ms(lambda: scores.max(1).indices, args.runs, warmup=1)
         print(f"{name}: argmax {slow:.2f} ms, max().indices {fast:.2f} ms ({slow / fast:.1f}× faster)")
     return 0
 

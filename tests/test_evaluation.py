@@ -96,6 +96,12 @@ def test_labels_are_argmax_on_ties_nan_and_infinities(dtype):
     assert labels_of(scores)[1, 1, 1] == 2 and labels_of(scores)[1, 2, 2] == 0
 
 
+def test_predict_scores_records_no_gradients():
+    """predict_scores is inference: called outside any no_grad block it builds no autograd graph."""
+    scores = predict_scores(_PixelModel().eval(), torch.randn(1, 3, 8, 8))
+    assert not scores.requires_grad and labels_of(scores).shape == (1, 8, 8)
+
+
 def test_slide_window_averages_overlapping_crops_exactly():
     torch.manual_seed(0)
     model = _PixelModel().eval()

@@ -27,7 +27,7 @@ def is_bf16_hint(hint: Any) -> bool:
     ``openvino.Type`` whose ``str`` is ``<Type: 'bfloat16'>`` (2026.4) — never the ``bf16`` the hint was
     set with — so its type name is asked; a plain string (older releases) is read as it is."""
     name = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
-    return name.lower() in ("bf16", "bfloat16") or "bfloat16" in str(hint).lower()
+    return name.lower() in ("bf16", "bfloat16")
 
 
 class OpenVinoSegmentor(GraphSegmentor):

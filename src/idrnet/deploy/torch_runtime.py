@@ -50,8 +50,6 @@ class TorchRuntime(nn.Module):
         self.model = model
         self.dtype = dtype
         self.compiled = compile
-        first = next(model.parameters(), None)
-        self.channels_last = dtype == torch.bfloat16 and first is not None and first.device.type == "cpu"
         self.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
         self.backend = "compile" if compile else "eager"
         self.fallback_reason: str | None = None
@@ -115,8 +113,8 @@ class TorchRuntime(nn.Module):
     @torch.no_grad()
     def _run(self, name: str, images: torch.Tensor, *args: Any) -> torch.Tensor:
         fn = self._compiled.get(name) if self.compiled else None
-        if self.channels_last and images.dim() == 4:
-            images = images.contiguous(memory_format=torch.channels_last)
+        if self.dtype == torch.bfloat16 and images.device.type == "cpu" and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)  # the model runs where its input is
         key = (name, tuple(images.shape), images.dtype, args)
         if fn is not None and key not in self._sizes:
             if len(self._sizes) >= self.max_compiled_sizes:

@@ -111,7 +111,6 @@ def flip_permutation(num_classes: int, flip_pairs: Sequence[tuple[int, int]] = (
     return perm
 
 
-@torch.no_grad()
 def labels_of(scores: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """The label map of class scores: per pixel the index of the highest score along ``dim`` (the first
     of tied ones; NaN counts as highest), exactly what ``argmax(dim)`` gives.
@@ -123,6 +122,7 @@ def labels_of(scores: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return scores.max(dim).indices
 
 
+@torch.no_grad()
 def predict_scores(
     model: SegmentationModel,
     images: torch.Tensor,
