@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
+
+from timing import cpu_name  # beside this script
 
 
 def timed(models: list[str], args: argparse.Namespace) -> float:
@@ -48,16 +49,6 @@ def corruption_only(args: argparse.Namespace) -> float:
         run_sweep([], [], dataset, cells, Path(folder) / "cells", count, "cpu", None, args.workers, 0,
                   progress=True, batch_size=args.batch_size)
         return time.perf_counter() - start
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> int:

@@ -1,11 +1,24 @@
-"""Wall-clock timing shared by the benchmark scripts (run as ``python benchmarks/NAME.py``, which puts this
-folder on the import path)."""
+"""Wall-clock timing and the host's name, shared by the benchmark scripts (run as
+``python benchmarks/NAME.py``, which puts this folder on the import path)."""
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def median_ms(fn: Callable[[], object], runs: int, warmup: int = 0) -> float:
