@@ -80,6 +80,10 @@ def test_convert_cli_round_trip(tmp_path, capsys):
     idrnet.save_checkpoint(model, again)
     assert torch.equal(load_file(str(again))["decode_head.class_relations_mean"],
                        model.decode_head.class_relations_mean)
+    # converting an idrnet file again (final.safetensors of a run, say) says there is nothing to do
+    capsys.readouterr()
+    assert cli(["convert", str(again), str(tmp_path / "twice.safetensors")]) == 2
+    assert "already an idrnet model file" in capsys.readouterr().err and not (tmp_path / "twice.safetensors").exists()
 
 
 def test_convert_cli_errors_name_the_problem(tmp_path, capsys):

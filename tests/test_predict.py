@@ -118,6 +118,26 @@ def test_predict_stops_at_a_truncated_image_or_skips_it_when_asked(trained, tmp_
     assert "cut.jpg" in (out / "skipped.txt").read_text()
 
 
+def test_predict_names_linked_images_by_their_links_and_reports_a_broken_link(trained, tmp_path, capsys):
+    """A folder assembled from links (to images elsewhere) is predicted like any folder; a broken link is
+    an unreadable image: named, and listed with --skip-bad (it used to crash, then be silently left out)."""
+    _, ckpt, _ = trained
+    elsewhere = _image(tmp_path / "store" / "photo.png")
+    inputs = tmp_path / "in"
+    _image(inputs / "own.png", value=200)
+    (inputs / "linked.png").symlink_to(elsewhere)
+    out = tmp_path / "out"
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["linked.png", "own.png"]
+    (inputs / "gone.png").symlink_to(tmp_path / "store" / "deleted.png")
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert "gone.png: a link to" in err and "does not exist" in err and "--skip-bad" in err
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(tmp_path / "out2"), "--skip-bad"]) == 0
+    assert "gone.png" in (tmp_path / "out2" / "skipped.txt").read_text()
+    assert sorted(p.name for p in (tmp_path / "out2").glob("*.png")) == ["linked.png", "own.png"]
+
+
 def test_predictor_rejects_an_empty_image(predictor):
     with pytest.raises(ValueError, match="empty"):
         predictor.predict(np.zeros((0, 5, 3), np.uint8))

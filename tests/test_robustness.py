@@ -138,6 +138,8 @@ def test_careless_input(pair, tmp_path, capsys):
     assert exit_info.value.code == 2 and "from 1 to 5" in capsys.readouterr().err
     err = error_of(capsys, [*base, "--out", str(data / "report")])
     assert "inside the dataset folder" in err
+    err = error_of(capsys, [*base, "--names", "baseline", "--out", str(out)])
+    assert "--names baseline: expected two names, one per model, got 1" in err
     # a model with other classes
     other = write_config(tmp_path, data, "seven.yaml", work_dir=str(tmp_path / "seven"), iterations=1,
                          model={"num_classes": 7, "backbone": {"name": "resnet18v1c", "base_width": 4},

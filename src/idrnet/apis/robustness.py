@@ -126,6 +126,9 @@ def robustness(
     if batch_size < 1:
         raise InputError(f"batch_size={batch_size}: expected at least 1")
     sources = [s for s in (model_a, model_b) if s is not None]
+    if names is not None and len(names) != len(sources):
+        raise InputError(f"names={' '.join(names) or 'none'}: expected "
+                         f"{'one name' if len(sources) == 1 else 'two names, one per model'}, got {len(names)}")
     config = load_train_config(data, list(overrides))
     split = split or config.data.val_split
     out_dir = Path(out) if out is not None else None
@@ -152,8 +155,6 @@ def robustness(
     loaded = [load_trained(s, device) for s in sources]
     labels = list(names) if names else (list(distinct_names(str(model_a), str(model_b))) if len(sources) == 2
                                         else [source_name(model_a)])
-    if len(labels) != len(sources):
-        raise InputError(f"names: expected {len(sources)} names, one per model, got {len(labels)}")
     if len(loaded) == 2 and loaded[0].model.num_classes != loaded[1].model.num_classes:
         raise InputError(f"model A ({labels[0]}) has {loaded[0].model.num_classes} classes, model B ({labels[1]}) "
                          f"{loaded[1].model.num_classes}: a paired comparison needs the same classes")

@@ -44,6 +44,17 @@ def _training_state_model(src: str):
     return get_entry(model).config if isinstance(model, str) else model
 
 
+def _is_idrnet_model_file(src: str) -> bool:
+    """Whether ``src`` is a ``.safetensors`` file written by idrnet (training, convert,
+    ``save_checkpoint``): it carries its model config."""
+    from ..models.checkpoint import CONFIG_METADATA_KEY, EXTERNAL_METADATA_KEY, read_metadata
+
+    if not Path(src).is_file():
+        return False
+    metadata = read_metadata(src)
+    return CONFIG_METADATA_KEY in metadata or EXTERNAL_METADATA_KEY in metadata
+
+
 def run(args: argparse.Namespace) -> int:
     """Load SRC into the named model (every tensor must fit) and save it as DST."""
     from ..apis.create import create_model
@@ -65,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             name = stem
         else:
             stored = _training_state_model(args.src) if Path(args.src).is_file() else None
+            if stored is None and _is_idrnet_model_file(args.src):
+                raise InputError(f"{args.src} is already an idrnet model file (its model config and weights are inside): "
+                                 "every verb and idrnet.create_model take it as it is; there is nothing to convert")
             if stored is None:
                 import difflib
 

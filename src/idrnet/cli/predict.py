@@ -56,7 +56,9 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            # A broken link is kept: reading it then fails like any unreadable image (named, --skip-bad lists it).
+            found = sorted(p for p in path.rglob("*") if (p.is_file() or p.is_symlink())
+                           and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
             if not found:
                 raise FileNotFoundError(f"{path}: no images or videos in this folder")
             files += found
@@ -96,9 +98,12 @@ def plan_outputs(files: list[Path], inputs: list[str], out: Path, probs: bool, l
         if Path(item).is_dir() and (out == root or root in out.parents):
             raise InputError(f"--out {out} is inside the input folder {item}: predictions would be mixed with "
                              "(or replace) the inputs and be read as inputs next time; choose another folder")
-    base = Path(os.path.commonpath([str(r) for r in roots])) if roots else out
+    # Output names follow the paths as given, links not followed: a linked image is named by its link,
+    # and one that points outside its folder stays inside the mirrored tree.
+    given = [Path(os.path.abspath(i)) if Path(i).is_dir() else Path(os.path.abspath(i)).parent for i in inputs]
+    base = Path(os.path.commonpath([str(r) for r in given])) if given else out
     stems: dict[tuple[Path, str], int] = {}
-    rel = {f: f.resolve().relative_to(base) for f in files}
+    rel = {f: Path(os.path.abspath(f)).relative_to(base) for f in files}
     for f, r in rel.items():
         stems[(r.parent, r.stem)] = stems.get((r.parent, r.stem), 0) + 1
     plan: dict[Path, dict[str, Path]] = {}

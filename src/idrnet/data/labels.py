@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Mapping
 
@@ -153,6 +154,8 @@ def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
     """RGB uint8 H×W×3 of an image file (grayscale and RGBA are converted). Truncated files are an
     error naming the file, never silently padded; ``max_pixels``: see :func:`decode_image`."""
     if not path.is_file():
+        if path.is_symlink():
+            raise BadSampleError(f"{path}: a link to {os.readlink(path)}, which does not exist")
         raise BadSampleError(f"{path}: image file does not exist")
     return decode_image(path.read_bytes(), str(path), other_formats=True, max_pixels=max_pixels)
 
