@@ -33,6 +33,9 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
     assert "does not exist" in err
     err = error_of(capsys, ["predict", str(data / "images" / "val"), "--model", str(data), "--out", str(tmp_path / "p")])
     assert f"{data} is a folder, not a model" in err
+    image = sorted((data / "images" / "val").iterdir())[0]
+    err = error_of(capsys, ["predict", str(data / "images" / "val"), "--model", str(image), "--out", str(tmp_path / "p")])
+    assert f"{image} is an image or video, not a model" in err
 
 
 def test_debug_shows_the_traceback(tmp_path):

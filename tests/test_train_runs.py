@@ -79,6 +79,10 @@ def test_resume_of_a_corrupt_or_foreign_state_names_the_file(tmp_path, data, cap
     err = error_of(capsys, ["train", str(path), "--resume", "--allow-config-change",
                             "--set", "model.head.feats_channels=8"])
     assert "does not fit the model" in err and "decode_head" in err
+    # the run's final weights are not a training state: the error says how to start from them
+    final = tmp_path / "run" / "final.safetensors"
+    err = error_of(capsys, ["train", str(path), "--resume", str(final), "--set", f"work_dir={tmp_path / 'next'}"])
+    assert "not a training state" in err and f"--set init_checkpoint={final}" in err
 
 
 def test_non_finite_config_numbers_and_zero_intervals_are_rejected(tmp_path, data):

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..data.image_header import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..errors import InputError
 from ..dropin.external import build_any
 from ..models.checkpoint import load_state_dict_strict, read_checkpoint
@@ -83,6 +84,9 @@ def _resolve(
             raise InputError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names, "
                              "not for a config file")
         return load_model_config(text), checkpoint or None, None
+    if Path(text).suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+        raise InputError(f"{text} is an image or video, not a model: give a zoo name, a .safetensors file, a model YAML "
+                         "or an .onnx file")
     if text.endswith(".safetensors") or Path(text).is_file():
         state, state_config, _ = read_checkpoint(Path(text)) if text.endswith(".safetensors") else (None, None, None)
         if state_config is None:

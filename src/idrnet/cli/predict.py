@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..data.image_header import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..errors import InputError
 from .common import (
     add_precision_arguments, add_tta_arguments, at_least, check_writable, device_from_args, inference_from_args, precision_from_args,
 )
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

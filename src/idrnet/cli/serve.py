@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_precision_arguments, check_writable
+from .common import add_precision_arguments, at_least, check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the A/B interval (default 1000)")
     parser.add_argument("--no-test-resize", action="store_true", help="run at the image's own size, not the dataset's test scale")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    parser.add_argument("--threads", type=int, help="CPU threads for inference (default: PyTorch's)")
+    parser.add_argument("--threads", type=at_least(1), help="CPU threads for inference (default: PyTorch's)")
     add_precision_arguments(parser)
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
                         help="server log level (info shows every request; default warning)")

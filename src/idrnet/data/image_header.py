@@ -8,6 +8,10 @@ import struct
 
 from ..errors import InputError
 
+# File suffixes (lower case) read as images (the formats whose headers are read here) and as videos (OpenCV).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+
 
 def _png(data: bytes) -> tuple[int, int] | None:
     if len(data) < 24 or data[12:16] != b"IHDR":

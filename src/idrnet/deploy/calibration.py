@@ -8,9 +8,9 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..data.image_header import IMAGE_SUFFIXES
 from ..errors import InputError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 DEFAULT_CALIBRATION_IMAGES = 32
 
 

@@ -342,8 +342,10 @@ class Trainer:
             raise CheckpointError(f"cannot resume: {err}; resume from one of the work dir's iter_N.pt files "
                                   "instead") from err
         if not isinstance(ckpt, dict) or any(k not in ckpt for k in TRAINING_STATE_KEYS):
+            weights = (f"; {path.name} holds model weights only: to start a new run from them, set "
+                       f"init_checkpoint (--set init_checkpoint={path})") if path.suffix == ".safetensors" else ""
             raise CheckpointError(f"cannot resume from {path}: not a training state written by idrnet train "
-                                  f"(expected the keys {', '.join(TRAINING_STATE_KEYS)})")
+                                  f"(expected the keys {', '.join(TRAINING_STATE_KEYS)}){weights}")
         if "config" in ckpt:
             changes = config_changes(parse_json(ckpt["config"], f"{path}:config"), to_dict(self.config))
             if changes and not allow_config_change:

@@ -26,11 +26,11 @@ from pathlib import Path
 import yaml
 
 from ...config import ConfigError, from_dict
-from ..labels import LabelMap
 from ..description import IGNORE_INDEX, DataDescription
+from ..image_header import IMAGE_SUFFIXES
+from ..labels import LabelMap
 from .base import SampleFiles, SegmentationDataset, read_id_list
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MASK_SUFFIXES = (".png", ".mat")
 
 
@@ -87,7 +87,7 @@ def spec_description(spec: CustomDatasetSpec, name: str) -> DataDescription:
     return DataDescription(tuple(spec.classes), palette, spec.ignore_index, name=name)
 
 
-def _by_id(folder: Path, suffix: str | None, default_suffixes: tuple[str, ...],
+def _by_id(folder: Path, suffix: str | None, default_suffixes: frozenset[str] | tuple[str, ...],
            problems: list[str]) -> dict[str, Path]:
     """Files of ``folder`` by sample id: the name without ``suffix`` when one is set, else the stem of
     files with one of ``default_suffixes`` (any case). Two files of one id (a.jpg and a.png) are a
