@@ -41,3 +41,25 @@ def test_bench_cli_vs_baseline_prints_every_figure(tmp_path, capsys):
         (True, "eager"), (False, "eager"), (True, "onnxruntime"), (False, "onnxruntime")]
     assert all(r["runs"] == 4 for r in records)
     assert records[0]["gflops"] > records[1]["gflops"] > 0 and records[0]["params_m"] > records[1]["params_m"]
+
+
+def test_bench_json_never_appends_to_a_model_picture_or_folder(tmp_path, capsys):
+    """--json appends results: given the model file itself (or another file that is not JSON lines) by
+    mistake, it used to append text to it and break it."""
+    from idrnet import create_model, save_checkpoint
+    from idrnet.cli.main import main
+
+    model = save_checkpoint(create_model(tiny_config("idrnet")), tmp_path / "tiny.safetensors")
+    picture = tmp_path / "photo.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    before = {p: p.read_bytes() for p in (model, picture)}
+    bench = ["bench", str(model), "--size", "32x32", "--runs", "1", "--warmup", "0", "--device", "cpu", "--json"]
+    for target, message in ((model, "is the model file"), (picture, "not a JSON-lines file"), (tmp_path, "is a folder")):
+        assert main([*bench, str(target)]) == 2
+        assert message in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+    # a results file whose last line lost its line break gets the new records on lines of their own
+    log = tmp_path / "bench.jsonl"
+    log.write_text('{"name": "earlier"}')
+    assert main([*bench, str(log)]) == 0
+    assert [json.loads(line)["name"] for line in log.read_text().splitlines()] == ["earlier", "tiny"]

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from idrnet.data.image_header import header_size
+from idrnet.errors import InputError
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -190,6 +191,29 @@ def test_ab_log_whole_record_without_line_break_is_kept(tmp_path):
     assert ledger.repaired_bytes == 0 and ledger.summary()["arms"]["A"]["requests"] == 1
     ledger.close()
     assert all(json.loads(line) for line in log.read_text().splitlines())
+
+
+def test_a_file_that_is_not_an_ab_log_is_refused_and_left_as_it_is(tmp_path):
+    """--ab-log photo.png by mistake used to cut the picture at its last newline byte (the repair of a
+    log's unfinished last line ran before the file was known to be a log)."""
+    picture = tmp_path / "photo.png"
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
+    picture.write_bytes(buffer.getvalue())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("first line\nno line break at the end")
+    for path in (picture, notes):
+        before = path.read_bytes()
+        with pytest.raises(InputError, match="is not an A/B log"):
+            _ledger(path)
+        assert path.read_bytes() == before
+    # a log whose first record was cut (the server killed while writing it) is still repaired
+    log = tmp_path / "ab.jsonl"
+    _ledger(log).close()
+    log.write_bytes(log.read_bytes()[:30])
+    ledger = _ledger(log)
+    assert ledger.repaired_bytes == 30
+    ledger.close()
 
 
 def test_ab_log_damaged_by_an_earlier_version_is_read(tmp_path, caplog):

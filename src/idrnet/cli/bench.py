@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..errors import InputError
 from .common import at_least
@@ -76,6 +77,8 @@ def _run(args: argparse.Namespace) -> int:
 
     device = device_from_args(args)
     check_model_source(args.model)
+    if args.json:
+        check_json_lines_output(Path(args.json), args.model)
     if is_graph_file(args.model):
         raise InputError(f"{args.model}: bench measures a PyTorch model under each backend; pass the .safetensors "
                          "or config it was exported from")
@@ -112,10 +115,34 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         import dataclasses
 
-        with open(args.json, "a") as f:
-            for r in lines:
-                f.write(json.dumps(dataclasses.asdict(r)) + "\n")
+        path = Path(args.json)
+        cut = path.is_file() and path.stat().st_size and path.read_bytes()[-1:] != b"\n"
+        with open(path, "a") as f:
+            f.write("\n" if cut else "")  # a last line without its line break (an earlier run stopped mid-write)
+            f.writelines(json.dumps(dataclasses.asdict(r)) + "\n" for r in lines)
     return 0
+
+
+def check_json_lines_output(path: Path, model: str) -> None:
+    """Refuse, before any measurement, a ``--json`` file that results must not be appended to: the model
+    itself, a folder, or an existing file that is not JSON lines (a picture, a checkpoint, a config)."""
+    from .common import check_writable
+
+    if Path(model).exists() and path.resolve() == Path(model).resolve():
+        raise InputError(f"--json {path} is the model file; choose another file for the results")
+    if path.is_dir():
+        raise IsADirectoryError(f"--json {path} is a folder; expected a JSON-lines file")
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:
+            first = f.readline(1 << 20)
+        try:
+            record = json.loads(first)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise InputError(f"--json {path} exists and is not a JSON-lines file of results (its first line is not "
+                             "a JSON object); choose another file")
+    check_writable(path, "--json")
 
 
 def _runnable(precisions: list[str], backends: list[str], device) -> list[tuple[str, str]]:

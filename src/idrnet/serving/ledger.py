@@ -39,6 +39,24 @@ def _record(line: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and "event" in record else None
 
 
+def check_is_ab_log(path: Path) -> None:
+    """Refuse, before a byte of it is changed, a file that is not an A/B log (a picture, a model, a config
+    given to --ab-log by mistake): an A/B log is empty or opens with a server's start record, whole or, in
+    a log whose first line was never finished, cut."""
+    with open(path, "rb") as reader:
+        head = reader.read(1 << 16)
+    if not head:
+        return
+    first, newline, _ = head.partition(b"\n")
+    record = _record(first.decode("utf-8", errors="replace")) if newline else None
+    if record is not None and record["event"] == "start":
+        return
+    if not newline and len(head) < (1 << 16) and head.startswith(b'{"event": "start"'):
+        return  # a server killed while writing its first record: repair_cut_end removes it
+    raise InputError(f"--ab-log {path} is not an A/B log (it does not begin with a server's start record) and was "
+                     "left as it is: choose a new file, or the log of an earlier run of this experiment")
+
+
 def repair_cut_end(file: Any, path: Path) -> int:
     """Cut away an A/B log's unfinished last line (a server killed while writing it), so that the next
     record starts on a line of its own; returns the bytes removed. ``file``: the log, open and locked."""
@@ -171,6 +189,8 @@ class ABLedger:
             log.parent.mkdir(parents=True, exist_ok=True)
             if log.is_dir():
                 raise IsADirectoryError(f"--ab-log {log} is a folder; expected a JSON-lines file")
+            if log.exists():
+                check_is_ab_log(log)
             self._log = open(log, "a", encoding="utf-8")
             try:
                 # one server per log: two appending to one file would count each other's requests
