@@ -193,6 +193,20 @@ def test_compare_cli_reports_delta_interval_and_gallery(trained, tmp_path, capsy
     assert picture.shape[1] >= 4 * 48  # image | ground truth | A | B
 
 
+def test_test_and_compare_never_write_over_their_inputs_even_with_overwrite(trained, tmp_path, capsys):
+    """test --out LABEL.png --overwrite used to replace a dataset label with the results JSON."""
+    config, ckpt, data = trained
+    label = sorted((data / "masks" / "val").iterdir())[0]
+    before = {p: p.read_bytes() for p in (label, ckpt, config)}
+    for out, message in ((label, "inside the dataset folder"), (ckpt, "is an input of this command"),
+                         (config, "is an input of this command")):
+        assert main(["test", str(config), "--checkpoint", str(ckpt), "--out", str(out), "--overwrite"]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["compare", str(ckpt), str(ckpt), "--data", str(config), "--out", str(data / "images"), "--overwrite"]) == 2
+    assert "inside the dataset folder" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before and not (data / "images" / "compare.json").exists()
+
+
 def test_relation_heatmap_has_the_class_names_and_helpers_rank_by_loss_rise():
     from idrnet.visualization.relations import relation_heatmap_figure, top_helpers
 

@@ -162,6 +162,19 @@ def check_outside(path, folder, flag: str, what: str) -> None:
         raise InputError(f"{flag} {path} lies inside {what} {folder}; choose a folder outside it")
 
 
+def check_not_an_input(path, flag: str, files=(), dataset_root=None) -> None:
+    """Outputs never replace an input, ``--overwrite`` or not: ``path`` is none of ``files`` (a checkpoint,
+    a config) and does not lie in the dataset folder. Checked before any work."""
+    from pathlib import Path
+
+    target = Path(path).resolve()
+    for file in files:
+        if file is not None and Path(file).is_file() and Path(file).resolve() == target:
+            raise InputError(f"{flag} {path} is an input of this command ({file}); choose another path")
+    if dataset_root is not None:
+        check_outside(path, dataset_root, flag, "the dataset folder")
+
+
 def check_writable(path, flag: str, folder: bool = False, need_bytes: int = 0) -> None:
     """Refuse, before any work, an output that cannot be written: ``path``'s folder (``path`` itself
     when ``folder``), or the nearest existing folder above it, must take a new file and have

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..atomic import write_json
-from .common import add_tta_arguments, at_least, check_output, device_from_args, inference_from_args
+from .common import add_tta_arguments, at_least, check_not_an_input, check_output, device_from_args, inference_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_train_config(args.data, args.overrides)
     out = Path(args.out) if args.out else default_compare_dir(args.model_a, args.model_b)
+    check_not_an_input(out, "--out", dataset_root=config.data.root)
     check_output(out / "compare.json", args.overwrite)
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:

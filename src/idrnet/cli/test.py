@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..atomic import write_json
 from .common import (
-    add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_output, check_outside,
+    add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_not_an_input, check_output, check_outside,
     device_from_args, inference_from_args,
 )
 
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path(str(Path(args.checkpoint).with_suffix("")) + "_results.json") \
         if Path(args.checkpoint).is_file() else Path("test_results.json")
+    check_not_an_input(out, "--out", (args.checkpoint, args.config), config.data.root)
     check_output(out, args.overwrite)
     if args.save_predictions:
         check_outside(args.save_predictions, config.data.root, "--save-predictions", "the dataset folder")
