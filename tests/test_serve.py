@@ -405,7 +405,7 @@ def test_ledger_log_resumes_and_refuses_another_experiment(tmp_path):
         ABLedger({"A": "a.safetensors", "B": "c.safetensors"}, 3, 255, "split", 0.5, log=log)
     not_a_log = tmp_path / "model.yaml"
     not_a_log.write_text("model: 1\nother: 2\n")
-    with pytest.raises(ValueError, match="not an A/B log record"):
+    with pytest.raises(ValueError, match="not an A/B log"):
         ABLedger({"A": "a"}, 3, 255, "single", 0.5, log=not_a_log)
     assert not_a_log.read_text() == "model: 1\nother: 2\n"  # never appended to
 
