@@ -198,13 +198,18 @@ def test_test_and_compare_never_write_over_their_inputs_even_with_overwrite(trai
     config, ckpt, data = trained
     label = sorted((data / "masks" / "val").iterdir())[0]
     before = {p: p.read_bytes() for p in (label, ckpt, config)}
-    for out, message in ((label, "inside the dataset folder"), (ckpt, "is an input of this command"),
-                         (config, "is an input of this command")):
+    for out, message in ((label, "would replace a file of the dataset folder"), (ckpt, "is an input of this command"),
+                         (config, "is an input of this command"),
+                         (label.parent / "new.json", "lies in the dataset's image or label folder")):
         assert main(["test", str(config), "--checkpoint", str(ckpt), "--out", str(out), "--overwrite"]) == 2
         assert message in capsys.readouterr().err
-    assert main(["compare", str(ckpt), str(ckpt), "--data", str(config), "--out", str(data / "images"), "--overwrite"]) == 2
-    assert "inside the dataset folder" in capsys.readouterr().err
-    assert {p: p.read_bytes() for p in before} == before and not (data / "images" / "compare.json").exists()
+    val_images = data / "images" / "val"
+    assert main(["compare", str(ckpt), str(ckpt), "--data", str(config), "--out", str(val_images), "--overwrite"]) == 2
+    assert "lies in the dataset's image or label folder" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before and not (val_images / "compare.json").exists()
+    # a results file beside the dataset's folders is fine (a dataset whose root is the working folder)
+    assert main(["test", str(config), "--checkpoint", str(ckpt), "--out", str(data / "results.json")]) == 0
+    (data / "results.json").unlink()  # the data folder is shared by this module's tests
 
 
 def test_relation_heatmap_has_the_class_names_and_helpers_rank_by_loss_rise():

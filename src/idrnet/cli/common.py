@@ -162,17 +162,23 @@ def check_outside(path, folder, flag: str, what: str) -> None:
         raise InputError(f"{flag} {path} lies inside {what} {folder}; choose a folder outside it")
 
 
-def check_not_an_input(path, flag: str, files=(), dataset_root=None) -> None:
+def check_not_an_input(path, flag: str, files=(), data_root=None, samples=()) -> None:
     """Outputs never replace an input, ``--overwrite`` or not: ``path`` is none of ``files`` (a checkpoint,
-    a config) and does not lie in the dataset folder. Checked before any work."""
+    a config), replaces no file under ``data_root`` and lies in no folder holding one of ``samples``' images
+    or labels (where it would be read as data). Checked before writing."""
     from pathlib import Path
 
     target = Path(path).resolve()
     for file in files:
         if file is not None and Path(file).is_file() and Path(file).resolve() == target:
             raise InputError(f"{flag} {path} is an input of this command ({file}); choose another path")
-    if dataset_root is not None:
-        check_outside(path, dataset_root, flag, "the dataset folder")
+    if data_root is not None and target.is_file() and Path(data_root).resolve() in target.parents:
+        raise InputError(f"{flag} {path} would replace a file of the dataset folder {data_root}; choose another path")
+    folders = {p.resolve().parent for s in samples for p in (s.image, s.label) if p is not None}
+    inside = next((f for f in sorted(folders) if f == target or f in target.parents), None)
+    if inside is not None:
+        raise InputError(f"{flag} {path} lies in the dataset's image or label folder {inside}, where it would be read "
+                         "as data; choose a path outside it")
 
 
 def check_writable(path, flag: str, folder: bool = False, need_bytes: int = 0) -> None:

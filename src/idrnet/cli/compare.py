@@ -54,9 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_train_config(args.data, args.overrides)
     out = Path(args.out) if args.out else default_compare_dir(args.model_a, args.model_b)
-    check_not_an_input(out, "--out", dataset_root=config.data.root)
     check_output(out / "compare.json", args.overwrite)
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
+    check_not_an_input(out / "compare.json", "--out", data_root=config.data.root, samples=dataset.samples)
+    check_not_an_input(out / "gallery", "--out", samples=dataset.samples)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
     loaded_a, loaded_b = load_trained(args.model_a), load_trained(args.model_b)

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path(str(Path(args.checkpoint).with_suffix("")) + "_results.json") \
         if Path(args.checkpoint).is_file() else Path("test_results.json")
-    check_not_an_input(out, "--out", (args.checkpoint, args.config), config.data.root)
+    check_not_an_input(out, "--out", (args.checkpoint, args.config), config.data.root)  # its samples: below
     check_output(out, args.overwrite)
     if args.save_predictions:
         check_outside(args.save_predictions, config.data.root, "--save-predictions", "the dataset folder")
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
+    check_not_an_input(out, "--out", samples=dataset.samples)
     if dataset.info.num_classes != model.num_classes:
         raise InputError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
     check_ignore_label(loaded.description, dataset)
