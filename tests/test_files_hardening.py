@@ -185,6 +185,15 @@ def test_data_synth_refuses_an_existing_dataset(tmp_path, capsys):
     pictures = list((target / "images").rglob("*.png")) + list((target / "masks").rglob("*.png"))
     assert len(pictures) == 6 and {Image.open(p).size for p in pictures} == {(48, 48)}  # no mix of two datasets
     assert (target / "notes.txt").read_text() == "mine"
+    # another dataset (its own dataset.yaml, files named like generated ones) is never touched
+    own = tmp_path / "own"
+    (own / "images" / "train").mkdir(parents=True)
+    (own / "dataset.yaml").write_text("classes: [road, car]\n")
+    (own / "images" / "train" / "train_00000.png").write_bytes(b"my picture")
+    before = {p: p.read_bytes() for p in files_under(own)}
+    message = one_line_error(capsys, ["data", "synth", str(own), "--overwrite", "--num-train", "2", "--size", "32"])
+    assert "holds another dataset" in message
+    assert {p: p.read_bytes() for p in files_under(own)} == before
     for argv in (["--num-train", "-1"], ["--size", "0"], ["--num-val", "-2"]):
         assert argv[0] in one_line_error(capsys, ["data", "synth", str(tmp_path / "e"), *argv])
 

@@ -21,6 +21,7 @@ import yaml
 from PIL import Image
 
 from ..atomic import write_pil, write_text
+from ..errors import InputError
 
 CLASSES = (
     "background", "table", "sink", "cup on table", "cup in sink",
@@ -108,7 +109,17 @@ def render_scene(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarray,
 
 def remove_synthetic_files(root: Path) -> int:
     """Remove the files :func:`write_synthetic_dataset` writes (and nothing else) from ``root``; returns
-    how many were removed."""
+    how many were removed. A folder holding another dataset (a ``dataset.yaml`` with other classes) is
+    refused, untouched: its files may bear the same names."""
+    spec_file = root / "dataset.yaml"
+    if spec_file.is_file():
+        try:
+            classes = (yaml.safe_load(spec_file.read_text()) or {}).get("classes")
+        except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
+            classes = None
+        if classes != list(CLASSES):
+            raise InputError(f"{root} holds another dataset ({spec_file} does not list the generated classes); "
+                             "--overwrite replaces only a generated dataset: choose another folder")
     files = [root / "dataset.yaml"] if (root / "dataset.yaml").is_file() else []
     for split in ("train", "val"):
         for kind in ("images", "masks"):
