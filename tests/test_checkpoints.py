@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 import idrnet
 from idrnet.cli.main import main as cli
 from idrnet.config import to_dict
+from idrnet.errors import InputError
 from idrnet.models import download
 from idrnet.models.checkpoint import CheckpointError
 
@@ -193,3 +194,9 @@ def test_load_gives_the_model_with_its_data_description_and_reads_a_file_once(tm
     assert len(reads) == 1 and loaded.description == meta and not loaded.model.training
     assert load(tiny_config("fcn")).description is None  # a config alone comes with no description
     assert stored_description("idrnet_fcn_resnet50os8_ade20k").classes[0] == "wall"  # a zoo name: its dataset's (ADE20K)
+
+
+@pytest.mark.parametrize("bad", [0, -3, "5", 2.5, True])
+def test_create_model_refuses_a_num_classes_that_is_not_a_positive_integer(bad):
+    with pytest.raises(InputError, match="num_classes"):
+        idrnet.create_model("fcn_resnet50os8_cityscapes", num_classes=bad)

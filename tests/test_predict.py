@@ -138,6 +138,17 @@ def test_predict_names_linked_images_by_their_links_and_reports_a_broken_link(tr
     assert sorted(p.name for p in (tmp_path / "out2").glob("*.png")) == ["linked.png", "own.png"]
 
 
+def test_predictor_takes_chw_arrays_encoded_bytes_and_one_pixel_strips(trained):
+    _, ckpt, _ = trained
+    predictor = Predictor(ckpt, test_scale=(512, 128))
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 51, 3), dtype=np.uint8)
+    assert np.array_equal(predictor.predict(rgb.transpose(2, 0, 1)), predictor.predict(rgb))
+    assert np.array_equal(predictor.predict(cv2.imencode(".png", rgb[..., ::-1])[1].tobytes()), predictor.predict(rgb))
+    # a 1-pixel strip used to round to an empty image at the test resize (an OpenCV assertion)
+    for shape in ((1, 3000, 3), (3000, 1, 3)):
+        assert predictor.predict(np.zeros(shape, np.uint8)).shape == shape[:2]
+
+
 def test_predictor_rejects_an_empty_image(predictor):
     with pytest.raises(ValueError, match="empty"):
         predictor.predict(np.zeros((0, 5, 3), np.uint8))

@@ -41,6 +41,8 @@ def create_model(
 
     if is_hub_source(name):  # hf-hub:user/repo: the repository's model.safetensors, cached
         name = str(resolve(name))
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
+        raise InputError(f"num_classes={num_classes!r}: expected a positive integer")
     config, weights_source, state = _resolve(name, checkpoint)
     if num_classes is not None:
         config = dataclasses.replace(config, num_classes=num_classes)

@@ -15,28 +15,33 @@ from ..errors import InputError
 from ..evaluation.inference import TTAConfig, labels_of, predict_scores
 from ..models.config import InferenceConfig, ModelConfig
 
-ImageInput = str | os.PathLike | np.ndarray | torch.Tensor | Any  # Any: a PIL image
+ImageInput = str | os.PathLike | bytes | np.ndarray | torch.Tensor | Any  # bytes: an encoded image file; Any: a PIL image
 
 
 def to_rgb_array(image: ImageInput) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB from a path, PIL image, numpy array or tensor (grayscale → 3 channels,
-    RGBA → alpha dropped; tensors are CHW or HWC, float in [0, 1] or integer in [0, 255])."""
+    """``(H, W, 3)`` uint8 RGB from a path, the bytes of an image file, a PIL image, a numpy array or a
+    tensor (grayscale → 3 channels, RGBA → alpha dropped; arrays and tensors are CHW or HWC, float in
+    [0, 1] or integer in [0, 255])."""
     if isinstance(image, (str, os.PathLike)):
         from ..data.labels import read_image
 
         return read_image(Path(image))
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        from ..data.labels import decode_image
+
+        return decode_image(bytes(image), "the image bytes", other_formats=True)
     if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
         return np.asarray(image.convert("RGB"))
     if isinstance(image, torch.Tensor):
         t = image.detach().cpu()
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise InputError("the image tensor holds NaN or infinite values; expected floats in [0, 1]")
-        if t.dim() == 3 and t.shape[0] in (1, 3, 4) and t.shape[-1] not in (1, 3, 4):
-            t = t.permute(1, 2, 0)
         if t.is_floating_point():
             t = (t.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
         image = t.numpy()
     array = np.asarray(image)
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = array.transpose(1, 2, 0)  # CHW
     if array.dtype != np.uint8:
         if np.issubdtype(array.dtype, np.floating):
             if not np.isfinite(array).all():

@@ -41,7 +41,8 @@ class Resize:
         h, w = sample["image"].shape[:2]
         if self.keep_ratio:
             scale = min(max(long_side, short_side) / max(h, w), min(long_side, short_side) / min(h, w))
-            dsize = int(w * scale + 0.5), int(h * scale + 0.5)
+            # at least one pixel: a 1×5000 strip would otherwise round to an empty image
+            dsize = max(1, int(w * scale + 0.5)), max(1, int(h * scale + 0.5))
         else:
             big, small = max(long_side, short_side), min(long_side, short_side)
             dsize = (small, big) if h > w else (big, small)
