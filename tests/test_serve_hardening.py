@@ -117,6 +117,22 @@ def test_every_format_is_limited_from_its_header(client, name):
     assert client.post("/v1/segment", content=small).status_code == 200  # the same format within the limit
 
 
+def test_a_one_pixel_strip_is_segmented_at_a_benchmark_test_scale(models):
+    """With ADE20K's test resize (fit in 2048×512) a 1×5000 picture (20 KB) rounded to an empty image:
+    an OpenCV assertion and HTTP 500."""
+    from idrnet import Predictor
+    from idrnet.serving.arm import Arm
+
+    app = create_app([Arm("A", "fcn-tiny", Predictor(models[0], test_scale=(2048, 512)), "eager")],
+                     ServeOptions(mode="single"))
+    with TestClient(app) as c:
+        wait_ready(c)
+        for shape in ((1, 5000, 3), (5000, 1, 3)):
+            reply = c.post("/v1/segment?format=png", content=encode(np.zeros(shape, np.uint8)))
+            assert reply.status_code == 200, reply.text
+            assert Image.open(io.BytesIO(reply.content)).size == shape[1::-1]
+
+
 def test_header_without_a_size_is_refused_not_decoded(client):
     cut = encode(SMALL, "PNG")[:20]
     reply = client.post("/v1/segment", content=cut)
