@@ -33,6 +33,10 @@ def _scores_module(model: torch.nn.Module) -> torch.nn.Module:
     return model if isinstance(model, Segmentor) else _Scores(model)
 
 
+# The side lengths the PT2E graph is exported for (torch.export guards them at every call).
+PT2E_MIN_SIDE, PT2E_MAX_SIDE = 32, 8192
+
+
 class Pt2eSegmentor(GraphSegmentor):
     """A model quantised by PT2E and compiled by Inductor (``backend="compile"``, ``precision="int8"``)."""
 
@@ -51,8 +55,14 @@ class Pt2eSegmentor(GraphSegmentor):
         # Freezing lowers the quantised convolutions to oneDNN int8 kernels with prepacked weights.
         # Patched per call (recompiles for new sizes happen inside calls), never set globally: a
         # global setting would also freeze the weights of a model compiled for training.
+        h, w = images.shape[-2:]
+        if max(h, w) > PT2E_MAX_SIDE:
+            raise InputError(f"int8 with backend=compile runs images of at most {PT2E_MAX_SIDE} pixels a side; this "
+                             f"one is {w}×{h}: resize it, or use backend=onnxruntime or openvino")
+        # A thinner image (a strip) is padded with the mean colour (0 after normalisation) and its scores cropped.
+        padded = torch.nn.functional.pad(images, (0, max(0, PT2E_MIN_SIDE - w), 0, max(0, PT2E_MIN_SIDE - h)))
         with inductor_config.patch(freezing=True):
-            return self.compiled(images).float()
+            return self.compiled(padded).float()[..., :h, :w]
 
 
 def quantize_pt2e(model: torch.nn.Module, calibration: Sequence[torch.Tensor], seed: int = 0) -> torch.fx.GraphModule:
@@ -69,8 +79,9 @@ def quantize_pt2e(model: torch.nn.Module, calibration: Sequence[torch.Tensor], s
     torch.manual_seed(seed)
     module = _scores_module(model.eval().cpu())
     example = torch.randn(2, 3, 256, 256)
-    dims = {0: torch.export.Dim("batch", min=1, max=1024), 2: torch.export.Dim("height", min=32, max=8192),
-            3: torch.export.Dim("width", min=32, max=8192)}
+    dims = {0: torch.export.Dim("batch", min=1, max=1024),
+            2: torch.export.Dim("height", min=PT2E_MIN_SIDE, max=PT2E_MAX_SIDE),
+            3: torch.export.Dim("width", min=PT2E_MIN_SIDE, max=PT2E_MAX_SIDE)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.export.export(module, (example,), dynamic_shapes={"images": dims})
