@@ -73,6 +73,25 @@ def test_predict_cli_on_a_folder_and_a_video(trained, tmp_path):
     assert frames == 5 and len(list((video_out / "clip_labels").glob("*.png"))) == 5
 
 
+def test_predict_names_a_bad_video_and_skips_it_when_asked(trained, tmp_path, capsys):
+    """An empty or cut video stopped the run even with --skip-bad, and the summary counted 0 images."""
+    _, ckpt, _ = trained
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    writer = cv2.VideoWriter(str(inputs / "good.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 5, (32, 24))
+    for i in range(2):
+        writer.write(np.full((24, 32, 3), 90 * i, dtype=np.uint8))
+    writer.release()
+    (inputs / "empty.mp4").write_bytes(b"")
+    out = tmp_path / "out"
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "empty.mp4: cannot open this video" in err and "--skip-bad" in err
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(out), "--skip-bad"]) == 0
+    assert "0 image(s) and 1 video(s)" in capsys.readouterr().out
+    assert (out / "good_overlay.mp4").is_file() and "empty.mp4" in (out / "skipped.txt").read_text()
+
+
 def _image(path, size=(20, 30), value=90):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((*size, 3), value, np.uint8)).save(path)

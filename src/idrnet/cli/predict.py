@@ -171,11 +171,12 @@ def _write_video(predictor, path: Path, target: Path, alpha: float, labels_dir: 
     import cv2
     from tqdm import tqdm
 
+    from ..data.labels import BadSampleError
     from ..evaluation.evaluator import save_label_png
 
     capture = cv2.VideoCapture(_opencv_path(path, "video"))
     if not capture.isOpened():
-        raise InputError(f"{path}: cannot open this video")
+        raise BadSampleError(f"{path}: cannot open this video (empty, cut short or not a video)")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     writer = None
@@ -200,7 +201,7 @@ def _write_video(predictor, path: Path, target: Path, alpha: float, labels_dir: 
         if writer is not None:
             writer.release()
     if writer is None:
-        raise InputError(f"{path}: the video has no readable frames")
+        raise BadSampleError(f"{path}: the video has no readable frames")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -268,16 +269,27 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_legend:
             picture = with_legend(picture, [label], predictor.class_names, predictor.description.palette, predictor.description.ignore_index)
         write_image(targets["overlay"], picture)
-    for path in (f for f in files if f.suffix.lower() in VIDEO_SUFFIXES):
+    videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    bad_videos = 0
+    for path in videos:
         targets = plan[path]
         targets["video"].parent.mkdir(parents=True, exist_ok=True)
-        print(f"wrote {predict_video(predictor, path, targets['video'], args.alpha, targets.get('labels'))}")
+        try:
+            print(f"wrote {predict_video(predictor, path, targets['video'], args.alpha, targets.get('labels'))}")
+        except BadSampleError as err:
+            if not args.skip_bad:
+                raise BadSampleError(f"{err} (pass --skip-bad to skip such files and list them)") from err
+            skipped.append(str(err))
+            bad_videos += 1
     skip_list = out / "skipped.txt"
     if skipped:
         write_text(skip_list, "\n".join(skipped) + "\n")
-        print(f"skipped {len(skipped)} image(s) (unreadable, or over --max-pixels), listed in {skip_list}:", *skipped[:20], sep="\n  ")
+        print(f"skipped {len(skipped)} file(s) (unreadable, or over --max-pixels), listed in {skip_list}:", *skipped[:20], sep="\n  ")
     elif skip_list.exists() and args.skip_bad:
         skip_list.unlink()  # a fresh list per run: none this time
-    done = len(images) - len(skipped)
-    print(f"{done} image(s) → {out} (label PNGs, *_overlay.jpg{', *_probs.npy' if args.probs else ''})")
+    done = f"{len(images) - (len(skipped) - bad_videos)} image(s)"
+    if videos:
+        done += f" and {len(videos) - bad_videos} video(s)"
+    print(f"{done} → {out} (label PNGs, *_overlay.jpg{', *_probs.npy' if args.probs else ''}"
+          f"{', *_overlay.mp4' if videos else ''})")
     return 0
