@@ -4,6 +4,8 @@ patches it needs on this stack (tests/reference_corruptions.py)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from reference_corruptions import load_imagecorruptions
@@ -135,3 +137,16 @@ def test_glass_blur_is_exact_at_any_size_and_needs_no_pixel_loop(package):
                 dx, dy = rng_loop.randint(-delta, delta, size=(2,))
                 grid[y, x] = grid[y + dy, x + dx]
     assert np.array_equal(_glass_sources(h, w, delta, 2, rng_ours), grid.ravel())
+
+
+@pytest.mark.parametrize("shape", [(1, 40, 3), (40, 1, 3), (1, 1, 3), (3, 3, 3)])
+def test_tiny_and_one_pixel_images_get_every_corruption_without_nan(shape):
+    """A 1-pixel side made pixelate fail (resized to 0) and fog / spatter divide by a zero peak (NaN cast
+    to uint8: garbage). Such images do occur (thin crops, strips)."""
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "invalid value encountered" included
+        for name in CORRUPTIONS:
+            for severity in (1, 5):
+                out = corrupt(image, name, severity, seed=1)
+                assert out.shape == image.shape and out.dtype == np.uint8, name

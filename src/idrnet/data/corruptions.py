@@ -250,7 +250,8 @@ def _plasma_fractal(size: int, decay: float, rng: np.random.RandomState) -> np.n
         step //= 2
         wibble /= decay
     grid -= grid.min()
-    return grid / grid.max()
+    peak = grid.max()
+    return grid / peak if peak > 0 else grid  # a 1×1 grid is flat: no haze rather than NaN
 
 
 def fog(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
@@ -308,7 +309,8 @@ def spatter(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.
         emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
         distance = cv2.blur(cv2.filter2D(distance, cv2.CV_8U, emboss), (3, 3)).astype(np.float32)
         water = liquid * distance  # float32: uint8 × float32
-        water = water / water.max() * strength
+        peak = water.max()  # zero on a tiny image with no drop: no spatter rather than NaN
+        water = water / peak * strength if peak > 0 else water
         colour = np.array([175, 238, 238], np.float32) / 255.0  # pale turquoise
         return _to_uint8(x + water[..., None] * colour)
     drops = gaussian_filter(np.where(liquid > threshold, 1, 0).astype(np.float32), strength, mode="nearest", truncate=4.0)
@@ -382,7 +384,7 @@ def pixelate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np
     """Box-downsampled to 0.6–0.25 of the size, then enlarged again with nearest neighbours."""
     factor = (0.6, 0.5, 0.4, 0.3, 0.25)[severity - 1]
     h, w = image.shape[:2]
-    small = Image.fromarray(image).resize((int(w * factor), int(h * factor)), Image.BOX)
+    small = Image.fromarray(image).resize((max(1, int(w * factor)), max(1, int(h * factor))), Image.BOX)
     return np.asarray(small.resize((w, h), Image.NEAREST))
 
 
