@@ -13,9 +13,8 @@ MODEL is a zoo name or a model YAML (a training YAML's model section works too);
 from __future__ import annotations
 
 import argparse
-import json
 
-from timing import cpu_name, median_ms  # beside this script
+from timing import append_record, cpu_name, median_ms  # beside this script
 
 
 def _parse(spec: str) -> tuple[str, int, int, int]:
@@ -85,8 +84,7 @@ def main() -> int:
                 if (p, lay) != ("fp32 eager", "nchw"):
                     print(f"    {p}/{lay} vs fp32 eager/nchw: max |Δlogit| {diff:.2e}, same label {same:.5f}")
         if args.json:
-            with open(args.json, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_record(args.json, record)
     return 0
 
 

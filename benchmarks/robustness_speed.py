@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import cpu_name  # beside this script
+from timing import append_record, cpu_name  # beside this script
 
 
 def timed(models: list[str], args: argparse.Namespace) -> float:
@@ -86,8 +86,7 @@ def main() -> int:
               "models": [args.model_a, args.model_b]}
     print(json.dumps(record))
     if args.record:
-        with open(args.record, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(args.record, record)
     return 0
 
 

@@ -1,8 +1,9 @@
-"""Wall-clock timing and the host's name, shared by the benchmark scripts (run as
+"""Wall-clock timing, the host's name and the JSON-lines record, shared by the benchmark scripts (run as
 ``python benchmarks/NAME.py``, which puts this folder on the import path)."""
 
 from __future__ import annotations
 
+import json
 import platform
 import statistics
 import time
@@ -31,3 +32,9 @@ def median_ms(fn: Callable[[], object], runs: int, warmup: int = 0) -> float:
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+def append_record(path: str | Path, record: dict) -> None:
+    """Append ``record`` as one JSON line to ``path`` (a benchmark's results file)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
