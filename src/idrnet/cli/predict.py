@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=at_least(1), default=40_000_000,
                         help="refuse images larger than this many pixels, read from the file's header (default 40M)")
     parser.add_argument("--skip-bad", action="store_true",
-                        help="skip unreadable, truncated or too large images (listed in OUT/skipped.txt) instead of stopping")
+                        help="skip unreadable, truncated or too large images and unreadable videos (listed in OUT/skipped.txt) "
+                             "instead of stopping")
     parser.add_argument("--no-test-resize", action="store_true", help="run at the image's own size, not the dataset's test scale")
     add_tta_arguments(parser)
     add_precision_arguments(parser)
