@@ -94,6 +94,42 @@ def test_non_finite_config_numbers_and_zero_intervals_are_rejected(tmp_path, dat
             load_train_config(path, [override])
 
 
+@pytest.mark.parametrize("override,message", [
+    ("model.head.dropout=1.5", "model.head.dropout: expected a probability in [0, 1), got 1.5"),
+    ("model.auxiliary.dropout=-0.1", "model.auxiliary.dropout: expected a probability"),
+    ("model.head.feats_channels=0", "model.head.feats_channels: expected a positive number of channels"),
+    ("model.auxiliary.weight=-1", "model.auxiliary.weight: expected a loss weight ≥ 0"),
+    ("model.backbone.base_width=0", "model.backbone.base_width: expected a positive width"),
+])
+def test_model_values_are_checked_with_their_key(tmp_path, data, capsys, override, message):
+    """These failed inside a layer's constructor (an internal error) or trained against the loss."""
+    path = write_config(tmp_path, data)
+    assert message in error_of(capsys, ["train", str(path), "--set", override])
+    assert not any((tmp_path / "run").rglob("*"))  # nothing written
+
+
+def test_a_crop_larger_than_any_resized_image_is_warned_about(tmp_path, data):
+    from idrnet.engine.config import config_warnings
+
+    path = write_config(tmp_path, data)
+    assert config_warnings(load_train_config(path)) == []
+    (warning,) = config_warnings(load_train_config(path, ["data.crop=[4000,4000]"]))
+    assert "data.crop [4000, 4000] is larger than any resized training image" in warning
+
+
+def test_a_data_worker_killed_for_memory_is_named_not_reported_as_a_bug(tmp_path, data, capsys, monkeypatch):
+    import idrnet.engine.trainer as trainer_module
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("DataLoader worker (pid 4891) is killed by signal: Killed. ")
+
+    monkeypatch.setattr(trainer_module, "train", killed)
+    assert cli(["train", str(write_config(tmp_path, data))]) == 1
+    err = capsys.readouterr().err
+    assert "killed by signal" in err and "memory" in err and "--resume" in err
+    assert "Traceback" not in err and "bug in idrnet" not in err
+
+
 def _poison(monkeypatch, steps):
     """Make the training loss non-finite at the given (0-based) optimiser steps."""
     import idrnet.engine.trainer as trainer_module

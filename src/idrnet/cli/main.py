@@ -136,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(err, _user_error_types()):
             print(f"idrnet {args.verb}: error: {one_line(err)}", file=sys.stderr)
             return 2
+        if isinstance(err, RuntimeError) and "DataLoader worker" in str(err) and "killed by signal" in str(err):
+            print(f"idrnet {args.verb}: error: {str(err).splitlines()[0].strip()} (the system stops a process this "
+                  "way when memory runs out): lower batch_size, the crop or image size, or data.num_workers"
+                  + ("; --resume continues from the last checkpoint" if args.verb == "train" else ""), file=sys.stderr)
+            return 1
         peer = lost_peer(err)
         if peer is not None:
             print(f"idrnet {args.verb}: error: lost another process of the job ({peer[:200]}); torchrun restarts "

@@ -49,7 +49,10 @@ def baseline_training(config, explicit_work_dir: bool):
 
 def run(args: argparse.Namespace) -> int:
     """Train (each validation printed as it comes) and print a summary."""
-    from ..engine.config import load_train_config
+    import os
+    import sys
+
+    from ..engine.config import config_warnings, load_train_config
     from ..engine.trainer import train
 
     from pathlib import Path
@@ -67,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and config.resume != "auto" and saved.exists() and saved.resolve() == Path(args.config).resolve():
         raise ConfigError(f"{args.config} is the saved config of the run in {config.work_dir}: pass --resume to "
                           "continue that run, or --work-dir to train a new one from it")
+    if os.environ.get("RANK", "0") == "0":  # once per job under torchrun
+        for warning in config_warnings(config):
+            print(f"idrnet train: warning: {warning}", file=sys.stderr)
     result = train(config, resume=args.resume, overwrite=args.overwrite, allow_config_change=args.allow_config_change)
     metrics = result["metrics"]
     if metrics:

@@ -141,6 +141,19 @@ def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] =
     return config
 
 
+def config_warnings(config: TrainConfig) -> list[str]:
+    """Legal settings that are probably mistakes: the run proceeds, and the user is told why it may not
+    do what was meant."""
+    d, found = config.data, []
+    if d.recipe is None:
+        largest = max(d.scale) * d.ratio_range[1]  # the resize fits each image in scale × ratio (kept ratio)
+        if max(d.crop) > largest:
+            found.append(f"data.crop {list(d.crop)} is larger than any resized training image (at most {largest:g} "
+                         f"pixels a side with data.scale {list(d.scale)} and data.ratio_range up to {d.ratio_range[1]:g}): "
+                         "every sample is padded to the crop, costing memory and time for nothing")
+    return found
+
+
 def validate_train_config(config: TrainConfig, where: str) -> None:
     """Value checks the types cannot express; each error names the key and the allowed range."""
     positive = {"batch_size": config.batch_size, "iterations": config.iterations, "val_interval": config.val_interval,

@@ -18,6 +18,7 @@ def build_model(config: ModelConfig) -> Segmentor:
     if config.num_classes is None:
         raise InputError("num_classes is not set: give ModelConfig(num_classes=…), or train the config on a "
                          "dataset (idrnet train fills it in from the data)")
+    _check_values(config)
     baseline = getattr(config.head, "baseline", None)
     if not config.idrnet and baseline is not None:  # idrnet: false on an IDRNet head: build what it extends
         config = dataclasses.replace(config, head=baseline())
@@ -33,3 +34,22 @@ def build_model(config: ModelConfig) -> Segmentor:
         a = config.auxiliary
         aux = auxiliary_head(channels[2], a.channels, config.num_classes, a.dropout)
     return Segmentor(backbone, head, aux, config)
+
+
+def _check_values(config: ModelConfig) -> None:
+    """Dropout probabilities in [0, 1), positive channel counts and non-negative loss weights in the head
+    and auxiliary configs, named by their key (a bad value would otherwise fail deep inside a layer's
+    constructor, or train against the loss)."""
+    if config.num_classes < 1:
+        raise InputError(f"model.num_classes: expected a positive integer, got {config.num_classes}")
+    if config.backbone.base_width < 1:
+        raise InputError(f"model.backbone.base_width: expected a positive width, got {config.backbone.base_width}")
+    for section, part in (("head", config.head), ("auxiliary", config.auxiliary)):
+        for f in dataclasses.fields(part) if part is not None else ():
+            value = getattr(part, f.name)
+            if f.name.endswith("dropout") and not (isinstance(value, (int, float)) and 0 <= value < 1):
+                raise InputError(f"model.{section}.{f.name}: expected a probability in [0, 1), got {value!r}")
+            if f.name.endswith("channels") and isinstance(value, int) and value < 1:
+                raise InputError(f"model.{section}.{f.name}: expected a positive number of channels, got {value}")
+            if f.name.endswith("weight") and isinstance(value, (int, float)) and not 0 <= value < float("inf"):
+                raise InputError(f"model.{section}.{f.name}: expected a loss weight ≥ 0, got {value}")
