@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from idrnet import build_model
+from idrnet.errors import InputError
 from idrnet.evaluation.confusion import ConfusionMatrix, metrics_from_confusion
 from idrnet.evaluation.inference import TTAConfig, labels_of, predict_scores, slide_scores, whole_scores
 from idrnet.models.config import InferenceConfig
@@ -109,6 +110,14 @@ def test_slide_window_averages_overlapping_crops_exactly():
     expected = model.forward_logits(images)
     out = slide_scores(model, images, (16, 20), (10, 12), crop_batch=3)
     assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_slide_refuses_a_stride_larger_than_the_crop():
+    """Windows 64 wide every 128 left a band of pixels without a score: 0/0 = NaN, read as label 0."""
+    images = torch.randn(1, 3, 200, 200)
+    with pytest.raises(InputError, match="stride no larger than the crop"):
+        slide_scores(_PixelModel().eval(), images, (64, 64), (128, 128))
+    assert torch.isfinite(slide_scores(_PixelModel().eval(), images, (64, 64), (64, 64))).all()  # touching windows
 
 
 def test_slide_equals_whole_when_one_crop_covers_the_image():

@@ -76,6 +76,9 @@ def slide_scores(
     sh, sw = stride
     if sh <= 0 or sw <= 0 or ch <= 0 or cw <= 0:
         raise InputError(f"slide inference needs positive crop_size and stride, got {crop_size}, {stride}")
+    if sh > ch or sw > cw:  # the pixels between two windows would get no score (0/0: a silent label 0)
+        raise InputError(f"slide inference needs a stride no larger than the crop, got crop {list(crop_size)} and "
+                         f"stride {list(stride)}: windows would leave pixels between them unscored")
     windows = [(y, x) for y in _grid(h, ch, sh) for x in _grid(w, cw, sw)]
     # Every window has the same size (min(H, ch) × min(W, cw)), so crops of all images stack into batches.
     crops = torch.cat([images[:, :, y0:y1, x0:x1] for (y0, y1), (x0, x1) in windows], dim=0)
