@@ -40,6 +40,23 @@ def test_export_check_sizes_none_and_missing_extras(tmp_path, monkeypatch, capsy
     assert "idrnet[deploy]" in err and "onnx" in err
 
 
+def test_export_refuses_an_untraceable_example_size_and_an_opset_it_cannot_write(tmp_path, capsys):
+    """--example-size 1x1 failed inside torch.export (an internal error); --opset 5 printed a converter
+    traceback and silently wrote opset 18; --opset 99 failed on a temporary file's name."""
+    from tiny import tiny_config
+
+    from idrnet import build_model, save_checkpoint
+
+    ckpt = save_checkpoint(build_model(tiny_config("fcn")), tmp_path / "m.safetensors")
+    out = tmp_path / "m.onnx"
+    for argv, message in ((["--example-size", "1x1"], "--example-size 1x1: a graph for any size is traced at sides of 32"),
+                          (["--opset", "5"], "--opset 5: expected 18"), (["--opset", "99"], "--opset 99: expected 18")):
+        err = error_of(capsys, ["export", str(ckpt), str(out), *argv])
+        assert message in err and "Traceback" not in err
+    assert "--fixed-size" in error_of(capsys, ["export", str(ckpt), str(out), "--example-size", "1x1"])
+    assert not out.exists()
+
+
 def test_onnx_files_in_relations_and_test(tmp_path, data, capsys):
     from tiny import tiny_config
 

@@ -101,14 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
 # The library's messages name Python parameters as ``name=value``; on the command line they are flags.
 PARAMETER_FLAGS = {"precision": "--precision", "backend": "--backend", "calibration": "--calibration",
                    "calibration_images": "--calibration-images", "max_pixels": "--max-pixels",
-                   "out": "--out", "severities": "--severities", "resamples": "--resamples", "names": "--names"}
+                   "out": "--out", "severities": "--severities", "resamples": "--resamples", "names": "--names",
+                   "example_size": "--example-size", "opset": "--opset"}
+# Boolean parameters named as set in a library message, and their flags.
+SWITCH_FLAGS = {"overwrite=True": "--overwrite", "fixed_size=True": "--fixed-size"}
 _PARAMETER = re.compile(r"(?<![\w-])(" + "|".join(sorted(PARAMETER_FLAGS, key=len, reverse=True)) + r")=")
 
 
 def as_flags(message: str) -> str:
     """``precision=int8`` in a library message → ``--precision int8`` (the flag that sets it);
     ``overwrite=True`` → ``--overwrite``."""
-    return _PARAMETER.sub(lambda m: PARAMETER_FLAGS[m.group(1)] + " ", message.replace("overwrite=True", "--overwrite"))
+    for switch, flag in SWITCH_FLAGS.items():
+        message = message.replace(switch, flag)
+    return _PARAMETER.sub(lambda m: PARAMETER_FLAGS[m.group(1)] + " ", message)
 
 
 def one_line(err: BaseException) -> str:

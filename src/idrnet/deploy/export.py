@@ -42,6 +42,11 @@ class _Scores(torch.nn.Module):
 CHECK_SIZES: tuple[tuple[int, int], ...] = ((256, 256), (321, 479))
 
 
+# torch's dynamo exporter writes opset 18 graphs; lower opsets go through ONNX's version converter, which
+# fails on them (and the exporter then keeps opset 18 without saying so).
+EXPORTER_MIN_OPSET = 18
+
+
 def export_onnx(
     model: torch.nn.Module,
     path: str | os.PathLike,
@@ -78,6 +83,13 @@ def export_onnx(
     data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta))
     onnx = require("onnx", "ONNX export")
     require("onnxscript", "ONNX export")
+    if not fixed_size and not all(min_size <= side <= max_size for side in example_size):
+        raise InputError(f"example_size={example_size[0]}x{example_size[1]}: a graph for any size is traced at sides of "
+                         f"{min_size} to {max_size} pixels; choose one in that range, or export for this size only "
+                         "(fixed_size=True)")
+    if opset is not None and not EXPORTER_MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
+        raise InputError(f"opset={opset}: expected {EXPORTER_MIN_OPSET} (the exporter's own) to "
+                         f"{onnx.defs.onnx_opset_version()} (the newest this onnx knows)")
     sizes = [tuple(example_size)] + ([] if fixed_size else [tuple(s) for s in check_sizes or () if tuple(s) != tuple(example_size)])
     if check_sizes is not None:
         require("onnxruntime", "checking the export (check_sizes=None skips it)")
