@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
-from .common import at_least
+from .common import at_least, check_writable
 from .export import _example_size as _size
 
 
@@ -115,19 +115,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         import dataclasses
 
-        path = Path(args.json)
-        cut = path.is_file() and path.stat().st_size and path.read_bytes()[-1:] != b"\n"
-        with open(path, "a") as f:
-            f.write("\n" if cut else "")  # a last line without its line break (an earlier run stopped mid-write)
-            f.writelines(json.dumps(dataclasses.asdict(r)) + "\n" for r in lines)
+        with open(args.json, "a+b") as f:  # reads anywhere, writes always at the end
+            size = f.seek(0, 2)
+            if size:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")  # a last line without its line break (an earlier run stopped mid-write)
+            f.writelines((json.dumps(dataclasses.asdict(r)) + "\n").encode() for r in lines)
     return 0
 
 
 def check_json_lines_output(path: Path, model: str) -> None:
     """Refuse, before any measurement, a ``--json`` file that results must not be appended to: the model
     itself, a folder, or an existing file that is not JSON lines (a picture, a checkpoint, a config)."""
-    from .common import check_writable
-
     if Path(model).exists() and path.resolve() == Path(model).resolve():
         raise InputError(f"--json {path} is the model file; choose another file for the results")
     if path.is_dir():

@@ -42,6 +42,9 @@ class _Scores(torch.nn.Module):
 CHECK_SIZES: tuple[tuple[int, int], ...] = ((256, 256), (321, 479))
 
 
+# The sides (pixels) a graph for any input size is traced for: torch.export guards them at every call of an
+# exported program (the PT2E int8 graph); ONNX files record them but ONNX Runtime does not enforce them.
+MIN_SIDE, MAX_SIDE = 32, 8192
 # torch's dynamo exporter writes opset 18 graphs; lower opsets go through ONNX's version converter, which
 # fails on them (and the exporter then keeps opset 18 without saying so).
 EXPORTER_MIN_OPSET = 18
@@ -51,8 +54,8 @@ def export_onnx(
     model: torch.nn.Module,
     path: str | os.PathLike,
     example_size: tuple[int, int] = (256, 256),
-    min_size: int = 32,
-    max_size: int = 8192,
+    min_size: int = MIN_SIDE,
+    max_size: int = MAX_SIDE,
     data_description: Any = None,
     opset: int | None = None,
     *,

@@ -23,6 +23,7 @@ from typing import Sequence
 import torch
 
 from ..errors import InputError
+from .export import MAX_SIDE, MIN_SIDE
 from .graph_model import GraphSegmentor
 
 
@@ -31,10 +32,6 @@ def _scores_module(model: torch.nn.Module) -> torch.nn.Module:
     from .export import _Scores
 
     return model if isinstance(model, Segmentor) else _Scores(model)
-
-
-# The side lengths the PT2E graph is exported for (torch.export guards them at every call).
-PT2E_MIN_SIDE, PT2E_MAX_SIDE = 32, 8192
 
 
 class Pt2eSegmentor(GraphSegmentor):
@@ -56,11 +53,11 @@ class Pt2eSegmentor(GraphSegmentor):
         # Patched per call (recompiles for new sizes happen inside calls), never set globally: a
         # global setting would also freeze the weights of a model compiled for training.
         h, w = images.shape[-2:]
-        if max(h, w) > PT2E_MAX_SIDE:
-            raise InputError(f"int8 with backend=compile runs images of at most {PT2E_MAX_SIDE} pixels a side; this "
+        if max(h, w) > MAX_SIDE:
+            raise InputError(f"int8 with backend=compile runs images of at most {MAX_SIDE} pixels a side; this "
                              f"one is {w}×{h}: resize it, or use backend=onnxruntime or openvino")
         # A thinner image (a strip) is padded with the mean colour (0 after normalisation) and its scores cropped.
-        padded = torch.nn.functional.pad(images, (0, max(0, PT2E_MIN_SIDE - w), 0, max(0, PT2E_MIN_SIDE - h)))
+        padded = torch.nn.functional.pad(images, (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h)))
         with inductor_config.patch(freezing=True):
             return self.compiled(padded).float()[..., :h, :w]
 
@@ -80,8 +77,8 @@ def quantize_pt2e(model: torch.nn.Module, calibration: Sequence[torch.Tensor], s
     module = _scores_module(model.eval().cpu())
     example = torch.randn(2, 3, 256, 256)
     dims = {0: torch.export.Dim("batch", min=1, max=1024),
-            2: torch.export.Dim("height", min=PT2E_MIN_SIDE, max=PT2E_MAX_SIDE),
-            3: torch.export.Dim("width", min=PT2E_MIN_SIDE, max=PT2E_MAX_SIDE)}
+            2: torch.export.Dim("height", min=MIN_SIDE, max=MAX_SIDE),
+            3: torch.export.Dim("width", min=MIN_SIDE, max=MAX_SIDE)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.export.export(module, (example,), dynamic_shapes={"images": dims})
