@@ -80,3 +80,45 @@ def test_dataloader_worker_errors_are_one_line_naming_the_file(tmp_path, capsys)
     # The failed loader's worker is gone at once: one left alive (it ignores SIGTERM) made the test
     # process wait for it forever at exit.
     assert {p.pid for p in multiprocessing.active_children()} <= before
+
+
+def _save_with_orientation(path, rgb: np.ndarray, orientation: int) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # EXIF Orientation, as a phone camera writes it
+    Image.fromarray(rgb).save(path, quality=100, exif=exif.tobytes())
+
+
+def test_exif_oriented_photos_are_read_upright_as_viewers_show_them(tmp_path, capsys):
+    """A phone photo stored sideways with an EXIF orientation is read as viewers (and the reference's and
+    mmseg's cv2 reads) show it; a label drawn on the unrotated pixels is named with the reason."""
+    from PIL import ImageOps
+
+    from idrnet.data.labels import read_image
+
+    rng = np.random.default_rng(0)
+    stored = np.kron(rng.integers(0, 255, (4, 5, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))  # 32 × 40
+    for orientation in range(1, 9):
+        path = tmp_path / f"o{orientation}.jpg"
+        _save_with_orientation(path, stored, orientation)
+        with Image.open(path) as img:
+            upright = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))  # PIL's independent reading
+        got = read_image(path)
+        assert got.shape == upright.shape, orientation
+        assert np.abs(got.astype(int) - upright).max() <= 8, orientation
+
+    data = make_dataset(tmp_path / "d", size=32)
+    image = sorted((data / "images" / "train").glob("*.png"))[0]
+    mask = data / "masks" / "train" / image.name
+    upright = np.asarray(Image.open(image).convert("RGB"))[:, :24]  # 24 wide, 32 high
+    Image.fromarray(np.asarray(Image.open(mask))[:, :24]).save(mask)
+    image.unlink()
+    # stored sideways (32 wide, 24 high) with orientation 6, "turn 90° clockwise to view"
+    _save_with_orientation(image.with_suffix(".jpg"), np.rot90(upright, 1).copy(), 6)
+    assert cli(["data", "check", str(data), "--split", "train"]) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s) carry an EXIF orientation" in out
+    # the label drawn on the pixels as stored (sideways) does not fit the upright image: the reason is named
+    Image.fromarray(np.rot90(np.asarray(Image.open(mask)), 1).copy()).save(mask)
+    assert cli(["data", "check", str(data), "--split", "train"]) == 1
+    out = capsys.readouterr().out
+    assert mask.name in out and "EXIF orientation 6" in out and "as stored" in out

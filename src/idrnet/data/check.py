@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .datasets.base import SegmentationDataset
-from .labels import BadSampleError
+from .labels import BadSampleError, orientation_of
 
 
 @dataclass
@@ -23,6 +23,7 @@ class CheckReport:
     label_modes: Counter = field(default_factory=Counter)
     class_pixels: np.ndarray | None = None
     ignored_pixels: int = 0
+    oriented_images: int = 0  # images with an EXIF orientation other than "as stored" (read upright)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -39,6 +40,15 @@ def _mode(path: Path) -> str:
         return "unreadable"
 
 
+def _image_facts(path: Path) -> tuple[str, int]:
+    """(PIL mode, EXIF orientation) of an image file, from one header parse."""
+    try:
+        with Image.open(path) as img:
+            return img.mode, orientation_of(img)
+    except Exception:  # noqa: BLE001 - reported by the real read
+        return "unreadable", 1
+
+
 def check_dataset(dataset: SegmentationDataset, pairing_problems: list[str] | None = None, progress: bool = True) -> CheckReport:
     """Read every sample once (no transforms): unreadable or truncated files (fully decoded), size
     mismatches, label values that map to no class, image and label modes, the per-class pixel
@@ -53,7 +63,9 @@ def check_dataset(dataset: SegmentationDataset, pairing_problems: list[str] | No
     k = dataset.info.num_classes
     report.class_pixels = np.zeros(k, np.int64)
     for index, files in enumerate(tqdm(dataset.samples, desc="checking", disable=not progress)):
-        report.image_modes[_mode(files.image)] += 1
+        mode, orientation = _image_facts(files.image)
+        report.image_modes[mode] += 1
+        report.oriented_images += orientation != 1
         if files.label is not None and files.label.suffix == ".png":
             report.label_modes[_mode(files.label)] += 1
         if files.label is not None and not files.label.exists():
@@ -84,6 +96,9 @@ def format_report(report: CheckReport, class_names: tuple[str, ...]) -> str:
     odd = [m for m in report.image_modes if m not in ("RGB",)]
     if odd:
         lines.append(f"note: images with mode {', '.join(odd)} are converted to RGB when read")
+    if report.oriented_images:
+        lines.append(f"note: {report.oriented_images} image(s) carry an EXIF orientation and are read upright, "
+                     "as viewers show them; their labels must be drawn upright too")
     total = int(report.class_pixels.sum()) if report.class_pixels is not None else 0
     if total:
         lines.append(f"labelled pixels: {total:,} (ignored: {report.ignored_pixels:,})")

@@ -106,7 +106,7 @@ def verify_image_file(path: Path) -> None:
 def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels: int | None = None,
                  limit_flag: str = "max_pixels") -> np.ndarray:
     """RGB uint8 H×W×3 of encoded image bytes (PNG, JPEG, WebP, BMP, TIFF; grayscale, 16-bit and RGBA
-    are converted to RGB). ``name`` (a file name or request) is named in errors; truncated data is an
+    are converted to RGB; an EXIF orientation is applied, the picture comes out upright). ``name`` (a file name or request) is named in errors; truncated data is an
     error, never silently padded. ``other_formats``: also try formats without a known signature
     (PPM, JPEG 2000, … that OpenCV reads), fully verified by PIL first. ``max_pixels``: refuse
     (:class:`~idrnet.data.image_header.TooManyPixelsError`, naming ``limit_flag``) an image whose header
@@ -134,7 +134,10 @@ def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels
             raise BadSampleError(str(err)) from err
     if kind != "PNG" and (kind != "JPEG" or not _jpeg_bytes_end_properly(data)):
         _verify_decode(io.BytesIO(data), name)  # OpenCV's tolerance of damage varies by codec
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)  # refuses cut PNGs itself
+    # ANYDEPTH|ANYCOLOR keeps 16-bit and grey data as IMREAD_UNCHANGED does but, unlike it, turns a photo
+    # stored sideways with an EXIF orientation upright, as viewers, the reference's and mmseg's cv2 reads
+    # show it (and as annotation tools in a browser label it); alpha is dropped. Refuses cut PNGs itself.
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if decoded is None:
         _verify_decode(io.BytesIO(data), name)
         raise BadSampleError(f"{name}: OpenCV cannot decode this {kind} image")
@@ -150,9 +153,39 @@ def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
+# EXIF orientations (tag 0x0112) whose upright picture has the stored width and height swapped.
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def orientation_of(img: Image.Image) -> int:
+    """The EXIF orientation of an opened image (1, "as stored", when it has none or an invalid one)."""
+    value = img.getexif().get(0x0112, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def exif_orientation(path: Path) -> int:
+    """The EXIF orientation of an image file (1 when it has none or cannot be read)."""
+    try:
+        with Image.open(path) as img:
+            return orientation_of(img)
+    except Exception:  # noqa: BLE001 - a file that cannot be read is reported by the real read
+        return 1
+
+
+def size_mismatch_reason(image: Path, label_shape: tuple[int, ...], image_shape: tuple[int, ...]) -> str:
+    """Why a label's size differs from its (upright) image's, when an EXIF orientation explains it; else ""."""
+    orientation = exif_orientation(image)
+    if orientation in _QUARTER_TURNS and tuple(label_shape[:2]) == tuple(image_shape[1::-1]):
+        return (f"; {image.name} carries EXIF orientation {orientation} (stored sideways) and is read upright, "
+                "as viewers show it, while this label matches it as stored: write the label upright, or "
+                "store the image upright without the tag (PIL: ImageOps.exif_transpose)")
+    return ""
+
+
 def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
-    """RGB uint8 H×W×3 of an image file (grayscale and RGBA are converted). Truncated files are an
-    error naming the file, never silently padded; ``max_pixels``: see :func:`decode_image`."""
+    """RGB uint8 H×W×3 of an image file (grayscale and RGBA are converted; an EXIF orientation is
+    applied). Truncated files are an error naming the file, never silently padded; ``max_pixels``: see
+    :func:`decode_image`."""
     if not path.is_file():
         if path.is_symlink():
             raise BadSampleError(f"{path}: a link to {os.readlink(path)}, which does not exist")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..description import DataDescription
-from ..labels import BadSampleError, LabelMap, read_image, read_label
+from ..labels import BadSampleError, LabelMap, read_image, read_label, size_mismatch_reason
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
                 raise BadSampleError(
                     f"{files.label}: label size {raw.shape[1]}×{raw.shape[0]} differs from image "
                     f"{files.image.name} size {image.shape[1]}×{image.shape[0]}"
+                    + size_mismatch_reason(files.image, raw.shape, image.shape)
                 )
             sample["label"] = self.label_map(raw, files.label)
         return sample
