@@ -122,3 +122,25 @@ def test_exif_oriented_photos_are_read_upright_as_viewers_show_them(tmp_path, ca
     assert cli(["data", "check", str(data), "--split", "train"]) == 1
     out = capsys.readouterr().out
     assert mask.name in out and "EXIF orientation 6" in out and "as stored" in out
+
+
+def test_binary_masks_saved_as_0_and_255_get_a_hint_from_data_check(tmp_path, capsys):
+    """The most common mask mistake: a foreground drawn as 255, the ignore label, so that class never trains."""
+    root = tmp_path / "cells"
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "masks" / "train").mkdir(parents=True)
+    (root / "dataset.yaml").write_text("classes: [background, cell]\n")
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(root / "images" / "train" / f"{i}.png")
+        mask = np.zeros((16, 16), np.uint8)
+        mask[4:12, 4:12] = 255
+        save_mask(root / "masks" / "train" / f"{i}.png", mask)
+    assert cli(["data", "check", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "classes with no pixel: cell" in out
+    assert "25.00% of the mask area is 255, the ignore label" in out and "label_map: {255: 1}" in out
+    (root / "dataset.yaml").write_text("classes: [background, cell]\nlabel_map: {255: 1}\n")  # the hint, followed
+    assert cli(["data", "check", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "classes with no pixel" not in out and "label_map" not in out and "25.00% ##" in out

@@ -23,6 +23,7 @@ class CheckReport:
     label_modes: Counter = field(default_factory=Counter)
     class_pixels: np.ndarray | None = None
     ignored_pixels: int = 0
+    ignore_index: int = 255
     oriented_images: int = 0  # images with an EXIF orientation other than "as stored" (read upright)
     warnings: list[str] = field(default_factory=list)
 
@@ -57,7 +58,8 @@ def check_dataset(dataset: SegmentationDataset, pairing_problems: list[str] | No
 
     from .labels import verify_image_file
 
-    report = CheckReport(num_samples=len(dataset), problems=list(pairing_problems or []))
+    report = CheckReport(num_samples=len(dataset), problems=list(pairing_problems or []),
+                         ignore_index=dataset.info.ignore_index)
     if len(dataset) == 0:
         report.problems.append("the split has no samples")
     k = dataset.info.num_classes
@@ -87,6 +89,19 @@ def check_dataset(dataset: SegmentationDataset, pairing_problems: list[str] | No
     return report
 
 
+def _ignored_class_hint(report: CheckReport, absent_class: int) -> list[str]:
+    """A class with no pixel beside a large ignored area is most often a class drawn with the ignore value
+    (a binary mask saved as 0/255 with ignore label 255): that class would silently never train."""
+    area = int(report.class_pixels.sum()) + report.ignored_pixels
+    share = report.ignored_pixels / max(1, area)
+    if share < 0.05:
+        return []
+    ignore = report.ignore_index
+    return [f"note: {100 * share:.2f}% of the mask area is {ignore}, the ignore label; if your masks draw a "
+            f"class with {ignore} (a binary mask saved as 0/{ignore}), map it in dataset.yaml, e.g. "
+            f"label_map: {{{ignore}: {absent_class}}}"]
+
+
 def format_report(report: CheckReport, class_names: tuple[str, ...]) -> str:
     """A readable summary: counts, modes, problems and the class histogram."""
     lines = [f"samples: {report.num_samples}"]
@@ -109,6 +124,7 @@ def format_report(report: CheckReport, class_names: tuple[str, ...]) -> str:
         absent = [class_names[i] for i, c in enumerate(report.class_pixels) if c == 0]
         if absent:
             lines.append(f"classes with no pixel: {', '.join(absent[:20])}{' …' if len(absent) > 20 else ''}")
+            lines += _ignored_class_hint(report, class_names.index(absent[0]))
     if report.warnings:
         lines.append(f"warnings ({len(report.warnings)}):")
         lines += [f"  {w}" for w in report.warnings[:50]]
