@@ -144,3 +144,28 @@ def test_binary_masks_saved_as_0_and_255_get_a_hint_from_data_check(tmp_path, ca
     assert cli(["data", "check", str(root)]) == 0
     out = capsys.readouterr().out
     assert "classes with no pixel" not in out and "label_map" not in out and "25.00% ##" in out
+
+
+def test_masks_saved_as_jpeg_and_images_in_subfolders_are_named_as_such(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for name in ("jpeg_masks", "nested"):
+        (tmp_path / name / "images" / "train").mkdir(parents=True)
+        (tmp_path / name / "masks" / "train").mkdir(parents=True)
+        (tmp_path / name / "dataset.yaml").write_text("classes: [a, b]\n")
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"jpeg_masks/images/train/{i}.jpg")
+        Image.fromarray(np.eye(16, dtype=np.uint8)).save(tmp_path / f"jpeg_masks/masks/train/{i}.jpg")
+        for kind in ("images", "masks"):
+            (tmp_path / f"nested/{kind}/train/city").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"nested/images/train/city/{i}.png")
+        save_mask(tmp_path / f"nested/masks/train/city/{i}.png", np.eye(16))
+    assert cli(["data", "check", str(tmp_path / "jpeg_masks")]) == 1
+    out = capsys.readouterr().out
+    assert "2 label file(s) that are not PNG (0.jpg, 1.jpg)" in out and "save the masks as PNG" in out
+    assert cli(["data", "check", str(tmp_path / "nested")]) == 1
+    out = capsys.readouterr().out
+    assert "holds no image but 1 folder(s) (city)" in out and "no subfolders" in out
+    config = write_config(tmp_path, tmp_path / "jpeg_masks", model={"num_classes": 2, "backbone": {"name": "resnet18v1c", "base_width": 4},
+                                                                   "head": {"type": "fcn", "feats_channels": 8}})
+    err = error_of(capsys, ["train", str(config)])
+    assert "not PNG" in err and "problem(s) pairing images and labels" in err

@@ -111,14 +111,35 @@ def _pair(images: dict[str, Path], masks: dict[str, Path]) -> tuple[list[SampleF
     return samples, problems
 
 
+def _layout_problems(image_folder: Path, mask_folder: Path, images: dict[str, Path], spec: CustomDatasetSpec) -> list[str]:
+    """Why a split's folders pair nothing, for the two usual layout mistakes: images in subfolders (a
+    Cityscapes-like city/ level) and masks saved as JPEG."""
+    problems = []
+    if not images:
+        folders = sorted(p.name for p in image_folder.iterdir() if p.is_dir())
+        if folders:
+            problems.append(f"{image_folder} holds no image but {len(folders)} folder(s) ({', '.join(folders[:3])}"
+                            f"{' …' if len(folders) > 3 else ''}): a custom dataset's images lie directly in "
+                            f"{spec.images}/<split>/ and its masks in {spec.masks}/<split>/ (no subfolders)")
+    if mask_folder.is_dir() and not spec.mask_suffix:
+        lossy = sorted(p.name for p in mask_folder.iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.suffix.lower() != ".png")
+        if lossy:
+            problems.append(f"{mask_folder}: {len(lossy)} label file(s) that are not PNG ({', '.join(lossy[:3])}"
+                            f"{' …' if len(lossy) > 3 else ''}) are not used: labels must be PNG class indices "
+                            "(JPEG compression changes the values; save the masks as PNG)")
+    return problems
+
+
 def list_custom(root: Path, split: str, spec: CustomDatasetSpec) -> tuple[list[SampleFiles], list[str]]:
-    """Samples of a split and the problems found while pairing (unpaired files, two files of one id)."""
+    """Samples of a split and the problems found while pairing (unpaired files, two files of one id,
+    images in subfolders, masks that are not PNG)."""
     image_dir, mask_dir = root / spec.images, root / spec.masks
     problems: list[str] = []
     if (image_dir / split).is_dir():
         images = _by_id(image_dir / split, spec.image_suffix, IMAGE_SUFFIXES, problems)
         samples, unpaired = _pair(images, _by_id(mask_dir / split, spec.mask_suffix, MASK_SUFFIXES, problems))
-        return samples, problems + unpaired
+        return samples, _layout_problems(image_dir / split, mask_dir / split, images, spec) + problems + unpaired
     list_file = root / f"{split}.txt"
     if not image_dir.is_dir():
         raise FileNotFoundError(f"{image_dir} does not exist")
@@ -145,9 +166,9 @@ def open_custom(
 
 
 def build_custom(root: str | Path, split: str, pipeline=None, seed: int = 0, skip_bad: bool = False) -> SegmentationDataset:
-    """A split of a custom dataset; unpaired files are an error listing them."""
+    """A split of a custom dataset; unpaired files (and the layout mistakes behind them) are an error listing them."""
     dataset, problems = open_custom(root, split, pipeline, seed, skip_bad)
     if problems:
         shown = "\n  ".join(problems[:20])
-        raise FileNotFoundError(f"{root} ({split}): {len(problems)} unpaired file(s):\n  {shown}")
+        raise FileNotFoundError(f"{root} ({split}): {len(problems)} problem(s) pairing images and labels:\n  {shown}")
     return dataset
