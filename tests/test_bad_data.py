@@ -6,6 +6,7 @@ import json
 import multiprocessing
 
 import numpy as np
+import yaml
 from PIL import Image
 from runs import error_of, make_dataset, save_mask, write_config
 
@@ -169,3 +170,33 @@ def test_masks_saved_as_jpeg_and_images_in_subfolders_are_named_as_such(tmp_path
                                                                    "head": {"type": "fcn", "feats_channels": 8}})
     err = error_of(capsys, ["train", str(config)])
     assert "not PNG" in err and "problem(s) pairing images and labels" in err
+
+
+def test_colour_coded_masks_are_decoded_with_the_palette_of_dataset_yaml(tmp_path, capsys):
+    """ISPRS/CamVid-style masks: an RGB picture in the classes' colours, read as class indices."""
+    data = make_dataset(tmp_path / "d", size=32)
+    spec = yaml.safe_load((data / "dataset.yaml").read_text())
+    palette = np.asarray(spec["palette"])
+    masks = sorted((data / "masks").rglob("*.png"))
+    before = {m: np.asarray(Image.open(m)).copy() for m in masks}
+    before[masks[0]][:2] = 255  # an ignored band
+    for mask, index in before.items():
+        rgb = np.where((index == 255)[..., None], 255, palette[np.minimum(index, len(palette) - 1)]).astype(np.uint8)
+        Image.fromarray(rgb).save(mask)  # 255 (ignored) drawn white
+    assert cli(["data", "check", str(data)]) == 1  # white is no class yet: named with its colour
+    out = capsys.readouterr().out
+    assert "colour(s) not in dataset.yaml's palette or ignore_colours: [255, 255, 255]" in out
+    spec["ignore_colours"] = [[255, 255, 255]]
+    (data / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    assert cli(["data", "check", str(data)]) == 0
+    assert "label modes: RGB" in capsys.readouterr().out
+    from idrnet.data.datasets.custom import open_custom
+
+    dataset, _ = open_custom(data, "train")
+    for i, files in enumerate(dataset.samples):
+        expected = before[files.label].astype(np.int32)
+        assert np.array_equal(dataset.load(i)["label"], expected)  # the same classes as the index masks
+    spec["ignore_colours"] = [spec["palette"][3]]
+    (data / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    assert cli(["data", "check", str(data)]) == 2
+    assert f"{spec['palette'][3]} is both the palette colour of 'cup on table' and an ignore colour" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import yaml
 import pytest
 import scipy.io
 import torch
@@ -176,9 +177,14 @@ def test_rgb_label_is_refused_and_gray_or_rgba_images_are_converted(tmp_path):
     ds = build_custom(tmp_path, "train")
     assert ds.load(0)["image"].shape == (16, 16, 3) and ds.load(1)["image"].shape == (16, 16, 3)
     mask = sorted((tmp_path / "masks/train").glob("*.png"))[0]
-    Image.open(mask).convert("RGB").save(mask)
-    with pytest.raises(BadSampleError, match="mode RGB"):
+    Image.fromarray(np.full((16, 16, 3), 5, np.uint8)).save(mask)  # grey (5, 5, 5): no class colour of the palette
+    with pytest.raises(BadSampleError, match=r"colour\(s\) not in dataset.yaml's palette"):
         ds.load(0)
+    spec = yaml.safe_load((tmp_path / "dataset.yaml").read_text())
+    del spec["palette"]  # without a palette there is nothing to decode colours with
+    (tmp_path / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(BadSampleError, match="mode RGB.*decodes them with the palette"):
+        build_custom(tmp_path, "train").load(0)
 
 
 def test_custom_dataset_label_map_and_unpaired_files(tmp_path):

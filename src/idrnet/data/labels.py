@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -21,8 +21,9 @@ class BadSampleError(InputError):
 LABEL_MODES = ("P", "L", "I;16", "I;16B", "I;16L", "I")
 
 
-def read_label(path: Path) -> np.ndarray:
-    """Raw label values (H×W int32) of a PNG (palette indices for palette PNGs) or COCO-Stuff ``.mat``."""
+def read_label(path: Path, colours: bool = False) -> np.ndarray:
+    """Raw label values (H×W int32) of a PNG (palette indices for palette PNGs) or COCO-Stuff ``.mat``;
+    ``colours``: an RGB label comes back as its colours (H×W×3), see :func:`decode_label`."""
     if path.suffix == ".mat":
         import scipy.io
 
@@ -32,7 +33,7 @@ def read_label(path: Path) -> np.ndarray:
             raise BadSampleError(f"{path}: cannot read COCO-Stuff .mat label (key 'S'): {err}") from err
     if not path.is_file():
         raise BadSampleError(f"{path}: label file does not exist")
-    return decode_label(path.read_bytes(), str(path))
+    return decode_label(path.read_bytes(), str(path), colours)
 
 
 _JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
@@ -193,16 +194,21 @@ def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
     return decode_image(path.read_bytes(), str(path), other_formats=True, max_pixels=max_pixels)
 
 
-def decode_label(data: bytes, name: str) -> np.ndarray:
-    """Raw label values (H×W int32) of encoded label-PNG bytes (as :func:`read_label`)."""
+def decode_label(data: bytes, name: str, colours: bool = False) -> np.ndarray:
+    """Raw label values (H×W int32) of encoded label-PNG bytes (as :func:`read_label`). ``colours``:
+    an RGB(A) label is returned as its colours (H×W×3 int32), for :class:`LabelMap` to decode."""
     import io
 
     try:
         with Image.open(io.BytesIO(data)) as img:
+            if colours and img.mode in ("RGB", "RGBA"):
+                return np.asarray(img.convert("RGB"), dtype=np.int32)
             if img.mode not in LABEL_MODES:
+                hint = ("" if colours else "; colour-coded masks must be converted to indices (a custom "
+                        "dataset decodes them with the palette of its dataset.yaml)")
                 raise BadSampleError(
                     f"{name}: label image has mode {img.mode}; expected single-channel class indices "
-                    f"({', '.join(LABEL_MODES)}); colour-coded labels must be converted to indices"
+                    f"({', '.join(LABEL_MODES)}){hint}"
                 )
             img.load()
             return np.asarray(img, dtype=np.int32)
@@ -210,6 +216,12 @@ def decode_label(data: bytes, name: str) -> np.ndarray:
         raise
     except Exception as err:  # noqa: BLE001
         raise BadSampleError(f"{name}: unreadable or truncated label file: {err}") from err
+
+
+def _pack(rgb: np.ndarray) -> np.ndarray:
+    """One int64 per colour: r·2¹⁶ + g·2⁸ + b for an N×3 array."""
+    rgb = np.asarray(rgb, dtype=np.int64)
+    return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
 
 
 class LabelMap:
@@ -225,15 +237,45 @@ class LabelMap:
         mapping: Mapping[int, int] | None = None,
         ignore: tuple[int, ...] = (),
         shift: int = 0,
+        colours: Sequence[Sequence[int]] | None = None,
+        ignore_colours: Sequence[Sequence[int]] = (),
     ) -> None:
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.mapping = dict(mapping or {})
         self.ignore = tuple(ignore)
         self.shift = shift  # raw value v → v − shift (ADE20K, COCO-Stuff-10k, PASCAL-Context-59: 1)
+        # Colour-coded masks: colour i of ``colours`` is class i, ``ignore_colours`` are ignored.
+        self.colours = None if colours is None else np.asarray(colours, dtype=np.int64).reshape(-1, 3)
+        self.ignore_colours = np.asarray(ignore_colours, dtype=np.int64).reshape(-1, 3)
+
+    def _decode_colours(self, rgb: np.ndarray, path: Path | None) -> np.ndarray:
+        """Class ids of an H×W×3 colour-coded mask (vectorised: colours packed into one integer each)."""
+        packed_classes = _pack(self.colours)
+        keys = np.concatenate([packed_classes, _pack(self.ignore_colours)])
+        ids = np.concatenate([np.arange(len(packed_classes)), np.full(len(self.ignore_colours), self.ignore_index)])
+        order = np.argsort(keys, kind="stable")
+        keys, ids = keys[order], ids[order]
+        pixels = _pack(rgb.reshape(-1, 3))
+        at = np.minimum(np.searchsorted(keys, pixels), len(keys) - 1)
+        known = keys[at] == pixels
+        if not known.all():
+            colours, counts = np.unique(pixels[~known], return_counts=True)
+            top = colours[np.argsort(-counts)][:10]
+            raise BadSampleError(
+                f"{path}: {len(colours)} colour(s) not in dataset.yaml's palette or ignore_colours: "
+                + ", ".join(f"[{c >> 16}, {(c >> 8) & 255}, {c & 255}]" for c in top)
+                + (" …" if len(colours) > 10 else "") + " (an antialiased or JPEG-saved mask has blended colours)"
+            )
+        return ids[at].reshape(rgb.shape[:2]).astype(np.int32)
 
     def __call__(self, raw: np.ndarray, path: Path | None = None) -> np.ndarray:
-        """Mapped labels (int32); raises :class:`BadSampleError` for values that map to no class."""
+        """Mapped labels (int32); raises :class:`BadSampleError` for values that map to no class.
+        An H×W×3 ``raw`` is a colour-coded mask, decoded with ``colours`` (no mapping or shift applies)."""
+        if raw.ndim == 3:
+            if self.colours is None:
+                raise BadSampleError(f"{path}: a colour-coded label, but no colours to decode it with")
+            return self._decode_colours(raw, path)
         size = max(256, int(raw.max()) + 1) if raw.size else 256
         table = np.arange(size, dtype=np.int64) - self.shift
         for src, dst in self.mapping.items():

@@ -50,8 +50,8 @@ class SegmentationDataset(torch.utils.data.Dataset):
         image = read_image(files.image)
         sample: dict[str, Any] = {"id": files.id, "image": image}
         if files.label is not None:
-            raw = read_label(files.label)
-            if raw.shape != image.shape[:2]:
+            raw = read_label(files.label, colours=self.label_map.colours is not None)
+            if raw.shape[:2] != image.shape[:2]:
                 raise BadSampleError(
                     f"{files.label}: label size {raw.shape[1]}×{raw.shape[0]} differs from image "
                     f"{files.image.name} size {image.shape[1]}×{image.shape[0]}"

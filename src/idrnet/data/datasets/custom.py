@@ -10,7 +10,8 @@ Layout (``DIR``)::
 ``dataset.yaml``::
 
     classes: [background, cat, dog]
-    palette: [[0, 0, 0], [255, 0, 0], [0, 0, 255]]   # optional
+    palette: [[0, 0, 0], [255, 0, 0], [0, 0, 255]]   # optional; also decodes colour-coded (RGB) masks
+    ignore_colours: [[255, 255, 255]]                  # optional: colours of RGB masks that are ignored
     ignore_index: 255                                  # optional (default 255)
     label_map: {0: 255}                                # optional raw value → class id ("0 is ignored")
     label_shift: 1                                     # optional: raw v → v − 1 for values not in label_map
@@ -40,6 +41,7 @@ class CustomDatasetSpec:
 
     classes: list[str]
     palette: list[list[int]] | None = None
+    ignore_colours: list[list[int]] = field(default_factory=list)
     ignore_index: int = IGNORE_INDEX
     label_map: dict[int, int] = field(default_factory=dict)
     label_shift: int = 0
@@ -63,7 +65,26 @@ def load_spec(root: Path) -> CustomDatasetSpec:
     spec = from_dict(CustomDatasetSpec, data, where=str(path))
     if spec.palette is not None and (len(spec.palette) != len(spec.classes) or any(len(c) != 3 for c in spec.palette)):
         raise ConfigError(f"{path}: palette: expected {len(spec.classes)} [r, g, b] colours, one per class")
+    _check_colours(spec, path)
     return spec
+
+
+def _check_colours(spec: CustomDatasetSpec, path: Path) -> None:
+    """Palette and ignore colours are [r, g, b] in 0..255, and no colour means two things (colour-coded
+    masks are decoded with them)."""
+    named = [(f"the palette colour of {name!r}", c) for name, c in zip(spec.classes, spec.palette or [])]
+    named += [("an ignore colour", c) for c in spec.ignore_colours]
+    seen: dict[tuple[int, ...], str] = {}
+    for what, colour in named:
+        if len(colour) != 3 or any(not 0 <= v <= 255 for v in colour):
+            raise ConfigError(f"{path}: {what}: expected [r, g, b] with values 0..255, got {colour}")
+        if tuple(colour) in seen:
+            raise ConfigError(f"{path}: {list(colour)} is both {seen[tuple(colour)]} and {what}; "
+                              "each colour must name one class (colour-coded masks are decoded with them)")
+        seen[tuple(colour)] = what
+    if spec.ignore_colours and spec.palette is None:
+        raise ConfigError(f"{path}: ignore_colours is set but no palette: colour-coded masks are decoded with "
+                          "the palette (one [r, g, b] per class)")
 
 
 def default_palette(n: int) -> list[tuple[int, int, int]]:
@@ -161,7 +182,8 @@ def open_custom(
     spec = load_spec(root)
     samples, problems = list_custom(root, split, spec)
     info = spec_description(spec, root.name)
-    label_map = LabelMap(len(spec.classes), spec.ignore_index, spec.label_map, shift=spec.label_shift)
+    label_map = LabelMap(len(spec.classes), spec.ignore_index, spec.label_map, shift=spec.label_shift,
+                         colours=spec.palette, ignore_colours=spec.ignore_colours)
     return SegmentationDataset(info, samples, label_map, pipeline, seed, skip_bad=skip_bad), problems
 
 
