@@ -19,7 +19,9 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
     assert "not valid YAML" in error_of(capsys, ["train", str(bad_yaml)])
     typo = write_config(tmp_path, data, "typo.yaml")
     err = error_of(capsys, ["train", str(typo), "--set", "model.head.dropot=0.2"])
-    assert "model.head.dropot: unknown key" in err and "feats_channels" in err and "{" not in err
+    assert "model.head.dropot: unknown key; did you mean 'dropout'?" in err and "feats_channels" in err and "{" not in err
+    err = error_of(capsys, ["train", str(typo), "--set", "optimizer.lr=0.1"])
+    assert "optimizer: unknown key; did you mean 'optim'?" in err
     err = error_of(capsys, ["train", str(typo), "--set", "model.backbone.name=resnet5O"])
     assert "resnet5O" in err and "did you mean" in err
     corrupt = tmp_path / "model.safetensors"
