@@ -168,6 +168,23 @@ def test_predictor_takes_chw_arrays_encoded_bytes_and_one_pixel_strips(trained):
         assert predictor.predict(np.zeros(shape, np.uint8)).shape == shape[:2]
 
 
+def test_predictor_refuses_float_images_outside_0_1_instead_of_clipping_them(predictor):
+    """A float image in [0, 255] (np.asarray(img, np.float32)) or one already normalised was clipped to
+    [0, 1]: a white or black picture, segmented without a word."""
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"floats in \[0, 255\]; expected \[0, 1\].*divide by 255"):
+        predictor.predict(rgb.astype(np.float32))
+    normalised = (torch.from_numpy(rgb).permute(2, 0, 1).float() / 255 - 0.45) / 0.225
+    with pytest.raises(ValueError, match="already normalised"):
+        predictor.predict(normalised)
+    with pytest.raises(ValueError, match=r"integers in \[-3, 300\]; expected \[0, 255\]"):
+        predictor.predict(np.array([[[-3, 0, 300]]], dtype=np.int32).repeat(4, 0).repeat(4, 1))
+    # in range (a resize's small overshoot included) it is the uint8 image's prediction
+    assert np.array_equal(predictor.predict(np.clip(rgb / 255 + 0.004, 0, 1.01)), predictor.predict(np.clip(rgb.astype(int) + 1, 0, 255)))
+    deep = rgb.astype(np.uint16) * 257  # a 16-bit picture: scaled as a 16-bit file is
+    assert np.array_equal(predictor.predict(deep), predictor.predict(cv2.imencode(".png", deep[..., ::-1])[1].tobytes()))
+
+
 def test_predictor_rejects_an_empty_image(predictor):
     with pytest.raises(ValueError, match="empty"):
         predictor.predict(np.zeros((0, 5, 3), np.uint8))

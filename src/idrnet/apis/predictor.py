@@ -18,10 +18,40 @@ from ..models.config import InferenceConfig, ModelConfig
 ImageInput = str | os.PathLike | bytes | np.ndarray | torch.Tensor | Any  # bytes: an encoded image file; Any: a PIL image
 
 
+# A resize's overshoot may leave a float image slightly outside [0, 1]: clipped. Beyond this it is
+# another scale ([0, 255], or already normalised), and clipping would segment a white or black picture.
+_FLOAT_SLACK = 0.05
+
+
+def _to_uint8(array: np.ndarray, kind: str) -> np.ndarray:
+    """uint8 of a float image in [0, 1], a 16-bit one (scaled by its maximum, as 16-bit files are read)
+    or an integer one in [0, 255]; any other range is refused rather than clipped."""
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise InputError(f"the image {kind} holds NaN or infinite values; expected floats in [0, 1]")
+        lo, hi = float(array.min()), float(array.max())
+        if lo < -_FLOAT_SLACK or hi > 1 + _FLOAT_SLACK:
+            why = ("negative values: is it already normalised? Pass the image before normalisation, the model "
+                   "normalises it itself" if lo < -_FLOAT_SLACK else "a picture in [0, 255]: divide by 255 or pass uint8")
+            raise InputError(f"the image {kind} holds floats in [{lo:.4g}, {hi:.4g}]; expected [0, 1] ({why})")
+        return (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if array.dtype == np.uint16:
+        from ..data.labels import scale_16bit
+
+        return scale_16bit(array)
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    lo, hi = int(array.min()), int(array.max())
+    if lo < 0 or hi > 255:
+        raise InputError(f"the image {kind} holds integers in [{lo}, {hi}]; expected [0, 255] (uint8), "
+                         "or a uint16 picture, or floats in [0, 1]")
+    return array.astype(np.uint8)
+
+
 def to_rgb_array(image: ImageInput) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB from a path, the bytes of an image file, a PIL image, a numpy array or a
     tensor (grayscale → 3 channels, RGBA → alpha dropped; arrays and tensors are CHW or HWC, float in
-    [0, 1] or integer in [0, 255])."""
+    [0, 1], integer in [0, 255] or uint16; other ranges are refused, never clipped)."""
     if isinstance(image, (str, os.PathLike)):
         from ..data.labels import read_image
 
@@ -32,23 +62,15 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
         return decode_image(bytes(image), "the image bytes", other_formats=True)
     if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
         return np.asarray(image.convert("RGB"))
+    kind = "tensor" if isinstance(image, torch.Tensor) else "array"
     if isinstance(image, torch.Tensor):
-        t = image.detach().cpu()
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise InputError("the image tensor holds NaN or infinite values; expected floats in [0, 1]")
-        if t.is_floating_point():
-            t = (t.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
-        image = t.numpy()
+        image = image.detach().cpu()
+        image = image.float().numpy() if image.dtype == torch.bfloat16 else image.numpy()
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
         array = array.transpose(1, 2, 0)  # CHW
-    if array.dtype != np.uint8:
-        if np.issubdtype(array.dtype, np.floating):
-            if not np.isfinite(array).all():
-                raise InputError("the image array holds NaN or infinite values; expected floats in [0, 1]")
-            array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
-        else:
-            array = np.clip(array, 0, 255).astype(np.uint8)
+    if array.dtype != np.uint8 and array.size:
+        array = _to_uint8(array, kind)
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):

@@ -104,6 +104,12 @@ def verify_image_file(path: Path) -> None:
     _verify_decode(path, str(path))
 
 
+def scale_16bit(array: np.ndarray) -> np.ndarray:
+    """uint8 of a 16-bit picture, scaled by its own maximum (16-bit photos and depth-like images often use
+    only part of the range)."""
+    return (array / max(1, int(array.max())) * 255).astype(np.uint8)
+
+
 def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels: int | None = None,
                  limit_flag: str = "max_pixels") -> np.ndarray:
     """RGB uint8 H×W×3 of encoded image bytes (PNG, JPEG, WebP, BMP, TIFF; grayscale, 16-bit and RGBA
@@ -144,7 +150,7 @@ def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels
         raise BadSampleError(f"{name}: OpenCV cannot decode this {kind} image")
     if decoded.dtype != np.uint8:
         if decoded.dtype == np.uint16:
-            decoded = (decoded / max(1, int(decoded.max())) * 255).astype(np.uint8)
+            decoded = scale_16bit(decoded)
         else:
             decoded = decoded.astype(np.uint8)
     if decoded.ndim == 2:
