@@ -185,6 +185,16 @@ def test_predictor_refuses_float_images_outside_0_1_instead_of_clipping_them(pre
     assert np.array_equal(predictor.predict(deep), predictor.predict(cv2.imencode(".png", deep[..., ::-1])[1].tobytes()))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_predictor_on_a_device_this_machine_lacks_says_so(trained):
+    _, ckpt, _ = trained
+    with pytest.raises(ValueError, match="device cuda: CUDA is not available on this machine"):
+        Predictor(ckpt, device="cuda")  # was PyTorch's "Found no NVIDIA driver on your system"
+    with pytest.raises(ValueError, match="device gpu: expected cpu, cuda, cuda:N or auto"):
+        Predictor(ckpt, device="gpu")
+    assert Predictor(ckpt, device="auto").device.type == "cpu"
+
+
 def test_predictor_rejects_an_empty_image(predictor):
     with pytest.raises(ValueError, match="empty"):
         predictor.predict(np.zeros((0, 5, 3), np.uint8))

@@ -13,6 +13,7 @@ from ..data.description import DataDescription, custom_description, generic_desc
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
 from ..errors import InputError
 from ..evaluation.inference import TTAConfig, labels_of, predict_scores
+from ..devices import parse_device
 from ..models.config import InferenceConfig, ModelConfig
 
 ImageInput = str | os.PathLike | bytes | np.ndarray | torch.Tensor | Any  # bytes: an encoded image file; Any: a PIL image
@@ -120,7 +121,7 @@ class Predictor:
     ) -> None:
         from .load import load
 
-        self.device = torch.device(device)
+        self.device = parse_device(device)
         loaded = load(model, checkpoint, self.device)
         self.model = loaded.model
         meta = data if isinstance(data, DataDescription) else custom_description(data) if data is not None else loaded.description

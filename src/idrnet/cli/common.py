@@ -108,17 +108,9 @@ def precision_from_args(args: argparse.Namespace, *models: str | None) -> dict:
 
 def device_from_args(args: argparse.Namespace):
     """The torch device named by --device (auto: CUDA when available)."""
-    import torch
+    from ..devices import parse_device
 
-    if args.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise InputError(f"--device {args.device}: expected cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: CUDA is not available on this machine")
-    return device
+    return parse_device(args.device, "--device")
 
 
 def check_output(path, overwrite: bool, flag: str = "--out") -> None:

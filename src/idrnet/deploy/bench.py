@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from ..devices import parse_device
 from ..models.segmentor import Segmentor
 from .runtime import Backend, check_combination
 
@@ -175,7 +176,7 @@ def benchmark_pairs(
     long each path took to prepare (export, quantise, compile: minutes for a large model)."""
     from .calibration import random_batches
 
-    device = torch.device(device)
+    device = parse_device(device)
     for p, b in pairs:
         check_combination(p, b, device)
     precisions = list(dict.fromkeys(p for p, _ in pairs))

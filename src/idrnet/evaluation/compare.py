@@ -13,6 +13,7 @@ import torch
 
 from ..atomic import write_image
 from ..data.datasets.base import SegmentationDataset
+from ..devices import parse_device
 from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
 from .confusion import ConfusionMatrix, class_areas, confusion_of
@@ -110,7 +111,7 @@ def compare_models(
 
     info = dataset.info
     k = info.num_classes
-    device = torch.device(device)
+    device = parse_device(device)
     model_a.eval().to(device)
     model_b.eval().to(device)
     cms = [ConfusionMatrix(k, info.ignore_index, device) for _ in range(2)]

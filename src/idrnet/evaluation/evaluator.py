@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..data.datasets.base import SegmentationDataset
+from ..devices import parse_device
 from ..distributed import world_info
 from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
@@ -79,7 +80,7 @@ def evaluate(
     rank, world, _ = world_info()
     was_training = model.training
     model.eval()
-    device = torch.device(device)
+    device = parse_device(device)
     info = dataset.info
     cm = ConfusionMatrix(info.num_classes, info.ignore_index, device)
     n = len(dataset) if limit is None else min(limit, len(dataset))

@@ -15,6 +15,7 @@ import torch
 from ..atomic import atomic_path, write_image
 from ..data.corruptions import corrupt, corruption_seed
 from ..data.datasets.base import SegmentationDataset
+from ..devices import parse_device
 from ..errors import InputError
 from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
@@ -136,7 +137,7 @@ def run_sweep(
         return
     info = dataset.info
     k = info.num_classes
-    device = torch.device(device)
+    device = parse_device(device)
     for model in models:
         model.eval().to(device)
     images = CellImages(dataset, todo, count, seed, save_examples, Path(examples_dir) if examples_dir else None)

@@ -1,0 +1,26 @@
+"""Naming the device a model runs on, with one error for a device this machine does not have."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import InputError
+
+
+def parse_device(name: str | torch.device, what: str = "device") -> torch.device:
+    """The torch device for ``name`` (``cpu``, ``cuda``, ``cuda:N`` or ``auto``: CUDA when available);
+    :class:`~idrnet.errors.InputError` naming ``what`` for a malformed name or a CUDA device this machine
+    lacks (PyTorch's own message speaks of drivers)."""
+    if isinstance(name, str) and name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InputError(f"{what} {name}: expected cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"{what} {name}: CUDA is not available on this machine (use cpu)")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise InputError(f"{what} {name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+    return device
