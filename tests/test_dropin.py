@@ -177,6 +177,24 @@ def test_wrong_names_are_clear_errors():
         idrnet.attach(model.model, 4)
 
 
+def test_the_usual_drop_in_mistakes_are_refused_before_they_train_nothing():
+    """A binary SMP model (classes=1, sigmoid) attached as one class trains nothing (cross-entropy over one
+    class is 0); num_classes unlike the classifier's outputs is a typo; a mask passed through ToTensor
+    is divided by 255 and truncates to class 0 everywhere."""
+    with pytest.raises(ValueError, match=r"num_classes=1.*at least 2 classes.*num_classes=2.*labels 0 and 1"):
+        idrnet.attach(TinyNet(k=1), 1)
+    with pytest.raises(ValueError, match="num_classes=0"):
+        idrnet.attach(TinyNet(), 0)
+    with pytest.raises(ValueError, match=r"classifier head\.2 has 4 output channels but num_classes is 5"):
+        idrnet.attach(TinyNet(), 5, classifier="head.2")
+    model = idrnet.attach(TinyNet(), 4, **SMALL).train()
+    images, masks = torch.randn(2, 3, 32, 32), torch.randint(0, 4, (2, 32, 32))
+    with pytest.raises(ValueError, match=r"fractional values.*ToTensor.*divided by 255"):
+        idrnet.training_losses(model, images, masks.float() / 255)
+    whole = idrnet.training_losses(model, images, masks.float())["total"]  # integral floats are class indices
+    assert torch.isfinite(whole) and whole > 0
+
+
 # An attached SMP U-Net is exported and checked at two sizes by test_smp_config_lines_train_and_every_verb_takes_them.
 @pytest.mark.parametrize("make", [lambda: tv_model("lraspp_mobilenet_v3_large")], ids=["tv_lraspp"])
 def test_attached_models_export_with_dynamic_sizes(make, tmp_path):

@@ -225,9 +225,14 @@ def attach(
 
     if isinstance(model, AttachedModel) or any(isinstance(m, IDRNetClassifier) for m in model.modules()):
         raise InputError("IDRNet is already attached to this model")
+    _check_num_classes(num_classes)
     family = _family_defaults(model)
     classifier = classifier or family.get("classifier") or _find_classifier(model, num_classes)
     original = get_submodule(model, classifier, "classifier")
+    if isinstance(original, nn.Conv2d) and original.out_channels != num_classes:
+        raise InputError(f"the classifier {classifier} has {original.out_channels} output channels but num_classes "
+                         f"is {num_classes}: build the model for {num_classes} classes, or pass "
+                         f"num_classes={original.out_channels}")
     tap = get_submodule(model, features, "features") if features else None
     values = {**{k: v for k, v in family.items() if k != "classifier"}, **options,
               "num_classes": num_classes, "classifier": classifier, "features": features or ""}
@@ -258,6 +263,18 @@ def attach(
         tap.register_forward_hook(keep)
     _set_submodule(model, classifier, replacement)
     return AttachedModel(model, classifier, config)
+
+
+def _check_num_classes(num_classes: int) -> None:
+    """At least two classes: IDRNet's losses are cross-entropies over the classes, zero for one class, so a
+    binary model kept at one sigmoid output would train nothing."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise InputError(f"num_classes={num_classes!r}: expected an integer of at least 2")
+    if num_classes == 1:
+        raise InputError("num_classes=1: IDRNet needs at least 2 classes (its losses are cross-entropies over the "
+                         "classes, zero for one class); a binary model (one output and a sigmoid) becomes a "
+                         "two-class one: build it with 2 classes and attach(model, num_classes=2), labels 0 and 1, "
+                         "prediction logits.argmax(1)")
 
 
 def _family_defaults(model: nn.Module) -> dict[str, Any]:

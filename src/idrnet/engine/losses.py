@@ -43,7 +43,7 @@ def training_losses(
         if targets.dim() != 3 or targets.shape[-2:] != images.shape[-2:]:
             raise InputError(f"targets must be (B, H, W) matching images {tuple(images.shape)}, got {tuple(targets.shape)}")
         outputs = model.forward_train(images)
-    targets = targets.long()
+    targets = _class_indices(targets)
     ignore = model.ignore_index if ignore_index is None else ignore_index
     ac = model.align_corners
     main, main_pixels = upsampled_cross_entropy_with_pixels(outputs.logits, targets, ignore, ac)
@@ -58,6 +58,19 @@ def training_losses(
     losses["main"] = main
     losses["total"] = sum(losses.values())
     return losses
+
+
+def _class_indices(targets: torch.Tensor) -> torch.Tensor:
+    """int64 labels; float targets must hold whole numbers (a mask passed through torchvision's ToTensor
+    is divided by 255, and truncating it would make every pixel class 0)."""
+    if targets.is_floating_point():
+        fractional = targets != targets.round()  # NaN too
+        if bool(fractional.any()):
+            example = float(targets[fractional].flatten()[0])
+            raise InputError(f"targets hold floats with fractional values (e.g. {example:.4g}); expected class "
+                             "indices: a mask passed through torchvision's ToTensor is divided by 255; make it "
+                             "with torch.as_tensor(np.asarray(mask), dtype=torch.long)")
+    return targets.long()
 
 
 def _deprecated(old: str, new: str) -> None:
