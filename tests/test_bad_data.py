@@ -6,6 +6,7 @@ import json
 import multiprocessing
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 from runs import error_of, make_dataset, save_mask, write_config
@@ -200,3 +201,17 @@ def test_colour_coded_masks_are_decoded_with_the_palette_of_dataset_yaml(tmp_pat
     (data / "dataset.yaml").write_text(yaml.safe_dump(spec))
     assert cli(["data", "check", str(data)]) == 2
     assert f"{spec['palette'][3]} is both the palette colour of 'cup on table' and an ignore colour" in capsys.readouterr().err
+
+
+def test_a_dataset_listing_only_its_foreground_class_is_refused_naming_the_background(tmp_path, capsys):
+    """classes: [crack] with masks of 0 (background) and 1 (crack): one class trains nothing."""
+    data = make_dataset(tmp_path / "d")
+    (data / "dataset.yaml").write_text("classes: [crack]\n")
+    err = error_of(capsys, ["data", "check", str(data)])
+    assert "classes: ['crack'] holds 1 class(es)" in err and "classes: [background, crack]" in err
+    (data / "dataset.yaml").write_text("classes: [background, crack, crack]\n")
+    assert "'crack' listed twice" in error_of(capsys, ["data", "check", str(data)])
+    import idrnet
+
+    with pytest.raises(ValueError, match="model.num_classes: expected at least 2"):
+        idrnet.create_model("idrnet_fcn_resnet50os8_ade20k", num_classes=1)

@@ -40,8 +40,9 @@ def _check_values(config: ModelConfig) -> None:
     """Dropout probabilities in [0, 1), positive channel counts and non-negative loss weights in the head
     and auxiliary configs, named by their key (a bad value would otherwise fail deep inside a layer's
     constructor, or train against the loss)."""
-    if config.num_classes < 1:
-        raise InputError(f"model.num_classes: expected a positive integer, got {config.num_classes}")
+    if config.num_classes < 2:
+        raise InputError(f"model.num_classes: expected at least 2 (background counts as a class; the losses are "
+                         f"cross-entropies over the classes, zero for one), got {config.num_classes}")
     if config.backbone.base_width < 1:
         raise InputError(f"model.backbone.base_width: expected a positive width, got {config.backbone.base_width}")
     for section, part in (("head", config.head), ("auxiliary", config.auxiliary)):

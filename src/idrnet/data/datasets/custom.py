@@ -63,6 +63,13 @@ def load_spec(root: Path) -> CustomDatasetSpec:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     spec = from_dict(CustomDatasetSpec, data, where=str(path))
+    if len(spec.classes) < 2:
+        raise ConfigError(f"{path}: classes: {spec.classes} holds {len(spec.classes)} class(es); segmentation needs at "
+                          "least 2 and mask value 0 is the first one listed: list the background too, e.g. "
+                          f"classes: [background, {spec.classes[0] if spec.classes else 'object'}]")
+    if len(set(spec.classes)) != len(spec.classes):
+        twice = sorted({c for c in spec.classes if spec.classes.count(c) > 1})
+        raise ConfigError(f"{path}: classes: {', '.join(map(repr, twice))} listed twice; each class needs its own name")
     if spec.palette is not None and (len(spec.palette) != len(spec.classes) or any(len(c) != 3 for c in spec.palette)):
         raise ConfigError(f"{path}: palette: expected {len(spec.classes)} [r, g, b] colours, one per class")
     _check_colours(spec, path)
