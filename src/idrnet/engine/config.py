@@ -86,6 +86,9 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
+    if path.is_dir() and (path / "dataset.yaml").is_file():
+        raise ConfigError(f"{path} is a dataset folder; expected a training config YAML whose data section points "
+                          f"at it (data: {{root: {path}}}), such as a run's saved WORK_DIR/config.yaml")
     if not path.is_file():
         raise not_a_file(path, "config")
     try:
@@ -97,6 +100,10 @@ def _read_yaml(path: Path) -> dict:
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    if "classes" in data and not {"data", "model", "base"} & set(data):
+        raise ConfigError(f"{path} is a dataset description (dataset.yaml), not a training config: give a training "
+                          f"config YAML whose data section points at its folder (data: {{root: {path.parent}}}), "
+                          "such as a run's saved WORK_DIR/config.yaml")
     return data
 
 
