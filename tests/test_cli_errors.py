@@ -204,3 +204,24 @@ def test_a_dataset_folder_or_its_dataset_yaml_given_as_the_config_says_what_a_co
         assert f"{data} is a dataset folder; expected a training config YAML" in err and "data: {root:" in err
     err = error_of(capsys, ["test", str(data / "dataset.yaml"), "--checkpoint", "x.safetensors"])
     assert "is a dataset description (dataset.yaml), not a training config" in err
+
+
+def test_test_and_compare_on_a_split_without_labels_say_so_in_one_line(tmp_path, data, capsys):
+    """They listed every image as 'image without label' (robustness already said it in one line)."""
+    import shutil
+
+    copy = tmp_path / "d"
+    shutil.copytree(data, copy)
+    (copy / "images" / "test").mkdir()
+    for image in sorted((copy / "images" / "val").iterdir()):
+        shutil.copy(image, copy / "images" / "test" / image.name)
+    config = write_config(tmp_path, copy)
+    import idrnet
+    from idrnet.engine.config import load_train_config
+
+    model = tmp_path / "m.safetensors"
+    idrnet.save_checkpoint(idrnet.create_model(load_train_config(config).model), model)
+    for argv in (["test", str(config), "--checkpoint", str(model), "--split", "test"],
+                 ["compare", str(model), str(model), "--data", str(config), "--split", "test", "--out", str(tmp_path / "c")]):
+        err = error_of(capsys, argv)
+        assert "split test has no labels" in err and "idrnet predict" in err and "image without label" not in err

@@ -110,7 +110,7 @@ def robustness(
     not replaced without ``overwrite``. Models are zoo names (published weights), ``.safetensors``,
     ``.onnx`` or model YAML files, as for every verb. ``batch_size`` images of one condition go through a
     model at a time."""
-    from ..data.build import build_split, open_dataset
+    from ..data.build import build_split, require_labels
     from ..data.corruptions import select_corruptions
     from ..engine.config import load_train_config
     from ..evaluation.robustness import (
@@ -136,12 +136,7 @@ def robustness(
         root, target = Path(config.data.root).resolve(), out_dir.resolve()
         if target == root or root in target.parents:
             raise InputError(f"out={out_dir} lies inside the dataset folder {root}; choose a folder outside it")
-    probe, problems = open_dataset(config.data.type, config.data.root, split)
-    unlabelled = [s.image for s in probe.samples if s.label is None] + [
-        p.split(": ", 1)[1] for p in problems if p.startswith("image without label")]
-    if unlabelled and len(unlabelled) >= len(probe.samples):
-        raise InputError(f"split {split} has no labels ({unlabelled[0]} and {len(unlabelled) - 1} more images): "
-                         "robustness is measured against ground truth; choose a labelled split")
+    require_labels(config.data, split, "robustness")
     dataset = build_split(config.data, split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {split} under {config.data.root}")

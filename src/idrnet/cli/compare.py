@@ -49,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
     """Compare and write the report."""
     from ..apis.load import check_ignore_label, distinct_names, load_trained
     from ..engine.config import load_train_config
-    from ..data.build import build_split
+    from ..data.build import build_split, require_labels
     from ..evaluation.compare import compare_models, format_comparison, write_gallery
 
     config = load_train_config(args.data, args.overrides)
     out = Path(args.out) if args.out else default_compare_dir(args.model_a, args.model_b)
     check_output(out / "compare.json", args.overwrite)
+    require_labels(config.data, args.split or config.data.val_split, "the comparison")
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     check_not_an_input(out / "compare.json", "--out", data_root=config.data.root, samples=dataset.samples)
     check_not_an_input(out / "gallery", "--out", samples=dataset.samples)

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from ..apis.load import check_ignore_label, is_graph_file, load
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
-    from ..data.build import build_split
+    from ..data.build import build_split, require_labels
     from ..evaluation.confusion import format_table
     from ..evaluation.evaluator import evaluate
 
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     # an exported graph is the whole model; anything else is the config's model with these weights
     loaded = load(checkpoint, device=device) if is_graph_file(checkpoint) else load(config.model, checkpoint, device)
     model = loaded.model
+    require_labels(config.data, args.split or config.data.val_split, "accuracy")
     dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")

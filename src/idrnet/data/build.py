@@ -30,6 +30,20 @@ def open_dataset(kind: str, root: str | Path, split: str) -> tuple[SegmentationD
     return open_custom(root, split) if kind == "custom" else open_benchmark(kind, root, split)
 
 
+def require_labels(data: DataConfig, split: str, purpose: str) -> None:
+    """Refuse a split whose images have no labels at all (a test split), naming it: evaluations are
+    measured against ground truth, and the pairing error would list every image."""
+    from ..errors import InputError
+
+    probe, problems = open_dataset(data.type, data.root, split)
+    unlabelled = [str(s.image) for s in probe.samples if s.label is None] + [
+        p.split(": ", 1)[1] for p in problems if p.startswith("image without label")]
+    if unlabelled and not any(s.label is not None for s in probe.samples):
+        raise InputError(f"split {split} has no labels ({unlabelled[0]} and {len(unlabelled) - 1} more images): "
+                         f"{purpose} is measured against ground truth; choose a labelled split (idrnet predict "
+                         "segments unlabelled images)")
+
+
 def build_split(data: DataConfig, split: str, train: bool, seed: int = 0) -> SegmentationDataset:
     """One split with the training or the evaluation pipeline. The pipeline pads and fills with the
     dataset's own ignore label (the one owner of that value)."""
