@@ -226,7 +226,18 @@ class Trainer:
         self._preloaded: tuple[Path, Any] | None = None
         if self.auto:
             resume, overwrite = self._decide_auto(allow_config_change)
+        created = not self.work_dir.exists()
         self._prepare_work_dir(resume, overwrite)
+        try:
+            self._set_up(resume, overwrite, allow_config_change)
+        except BaseException:
+            if created:  # a run refused at set-up (a bad value, a missing dataset) leaves no empty folder behind
+                with contextlib.suppress(OSError):
+                    self.work_dir.rmdir()  # only if still empty
+            raise
+
+    def _set_up(self, resume: Any, overwrite: bool, allow_config_change: bool) -> None:
+        config = self.config
         self.train_set, self.val_set = build_datasets(config.data, config.seed)
         self.ignore_index = self.train_set.info.ignore_index
         model_config = model_config_for(config, self.train_set.info)
