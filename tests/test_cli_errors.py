@@ -225,3 +225,14 @@ def test_test_and_compare_on_a_split_without_labels_say_so_in_one_line(tmp_path,
                  ["compare", str(model), str(model), "--data", str(config), "--split", "test", "--out", str(tmp_path / "c")]):
         err = error_of(capsys, argv)
         assert "split test has no labels" in err and "idrnet predict" in err and "image without label" not in err
+
+
+def test_a_model_given_where_predict_and_test_do_not_take_it_is_named(tmp_path, data, capsys):
+    """The other verbs take the model first; predict and test take it as a flag."""
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"x")
+    err = error_of(capsys, ["predict", str(model), str(data / "images" / "val")])
+    assert "required: --model" in err and "looks like a model: predict takes it as --model" in err
+    err = error_of(capsys, ["test", str(model)])
+    assert "is a model; test takes the training config first and the model as --checkpoint" in err
+    assert "required: --checkpoint" in error_of(capsys, ["test", str(write_config(tmp_path, data))])

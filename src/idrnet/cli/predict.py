@@ -23,7 +23,7 @@ from .common import (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet predict``."""
     parser.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or videos")
-    parser.add_argument("--model", required=True, help="zoo name, .safetensors file or model YAML")
+    parser.add_argument("--model", help="zoo name, .safetensors file or model YAML (required)")
     parser.add_argument("--checkpoint", help="weights: a path, a URL, or 'official' for the zoo model's published ones")
     parser.add_argument("--data", help="custom dataset folder whose dataset.yaml gives class names and colours")
     parser.add_argument("--out", default="predictions", help="output folder (default: predictions)")
@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tta_arguments(parser)
     add_precision_arguments(parser)
 
+
+# Files that are models, not images: named when given as an input without --model.
+MODEL_SUFFIXES = (".safetensors", ".onnx", ".pth", ".pt", ".yaml", ".yml")
 
 # Below this many images (and no video) `--backend auto` runs eager fp32: compiling costs more than it saves.
 COMPILE_WORTHWHILE = 8
@@ -154,6 +157,12 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
         raise InputError(f"--alpha {args.alpha}: expected an opacity between 0 and 1")
     if args.overwrite and args.skip_existing:
         raise InputError("--overwrite replaces earlier outputs, --skip-existing keeps them: pass one of them")
+    if args.model is None:
+        # Other verbs take the model first (compare, serve, export …): a model given that way is named.
+        model_like = next((i for i in args.inputs if Path(i).suffix.lower() in MODEL_SUFFIXES), None)
+        hint = (f"; {model_like} looks like a model: predict takes it as --model "
+                f"(idrnet predict IMAGES --model {model_like})") if model_like else ""
+        raise InputError(f"the following argument is required: --model{hint}")
 
 
 def predict_video(predictor, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> Path:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InputError
 from ..atomic import write_json
+from ..errors import InputError
 from .common import (
     add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_not_an_input, check_output, check_outside,
     device_from_args, inference_from_args,
@@ -23,7 +23,7 @@ from .common import (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet test``."""
     parser.add_argument("config", help="training YAML (data + model)")
-    parser.add_argument("--checkpoint", required=True, help="weights: path, URL, or 'official' (zoo models)")
+    parser.add_argument("--checkpoint", help="weights: path, URL, or 'official' (zoo models) (required)")
     parser.add_argument("--split", help="dataset split (default: the config's val_split)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (repeatable)")
@@ -46,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.confusion import format_table
     from ..evaluation.evaluator import evaluate
 
+    if Path(args.config).suffix.lower() in (".safetensors", ".onnx", ".pth", ".pt"):
+        raise InputError(f"{args.config} is a model; test takes the training config first and the model as "
+                         f"--checkpoint: idrnet test WORK_DIR/config.yaml --checkpoint {args.config}")
+    if args.checkpoint is None:
+        raise InputError("the following argument is required: --checkpoint (the model to evaluate)")
     config = load_train_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path(str(Path(args.checkpoint).with_suffix("")) + "_results.json") \
         if Path(args.checkpoint).is_file() else Path("test_results.json")
