@@ -236,3 +236,10 @@ def test_a_model_given_where_predict_and_test_do_not_take_it_is_named(tmp_path, 
     err = error_of(capsys, ["test", str(model)])
     assert "is a model; test takes the training config first and the model as --checkpoint" in err
     assert "required: --checkpoint" in error_of(capsys, ["test", str(write_config(tmp_path, data))])
+
+
+def test_serve_takes_arm_b_second_as_compare_does(capsys):
+    """`idrnet serve A B` was 'unrecognized arguments: B'; it is arm B, like --model-b."""
+    assert "two models need --split FRACTION" in error_of(capsys, ["serve", "a.safetensors", "b.safetensors"])
+    err = error_of(capsys, ["serve", "a.safetensors", "b.safetensors", "--model-b", "c.safetensors", "--shadow"])
+    assert "arm B given twice (b.safetensors and --model-b c.safetensors)" in err

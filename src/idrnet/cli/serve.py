@@ -1,10 +1,10 @@
 """Serve a model over HTTP, or two side by side as an online A/B test scored by ground-truth feedback.
 
-  idrnet serve MODEL [--model-b MODEL_B (--split FRACTION | --shadow)] [--host 127.0.0.1] [--port 8000]
+  idrnet serve MODEL [MODEL_B (--split FRACTION | --shadow)] [--host 127.0.0.1] [--port 8000]
                [--precision fp32|bf16|int8] [--backend auto|eager|compile|onnxruntime|openvino] [--max-batch N] [--max-delay-ms T] [--ab-log FILE]
 
 MODEL is anything `idrnet predict` accepts (a zoo name with --checkpoint, a .safetensors file, a model
-YAML, a config line, an .onnx file). The page at http://HOST:PORT/ segments dropped images with both arms
+YAML, a config line, an .onnx file); MODEL_B may also be given as --model-b. The page at http://HOST:PORT/ segments dropped images with both arms
 and shows the live A/B dashboard; the API is described at /openapi.json and in docs/serving.md.
 """
 
@@ -23,6 +23,8 @@ from .common import add_precision_arguments, at_least, check_writable
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet serve``."""
     parser.add_argument("model", help="arm A: zoo name, .safetensors, model YAML, config line or .onnx file")
+    # `serve A B`, as compare and robustness take two models; --model-b says the same.
+    parser.add_argument("second_model", nargs="?", metavar="MODEL_B", help="arm B (the same as --model-b)")
     parser.add_argument("--checkpoint", help="arm A's weights for a zoo name or YAML: a path, URL or 'official'")
     parser.add_argument("--model-b", help="arm B, for an A/B test (same classes as A)")
     parser.add_argument("--checkpoint-b", help="arm B's weights (as --checkpoint)")
@@ -86,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     from ..deploy.runtime import BACKEND_ENV
     from .common import device_from_args, precision_from_args
 
+    if args.second_model is not None:
+        if args.model_b is not None:
+            raise InputError(f"arm B given twice ({args.second_model} and --model-b {args.model_b}): give one")
+        args.model_b = args.second_model
     if (args.split is not None or args.shadow) and not args.model_b:
         raise InputError("--split and --shadow compare two models: add --model-b MODEL_B")
     if args.model_b and args.split is None and not args.shadow:
