@@ -93,6 +93,15 @@ def test_equal_at_an_odd_size(package, name):
         assert diff.max() <= 1 and (diff > 0).mean() < 0.002, (name, severity)
 
 
+def test_corruption_names_are_matched_as_papers_spell_them():
+    from idrnet.data.corruptions import select_corruptions
+
+    assert select_corruptions(["Gaussian-Noise", "motion blur", " JPEG_compression", "Noise"]) == \
+        ["gaussian_noise", "shot_noise", "impulse_noise", "motion_blur", "jpeg_compression"]
+    with pytest.raises(InputError, match="unknown corruption 'Rain'; expected all"):
+        select_corruptions(["Rain"])
+
+
 def test_frost_photographs_are_found_checked_and_their_absence_named(tmp_path, monkeypatch):
     import idrnet.data.corruptions as corruptions
 

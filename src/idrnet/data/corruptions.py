@@ -490,11 +490,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
 def select_corruptions(names: Sequence[str]) -> list[str]:
     """The corruptions named by ``names``: ``all``, group names (noise, blur, weather, digital,
     validation) and corruption names, in the benchmark's order, each once. ``all`` and the groups cover
-    what is available (frost is left out, with a warning, when its photographs are not installed); an
-    unknown name lists the valid ones."""
+    what is available (frost is left out, with a warning, when its photographs are not installed); names
+    are matched ignoring case, with "-" or " " for "_"; an unknown name lists the valid ones."""
     order = [name for group in GROUPS.values() for name in group]
     chosen: set[str] = set()
-    for name in names:
+    given = names
+    # "Gaussian-Noise", "motion blur": the spellings of papers and of imagecorruptions' own names.
+    names = [n.strip().lower().replace("-", "_").replace(" ", "_") for n in names]
+    for name, as_given in zip(names, given):
         if name == "all":
             chosen.update(order)
         elif name in GROUPS:
@@ -502,7 +505,7 @@ def select_corruptions(names: Sequence[str]) -> list[str]:
         elif name in CORRUPTIONS:
             chosen.add(name)
         else:
-            raise InputError(f"unknown corruption {name!r}; expected all, a group ({', '.join(GROUPS)}) or one of "
+            raise InputError(f"unknown corruption {as_given!r}; expected all, a group ({', '.join(GROUPS)}) or one of "
                              f"{', '.join(CORRUPTIONS)}")
     if "frost" in chosen and not frost_available():
         if "frost" in names:
