@@ -187,3 +187,10 @@ def test_convert_reads_the_model_of_a_training_state(tmp_path, data):
 
     assert torch.equal(load_file(str(out))["decode_head.class_relations_mean"],
                        load_file(str(tmp_path / "run" / "final.safetensors"))["decode_head.class_relations_mean"])
+
+
+def test_a_work_dir_among_the_datasets_images_is_refused_and_left_uncreated(tmp_path, data, capsys):
+    path = write_config(tmp_path, data, work_dir=str(data / "images" / "train" / "run"))
+    err = error_of(capsys, ["train", str(path)])
+    assert "work_dir" in err and "lies in the dataset's image or label folder" in err
+    assert not (data / "images" / "train" / "run").exists()

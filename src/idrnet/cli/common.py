@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError
+from ..output_paths import check_not_an_input  # noqa: F401 - the verbs import it from here
 
 
 def at_least(least: int):
@@ -152,25 +153,6 @@ def check_outside(path, folder, flag: str, what: str) -> None:
     path, folder = Path(path).resolve(), Path(folder).resolve()
     if path == folder or folder in path.parents:
         raise InputError(f"{flag} {path} lies inside {what} {folder}; choose a folder outside it")
-
-
-def check_not_an_input(path, flag: str, files=(), data_root=None, samples=()) -> None:
-    """Outputs never replace an input, ``--overwrite`` or not: ``path`` is none of ``files`` (a checkpoint,
-    a config), replaces no file under ``data_root`` and lies in no folder holding one of ``samples``' images
-    or labels (where it would be read as data). Checked before writing."""
-    from pathlib import Path
-
-    target = Path(path).resolve()
-    for file in files:
-        if file is not None and Path(file).is_file() and Path(file).resolve() == target:
-            raise InputError(f"{flag} {path} is an input of this command ({file}); choose another path")
-    if data_root is not None and target.is_file() and Path(data_root).resolve() in target.parents:
-        raise InputError(f"{flag} {path} would replace a file of the dataset folder {data_root}; choose another path")
-    folders = {p.resolve().parent for s in samples for p in (s.image, s.label) if p is not None}
-    inside = next((f for f in sorted(folders) if f == target or f in target.parents), None)
-    if inside is not None:
-        raise InputError(f"{flag} {path} lies in the dataset's image or label folder {inside}, where it would be read "
-                         "as data; choose a path outside it")
 
 
 def check_writable(path, flag: str, folder: bool = False, need_bytes: int = 0) -> None:

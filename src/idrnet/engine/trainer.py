@@ -31,6 +31,7 @@ from ..models.checkpoint import CheckpointError, load_state_dict_strict, load_we
 from ..models.config import ModelConfig
 from ..models.segmentor import Segmentor
 from ..models.zoo import get_entry
+from ..output_paths import check_not_an_input
 from .config import TrainConfig
 from .ddp import wrap_ddp
 from .auto_resume import AutoResume, agree, choose_resume
@@ -239,6 +240,7 @@ class Trainer:
     def _set_up(self, resume: Any, overwrite: bool, allow_config_change: bool) -> None:
         config = self.config
         self.train_set, self.val_set = build_datasets(config.data, config.seed)
+        check_not_an_input(self.work_dir, "work_dir", samples=[*self.train_set.samples, *self.val_set.samples])
         self.ignore_index = self.train_set.info.ignore_index
         model_config = model_config_for(config, self.train_set.info)
         self.data_description = run_description(config.data, self.val_set).to_json()
