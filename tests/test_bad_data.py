@@ -215,3 +215,16 @@ def test_a_dataset_listing_only_its_foreground_class_is_refused_naming_the_backg
 
     with pytest.raises(ValueError, match="model.num_classes: expected at least 2"):
         idrnet.create_model("idrnet_fcn_resnet50os8_ade20k", num_classes=1)
+
+
+def test_a_32_bit_mask_of_huge_values_is_named_without_a_table_of_billions(tmp_path):
+    """The value table was sized by the mask's largest value: 2**31 - 1 asked for 16 GB."""
+    from idrnet.data.labels import BadSampleError, LabelMap
+
+    raw = np.zeros((4, 4), np.int64)
+    raw[0, 0] = 2**31 - 1
+    with pytest.raises(BadSampleError, match=r"label values \[2147483647\] map to no class"):
+        LabelMap(11)(raw, tmp_path / "m.png")
+    raw[0, 0] = 255  # still the ignore label, and mapped values above 255 still work
+    assert LabelMap(11)(raw)[0, 0] == 255
+    assert LabelMap(19, mapping={26001: 3})(np.full((2, 2), 26001))[0, 0] == 3

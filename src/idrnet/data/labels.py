@@ -282,7 +282,16 @@ class LabelMap:
             if self.colours is None:
                 raise BadSampleError(f"{path}: a colour-coded label, but no colours to decode it with")
             return self._decode_colours(raw, path)
-        size = max(256, int(raw.max()) + 1) if raw.size else 256
+        # The table covers every value that can map to a class or to the ignore label; larger values (a
+        # 32-bit mask of instance ids, say) are errors, not a table of billions of entries.
+        size = max(256, self.num_classes + self.shift, self.ignore_index + self.shift + 1,
+                   *(k + 1 for k in self.mapping), *(k + 1 for k in self.ignore))
+        if raw.size and int(raw.max()) >= size:
+            values = np.unique(raw[raw >= size])
+            raise BadSampleError(
+                f"{path}: label values {values[:10].tolist()}{' …' if len(values) > 10 else ''} map to no class "
+                f"(expected classes 0..{self.num_classes - 1} or ignore {self.ignore_index} after mapping)"
+            )
         table = np.arange(size, dtype=np.int64) - self.shift
         for src, dst in self.mapping.items():
             if 0 <= src < size:
