@@ -17,6 +17,15 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("model: [unclosed\n")
     assert "not valid YAML" in error_of(capsys, ["train", str(bad_yaml)])
+    # a config saved by Windows PowerShell's `>` (UTF-16) trains; one in Latin-1 is named as such
+    good = write_config(tmp_path, data, "utf16.yaml")
+    good.write_text(good.read_text(encoding="utf-8"), encoding="utf-16")
+    from idrnet.engine.config import load_train_config
+
+    assert load_train_config(good).iterations == 2
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("model: {name: caf\u00e9}\n".encode("latin-1"))
+    assert "latin.yaml: not UTF-8 text (byte 17" in error_of(capsys, ["train", str(latin)])
     typo = write_config(tmp_path, data, "typo.yaml")
     err = error_of(capsys, ["train", str(typo), "--set", "model.head.dropot=0.2"])
     assert "model.head.dropot: unknown key; did you mean 'dropout'?" in err and "feats_channels" in err and "{" not in err

@@ -50,17 +50,14 @@ def _custom_splits(root: Path) -> list[str]:
 
 def resolve_target(target: str) -> tuple[str, object, list[str]]:
     """(kind, source, default splits) for a custom folder, a training config or a benchmark YAML."""
-    import yaml
+    from ..config.yaml_file import load_yaml_file
 
     path = Path(target)
     if path.is_dir():
         return "custom", path, _custom_splits(path)
     if not path.is_file():
         raise FileNotFoundError(f"{target} is neither a dataset folder nor a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    data = load_yaml_file(path) or {}
     if isinstance(data, dict) and "data" in data:
         from ..engine.config import load_train_config
 

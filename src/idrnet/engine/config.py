@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 
 from ..config import ConfigError, field_type, from_dict, is_text_type
+from ..config.yaml_file import load_yaml_file
 from ..data.config import DataConfig
 from ..file_errors import not_a_file
 from ..models.external_config import SMPModelConfig, TorchvisionModelConfig
@@ -91,12 +92,7 @@ def _read_yaml(path: Path) -> dict:
                           f"at it (data: {{root: {path}}}), such as a run's saved WORK_DIR/config.yaml")
     if not path.is_file():
         raise not_a_file(path, "config")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from err
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not a text (YAML) file") from err
+    data = load_yaml_file(path)
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")

@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 
 from ..atomic import write_text
-from ..config import ConfigError, from_dict, to_dict
+from ..config import from_dict, to_dict
+from ..config.yaml_file import load_yaml_file
 from .config import ModelConfig
 
 
@@ -18,10 +19,7 @@ def load_model_config(path: str | os.PathLike) -> Any:
     ``type: torchvision``; a training config's ``model`` section works too); errors name the file
     and the offending key."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    data = load_yaml_file(path)
     if isinstance(data, dict) and "model" in data and "num_classes" not in data:
         data = data["model"]
     if isinstance(data, dict) and "type" in data:

@@ -24,9 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ...config import ConfigError, from_dict
+from ...config.yaml_file import load_yaml_file
 from ..description import IGNORE_INDEX, DataDescription
 from ..image_header import IMAGE_SUFFIXES
 from ..labels import LabelMap
@@ -58,10 +57,7 @@ def load_spec(root: Path) -> CustomDatasetSpec:
     path = root / "dataset.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: a custom dataset needs a dataset.yaml with its classes")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    data = load_yaml_file(path)
     spec = from_dict(CustomDatasetSpec, data, where=str(path))
     if len(spec.classes) < 2:
         raise ConfigError(f"{path}: classes: {spec.classes} holds {len(spec.classes)} class(es); segmentation needs at "

@@ -1,0 +1,25 @@
+"""Reading a YAML file a person wrote, whatever editor saved it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .typed import ConfigError
+
+
+def load_yaml_file(path: str | Path) -> Any:
+    """The data of a YAML file; :class:`ConfigError` naming the file for bad YAML or bad text.
+
+    The bytes go to PyYAML, which reads UTF-8 with or without a byte-order mark and UTF-16 with one
+    (Windows PowerShell's ``>`` writes UTF-16); any other encoding is named as such, with where it fails.
+    """
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_bytes())
+    except yaml.reader.ReaderError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.position}: {err.reason}); save it as UTF-8") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
