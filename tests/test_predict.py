@@ -210,6 +210,25 @@ def test_predict_cli_errors_name_the_problem(trained, tmp_path, capsys):
     assert "--checkpoint" in capsys.readouterr().err
 
 
+def test_predict_names_iphone_heic_and_gif_pictures_it_does_not_read(trained, tmp_path, capsys):
+    """A folder of iPhone photos (HEIC) was 'no images or videos in this folder'; a .jfif (Windows' name for
+    a downloaded JPEG) was not an image at all."""
+    _, ckpt, data = trained
+    phone = tmp_path / "phone"
+    phone.mkdir()
+    for name in ("IMG_0001.HEIC", "IMG_0002.HEIC", "loop.gif"):
+        (phone / name).write_bytes(b"\x00" * 16)
+    assert main(["predict", str(phone), "--model", str(ckpt), "--out", str(tmp_path / "o1")]) == 2
+    err = capsys.readouterr().err
+    assert "no images or videos in this folder (it holds 2 .heic, 1 .gif)" in err and "convert them to PNG or JPEG" in err
+    first = sorted((data / "images" / "val").iterdir())[0]
+    Image.open(first).convert("RGB").save(phone / "download.jfif", format="JPEG")
+    assert main(["predict", str(phone), "--model", str(ckpt), "--out", str(tmp_path / "o2"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "3 picture(s) of a format that is not read are left out (2 .heic, 1 .gif" in out
+    assert (tmp_path / "o2" / "download.png").is_file()
+
+
 def test_paired_bootstrap_on_known_cases():
     rng = np.random.default_rng(0)
     inter = rng.integers(0, 50, size=(40, 3))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data.image_header import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ..data.image_header import IMAGE_SUFFIXES, UNREAD_PICTURE_SUFFIXES, VIDEO_SUFFIXES
 from ..errors import InputError
 from .common import (
     add_precision_arguments, add_tta_arguments, at_least, check_writable, device_from_args, inference_from_args, precision_from_args,
@@ -51,23 +51,38 @@ MODEL_SUFFIXES = (".safetensors", ".onnx", ".pth", ".pt", ".yaml", ".yml")
 COMPILE_WORTHWHILE = 8
 
 
-def collect_inputs(inputs: list[str]) -> list[Path]:
+def _suffix_counts(paths: list[Path]) -> str:
+    from collections import Counter
+
+    counts = Counter(p.suffix.lower() or "(no suffix)" for p in paths)
+    return ", ".join(f"{n} {suffix}" for suffix, n in counts.most_common(5))
+
+
+def collect_inputs(inputs: list[str], skipped: list[Path] | None = None) -> list[Path]:
     """Image and video files from paths and folders, in a stable order, each once; unknown paths are
-    an error."""
+    an error. Pictures of formats that are not read (HEIC, GIF …) found in folders are added to ``skipped``."""
     files: list[Path] = []
+    readable = IMAGE_SUFFIXES | VIDEO_SUFFIXES
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             # A broken link is kept: reading it then fails like any unreadable image (named, --skip-bad lists it).
-            found = sorted(p for p in path.rglob("*") if (p.is_file() or p.is_symlink())
-                           and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            present = [p for p in path.rglob("*") if p.is_file() or p.is_symlink()]
+            found = sorted(p for p in present if p.suffix.lower() in readable)
+            unread = sorted(p for p in present if p.suffix.lower() in UNREAD_PICTURE_SUFFIXES)
             if not found:
-                raise FileNotFoundError(f"{path}: no images or videos in this folder")
+                what = f" (it holds {_suffix_counts(present)})" if present else " (it is empty)"
+                hint = "; HEIC, GIF and camera-raw pictures are not read: convert them to PNG or JPEG" if unread else ""
+                raise FileNotFoundError(f"{path}: no images or videos in this folder{what}{hint}")
             files += found
+            if skipped is not None:
+                skipped += unread
         elif path.is_file():
-            if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+            if path.suffix.lower() not in readable:
+                hint = (": HEIC, GIF and camera-raw pictures are not read; convert it to PNG or JPEG"
+                        if path.suffix.lower() in UNREAD_PICTURE_SUFFIXES else "")
                 raise InputError(f"{path}: not an image or video file (expected one of "
-                                 f"{', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
+                                 f"{', '.join(sorted(readable))}){hint}")
             files.append(path)
         else:
             from ..file_errors import not_a_file
@@ -230,7 +245,11 @@ def run(args: argparse.Namespace) -> int:
     from ..visualization import with_legend
 
     check_predict_arguments(args)
-    files = collect_inputs(args.inputs)
+    unread: list[Path] = []
+    files = collect_inputs(args.inputs, unread)
+    if unread:
+        print(f"note: {len(unread)} picture(s) of a format that is not read are left out ({_suffix_counts(unread)}; "
+              f"e.g. {unread[0]}): convert them to PNG or JPEG")
     out = Path(args.out)
     plan = plan_outputs(files, args.inputs, out, args.probs, args.labels)
     existing = existing_outputs(plan)

@@ -9,8 +9,11 @@ import struct
 from ..errors import InputError
 
 # File suffixes (lower case) read as images (the formats whose headers are read here) and as videos (OpenCV).
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+# .jfif and .jpe are JPEG under the names Windows and old cameras give it.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+# Pictures neither PIL nor OpenCV here decodes (HEIC: iPhones' default), named when they are skipped.
+UNREAD_PICTURE_SUFFIXES = frozenset({".heic", ".heif", ".avif", ".gif", ".jxl", ".raw", ".dng", ".cr2", ".nef", ".arw"})
 
 
 def _png(data: bytes) -> tuple[int, int] | None:
