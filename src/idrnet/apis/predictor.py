@@ -32,8 +32,10 @@ def _to_uint8(array: np.ndarray, kind: str) -> np.ndarray:
             raise InputError(f"the image {kind} holds NaN or infinite values; expected floats in [0, 1]")
         lo, hi = float(array.min()), float(array.max())
         if lo < -_FLOAT_SLACK or hi > 1 + _FLOAT_SLACK:
-            why = ("negative values: is it already normalised? Pass the image before normalisation, the model "
-                   "normalises it itself" if lo < -_FLOAT_SLACK else "a picture in [0, 255]: divide by 255 or pass uint8")
+            if lo < -_FLOAT_SLACK:
+                why = "negative values: already normalised? Pass the image before normalisation, the model does it"
+            else:
+                why = "a picture in [0, 255]: divide by 255 or pass uint8"
             raise InputError(f"the image {kind} holds floats in [{lo:.4g}, {hi:.4g}]; expected [0, 1] ({why})")
         return (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
     if array.dtype == np.uint16:

@@ -4,8 +4,9 @@
                [--precision fp32|bf16|int8] [--backend auto|eager|compile|onnxruntime|openvino] [--max-batch N] [--max-delay-ms T] [--ab-log FILE]
 
 MODEL is anything `idrnet predict` accepts (a zoo name with --checkpoint, a .safetensors file, a model
-YAML, a config line, an .onnx file); MODEL_B may also be given as --model-b. The page at http://HOST:PORT/ segments dropped images with both arms
-and shows the live A/B dashboard; the API is described at /openapi.json and in docs/serving.md.
+YAML, a config line, an .onnx file); MODEL_B may also be given as --model-b. The page at
+http://HOST:PORT/ segments dropped images with both arms and shows the live A/B dashboard; the API is
+described at /openapi.json and in docs/serving.md.
 """
 
 from __future__ import annotations

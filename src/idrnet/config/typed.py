@@ -141,7 +141,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         unknown = sorted(set(value) - set(fields))
         if unknown:
             names = ", ".join(_join(where, k) for k in unknown)
-            close = difflib.get_close_matches(str(unknown[0]), list(fields), n=1, cutoff=0.6) if len(unknown) == 1 else []
+            close = difflib.get_close_matches(str(unknown[0]), list(fields), n=1) if len(unknown) == 1 else []
             guess = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(f"{names}: unknown key; {guess}allowed here: {', '.join(fields)}")
         kwargs = {}

@@ -113,8 +113,9 @@ def scale_16bit(array: np.ndarray) -> np.ndarray:
 def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels: int | None = None,
                  limit_flag: str = "max_pixels") -> np.ndarray:
     """RGB uint8 H×W×3 of encoded image bytes (PNG, JPEG, WebP, BMP, TIFF; grayscale, 16-bit and RGBA
-    are converted to RGB; an EXIF orientation is applied, the picture comes out upright). ``name`` (a file name or request) is named in errors; truncated data is an
-    error, never silently padded. ``other_formats``: also try formats without a known signature
+    are converted to RGB; an EXIF orientation is applied, the picture comes out upright). ``name`` (a
+    file name or request) is named in errors; truncated data is an error, never silently padded.
+    ``other_formats``: also try formats without a known signature
     (PPM, JPEG 2000, … that OpenCV reads), fully verified by PIL first. ``max_pixels``: refuse
     (:class:`~idrnet.data.image_header.TooManyPixelsError`, naming ``limit_flag``) an image whose header
     announces more pixels, before anything is decoded."""

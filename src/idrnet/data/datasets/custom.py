@@ -135,7 +135,8 @@ def _pair(images: dict[str, Path], masks: dict[str, Path]) -> tuple[list[SampleF
     return samples, problems
 
 
-def _layout_problems(image_folder: Path, mask_folder: Path, images: dict[str, Path], spec: CustomDatasetSpec) -> list[str]:
+def _layout_problems(image_folder: Path, mask_folder: Path, images: dict[str, Path],
+                     spec: CustomDatasetSpec) -> list[str]:
     """Why a split's folders pair nothing, for the two usual layout mistakes: images in subfolders (a
     Cityscapes-like city/ level) and masks saved as JPEG."""
     problems = []
