@@ -10,7 +10,8 @@ from ..errors import InputError
 
 # File suffixes (lower case) read as images (the formats whose headers are read here) and as videos (OpenCV).
 # .jfif and .jpe are JPEG under the names Windows and old cameras give it.
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".tif", ".tiff", ".webp"})
+JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
+IMAGE_SUFFIXES = JPEG_SUFFIXES | {".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 # Pictures neither PIL nor OpenCV here decodes (HEIC: iPhones' default), named when they are skipped.
 UNREAD_PICTURE_SUFFIXES = frozenset({".heic", ".heif", ".avif", ".gif", ".jxl", ".raw", ".dng", ".cr2", ".nef", ".arw"})

@@ -36,8 +36,6 @@ def read_label(path: Path, colours: bool = False) -> np.ndarray:
     return decode_label(path.read_bytes(), str(path), colours)
 
 
-_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
-
 # Leading bytes of the image formats we decode → the format's name.
 _SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"),

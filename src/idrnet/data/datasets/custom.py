@@ -27,7 +27,7 @@ from pathlib import Path
 from ...config import ConfigError, from_dict
 from ...config.yaml_file import load_yaml_file
 from ..description import IGNORE_INDEX, DataDescription
-from ..image_header import IMAGE_SUFFIXES
+from ..image_header import IMAGE_SUFFIXES, JPEG_SUFFIXES
 from ..labels import LabelMap
 from .base import SampleFiles, SegmentationDataset, read_id_list
 
@@ -150,9 +150,10 @@ def _layout_problems(image_folder: Path, mask_folder: Path, images: dict[str, Pa
         lossy = sorted(p.name for p in mask_folder.iterdir()
                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.suffix.lower() != ".png")
         if lossy:
+            jpeg = any(Path(name).suffix.lower() in JPEG_SUFFIXES for name in lossy)
             problems.append(f"{mask_folder}: {len(lossy)} label file(s) that are not PNG ({', '.join(lossy[:3])}"
                             f"{' …' if len(lossy) > 3 else ''}) are not used: labels must be PNG class indices "
-                            "(JPEG compression changes the values; save the masks as PNG)")
+                            f"({'JPEG compression changes the values; ' if jpeg else ''}save the masks as PNG)")
     return problems
 
 
