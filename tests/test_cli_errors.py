@@ -26,6 +26,9 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
     latin = tmp_path / "latin.yaml"
     latin.write_bytes("model: {name: caf\u00e9}\n".encode("latin-1"))
     assert "latin.yaml: not UTF-8 text (byte 17" in error_of(capsys, ["train", str(latin)])
+    model = tmp_path / "m.safetensors"  # a binary file given as the config
+    model.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    assert "binary data, not YAML text" in error_of(capsys, ["data", "check", str(model)])
     typo = write_config(tmp_path, data, "typo.yaml")
     err = error_of(capsys, ["train", str(typo), "--set", "model.head.dropot=0.2"])
     assert "model.head.dropot: unknown key; did you mean 'dropout'?" in err and "feats_channels" in err and "{" not in err

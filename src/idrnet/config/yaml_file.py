@@ -17,9 +17,12 @@ def load_yaml_file(path: str | Path) -> Any:
     (Windows PowerShell's ``>`` writes UTF-16); any other encoding is named as such, with where it fails.
     """
     path = Path(path)
+    data = path.read_bytes()
     try:
-        return yaml.safe_load(path.read_bytes())
+        return yaml.safe_load(data)
     except yaml.reader.ReaderError as err:
+        if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise ConfigError(f"{path}: binary data, not YAML text (a model or image file given as a YAML?)") from None
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.position}: {err.reason}); save it as UTF-8") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
