@@ -10,7 +10,7 @@ from pathlib import Path
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "idrnet"
 
 LAYERS = [  # bottom first
-    {"config", "atomic", "optional", "file_errors", "distributed", "errors"},
+    {"config", "atomic", "optional", "file_errors", "distributed", "errors", "devices", "output_paths"},
     {"data", "models", "visualization"},
     {"evaluation", "dropin"},
     {"engine", "deploy"},
