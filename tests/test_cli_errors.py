@@ -255,3 +255,11 @@ def test_serve_takes_arm_b_second_as_compare_does(capsys):
     assert "two models need --split FRACTION" in error_of(capsys, ["serve", "a.safetensors", "b.safetensors"])
     err = error_of(capsys, ["serve", "a.safetensors", "b.safetensors", "--model-b", "c.safetensors", "--shadow"])
     assert "arm B given twice (b.safetensors and --model-b c.safetensors)" in err
+
+
+def test_models_filters_by_words_in_any_case_and_names_the_closest_when_none_match(capsys):
+    assert cli(["models", "UperNet", "ADE20K"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert rows and all("upernet" in r and "ade20k" in r for r in rows)
+    err = error_of(capsys, ["models", "upernet_r50"])  # printed an empty table with exit 0
+    assert "no zoo model name contains 'upernet_r50'; closest: upernet_resnet50os8" in err
