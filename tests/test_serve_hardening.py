@@ -133,6 +133,19 @@ def test_a_one_pixel_strip_is_segmented_at_a_benchmark_test_scale(models):
             assert Image.open(io.BytesIO(reply.content)).size == shape[1::-1]
 
 
+def test_a_phone_photo_stored_sideways_is_answered_upright_as_the_page_shows_it(client):
+    """A JPEG stored 13 wide and 9 high with EXIF orientation 6 is a 9-wide, 13-high picture in the browser:
+    the label and the overlay come back at that size (they came back sideways, 13 × 9)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(SMALL).save(buffer, format="JPEG", exif=exif.tobytes())
+    for fmt in ("png", "overlay"):
+        reply = client.post(f"/v1/segment?format={fmt}", content=buffer.getvalue())
+        assert reply.status_code == 200, reply.text
+        assert Image.open(io.BytesIO(reply.content)).size == (9, 13)
+
+
 def test_header_without_a_size_is_refused_not_decoded(client):
     cut = encode(SMALL, "PNG")[:20]
     reply = client.post("/v1/segment", content=cut)
