@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -194,3 +195,16 @@ def test_a_work_dir_among_the_datasets_images_is_refused_and_left_uncreated(tmp_
     err = error_of(capsys, ["train", str(path)])
     assert "work_dir" in err and "lies in the dataset's image or label folder" in err
     assert not (data / "images" / "train" / "run").exists()
+
+
+def test_the_saved_config_finds_the_dataset_from_any_folder(tmp_path, data, monkeypatch):
+    """A relative data.root was saved as given: `idrnet test WORK_DIR/config.yaml` from another folder
+    looked for the dataset there."""
+    monkeypatch.chdir(data.parent)
+    path = write_config(tmp_path, data.name)  # root relative to the folder training starts in
+    train(load_train_config(path))
+    saved = load_train_config(tmp_path / "run" / "config.yaml")
+    assert saved.data.root == str(data.resolve()) or Path(saved.data.root).resolve() == data.resolve()
+    monkeypatch.chdir(tmp_path)
+    assert cli(["test", str(tmp_path / "run" / "config.yaml"), "--checkpoint", str(tmp_path / "run" / "final.safetensors"),
+                "--out", str(tmp_path / "results.json")]) == 0

@@ -214,6 +214,9 @@ class Trainer:
         overwrite: bool = False,
         allow_config_change: bool = False,
     ) -> None:
+        # The saved config.yaml is what test, compare and robustness are pointed at later, from any folder:
+        # a dataset root relative to where training started would not be found from elsewhere.
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=os.path.abspath(config.data.root)))
         self.config = config
         if config.keep_freed_memory:
             keep_freed_memory()
