@@ -229,6 +229,25 @@ def test_predict_names_iphone_heic_and_gif_pictures_it_does_not_read(trained, tm
     assert (tmp_path / "o2" / "download.png").is_file()
 
 
+def test_predict_probs_that_would_not_fit_on_the_disk_are_refused_before_any_work(trained, tmp_path, capsys, monkeypatch):
+    """--probs writes K×H×W float16 per image (150 classes × a 12 Mpx photo: 3.6 GB): a run that would fill
+    the disk is refused up front instead of failing part-way."""
+    import shutil
+    from collections import namedtuple
+
+    from idrnet.cli.predict import probabilities_bytes
+
+    _, ckpt, data = trained
+    images = sorted((data / "images" / "val").iterdir())
+    sizes = [Image.open(p).size for p in images]
+    assert probabilities_bytes(images, 11) == sum(11 * w * h * 2 + 128 for w, h in sizes)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(10**9, 10**9 - 1000, 1000))
+    out = tmp_path / "p"
+    assert main(["predict", str(images[0]), "--model", str(ckpt), "--out", str(out), "--probs"]) == 2
+    assert "--probs would write about" in capsys.readouterr().err and not out.exists()
+
+
 def test_paired_bootstrap_on_known_cases():
     rng = np.random.default_rng(0)
     inter = rng.integers(0, 50, size=(40, 3))

@@ -164,6 +164,25 @@ def _opencv_path(path: Path, what: str) -> str:
     return text
 
 
+def probabilities_bytes(images: list[Path], num_classes: int) -> int:
+    """About how many bytes ``--probs`` writes for ``images`` (K × H × W float16 each), from the sizes
+    their headers announce; an image whose header gives no size within its first 256 KB is not counted."""
+    from ..data.image_header import header_size
+    from ..data.labels import sniff_image_format
+
+    total = 0
+    for path in images:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(256 * 1024)  # a JPEG's frame header may follow a large EXIF thumbnail
+        except OSError:
+            continue  # reported when the image is read
+        size = header_size(head, sniff_image_format(head) or "")
+        if size is not None:
+            total += num_classes * size[0] * size[1] * 2 + 128
+    return total
+
+
 def check_predict_arguments(args: argparse.Namespace) -> None:
     """Values that would give wrong pictures or contradict each other, refused before any work."""
     import math
@@ -274,6 +293,15 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor(args.model, checkpoint, device_from_args(args), data=args.data,
                           test_scale=None if args.no_test_resize else True, **runtime)
     predictor.inference, predictor.tta = inference_from_args(args, predictor.inference)
+    if args.probs:  # K×H×W per image: 150 ADE20K classes on a 12-megapixel photo is 3.6 GB
+        import shutil
+
+        need = probabilities_bytes(images, predictor.model.num_classes)
+        free = shutil.disk_usage(out if out.exists() else next(p for p in out.parents if p.exists())).free
+        if need > free:
+            raise InputError(f"--probs would write about {need / 2**30:.1f} GiB ({predictor.model.num_classes} classes × "
+                             f"pixels × 2 bytes per image) and {out} has {free / 2**30:.1f} GiB free: drop --probs, "
+                             "predict fewer images, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
     for path in tqdm(images, desc="predict", disable=len(images) < 2, dynamic_ncols=True):
