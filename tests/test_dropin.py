@@ -185,8 +185,16 @@ def test_the_usual_drop_in_mistakes_are_refused_before_they_train_nothing():
         idrnet.attach(TinyNet(k=1), 1)
     with pytest.raises(ValueError, match="num_classes=0"):
         idrnet.attach(TinyNet(), 0)
-    with pytest.raises(ValueError, match=r"classifier head\.2 has 4 output channels but num_classes is 5"):
-        idrnet.attach(TinyNet(), 5, classifier="head.2")
+    with pytest.raises(ValueError, match=r"classifier head\.2 has 4 output channels but num_classes is 5.*added"):
+        idrnet.attach(TinyNet(), 5, classifier="head.2")  # at 1/4, IDRNet at 1/8: both logits are summed
+    # where IDRNet replaces the classifier, a pretrained model of other classes takes IDRNet for new ones
+    new_classes = idrnet.attach(TinyNet(k=21), 5, classifier="head.2", **{**SMALL, "stride": 4})
+    with torch.no_grad():
+        assert new_classes.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 5, 32, 32)
+    lraspp = tv_model("lraspp_mobilenet_v3_large", k=11)  # two classifiers summed: replacing one cannot change the classes
+    with pytest.raises(ValueError, match="another part of it still gives 11 class outputs"):
+        idrnet.attach(lraspp, 5, **SMALL)
+    assert isinstance(lraspp.classifier.high_classifier, nn.Conv2d)  # left as it was
     model = idrnet.attach(TinyNet(), 4, **SMALL).train()
     images, masks = torch.randn(2, 3, 32, 32), torch.randint(0, 4, (2, 32, 32))
     with pytest.raises(ValueError, match=r"fractional values.*ToTensor.*divided by 255"):

@@ -229,10 +229,6 @@ def attach(
     family = _family_defaults(model)
     classifier = classifier or family.get("classifier") or _find_classifier(model, num_classes)
     original = get_submodule(model, classifier, "classifier")
-    if isinstance(original, nn.Conv2d) and original.out_channels != num_classes:
-        raise InputError(f"the classifier {classifier} has {original.out_channels} output channels but num_classes "
-                         f"is {num_classes}: build the model for {num_classes} classes, or pass "
-                         f"num_classes={original.out_channels}")
     tap = get_submodule(model, features, "features") if features else None
     values = {**{k: v for k, v in family.items() if k != "classifier"}, **options,
               "num_classes": num_classes, "classifier": classifier, "features": features or ""}
@@ -247,13 +243,20 @@ def attach(
         raise InputError(f"IDRNet needs (B, C, H, W) features; {features or classifier} gives shape {shape}")
     tap_stride = max(1, round(size / shape[2]))
     pool = max(1, config.stride // tap_stride)
+    kept = pool > 1 or tap is not None  # the original classifier's logits are added to IDRNet's
+    if kept and isinstance(original, nn.Conv2d) and original.out_channels != num_classes:
+        raise InputError(f"the classifier {classifier} has {original.out_channels} output channels but num_classes "
+                         f"is {num_classes}; IDRNet's logits are added to that classifier's here (it runs at "
+                         f"1/{config.stride}), so build the model for {num_classes} classes")
     head = IDRNetHead(
         [shape[1]], num_classes, feats_channels=config.feats_channels, transform_channels=config.transform_channels,
         dropout=config.dropout, relation_momentum=config.relation_momentum, memory_momentum=config.memory_momentum,
         align_corners=config.align_corners, learn_relations=config.learn_relations,
         use_dataset_representations=config.use_dataset_representations, stage1_loss_weight=config.stage1_loss_weight,
     )
-    replacement = IDRNetClassifier(original if (pool > 1 or tap is not None) else None, head, pool)
+    # Not kept, the classifier is replaced whatever its width: a pretrained model (torchvision's 21 VOC
+    # classes) takes IDRNet for other classes.
+    replacement = IDRNetClassifier(original if kept else None, head, pool)
     if tap is not None:
         replacement.taps_features = True
 
@@ -262,7 +265,28 @@ def attach(
 
         tap.register_forward_hook(keep)
     _set_submodule(model, classifier, replacement)
+    if isinstance(original, nn.Conv2d) and original.out_channels != num_classes:
+        _check_new_classes_run(model, classifier, original, num_classes, size, in_channels, config.input_size)
     return AttachedModel(model, classifier, config)
+
+
+def _check_new_classes_run(model: nn.Module, path: str, original: nn.Conv2d, num_classes: int, size: int,
+                           channels: int, input_size: tuple[int, int] | None) -> None:
+    """A classifier replaced for other classes than it had: one eval forward shows whether another part
+    of the model still gives the old number (torchvision's LR-ASPP sums two classifiers); if so the
+    original classifier is put back, so that the model is left as it was, and the error says why."""
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, channels, *(input_size or (size, size))))
+    except RuntimeError as err:
+        _set_submodule(model, path, original)
+        raise InputError(f"with num_classes={num_classes} instead of the classifier's {original.out_channels} the model "
+                         f"fails ({str(err).splitlines()[0]}): another part of it still gives {original.out_channels} "
+                         f"class outputs; build the model for {num_classes} classes") from None
+    finally:
+        model.train(was_training)
 
 
 def _check_num_classes(num_classes: int) -> None:
