@@ -201,6 +201,14 @@ def test_colour_coded_masks_are_decoded_with_the_palette_of_dataset_yaml(tmp_pat
     (data / "dataset.yaml").write_text(yaml.safe_dump(spec))
     assert cli(["data", "check", str(data)]) == 2
     assert f"{spec['palette'][3]} is both the palette colour of 'cup on table' and an ignore colour" in capsys.readouterr().err
+    # one colour for two classes: fine for index masks (a display palette), an error for a colour-coded one
+    spec["ignore_colours"], spec["palette"][4] = [[255, 255, 255]], spec["palette"][3]
+    (data / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    assert cli(["data", "check", str(data)]) == 1
+    assert "the palette gives classes [3, 4] one colour" in capsys.readouterr().out
+    index = make_dataset(tmp_path / "index", size=32)
+    (index / "dataset.yaml").write_text(yaml.safe_dump({**spec, "ignore_colours": []}))
+    assert cli(["data", "check", str(index)]) == 0
 
 
 def test_a_dataset_listing_only_its_foreground_class_is_refused_naming_the_background(tmp_path, capsys):

@@ -257,6 +257,12 @@ class LabelMap:
     def _decode_colours(self, rgb: np.ndarray, path: Path | None) -> np.ndarray:
         """Class ids of an H×W×3 colour-coded mask (vectorised: colours packed into one integer each)."""
         packed_classes = _pack(self.colours)
+        shared, counts = np.unique(packed_classes, return_counts=True)
+        if (counts > 1).any():
+            c = int(shared[counts > 1][0])
+            classes = np.flatnonzero(packed_classes == c).tolist()
+            raise BadSampleError(f"{path}: a colour-coded mask, and the palette gives classes {classes} one colour "
+                                 f"[{c >> 16}, {(c >> 8) & 255}, {c & 255}]: give each class its own colour")
         keys = np.concatenate([packed_classes, _pack(self.ignore_colours)])
         ids = np.concatenate([np.arange(len(packed_classes)), np.full(len(self.ignore_colours), self.ignore_index)])
         order = np.argsort(keys, kind="stable")

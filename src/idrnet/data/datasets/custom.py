@@ -73,18 +73,19 @@ def load_spec(root: Path) -> CustomDatasetSpec:
 
 
 def _check_colours(spec: CustomDatasetSpec, path: Path) -> None:
-    """Palette and ignore colours are [r, g, b] in 0..255, and no colour means two things (colour-coded
-    masks are decoded with them)."""
+    """Palette and ignore colours are [r, g, b] in 0..255, and an ignore colour is no class's colour
+    (ignore colours only serve to decode colour-coded masks). Two classes of one colour are allowed here,
+    for index masks; decoding a colour-coded mask with such a palette is the error."""
     named = [(f"the palette colour of {name!r}", c) for name, c in zip(spec.classes, spec.palette or [])]
     named += [("an ignore colour", c) for c in spec.ignore_colours]
     seen: dict[tuple[int, ...], str] = {}
     for what, colour in named:
         if len(colour) != 3 or any(not 0 <= v <= 255 for v in colour):
             raise ConfigError(f"{path}: {what}: expected [r, g, b] with values 0..255, got {colour}")
-        if tuple(colour) in seen:
+        if tuple(colour) in seen and what == "an ignore colour":
             raise ConfigError(f"{path}: {list(colour)} is both {seen[tuple(colour)]} and {what}; "
                               "each colour must name one class (colour-coded masks are decoded with them)")
-        seen[tuple(colour)] = what
+        seen.setdefault(tuple(colour), what)
     if spec.ignore_colours and spec.palette is None:
         raise ConfigError(f"{path}: ignore_colours is set but no palette: colour-coded masks are decoded with "
                           "the palette (one [r, g, b] per class)")
