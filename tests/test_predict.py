@@ -248,6 +248,28 @@ def test_predict_probs_that_would_not_fit_on_the_disk_are_refused_before_any_wor
     assert "--probs would write about" in capsys.readouterr().err and not out.exists()
 
 
+def test_evaluating_on_a_dataset_whose_class_names_differ_warns(trained, tmp_path, capsys):
+    """Same number of classes, other names: the scores pair classes by index, silently meaningless before."""
+    import shutil
+
+    import yaml
+
+    config, ckpt, data = trained
+    other = tmp_path / "other"
+    shutil.copytree(data, other)
+    spec = yaml.safe_load((other / "dataset.yaml").read_text())
+    spec["classes"][3] = "dog"
+    (other / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    cfg = yaml.safe_load(config.read_text())
+    cfg["data"]["root"] = str(other)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["test", str(tmp_path / "c.yaml"), "--checkpoint", str(ckpt), "--out", str(tmp_path / "r.json")]) == 0
+    err = capsys.readouterr().err
+    assert "class names differ from the dataset's at 1 of 11 classes (class 3: 'cup on table' vs 'dog')" in err
+    assert main(["test", str(config), "--checkpoint", str(ckpt), "--out", str(tmp_path / "r2.json")]) == 0
+    assert "class names differ" not in capsys.readouterr().err
+
+
 def test_paired_bootstrap_on_known_cases():
     rng = np.random.default_rng(0)
     inter = rng.integers(0, 50, size=(40, 3))

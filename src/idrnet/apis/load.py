@@ -129,6 +129,23 @@ def check_weights_given(source: Any, checkpoint: Any, flag: str = "--checkpoint"
         raise InputError(f"{source} is a zoo name: pass {flag} PATH or {flag} official")
 
 
+def class_names_note(meta, dataset, who: str = "the model") -> str | None:
+    """A note when a model's stored class names differ from the dataset's (same count, so they would be
+    paired by index): a model trained on other data, or classes reordered since. None when they agree or
+    the model stores no names of its own."""
+    if meta is None or len(meta.classes) != len(dataset.info.classes):
+        return None
+    if all(name == f"class_{i}" for i, name in enumerate(meta.classes)):
+        return None  # no names were known (generic_description)
+    differ = [i for i, (a, b) in enumerate(zip(meta.classes, dataset.info.classes)) if a != b]
+    if not differ:
+        return None
+    i = differ[0]
+    return (f"{who}'s class names differ from the dataset's at {len(differ)} of {len(meta.classes)} classes "
+            f"(class {i}: {meta.classes[i]!r} vs {dataset.info.classes[i]!r}); the scores pair classes by index, "
+            "so they mean something only if the classes are the same ones")
+
+
 def check_ignore_label(meta, dataset) -> None:
     """A model trained on this dataset (its stored data description ``meta`` has the same class names)
     must use the dataset's ignore label."""

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -117,7 +118,7 @@ def robustness(
         CellImages, format_report, load_cells, example_rows, run_sweep, summarise, sweep_cells,
     )
     from .calibration import accelerate_for_dataset
-    from .load import check_ignore_label, distinct_names, load_trained, source_name
+    from .load import check_ignore_label, class_names_note, distinct_names, load_trained, source_name
 
     chosen = select_corruptions(list(corruptions))
     levels = _check_severities(severities)
@@ -157,6 +158,9 @@ def robustness(
         if item.model.num_classes != dataset.info.num_classes:
             raise InputError(f"model {arm} has {item.model.num_classes} classes, the dataset {dataset.info.num_classes}")
         check_ignore_label(item.description, dataset)
+        note = class_names_note(item.description, dataset, f"model {arm}")
+        if note:
+            warnings.warn(note, stacklevel=2)
     models = [accelerate_for_dataset(item.model, precision, backend, calibration or data, dataset, device, seed=config.seed)
               for item in loaded]
     inferences = [m.config.inference for m in models]

@@ -10,6 +10,7 @@ process evaluates a share of the images and the confusion matrix is summed.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..atomic import write_json
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
-    from ..apis.load import check_ignore_label, is_graph_file, load
+    from ..apis.load import check_ignore_label, class_names_note, is_graph_file, load
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
     from ..data.build import build_split, require_labels
@@ -73,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     if dataset.info.num_classes != model.num_classes:
         raise InputError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
     check_ignore_label(loaded.description, dataset)
+    note = class_names_note(loaded.description, dataset, "the checkpoint")
+    if note and world_info()[0] == 0:
+        print(f"idrnet test: warning: {note}", file=sys.stderr)
     model = _accelerate(model, args, config, dataset, device)
     inference, tta = inference_from_args(args, model.config.inference)
     metrics = evaluate(model, dataset, device, inference, tta, args.save_predictions, args.format,
