@@ -195,6 +195,15 @@ def test_predictor_on_a_device_this_machine_lacks_says_so(trained):
     assert Predictor(ckpt, device="auto").device.type == "cpu"
 
 
+def test_predictor_names_predict_batch_for_several_images(predictor):
+    images = [np.zeros((8, 8, 3), np.uint8), np.zeros((9, 7, 3), np.uint8)]
+    with pytest.raises(ValueError, match="a list of 2 images: predict takes one image; use predict_batch"):
+        predictor.predict(images)  # was numpy's 'inhomogeneous shape', reported as a bug in idrnet
+    with pytest.raises(ValueError, match="a batch of images: use predict_batch"):
+        predictor.predict(torch.rand(2, 3, 8, 8))
+    assert [p.shape for p in predictor.predict_batch(images)] == [(8, 8), (9, 7)]
+
+
 def test_predictor_rejects_an_empty_image(predictor):
     with pytest.raises(ValueError, match="empty"):
         predictor.predict(np.zeros((0, 5, 3), np.uint8))

@@ -65,6 +65,9 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
         return decode_image(bytes(image), "the image bytes", other_formats=True)
     if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
         return np.asarray(image.convert("RGB"))
+    if isinstance(image, (list, tuple)) and image and (
+            isinstance(image[0], (str, os.PathLike, bytes, np.ndarray, torch.Tensor)) or hasattr(image[0], "mode")):
+        raise InputError(f"a list of {len(image)} images: predict takes one image; use predict_batch for several")
     kind = "tensor" if isinstance(image, torch.Tensor) else "array"
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu()
@@ -77,7 +80,8 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise InputError(f"expected an image of shape (H, W), (H, W, 1|3|4) or (1|3|4, H, W); got {array.shape}")
+        batch = "; a batch of images: use predict_batch" if array.ndim == 4 else ""
+        raise InputError(f"expected an image of shape (H, W), (H, W, 1|3|4) or (1|3|4, H, W); got {array.shape}{batch}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise InputError(f"the image is empty (shape {array.shape})")
     if array.shape[2] == 1:
