@@ -263,3 +263,15 @@ def test_models_filters_by_words_in_any_case_and_names_the_closest_when_none_mat
     assert rows and all("upernet" in r and "ade20k" in r for r in rows)
     err = error_of(capsys, ["models", "upernet_r50"])  # printed an empty table with exit 0
     assert "no zoo model name contains 'upernet_r50'; closest: upernet_resnet50os8" in err
+
+
+def test_a_tta_scale_given_twice_runs_once():
+    import argparse
+
+    from idrnet.cli.common import add_tta_arguments, inference_from_args
+    from idrnet.models.config import InferenceConfig
+
+    parser = argparse.ArgumentParser()
+    add_tta_arguments(parser)
+    _, tta = inference_from_args(parser.parse_args(["--scales", "1", "0.5", "1", "0.5"]), InferenceConfig())
+    assert tta.scales == (1.0, 0.5)

@@ -68,7 +68,8 @@ def inference_from_args(args: argparse.Namespace, base):
     inference = dataclasses.replace(base, **changes)
     if inference.mode == "slide" and (inference.crop_size is None or inference.stride is None):
         raise InputError("--mode slide needs --crop H W and --stride H W (the model defines none)")
-    tta = TTAConfig(tuple(args.scales or (1.0,)), bool(args.flip)) if (args.scales or args.flip) else None
+    scales = tuple(dict.fromkeys(args.scales or (1.0,)))  # a scale given twice would be run twice for nothing
+    tta = TTAConfig(scales, bool(args.flip)) if (args.scales or args.flip) else None
     return inference, tta
 
 
