@@ -44,9 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_precision_arguments(parser)
 
 
-# Files that are models, not images: named when given as an input without --model.
-MODEL_SUFFIXES = (".safetensors", ".onnx", ".pth", ".pt", ".yaml", ".yml")
-
 # Below this many images (and no video) `--backend auto` runs eager fp32: compiling costs more than it saves.
 COMPILE_WORTHWHILE = 8
 
@@ -192,8 +189,10 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
     if args.overwrite and args.skip_existing:
         raise InputError("--overwrite replaces earlier outputs, --skip-existing keeps them: pass one of them")
     if args.model is None:
+        from ..apis.load import MODEL_FILE_SUFFIXES
+
         # Other verbs take the model first (compare, serve, export …): a model given that way is named.
-        model_like = next((i for i in args.inputs if Path(i).suffix.lower() in MODEL_SUFFIXES), None)
+        model_like = next((i for i in args.inputs if Path(i).suffix.lower() in MODEL_FILE_SUFFIXES), None)
         hint = (f"; {model_like} looks like a model: predict takes it as --model "
                 f"(idrnet predict IMAGES --model {model_like})") if model_like else ""
         raise InputError(f"the following argument is required: --model{hint}")

@@ -40,14 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
-    from ..apis.load import check_ignore_label, class_names_note, is_graph_file, load
+    from ..apis.load import MODEL_FILE_SUFFIXES, check_ignore_label, class_names_note, is_graph_file, load
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
     from ..data.build import build_split, require_labels
     from ..evaluation.confusion import format_table
     from ..evaluation.evaluator import evaluate
 
-    if Path(args.config).suffix.lower() in (".safetensors", ".onnx", ".pth", ".pt"):
+    if Path(args.config).suffix.lower() in set(MODEL_FILE_SUFFIXES) - {".yaml", ".yml"}:  # a YAML is the config
         raise InputError(f"{args.config} is a model; test takes the training config first and the model as "
                          f"--checkpoint: idrnet test WORK_DIR/config.yaml --checkpoint {args.config}")
     if args.checkpoint is None:
