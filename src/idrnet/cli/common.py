@@ -156,6 +156,17 @@ def check_outside(path, folder, flag: str, what: str) -> None:
         raise InputError(f"{flag} {path} lies inside {what} {folder}; choose a folder outside it")
 
 
+def nearest_existing_folder(path):
+    """``path`` itself when it exists, else the nearest folder above it that does (where a new file or
+    folder would be made, and whose disk it would fill)."""
+    from pathlib import Path
+
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
+
+
 def check_writable(path, flag: str, folder: bool = False, need_bytes: int = 0) -> None:
     """Refuse, before any work, an output that cannot be written: ``path``'s folder (``path`` itself
     when ``folder``), or the nearest existing folder above it, must take a new file and have
@@ -165,10 +176,7 @@ def check_writable(path, flag: str, folder: bool = False, need_bytes: int = 0) -
     import tempfile
     from pathlib import Path
 
-    path = Path(path)
-    existing = path if folder else path.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing_folder(Path(path) if folder else Path(path).parent)
     if not existing.is_dir():
         raise NotADirectoryError(f"{flag} {path}: {existing} is a file, not a folder")
     try:

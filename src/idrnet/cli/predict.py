@@ -16,7 +16,8 @@ from pathlib import Path
 from ..data.image_header import IMAGE_SUFFIXES, UNREAD_PICTURE_SUFFIXES, VIDEO_SUFFIXES
 from ..errors import InputError
 from .common import (
-    add_precision_arguments, add_tta_arguments, at_least, check_writable, device_from_args, inference_from_args, precision_from_args,
+    add_precision_arguments, add_tta_arguments, at_least, check_writable, device_from_args, inference_from_args,
+    nearest_existing_folder, precision_from_args,
 )
 
 
@@ -296,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         import shutil
 
         need = probabilities_bytes(images, predictor.model.num_classes)
-        free = shutil.disk_usage(out if out.exists() else next(p for p in out.parents if p.exists())).free
+        free = shutil.disk_usage(nearest_existing_folder(out)).free
         if need > free:
             raise InputError(f"--probs would write about {need / 2**30:.1f} GiB ({predictor.model.num_classes} classes × "
                              f"pixels × 2 bytes per image) and {out} has {free / 2**30:.1f} GiB free: drop --probs, "
