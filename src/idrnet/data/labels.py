@@ -250,23 +250,30 @@ class LabelMap:
         self.mapping = dict(mapping or {})
         self.ignore = tuple(ignore)
         self.shift = shift  # raw value v → v − shift (ADE20K, COCO-Stuff-10k, PASCAL-Context-59: 1)
-        # Colour-coded masks: colour i of ``colours`` is class i, ``ignore_colours`` are ignored.
+        # Colour-coded masks: colour i of ``colours`` is class i, ``ignore_colours`` are ignored. The sorted
+        # lookup is made once here, not per mask; a colour shared by two classes is reported only when a
+        # colour mask is decoded (index masks may use such a display palette).
         self.colours = None if colours is None else np.asarray(colours, dtype=np.int64).reshape(-1, 3)
         self.ignore_colours = np.asarray(ignore_colours, dtype=np.int64).reshape(-1, 3)
+        self._shared_colour: tuple[int, list[int]] | None = None
+        if self.colours is not None:
+            packed = _pack(self.colours)
+            shared, counts = np.unique(packed, return_counts=True)
+            if (counts > 1).any():
+                c = int(shared[counts > 1][0])
+                self._shared_colour = (c, np.flatnonzero(packed == c).tolist())
+            keys = np.concatenate([packed, _pack(self.ignore_colours)])
+            ids = np.concatenate([np.arange(len(packed)), np.full(len(self.ignore_colours), self.ignore_index)])
+            order = np.argsort(keys, kind="stable")
+            self._colour_keys, self._colour_ids = keys[order], ids[order]
 
     def _decode_colours(self, rgb: np.ndarray, path: Path | None) -> np.ndarray:
         """Class ids of an H×W×3 colour-coded mask (vectorised: colours packed into one integer each)."""
-        packed_classes = _pack(self.colours)
-        shared, counts = np.unique(packed_classes, return_counts=True)
-        if (counts > 1).any():
-            c = int(shared[counts > 1][0])
-            classes = np.flatnonzero(packed_classes == c).tolist()
+        if self._shared_colour is not None:
+            c, classes = self._shared_colour
             raise BadSampleError(f"{path}: a colour-coded mask, and the palette gives classes {classes} one colour "
                                  f"[{c >> 16}, {(c >> 8) & 255}, {c & 255}]: give each class its own colour")
-        keys = np.concatenate([packed_classes, _pack(self.ignore_colours)])
-        ids = np.concatenate([np.arange(len(packed_classes)), np.full(len(self.ignore_colours), self.ignore_index)])
-        order = np.argsort(keys, kind="stable")
-        keys, ids = keys[order], ids[order]
+        keys, ids = self._colour_keys, self._colour_ids
         pixels = _pack(rgb.reshape(-1, 3))
         at = np.minimum(np.searchsorted(keys, pixels), len(keys) - 1)
         known = keys[at] == pixels
