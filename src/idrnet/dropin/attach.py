@@ -177,6 +177,18 @@ def _find_classifier(model: nn.Module, num_classes: int) -> str:
     return candidates[-1]
 
 
+def _blank_forward(model: nn.Module, size: int, channels: int, input_size: tuple[int, int] | None) -> None:
+    """One eval-mode forward of a blank image (``input_size``, else ``size``²) without gradients; the
+    model's mode is restored."""
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, channels, *(input_size or (size, size))))
+    finally:
+        model.train(was_training)
+
+
 def _probe(model: nn.Module, classifier: nn.Module, features: nn.Module | None, size: int, channels: int,
            input_size: tuple[int, int] | None = None) -> tuple:
     """Shapes of the classifier's input and of the tapped features, from one eval forward of a blank image."""
@@ -188,13 +200,9 @@ def _probe(model: nn.Module, classifier: nn.Module, features: nn.Module | None, 
     hooks = [classifier.register_forward_pre_hook(lambda m, args: record("classifier", args[0]))]
     if features is not None:
         hooks.append(features.register_forward_hook(lambda m, args, out: record("features", out)))
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, channels, *(input_size or (size, size))))
+        _blank_forward(model, size, channels, input_size)
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     if "classifier" not in seen:
@@ -275,18 +283,13 @@ def _check_new_classes_run(model: nn.Module, path: str, original: nn.Conv2d, num
     """A classifier replaced for other classes than it had: one eval forward shows whether another part
     of the model still gives the old number (torchvision's LR-ASPP sums two classifiers); if so the
     original classifier is put back, so that the model is left as it was, and the error says why."""
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, channels, *(input_size or (size, size))))
+        _blank_forward(model, size, channels, input_size)
     except RuntimeError as err:
         _set_submodule(model, path, original)
         raise InputError(f"with num_classes={num_classes} instead of the classifier's {original.out_channels} the model "
                          f"fails ({str(err).splitlines()[0]}): another part of it still gives {original.out_channels} "
                          f"class outputs; build the model for {num_classes} classes") from None
-    finally:
-        model.train(was_training)
 
 
 def _check_num_classes(num_classes: int) -> None:
