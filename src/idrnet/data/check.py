@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .datasets.base import SegmentationDataset
+from .description import IGNORE_INDEX
 from .labels import BadSampleError, orientation_of
 
 
@@ -23,7 +24,7 @@ class CheckReport:
     label_modes: Counter = field(default_factory=Counter)
     class_pixels: np.ndarray | None = None
     ignored_pixels: int = 0
-    ignore_index: int = 255
+    ignore_index: int = IGNORE_INDEX
     oriented_images: int = 0  # images with an EXIF orientation other than "as stored" (read upright)
     warnings: list[str] = field(default_factory=list)
 
@@ -31,14 +32,6 @@ class CheckReport:
     def ok(self) -> bool:
         """True when no problem was found."""
         return not self.problems
-
-
-def _mode(path: Path) -> str:
-    try:
-        with Image.open(path) as img:
-            return img.mode
-    except Exception:  # noqa: BLE001 - reported by the real read
-        return "unreadable"
 
 
 def _image_facts(path: Path) -> tuple[str, int]:
@@ -69,7 +62,7 @@ def check_dataset(dataset: SegmentationDataset, pairing_problems: list[str] | No
         report.image_modes[mode] += 1
         report.oriented_images += orientation != 1
         if files.label is not None and files.label.suffix == ".png":
-            report.label_modes[_mode(files.label)] += 1
+            report.label_modes[_image_facts(files.label)[0]] += 1
         if files.label is not None and not files.label.exists():
             report.problems.append(f"missing label: {files.label}")
             continue
