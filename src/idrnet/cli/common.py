@@ -167,6 +167,18 @@ def nearest_existing_folder(path):
     return existing
 
 
+def format_size(size: int) -> str:
+    """A byte count as a person reads it, in the largest binary unit that keeps it at 1 or more: a nearly
+    full disk must not read "0.0 GiB free"."""
+    if size < 1024:
+        return f"{size} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        size /= 1024
+        if size < 1023.5 or unit == "TiB":  # never "1024 KiB"
+            return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
 def check_writable(path, flag: str, folder: bool = False, need_bytes: int = 0) -> None:
     """Refuse, before any work, an output that cannot be written: ``path``'s folder (``path`` itself
     when ``folder``), or the nearest existing folder above it, must take a new file and have
@@ -186,5 +198,5 @@ def check_writable(path, flag: str, folder: bool = False, need_bytes: int = 0) -
         raise PermissionError(f"{flag} {path}: cannot write in {existing} ({err.strerror}); choose another location") from err
     free = shutil.disk_usage(existing).free
     if free < need_bytes:
-        raise OSError(errno.ENOSPC, f"{flag} {path} needs about {need_bytes / 2**20:.0f} MiB, {existing} has "
-                                    f"{free / 2**20:.0f} MiB free")
+        raise OSError(errno.ENOSPC, f"{flag} {path} needs about {format_size(need_bytes)}, {existing} has "
+                                    f"{format_size(free)} free")

@@ -16,8 +16,8 @@ from pathlib import Path
 from ..data.image_header import IMAGE_SUFFIXES, UNREAD_PICTURE_SUFFIXES, VIDEO_SUFFIXES
 from ..errors import InputError
 from .common import (
-    add_precision_arguments, add_tta_arguments, at_least, check_writable, device_from_args, inference_from_args,
-    nearest_existing_folder, precision_from_args,
+    add_precision_arguments, add_tta_arguments, at_least, check_writable, device_from_args, format_size,
+    inference_from_args, nearest_existing_folder, precision_from_args,
 )
 
 
@@ -299,8 +299,8 @@ def run(args: argparse.Namespace) -> int:
         need = probabilities_bytes(images, predictor.model.num_classes)
         free = shutil.disk_usage(nearest_existing_folder(out)).free
         if need > free:
-            raise InputError(f"--probs would write about {need / 2**30:.1f} GiB ({predictor.model.num_classes} classes × "
-                             f"pixels × 2 bytes per image) and {out} has {free / 2**30:.1f} GiB free: drop --probs, "
+            raise InputError(f"--probs would write about {format_size(need)} ({predictor.model.num_classes} classes × "
+                             f"pixels × 2 bytes per image) and {out} has {format_size(free)} free: drop --probs, "
                              "predict fewer images, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
