@@ -261,8 +261,28 @@ def test_models_filters_by_words_in_any_case_and_names_the_closest_when_none_mat
     assert cli(["models", "UperNet", "ADE20K"]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
     assert rows and all("upernet" in r and "ade20k" in r for r in rows)
-    err = error_of(capsys, ["models", "upernet_r50"])  # printed an empty table with exit 0
-    assert "no zoo model name contains 'upernet_r50'; closest: upernet_resnet50os8" in err
+    err = error_of(capsys, ["models", "uppernet", "ade20k"])  # printed an empty table with exit 0
+    assert "no zoo model name contains 'uppernet' and 'ade20k'; closest words: 'uppernet' → upernet" in err
+    err = error_of(capsys, ["models", "upernet", "swin", "voc"])
+    assert "none has all; with 2 of the 3: idrnet_upernet_swinlarge_ade20k," in err
+
+
+def test_the_papers_words_for_idrnets_heads_find_the_zoos_names(capsys):
+    """The zoo names IDRNet's PSPNet and DeepLabV3 versions by their context module (idrnet_ppm,
+    idrnet_aspp, as the official configs do): asked for idrnet_pspnet_..., it suggested idrnet_ocrnet_...,
+    and `idrnet models idrnet pspnet` found nothing."""
+    from idrnet.models.zoo import get_entry
+
+    with pytest.raises(KeyError, match=r"did you mean idrnet_ppm_resnet50os8_ade20k,"):
+        get_entry("idrnet_pspnet_resnet50os8_ade20k")
+    with pytest.raises(KeyError, match=r"did you mean idrnet_aspp_resnet50os8_cityscapes,"):
+        get_entry("idrnet_deeplabv3_r50_cityscapes")
+    assert cli(["models", "idrnet", "PSPNet"]) == 0
+    rows = [r.split()[0] for r in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [f"idrnet_ppm_resnet50os8_{d}" for d in ("ade20k", "cityscapes", "cocostuff10k", "lip")]
+    assert cli(["models", "upernet_r50", "ade"]) == 0
+    rows = [r.split()[0] for r in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == ["idrnet_upernet_resnet50os8_ade20k", "upernet_resnet50os8_ade20k"]
 
 
 def test_a_tta_scale_given_twice_runs_once():

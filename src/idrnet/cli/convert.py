@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     """Load SRC into the named model (every tensor must fit) and save it as DST."""
     from ..apis.create import create_model
     from ..models.checkpoint import save_checkpoint
-    from ..models.zoo import MODEL_ZOO, get_entry
+    from ..models.zoo import MODEL_ZOO, closest_models, get_entry
 
     if "://" not in args.src and not Path(args.src).is_file():
         from ..file_errors import not_a_file
@@ -80,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"{args.src} is already an idrnet model file (its model config and weights are inside): "
                                  "every verb and idrnet.create_model take it as it is; there is nothing to convert")
             if stored is None:
-                import difflib
-
-                close = difflib.get_close_matches(stem, MODEL_ZOO, n=3, cutoff=0.5)
+                close = closest_models(stem, n=3)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise InputError(f"cannot tell which model {args.src} holds: unknown model {stem!r}{hint}, and the file "
                                  "is not a training state of idrnet train; pass --config ZOO_NAME or a model YAML "

@@ -8,22 +8,18 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet models``."""
     parser.add_argument("filter", nargs="*", default=[],
-                        help="only names containing every one of these words (any case), e.g. upernet ade20k")
+                        help="only names containing every one of these words (any case), e.g. upernet ade20k; pspnet "
+                             "and deeplabv3 also find IDRNet's idrnet_ppm and idrnet_aspp, r50 resnet50os8")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per zoo entry; no match is an error naming the closest names."""
-    import difflib
-
     from ..errors import InputError
-    from ..models.zoo import MODEL_ZOO
+    from ..models.zoo import MODEL_ZOO, find_models
 
-    words = [w.lower() for w in args.filter]
-    names = [n for n in sorted(MODEL_ZOO) if all(w in n.lower() for w in words)]
+    names = find_models(args.filter)
     if not names:
-        close = difflib.get_close_matches("_".join(words), sorted(MODEL_ZOO), n=3, cutoff=0.4)
-        raise InputError(f"no zoo model name contains {' and '.join(map(repr, args.filter))}"
-                         + (f"; closest: {', '.join(close)}" if close else f"; `idrnet models` lists all {len(MODEL_ZOO)}"))
+        raise InputError(f"no zoo model name contains {' and '.join(map(repr, args.filter))}; {_closest(args.filter)}")
     print(f"{'name':45s} {'mIoU (ss)':>9s} {'params':>12s}  checkpoint")
     for name in names:
         e = MODEL_ZOO[name]
@@ -31,3 +27,25 @@ def run(args: argparse.Namespace) -> int:
         params = f"{e.params_total:,}" if e.params_total else "-"
         print(f"{name:45s} {miou:>9s} {params:>12s}  {'official' if e.checkpoint_url else '-'}")
     return 0
+
+
+def _closest(words: list[str]) -> str:
+    """What to try instead: the zoo's word nearest to each word no name contains, or, when each word is
+    found alone, the names that have most of them."""
+    import difflib
+
+    from ..models.zoo import MODEL_ZOO, SAME_WORDS, find_models
+
+    missing = [w for w in words if not find_models([w])]
+    if missing:
+        vocabulary = sorted({part for name in MODEL_ZOO for part in name.split("_")} | set(SAME_WORDS))
+        near = {w: difflib.get_close_matches(w.lower(), vocabulary, n=1, cutoff=0.6) for w in missing}
+        named = [f"{w!r} → {near[w][0]}" for w in missing if near[w]]
+        return (f"closest words: {', '.join(named)}" if named
+                else f"no name has {' or '.join(map(repr, missing))}; `idrnet models` lists all {len(MODEL_ZOO)}")
+    found = [set(find_models([w])) for w in words]
+    count = {name: sum(name in f for f in found) for name in sorted(MODEL_ZOO)}
+    best = max(count.values())
+    most = [name for name, c in count.items() if c == best]
+    return (f"each is in some name, none has all; with {best} of the {len(words)}: {', '.join(most[:5])}"
+            + (f" and {len(most) - 5} more" if len(most) > 5 else ""))

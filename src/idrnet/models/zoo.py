@@ -176,12 +176,46 @@ def list_models(prefix: str = "") -> list[str]:
     return sorted(n for n in MODEL_ZOO if n.startswith(prefix))
 
 
+# The official names call IDRNet's heads by their context module (idrnet_ppm, idrnet_aspp) and the
+# baselines by their paper (pspnet, deeplabv3); people also shorten backbones and datasets. Suggestions
+# and the `models` filter read these words as the zoo's own.
+SAME_WORDS = {
+    "pspnet": "ppm", "psp": "ppm", "deeplabv3": "aspp", "deeplab": "aspp",
+    "r50": "resnet50os8", "resnet50": "resnet50os8", "r101": "resnet101os8", "resnet101": "resnet101os8",
+    "swin": "swinlarge", "swinl": "swinlarge", "ade": "ade20k", "coco": "cocostuff10k", "cocostuff": "cocostuff10k",
+    "pascalcontext": "pascalcontext59", "cityscape": "cityscapes",
+}
+
+
+def _zoo_words(text: str) -> str:
+    return "_".join(SAME_WORDS.get(w, w) for w in text.lower().replace("-", "_").split("_"))
+
+
+def find_models(words: list[str]) -> list[str]:
+    """Zoo names, sorted, that contain every one of ``words`` (any case, the zoo's own words or the
+    ones ``SAME_WORDS`` reads as them: ``pspnet`` finds ``pspnet_*`` and ``idrnet_ppm_*``)."""
+    return [name for name in sorted(MODEL_ZOO)
+            if all(w.lower() in name or _zoo_words(w) in _zoo_words(name) for w in words)]
+
+
+def closest_models(text: str, n: int = 5) -> list[str]:
+    """Zoo names that look like ``text`` (a misspelt name, or words of one), closest first; the one
+    measure every "did you mean" about zoo names uses. ``idrnet_pspnet_r50_ade20k`` finds
+    ``idrnet_ppm_resnet50os8_ade20k`` first."""
+    import difflib
+
+    by_words: dict[str, list[str]] = {}
+    for name in sorted(MODEL_ZOO):
+        by_words.setdefault(_zoo_words(name), []).append(name)
+    # Names are long (idrnet_upernet_resnet50os8_ade20k): a loose cutoff still finds them from a few words.
+    close = difflib.get_close_matches(_zoo_words(text), by_words, n=n, cutoff=0.4)
+    return [name for words in close for name in by_words[words]][:n]
+
+
 def get_entry(name: str) -> ZooEntry:
     """The zoo entry called ``name``; an unknown name raises ``KeyError`` listing close names."""
     if name not in MODEL_ZOO:
-        import difflib
-
-        close = difflib.get_close_matches(name, MODEL_ZOO, n=5, cutoff=0.5)
+        close = closest_models(name)
         hint = f"; did you mean {', '.join(close)}?" if close else " (`idrnet models` or idrnet.list_models() lists them)"
         raise UnknownNameError(f"unknown model {name!r}{hint}")
     return MODEL_ZOO[name]
