@@ -191,6 +191,14 @@ def test_the_usual_drop_in_mistakes_are_refused_before_they_train_nothing():
     new_classes = idrnet.attach(TinyNet(k=21), 5, classifier="head.2", **{**SMALL, "stride": 4})
     with torch.no_grad():
         assert new_classes.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 5, 32, 32)
+    # torchvision's pretrained DeepLabV3 (21 VOC classes, auxiliary head) for 30 classes: its auxiliary loss
+    # failed on the first label above 20 ("target class 27 is out of range for 21 classes")
+    voc = tv_model("deeplabv3_mobilenet_v3_large", k=21)
+    kept = voc.aux_classifier[0].weight.clone()
+    attached = idrnet.attach(voc, 30, **SMALL).train()
+    assert voc.aux_classifier[-1].out_channels == 30 and torch.equal(voc.aux_classifier[0].weight, kept)
+    losses = idrnet.training_losses(attached, torch.randn(2, 3, 64, 64), torch.full((2, 64, 64), 27))
+    assert torch.isfinite(losses["aux"]) and losses["aux"] > 0
     lraspp = tv_model("lraspp_mobilenet_v3_large", k=11)  # two classifiers summed: replacing one cannot change the classes
     with pytest.raises(ValueError, match="another part of it still gives 11 class outputs"):
         idrnet.attach(lraspp, 5, **SMALL)

@@ -275,7 +275,22 @@ def attach(
     _set_submodule(model, classifier, replacement)
     if isinstance(original, nn.Conv2d) and original.out_channels != num_classes:
         _check_new_classes_run(model, classifier, original, num_classes, size, in_channels, config.input_size)
+        _renew_auxiliary_classifier(model, original.out_channels, num_classes)
     return AttachedModel(model, classifier, config)
+
+
+def _renew_auxiliary_classifier(model: nn.Module, old_classes: int, num_classes: int) -> None:
+    """A torchvision model taken for other classes than it was trained on keeps an auxiliary head whose
+    last convolution still gives the old classes; its loss on the new labels would fail (a label above
+    the old count) or teach the wrong classes. That convolution is made anew for ``num_classes``, as
+    torchvision's fine-tuning recipes do by hand; the layers before it keep their weights."""
+    auxiliary = getattr(model, "aux_classifier", None)
+    if not isinstance(auxiliary, nn.Sequential) or not isinstance(auxiliary[-1], nn.Conv2d):
+        return
+    last = auxiliary[-1]
+    if last.out_channels == old_classes:
+        auxiliary[-1] = nn.Conv2d(last.in_channels, num_classes, last.kernel_size, last.stride, last.padding,
+                                  bias=last.bias is not None).to(last.weight.device, last.weight.dtype)
 
 
 def _check_new_classes_run(model: nn.Module, path: str, original: nn.Conv2d, num_classes: int, size: int,
