@@ -363,7 +363,8 @@ def test_relations_cli_renders_heatmap_and_explains_an_image(trained, tmp_path, 
     assert (out / f"{image.stem}_groups.png").stat().st_size > 1000
     record = json.loads((out / f"{ckpt.stem}_relations.json").read_text())
     assert record["classes"][3] == "cup on table" and len(record["relations_mean"]) == 11
-    assert "cup on table" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "cup on table" in printed and "never deleted" not in printed
 
 
 def test_relations_cli_on_a_baseline_is_a_clear_error(tmp_path, capsys):
@@ -372,6 +373,23 @@ def test_relations_cli_on_a_baseline_is_a_clear_error(tmp_path, capsys):
     path = save_checkpoint(build_model(tiny_config("fcn")), tmp_path / "fcn.safetensors")
     assert main(["relations", str(path), "--out", str(tmp_path)]) == 2
     assert "no IDRNet head" in capsys.readouterr().err
+
+
+def test_relations_of_an_untrained_model_say_so_and_a_bad_image_writes_nothing(tmp_path, capsys):
+    """A truncated --image was found after the heatmap and JSON were written: the rerun with a good image
+    then stopped at "already exists". An untrained model printed a table of dashes with no reason."""
+    from tiny import tiny_config
+
+    path = save_checkpoint(build_model(tiny_config("idrnet")), tmp_path / "new.safetensors")
+    good = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(good)
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:60])
+    out = tmp_path / "rel"
+    assert main(["relations", str(path), "--out", str(out), "--image", str(tmp_path / "cut.png")]) == 2
+    assert "cut.png" in capsys.readouterr().err and not out.exists()
+    assert main(["relations", str(path), "--out", str(out), "--image", str(good)]) == 0
+    assert "was ever deleted in training" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["new_relations.json", "new_relations.png", "photo_groups.png"]
 
 
 def test_compare_and_relations_write_under_runs_by_default_never_into_the_current_folder():

@@ -57,11 +57,15 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor(args.checkpoint, checkpoint, data=args.data, test_scale=True, backend="eager")
     relations = learned_relations(predictor.network)
     names = predictor.class_names
+    rgb = to_rgb_array(args.image) if args.image else None  # a bad image is refused before anything is written
     out.mkdir(parents=True, exist_ok=True)
     heatmap = plot_relation_heatmap(relations["mean"], names, out / f"{stem}_relations.png",
                                     title=f"{stem}: loss rise when a class is deleted",
                                     max_classes=args.max_classes)
     helpers = top_helpers(relations["mean"], names, args.top)
+    if (relations["counter"] < 0.5).all():  # it starts at 1e-6 per class (as the reference), +1 per deletion
+        print("note: no class of this model was ever deleted in training (its relation statistics are at their "
+              "initial values: an untrained model, or one trained with learn_relations off), so nothing is learned")
     print("classes whose deletion hurts each class most (loss rise):")
     for cls, hs in helpers.items():
         print(f"  {cls}: " + (", ".join(f"{n} {v:+.4f}" for n, v in hs) if hs else "—"))
@@ -70,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
               "top_helpers": helpers}
     write_json(out / f"{stem}_relations.json", record)
     print(f"heatmap: {heatmap}")
-    if args.image:
-        rgb = to_rgb_array(args.image)
+    if rgb is not None:
         explanation = explain_image(predictor.network, predictor.preprocess(rgb))
         picture = plot_image_explanation(rgb, explanation, names, predictor.description.palette,
                                          out / f"{Path(args.image).stem}_groups.png")
