@@ -5,9 +5,11 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -67,6 +69,39 @@ def test_pickled_objects_are_refused(tmp_path):
     _, config_path, _ = official_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="refused: the file holds Python objects besides tensors"):
         idrnet.create_model(str(config_path), checkpoint=str(path))
+
+
+@pytest.mark.parametrize("content, said", [
+    (b"", "the file is empty"),
+    (b"<!DOCTYPE html><html><head>", "an HTML or XML page (a download that returned a web page"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:0\n", "a Git LFS pointer"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(40), "a PNG image"),
+    (bytes(range(7, 107)), "neither a zip archive nor a pickle"),
+], ids=["empty", "html", "lfs", "png", "random"])
+def test_files_that_are_not_checkpoints_are_named_as_what_they_are(tmp_path, capsys, content, said):
+    """torch.load's weights-only error for any non-pickle ("Weights only load failed") read as our
+    "holds Python objects besides tensors": a web page saved by a wrong download link was called unsafe."""
+    _, config_path, _ = official_checkpoint(tmp_path)
+    path = tmp_path / "download.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="is not a PyTorch checkpoint") as err:
+        idrnet.create_model(str(config_path), checkpoint=str(path))
+    assert said in str(err.value) and "Python objects" not in str(err.value)
+    named = tmp_path / "download.safetensors"
+    named.write_bytes(content)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
+    assert cli(["predict", str(photo), "--model", str(named), "--out", str(tmp_path / "p")]) == 2
+    if said != "neither a zip archive nor a pickle":
+        assert said in capsys.readouterr().err
+    cut = tmp_path / "cut.pth"
+    torch.save({"w": torch.zeros(1000)}, cut)
+    cut.write_bytes(cut.read_bytes()[:2000])
+    with pytest.raises(CheckpointError, match="truncated or damaged"):
+        idrnet.create_model(str(config_path), checkpoint=str(cut))
+    torch.save({"w": torch.zeros(3)}, named)
+    with pytest.raises(CheckpointError, match="a PyTorch checkpoint .torch.save. named .safetensors: rename it"):
+        idrnet.create_model(str(named))
 
 
 def test_convert_cli_round_trip(tmp_path, capsys):

@@ -38,17 +38,75 @@ def refused_pickle_message(path: str | os.PathLike) -> str:
             "(torch.save(model.state_dict(), PATH)) or convert it to .safetensors")
 
 
+# How files that are often mistaken for weights begin.
+_OTHER_FILES = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+                b"version https://git-lfs": "a Git LFS pointer (run `git lfs pull` to fetch the file itself)",
+                b"\x1f\x8b": "a gzip archive (unpack it first)"}
+
+
+def _foreign_file(path: str | os.PathLike) -> str | None:
+    """What ``path`` is, when its first bytes show it is not a weights file at all (an image, a web page,
+    an empty file, a Git LFS pointer); None when it may be one or cannot be read (the loader says why)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    if not head:
+        return "the file is empty (0 bytes): an interrupted download or copy?"
+    for magic, what in _OTHER_FILES.items():
+        if head.startswith(magic):
+            return f"it is {what}"
+    if head.lstrip().startswith(b"<"):
+        return "it is an HTML or XML page (a download that returned a web page instead of the file?)"
+    return None
+
+
+def _not_a_torch_file(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be a ``torch.save`` file, or None if it may be one: torch's own error for these
+    calls them code-carrying pickles ("Weights only load failed"). torch.save writes a zip archive (before
+    PyTorch 1.6 a pickle, which starts with the protocol byte 0x80)."""
+    foreign = _foreign_file(path)
+    if foreign:
+        return foreign
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return None
+    if head.startswith((b"PK", b"\x80")):
+        return None
+    return "it is neither a zip archive nor a pickle, as torch.save writes"
+
+
+def _unreadable_safetensors(path: str | os.PathLike, err: Exception) -> CheckpointError:
+    """The error for a ``.safetensors`` file safetensors cannot open, saying what the file is if it shows."""
+    foreign = _foreign_file(path)
+    if foreign is None and _not_a_torch_file(path) is None:
+        foreign = "it is a PyTorch checkpoint (torch.save) named .safetensors: rename it to .pth"
+    reason = foreign or f"{err}; truncated or not written by idrnet?"
+    return CheckpointError(f"{path}: not a readable .safetensors file: {reason}")
+
+
 def load_weights_only(path: str | os.PathLike, what: str = "a weights-only PyTorch checkpoint") -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU, its failures as :class:`CheckpointError` naming
     the file: a file with code-carrying objects is refused with :func:`refused_pickle_message`."""
     import pickle
+    import warnings
 
+    not_torch = _not_a_torch_file(path)
+    if not_torch:
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint: {not_torch}")
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's advice on pickle protocols, printed before our refusal
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(refused_pickle_message(path)) from err
     except Exception as err:  # noqa: BLE001 - truncated, corrupt or foreign: name the file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "central directory" in first:  # torch's zip reader on a file cut short
+            first = "the file is truncated or damaged (an interrupted download or copy?)"
         raise CheckpointError(f"cannot read {path} as {what}: {first}") from err
 
 
@@ -165,7 +223,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     except FileNotFoundError:
         raise
     except Exception as err:  # noqa: BLE001 - SafetensorError and friends: name the file
-        raise CheckpointError(f"{path}: not a readable .safetensors file ({err}); truncated or not written by idrnet?") from err
+        raise _unreadable_safetensors(path, err) from err
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Any, str | None]:
@@ -203,7 +261,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], A
         try:
             tensors = load_file(str(path))
         except Exception as err:  # noqa: BLE001 - name the file
-            raise CheckpointError(f"{path}: not a readable .safetensors file ({err}); truncated?") from err
+            raise _unreadable_safetensors(path, err) from err
         return tensors, config, metadata.get(NAME_METADATA_KEY)
     raw = load_weights_only(path)
     if isinstance(raw, dict) and "model" in raw and isinstance(raw["model"], dict):
