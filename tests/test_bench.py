@@ -54,12 +54,34 @@ def test_bench_json_never_appends_to_a_model_picture_or_folder(tmp_path, capsys)
     picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     before = {p: p.read_bytes() for p in (model, picture)}
     bench = ["bench", str(model), "--size", "32x32", "--runs", "1", "--warmup", "0", "--device", "cpu", "--json"]
-    for target, message in ((model, "is the model file"), (picture, "not a JSON-lines file"), (tmp_path, "is a folder")):
+    training_log = tmp_path / "log.jsonl"  # a training run's log, which --resume reads back
+    training_log.write_text('{"iter": 10, "loss": 1.5, "lr": 0.01}\n')
+    before[training_log] = training_log.read_bytes()
+    for target, message in ((model, "is the model file"), (picture, "not a JSON-lines file"), (tmp_path, "is a folder"),
+                            (training_log, "holds JSON lines of something else (its first line has iter, loss, lr")):
         assert main([*bench, str(target)]) == 2
         assert message in capsys.readouterr().err
     assert {p: p.read_bytes() for p in before} == before
     # a results file whose last line lost its line break gets the new records on lines of their own
     log = tmp_path / "bench.jsonl"
-    log.write_text('{"name": "earlier"}')
+    log.write_text('{"name": "earlier", "latency_ms_median": 1.0}')
     assert main([*bench, str(log)]) == 0
     assert [json.loads(line)["name"] for line in log.read_text().splitlines()] == ["earlier", "tiny"]
+
+
+def test_bench_notes_more_threads_than_cores(tmp_path, capsys):
+    """Timings with more threads than the process may use measure the threads' contention (on a 2-core host
+    --threads 8 made a tiny model 2.7× slower), which a reader would take for the model's speed."""
+    import os
+
+    from idrnet.cli.main import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(to_dict(tiny_config("idrnet"))))
+    cores = len(os.sched_getaffinity(0))
+    assert main(["bench", str(path), "--size", "32x32", "--runs", "1", "--warmup", "0", "--device", "cpu",
+                 "--threads", str(cores + 1)]) == 0
+    assert f"note: --threads {cores + 1} on {cores} CPU core(s)" in capsys.readouterr().out
+    assert main(["bench", str(path), "--size", "32x32", "--runs", "1", "--warmup", "0", "--device", "cpu",
+                 "--threads", "1"]) == 0
+    assert "note:" not in capsys.readouterr().out

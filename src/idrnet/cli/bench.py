@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from ..errors import InputError
@@ -90,6 +91,10 @@ def _run(args: argparse.Namespace) -> int:
         models[f"{name} (baseline, no IDRNet)"] = baseline.eval()
     print(f"device {device}, {torch.get_num_threads() if device.type == 'cpu' else 'n/a'} CPU threads, "
           f"torch {torch.__version__}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if device.type == "cpu" and args.threads and args.threads > cores:
+        print(f"note: --threads {args.threads} on {cores} CPU core(s) this process may use: the threads take turns, "
+              f"so the times measure that contention, not the model; --threads {cores} or fewer measures the model")
     backends = list(dict.fromkeys(args.backend))
     precisions = list(dict.fromkeys(args.precision))
     pairs = _runnable(precisions, backends, device)
@@ -142,6 +147,10 @@ def check_json_lines_output(path: Path, model: str) -> None:
         if not isinstance(record, dict):
             raise InputError(f"--json {path} exists and is not a JSON-lines file of results (its first line is not "
                              "a JSON object); choose another file")
+        if "latency_ms_median" not in record:  # e.g. a training run's log.jsonl, which resume reads back
+            raise InputError(f"--json {path} holds JSON lines of something else (its first line has "
+                             f"{', '.join(sorted(record)[:4]) or 'no keys'}, not idrnet bench's latency_ms_median); "
+                             "choose another file")
     check_writable(path, "--json")
 
 
