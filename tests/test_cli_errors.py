@@ -295,3 +295,19 @@ def test_a_tta_scale_given_twice_runs_once():
     add_tta_arguments(parser)
     _, tta = inference_from_args(parser.parse_args(["--scales", "1", "0.5", "1", "0.5"]), InferenceConfig())
     assert tta.scales == (1.0, 0.5)
+
+
+def test_a_tta_scale_far_above_the_protocols_is_noted(capsys):
+    """--scales 0.5 100 (for 1.00) ran a 512² image at 51200² for minutes with no word."""
+    import argparse
+
+    from idrnet.cli.common import add_tta_arguments, inference_from_args
+    from idrnet.models.config import InferenceConfig
+
+    parser = argparse.ArgumentParser()
+    add_tta_arguments(parser)
+    _, tta = inference_from_args(parser.parse_args(["--scales", "0.5", "100"]), InferenceConfig())
+    assert tta.scales == (0.5, 100.0)  # a note, not a refusal: any cap would be arbitrary
+    assert "note: --scales 100 multiplies each image's height and width" in capsys.readouterr().out
+    inference_from_args(parser.parse_args(["--scales", "0.5", "1.75"]), InferenceConfig())
+    assert capsys.readouterr().out == ""

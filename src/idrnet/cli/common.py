@@ -69,6 +69,11 @@ def inference_from_args(args: argparse.Namespace, base):
     if inference.mode == "slide" and (inference.crop_size is None or inference.stride is None):
         raise InputError("--mode slide needs --crop H W and --stride H W (the model defines none)")
     scales = tuple(dict.fromkeys(args.scales or (1.0,)))  # a scale given twice would be run twice for nothing
+    large = [s for s in scales if s > 4]
+    if large:  # 100 for 1.00: the model runs on 10,000 times the pixels, for minutes per image
+        print(f"note: --scales {' '.join(f'{s:g}' for s in large)} multiplies each image's height and width by "
+              f"{'that' if len(large) == 1 else 'those'} (the published protocol uses 0.5 to 1.75); "
+              "press Ctrl-C and rerun if that was a typo")
     tta = TTAConfig(scales, bool(args.flip)) if (args.scales or args.flip) else None
     return inference, tta
 
