@@ -13,7 +13,9 @@ import torch.nn as nn
 from idrnet import build_model
 from idrnet.errors import InputError
 from idrnet.evaluation.confusion import ConfusionMatrix, metrics_from_confusion
-from idrnet.evaluation.inference import TTAConfig, labels_of, predict_scores, slide_scores, whole_scores
+from idrnet.evaluation.inference import (
+    TTAConfig, labels_of, predict_labels, predict_scores, slide_scores, whole_scores,
+)
 from idrnet.models.config import InferenceConfig
 from tiny import tiny_config
 
@@ -140,6 +142,39 @@ def test_flip_tta_of_a_flip_equivariant_model_changes_nothing_and_pairs_swap():
     swapped = predict_scores(model, images, InferenceConfig(), tta=TTAConfig(flip=True), flip_pairs=[(1, 2)])
     expected = (base + base[:, [0, 2, 1, 3]]) / 2
     assert torch.allclose(swapped, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("inference", [InferenceConfig(), InferenceConfig(probs_before_resize=True),
+                                       InferenceConfig(mode="slide", crop_size=(32, 32), stride=(24, 24))],
+                         ids=["whole", "probs_before_resize", "slide"])
+def test_labels_of_large_outputs_are_found_a_few_classes_at_a_time_with_the_same_result(inference):
+    """Full-resolution scores of 150 classes on a 12-megapixel photo are 7.2 GB (predict peaked at 15 GB);
+    predict_labels resizes a few classes at a time above its byte budget and must give exactly the labels
+    of the whole scores, whatever the budget, with TTA, swapped left/right classes, ties and NaN."""
+    torch.manual_seed(0)
+    model = build_model(tiny_config("idrnet", num_classes=7)).eval()
+    images = torch.randn(2, 3, 40, 56)
+    for tta in (None, TTAConfig((0.75, 1.0, 1.5), flip=True)):
+        scores = predict_scores(model, images, inference, (97, 131), tta, [(1, 2)])
+        expected = labels_of(scores)
+        top = (scores if inference.probs_before_resize else scores.softmax(1)).amax(1)
+        for budget in (1, 3 * 2 * 97 * 131 * 4, 10**9):  # one class, three classes, all at a time
+            labels, confidence = predict_labels(model, images, inference, (97, 131), tta, [(1, 2)],
+                                                return_confidence=True, max_bytes=budget)
+            assert torch.equal(labels, expected)
+            torch.testing.assert_close(confidence, top, rtol=1e-5, atol=1e-6)
+
+    class Constant(nn.Module):  # ties everywhere, and a NaN in class 5 of one pixel
+        size_divisor, align_corners = 1, False
+
+        def forward_logits(self, x):
+            out = torch.zeros(x.shape[0], 7, *x.shape[2:])
+            out[:, 3:] = 1.0
+            out[0, 5, 2, 2] = float("nan")
+            return out
+
+    labels = predict_labels(Constant(), torch.zeros(1, 3, 8, 8), InferenceConfig(), max_bytes=2 * 64 * 4)
+    assert labels[0, 0, 0] == 3 and labels[0, 2, 2] == 5
 
 
 def test_multiscale_tta_returns_the_requested_size_for_odd_inputs():

@@ -12,7 +12,7 @@ import torch
 from ..data.description import DataDescription, custom_description, generic_description
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
 from ..errors import InputError
-from ..evaluation.inference import TTAConfig, labels_of, predict_scores
+from ..evaluation.inference import TTAConfig, predict_labels, predict_scores
 from ..devices import parse_device
 from ..models.config import InferenceConfig, ModelConfig
 
@@ -228,14 +228,13 @@ class Predictor:
         confidence: list[np.ndarray] = [np.empty(0)] * len(rgbs)
         for shape, members in groups.items():
             batch = torch.cat([self.preprocess(rgbs[i]) for i in members])
-            scores = predict_scores(self.model, batch, self.inference, shape[:2], self.tta, self.description.flip_pairs)
+            found = predict_labels(self.model, batch, self.inference, shape[:2], self.tta, self.description.flip_pairs,
+                                   return_confidence=return_confidence)
+            best, top = found if return_confidence else (found, None)
             for n, i in enumerate(members):
-                labels[i] = labels_of(scores[n], 0).cpu().numpy().astype(dtype)
-            if return_confidence:
-                probs = scores if self.inference.probs_before_resize else scores.softmax(dim=1)
-                top = probs.amax(dim=1).float().cpu().numpy()
-                for n, i in enumerate(members):
-                    confidence[i] = top[n]
+                labels[i] = best[n].cpu().numpy().astype(dtype)
+                if top is not None:
+                    confidence[i] = top[n].float().cpu().numpy()
         return (labels, confidence) if return_confidence else labels
 
     def overlay(self, image: ImageInput, labels: np.ndarray | None = None, alpha: float = 0.5) -> np.ndarray:

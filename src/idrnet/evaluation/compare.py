@@ -17,7 +17,7 @@ from ..devices import parse_device
 from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
 from .confusion import ConfusionMatrix, class_areas, confusion_of
-from .inference import TTAConfig, labels_of, predict_scores
+from .inference import TTAConfig, predict_labels
 
 
 def areas_of_confusion(confusion: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +124,7 @@ def compare_models(
         label = sample["label"].to(device)
         preds = []
         for model, inference, cm in ((model_a, inference_a, cms[0]), (model_b, inference_b, cms[1])):
-            pred = labels_of(predict_scores(model, image, inference, label.shape, tta, info.flip_pairs))[0]
+            pred = predict_labels(model, image, inference, label.shape, tta, info.flip_pairs)[0]
             confusion = confusion_of(pred, label, k, info.ignore_index)
             cm.matrix += confusion
             inter, union = areas_of_confusion(confusion)

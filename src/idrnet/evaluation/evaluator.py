@@ -15,7 +15,7 @@ from ..distributed import world_info
 from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
 from .confusion import ConfusionMatrix, confusion_of
-from .inference import TTAConfig, labels_of, predict_scores
+from .inference import TTAConfig, predict_labels
 
 PredictionFormat = Literal["train_id", "cityscapes"]
 # Called once per image with (index, prediction, label) on the device, e.g. to collect per-image stats.
@@ -90,8 +90,7 @@ def evaluate(
             sample = dataset[i]
             image = sample["image"].unsqueeze(0).to(device)
             label = sample["label"].to(device)
-            scores = predict_scores(model, image, inference, label.shape, tta, info.flip_pairs)
-            prediction = labels_of(scores)[0]
+            prediction = predict_labels(model, image, inference, label.shape, tta, info.flip_pairs)[0]
             cm.matrix += confusion_of(prediction, label, info.num_classes, info.ignore_index)
             if image_hook is not None:
                 image_hook(i, prediction, label)

@@ -36,17 +36,18 @@ def _resize(x: torch.Tensor, size: Sequence[int], align_corners: bool) -> torch.
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=align_corners)
 
 
+def _whole_native(model: SegmentationModel, images: torch.Tensor, probs_before_resize: bool) -> torch.Tensor:
+    if model.size_divisor > 1 or not hasattr(model, "forward_logits"):
+        # padded backbones and exported models (no head-resolution output) give input-size scores
+        return model.forward_scores(images, probs_before_resize)
+    scores = model.forward_logits(images)
+    return scores.softmax(dim=1) if probs_before_resize else scores
+
+
 def whole_scores(model: SegmentationModel, images: torch.Tensor, out_size: Sequence[int], probs_before_resize: bool = False) -> torch.Tensor:
     """One forward of the whole image; head-resolution scores resized straight to ``out_size`` (as the
     official test script does)."""
-    if model.size_divisor > 1 or not hasattr(model, "forward_logits"):
-        # padded backbones and exported models (no head-resolution output) give input-size scores
-        scores = model.forward_scores(images, probs_before_resize)
-    else:
-        scores = model.forward_logits(images)
-        if probs_before_resize:
-            scores = scores.softmax(dim=1)
-    return _resize(scores, out_size, model.align_corners)
+    return _resize(_whole_native(model, images, probs_before_resize), out_size, model.align_corners)
 
 
 def _grid(size: int, crop: int, stride: int) -> list[tuple[int, int]]:
@@ -94,16 +95,23 @@ def slide_scores(
     return merged if out_size is None else _resize(merged, out_size, model.align_corners)
 
 
+def _single_scale_native(model: SegmentationModel, images: torch.Tensor, inference: InferenceConfig,
+                         crop_batch: int) -> torch.Tensor:
+    """Scores with the model's inference settings before the final resize: the head's resolution (whole)
+    or the input's (slide, and models that pad)."""
+    if inference.mode == "slide":
+        if inference.crop_size is None or inference.stride is None:
+            raise InputError("inference mode 'slide' needs crop_size and stride")
+        return slide_scores(model, images, inference.crop_size, inference.stride, None,
+                            inference.probs_before_resize, crop_batch)
+    return _whole_native(model, images, inference.probs_before_resize)
+
+
 def single_scale_scores(
     model: SegmentationModel, images: torch.Tensor, inference: InferenceConfig, out_size: Sequence[int], crop_batch: int = 8
 ) -> torch.Tensor:
     """Scores with the model's inference settings (whole or slide) at ``out_size``."""
-    if inference.mode == "slide":
-        if inference.crop_size is None or inference.stride is None:
-            raise InputError("inference mode 'slide' needs crop_size and stride")
-        return slide_scores(model, images, inference.crop_size, inference.stride, out_size,
-                            inference.probs_before_resize, crop_batch)
-    return whole_scores(model, images, out_size, inference.probs_before_resize)
+    return _resize(_single_scale_native(model, images, inference, crop_batch), out_size, model.align_corners)
 
 
 def flip_permutation(num_classes: int, flip_pairs: Sequence[tuple[int, int]] = ()) -> torch.Tensor:
@@ -125,6 +133,42 @@ def labels_of(scores: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return scores.max(dim).indices
 
 
+def _views(model: SegmentationModel, images: torch.Tensor, inference: InferenceConfig, tta: TTAConfig,
+           crop_batch: int) -> list[torch.Tensor]:
+    """Each TTA scale's scores before the final resize; with ``tta.flip`` the flipped copies follow the
+    originals in the batch."""
+    h, w = images.shape[2:]
+    views = []
+    for scale in tta.scales:
+        view = images
+        if scale != 1.0:
+            size = (max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5)))
+            view = F.interpolate(images, size=size, mode="bilinear", align_corners=model.align_corners)
+        if tta.flip:
+            view = torch.cat([view, view.flip(-1)], dim=0)
+        views.append(_single_scale_native(model, view, inference, crop_batch))
+    return views
+
+
+def _merge(views: list[torch.Tensor], out_size: tuple[int, ...], channels: slice, tta: TTAConfig,
+           perm: torch.Tensor, align_corners: bool) -> torch.Tensor:
+    """The average over views of their scores for ``channels``, resized to ``out_size`` in float32.
+    Every channel is resized on its own, so a slice of channels gets exactly those channels' values."""
+    total = None
+    for native in views:
+        if tta.flip:
+            n = native.shape[0] // 2
+            straight = _resize(native[:n, channels].contiguous(), out_size, align_corners).float()
+            # the flipped view's channel perm[c] is class c once flipped back (left/right classes swapped)
+            mirrored = _resize(native[n:, perm[channels]].contiguous(), out_size, align_corners).float().flip(-1)
+            scores = straight + mirrored
+        else:
+            scores = _resize(native[:, channels].contiguous(), out_size, align_corners).float()
+        total = scores if total is None else total + scores
+    assert total is not None
+    return total / (len(tta.scales) * (2 if tta.flip else 1))
+
+
 @torch.no_grad()
 def predict_scores(
     model: SegmentationModel,
@@ -138,23 +182,64 @@ def predict_scores(
     """Scores ``(B, K, *out_size)`` of ``images`` with the model's inference settings (or ``inference``)
     and optional multi-scale/flip TTA. ``out_size`` defaults to the input size. Flipped views are
     batched with the originals; ``flip_pairs`` swap left/right classes back."""
-    inference = inference or model.config.inference
-    out_size = tuple(out_size or images.shape[2:])
     tta = tta or TTAConfig()
-    h, w = images.shape[2:]
-    total = None
-    for scale in tta.scales:
-        view = images
-        if scale != 1.0:
-            size = (max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5)))
-            view = F.interpolate(images, size=size, mode="bilinear", align_corners=model.align_corners)
-        if tta.flip:
-            view = torch.cat([view, view.flip(-1)], dim=0)
-        scores = single_scale_scores(model, view, inference, out_size, crop_batch).float()
-        if tta.flip:
-            straight, flipped = scores.chunk(2, dim=0)
-            perm = flip_permutation(scores.shape[1], flip_pairs).to(scores.device)
-            scores = straight + flipped.flip(-1)[:, perm]
-        total = scores if total is None else total + scores
-    assert total is not None
-    return total / (len(tta.scales) * (2 if tta.flip else 1))
+    views = _views(model, images, inference or model.config.inference, tta, crop_batch)
+    perm = flip_permutation(views[0].shape[1], flip_pairs).to(views[0].device)
+    return _merge(views, tuple(out_size or images.shape[2:]), slice(None), tta, perm, model.align_corners)
+
+
+# Full-resolution float32 scores of a few classes at a time above this: 150 classes on a 12-megapixel photo
+# are 7.2 GB at once (15 GB peak with the softmax), under 0.3 GB this way.
+SCORES_BYTES_AT_ONCE = 256 * 2**20
+
+
+@torch.no_grad()
+def predict_labels(
+    model: SegmentationModel,
+    images: torch.Tensor,
+    inference: InferenceConfig | None = None,
+    out_size: Sequence[int] | None = None,
+    tta: TTAConfig | None = None,
+    flip_pairs: Sequence[tuple[int, int]] = (),
+    crop_batch: int = 8,
+    return_confidence: bool = False,
+    max_bytes: int = SCORES_BYTES_AT_ONCE,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """``labels_of(predict_scores(...))`` (and with ``return_confidence`` each pixel's top class
+    probability) without holding the ``(B, K, H, W)`` scores when they exceed ``max_bytes``: the classes
+    are then resized a group at a time and the best kept, which gives the same labels (each channel is
+    resized on its own; ties go to the first class, NaN counts as highest, as in :func:`labels_of`)."""
+    inference = inference or model.config.inference
+    tta = tta or TTAConfig()
+    views = _views(model, images, inference, tta, crop_batch)
+    out_size = tuple(out_size or images.shape[2:])
+    perm = flip_permutation(views[0].shape[1], flip_pairs).to(views[0].device)
+    classes = views[0].shape[1]
+    per_class = (views[0].shape[0] // (2 if tta.flip else 1)) * out_size[0] * out_size[1] * 4
+    step = max(1, max_bytes // max(per_class, 1))
+    probabilities = inference.probs_before_resize
+    if step >= classes:
+        scores = _merge(views, out_size, slice(None), tta, perm, model.align_corners)
+        labels = labels_of(scores)
+        if not return_confidence:
+            return labels
+        return labels, (scores if probabilities else scores.softmax(dim=1)).amax(dim=1)
+    best = labels = top = total = previous = None
+    for first in range(0, classes, step):
+        scores = _merge(views, out_size, slice(first, first + step), tta, perm, model.align_corners)
+        value, index = scores.max(1)
+        if best is None:
+            best, labels = value, index
+        else:
+            better = (value > best) | (value.isnan() & ~best.isnan())
+            best = torch.where(better, value, best)
+            labels = torch.where(better, index + first, labels)
+        if return_confidence and not probabilities:  # running log-sum-exp: softmax's top = 1 / Σ exp(s - max)
+            top = value if top is None else torch.maximum(top, value)
+            shifted = (scores - top.unsqueeze(1)).exp().sum(1)
+            total = shifted if total is None else total * (previous - top).exp() + shifted
+            previous = top
+    assert labels is not None and best is not None
+    if not return_confidence:
+        return labels
+    return labels, (best if probabilities else 1 / total)

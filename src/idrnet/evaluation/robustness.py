@@ -21,7 +21,7 @@ from ..models.config import InferenceConfig
 from ..models.protocol import SegmentationModel
 from .compare import iou_of_areas, miou_of_areas
 from .confusion import class_areas, confusions_of
-from .inference import TTAConfig, labels_of, predict_scores
+from .inference import TTAConfig, predict_labels
 from .robustness_stats import mean_performance, paired_cell_bootstrap, relative_performance
 
 CLEAN = "clean"
@@ -155,7 +155,7 @@ def run_sweep(
                 image = torch.stack([batch[i][2] for i in group]).to(device)
                 label = torch.stack([batch[i][3] for i in group]).to(device)
                 for m, (model, inference) in enumerate(zip(models, inferences)):
-                    prediction = labels_of(predict_scores(model, image, inference, label.shape[1:], tta, info.flip_pairs))
+                    prediction = predict_labels(model, image, inference, label.shape[1:], tta, info.flip_pairs)
                     confusion = confusions_of(prediction, label, k, info.ignore_index).cpu()
                     tp, gt, predicted = class_areas(confusion)
                     areas[0, m, indices] = tp.numpy()
@@ -185,7 +185,7 @@ def example_rows(
         prepared = images.dataset.pipeline(dict(sample), np.random.default_rng(index))
         image = prepared["image"].unsqueeze(0).to(device)
         label = prepared["label"].numpy()
-        predictions = [labels_of(predict_scores(model, image, inference, label.shape, tta, info.flip_pairs))[0].cpu().numpy()
+        predictions = [predict_labels(model, image, inference, label.shape, tta, info.flip_pairs)[0].cpu().numpy()
                        for model, inference in zip(models, inferences)]
         rows.append((cell.key.replace("-", " "), rgb, predictions))
     return rows, label
