@@ -222,3 +222,23 @@ def test_idrnet_test_rejects_slide_without_crop(trained, capsys):
     config, ckpt, _ = trained
     assert main(["test", str(config), "--checkpoint", str(ckpt), "--mode", "slide"]) == 2
     assert "--crop" in capsys.readouterr().err
+
+
+def test_idrnet_test_refuses_outputs_that_collide_before_evaluating(trained, tmp_path, capsys, monkeypatch):
+    """`--out res.json --save-predictions res.json` evaluated every image, wrote the predictions into a
+    folder res.json, then failed on the results ("Is a directory: res.jsonXXXX.tmp"); an --out folder or a
+    --save-predictions file likewise failed only at the end. A misspelt split named no existing one."""
+    from idrnet.cli.main import main
+
+    monkeypatch.setattr("idrnet.evaluation.evaluator.predict_labels", lambda *a, **k: pytest.fail("evaluated"))
+    config, ckpt, _ = trained
+    test = ["test", str(config), "--checkpoint", str(ckpt)]
+    same = str(tmp_path / "res.json")
+    cases = [(["--out", same, "--save-predictions", same], "is the results file --out"),
+             (["--out", str(tmp_path)], "is a folder; expected a file name such as"),
+             (["--out", same, "--save-predictions", str(config), "--overwrite"], "is a file; expected a folder"),
+             (["--out", same, "--split", "Val"], "the splits here: train, val")]
+    for extra, message in cases:
+        assert main([*test, *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "res.json").exists()

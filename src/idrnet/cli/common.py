@@ -120,12 +120,16 @@ def device_from_args(args: argparse.Namespace):
     return parse_device(args.device, "--device")
 
 
-def check_output(path, overwrite: bool, flag: str = "--out") -> None:
-    """A results file or folder is not replaced without ``--overwrite`` (a folder counts when not empty),
-    and must be writable: both checked before any work."""
+def check_output(path, overwrite: bool, flag: str = "--out", folder: bool = False) -> None:
+    """A results file (or, with ``folder``, a folder) is not replaced without ``--overwrite`` (a folder
+    counts when not empty), is of that kind if it exists, and must be writable: all checked before any work."""
     from pathlib import Path
 
     path = Path(path)
+    if folder and path.is_file():
+        raise NotADirectoryError(f"{flag} {path} is a file; expected a folder")
+    if not folder and path.is_dir():
+        raise IsADirectoryError(f"{flag} {path} is a folder; expected a file name such as {path / 'results.json'}")
     taken = path.is_file() or (path.is_dir() and any(path.iterdir()))
     if taken and not overwrite:
         raise FileExistsError(f"{flag} {path} already exists{' and is not empty' if path.is_dir() else ''}; "

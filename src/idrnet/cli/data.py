@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
         if Path(args.dir).exists() and not Path(args.dir).is_dir():
             raise NotADirectoryError(f"{args.dir} is a file; expected a folder for the dataset")
-        check_output(args.dir, args.overwrite, "DIR")
+        check_output(args.dir, args.overwrite, "DIR", folder=True)
         if args.overwrite:
             remove_synthetic_files(Path(args.dir))  # a new dataset never mixes with the old one's files
         root = write_synthetic_dataset(args.dir, args.num_train, args.num_val, args.size, args.seed)

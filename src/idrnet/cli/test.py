@@ -58,8 +58,11 @@ def run(args: argparse.Namespace) -> int:
     check_not_an_input(out, "--out", (args.checkpoint, args.config), config.data.root)  # its samples: below
     check_output(out, args.overwrite)
     if args.save_predictions:
+        if Path(args.save_predictions).resolve() == out.resolve():
+            raise InputError(f"--save-predictions {args.save_predictions} is the results file --out {out}; "
+                             "give the predictions a folder of their own")
         check_outside(args.save_predictions, config.data.root, "--save-predictions", "the dataset folder")
-        check_output(args.save_predictions, args.overwrite, "--save-predictions")
+        check_output(args.save_predictions, args.overwrite, "--save-predictions", folder=True)
     device = device_from_args(args)
     init_distributed(device.type)
     checkpoint = True if args.checkpoint == "official" else args.checkpoint

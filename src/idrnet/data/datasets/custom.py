@@ -177,7 +177,9 @@ def list_custom(root: Path, split: str, spec: CustomDatasetSpec) -> tuple[list[S
         missing = [f"listed in {list_file.name} but no image: {i}" for i in ids if i not in images]
         samples, unpaired = _pair({i: images[i] for i in ids if i in images}, masks)
         return samples, problems + missing + [p for p in unpaired if not p.startswith("label without image")]
-    raise FileNotFoundError(f"no {image_dir / split} folder and no {list_file} split list")
+    known = sorted({d.name for d in image_dir.iterdir() if d.is_dir()} | {f.stem for f in root.glob("*.txt")})
+    raise FileNotFoundError(f"no {image_dir / split} folder and no {list_file} split list"
+                            + (f"; the splits here: {', '.join(known)}" if known else ""))
 
 
 def open_custom(
