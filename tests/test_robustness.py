@@ -229,3 +229,20 @@ def test_batched_sweep_equals_one_image_at_a_time_with_images_of_two_sizes(pair,
     predictions = torch.randint(0, 5, (3, 6, 7))
     assert torch.equal(confusions_of(predictions, labels, 5, 255),
                        torch.stack([confusion_of(p, t, 5, 255) for p, t in zip(predictions, labels)]))
+
+
+def test_the_same_model_twice_is_noted(pair, tmp_path, capsys):
+    """A/B of one file given twice (or a copy of it) reported differences of exactly zero as a result."""
+    import shutil
+
+    root, config, a, b, data = pair
+    copy = tmp_path / "copy.safetensors"
+    shutil.copy(b, copy)
+    base = ["--data", str(config), "--corruptions", "fog", "--severities", "1", "--limit", "1", "--workers", "0"]
+    assert cli(["robustness", str(b), str(copy), *base, "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "idrnet robustness: warning: models A and B have the same weights" in err and "UserWarning" not in err
+    assert cli(["compare", str(b), str(b), "--data", str(config), "--out", str(tmp_path / "c")]) == 0
+    assert "idrnet compare: warning: models A and B have the same weights" in capsys.readouterr().err
+    assert cli(["robustness", str(a), str(b), *base, "--out", str(tmp_path / "r2")]) == 0
+    assert "same weights" not in capsys.readouterr().err

@@ -146,6 +146,20 @@ def class_names_note(meta, dataset, who: str = "the model") -> str | None:
             "so they mean something only if the classes are the same ones")
 
 
+def same_weights_note(model_a, model_b) -> str | None:
+    """A note when the two models of a paired comparison hold the same weights (one file given twice, or a
+    copy of it): every difference is then zero by construction. None for different models, and for
+    exported graphs, whose weights are not compared."""
+    import torch.nn as nn
+
+    if not isinstance(model_a, nn.Module) or not isinstance(model_b, nn.Module):
+        return None
+    a, b = model_a.state_dict(), model_b.state_dict()
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape or not torch.equal(a[k], b[k]) for k in a):
+        return None
+    return "models A and B have the same weights, so every difference is zero: was B meant to be another file?"
+
+
 def check_ignore_label(meta, dataset) -> None:
     """A model trained on this dataset (its stored data description ``meta`` has the same class names)
     must use the dataset's ignore label."""

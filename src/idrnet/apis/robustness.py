@@ -118,7 +118,7 @@ def robustness(
         CellImages, format_report, load_cells, example_rows, run_sweep, summarise, sweep_cells,
     )
     from .calibration import accelerate_for_dataset
-    from .load import check_ignore_label, class_names_note, distinct_names, load_trained, source_name
+    from .load import check_ignore_label, class_names_note, distinct_names, load_trained, same_weights_note, source_name
 
     chosen = select_corruptions(list(corruptions))
     levels = _check_severities(severities)
@@ -161,6 +161,9 @@ def robustness(
         note = class_names_note(item.description, dataset, f"model {arm}")
         if note:
             warnings.warn(note, stacklevel=2)
+    same = same_weights_note(loaded[0].model, loaded[1].model) if len(loaded) == 2 else None
+    if same:
+        warnings.warn(same, stacklevel=2)
     models = [accelerate_for_dataset(item.model, precision, backend, calibration or data, dataset, device, seed=config.seed)
               for item in loaded]
     inferences = [m.config.inference for m in models]

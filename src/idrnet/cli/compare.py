@@ -48,7 +48,7 @@ def default_compare_dir(model_a: str, model_b: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Compare and write the report."""
-    from ..apis.load import check_ignore_label, class_names_note, distinct_names, load_trained
+    from ..apis.load import check_ignore_label, class_names_note, distinct_names, load_trained, same_weights_note
     from ..engine.config import load_train_config
     from ..data.build import build_split, require_labels
     from ..evaluation.compare import compare_models, format_comparison, write_gallery
@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         note = class_names_note(loaded.description, dataset, f"model {name}")
         if note:
             print(f"idrnet compare: warning: {note}", file=sys.stderr)
+    same = same_weights_note(model_a, model_b)
+    if same:
+        print(f"idrnet compare: warning: {same}", file=sys.stderr)
     inference_a, tta = inference_from_args(args, model_a.config.inference)
     inference_b, _ = inference_from_args(args, model_b.config.inference)
     result = compare_models(model_a, model_b, dataset, device_from_args(args), inference_a, inference_b, tta,

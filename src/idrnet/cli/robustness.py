@@ -13,6 +13,9 @@ command is run again.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import warnings
 
 from .common import add_precision_arguments, at_least, device_from_args
 
@@ -57,13 +60,26 @@ def run(args: argparse.Namespace) -> int:
     from .common import check_calibration_flag
 
     check_calibration_flag(args, required=False)  # int8 calibrates by default on the config's training split
-    report = robustness(
-        args.model_a, args.model_b, data=args.data, split=args.split, corruptions=args.corruptions,
-        severities=args.severities, out=args.out, resamples=args.resamples, names=args.names,
-        overrides=args.overrides, device=device_from_args(args), precision=args.precision, backend=args.backend,
-        calibration=args.calibration, workers=args.workers, batch_size=args.batch_size, limit=args.limit, save_examples=args.save_examples,
-        overwrite=args.overwrite, seed=args.seed, progress=True,
-    )
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_ours_plainly
+        report = robustness(
+            args.model_a, args.model_b, data=args.data, split=args.split, corruptions=args.corruptions,
+            severities=args.severities, out=args.out, resamples=args.resamples, names=args.names,
+            overrides=args.overrides, device=device_from_args(args), precision=args.precision, backend=args.backend,
+            calibration=args.calibration, workers=args.workers, batch_size=args.batch_size, limit=args.limit,
+            save_examples=args.save_examples, overwrite=args.overwrite, seed=args.seed, progress=True,
+        )
     print(format_report(report))
     print(f"report: {args.out}/robustness.json, {args.out}/robustness.md; plots: " + ", ".join(report["plots"].values()))
     return 0
+
+
+_DEFAULT_SHOW = warnings.showwarning
+
+
+def _show_ours_plainly(message, category, filename, lineno, file=None, line=None) -> None:
+    """The API's notes (UserWarning from idrnet) as the other verbs print theirs; others as Python does."""
+    if category is UserWarning and f"{os.sep}idrnet{os.sep}" in str(filename):
+        print(f"idrnet robustness: warning: {message}", file=sys.stderr)
+    else:
+        _DEFAULT_SHOW(message, category, filename, lineno, file, line)
