@@ -536,6 +536,20 @@ def test_serve_cli_user_errors(saved_models, tmp_path):
     assert main(["serve", str(a), "--model-b", str(other_path), "--shadow", "--port", str(free_port())]) == 2
 
 
+def test_serving_one_model_as_both_arms_is_noted(saved_models, capsys, monkeypatch):
+    """An A/B of one file against itself measures nothing; it was served with no word."""
+    import uvicorn
+
+    from idrnet.cli.main import main
+
+    a, b = saved_models
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)  # never started: exits 2 after the set-up
+    assert main(["serve", str(a), str(a), "--split", "0.5", "--port", str(free_port())]) == 2
+    assert "idrnet serve: warning: models A and B have the same weights" in capsys.readouterr().err
+    assert main(["serve", str(a), str(b), "--split", "0.5", "--port", str(free_port())]) == 2
+    assert "same weights" not in capsys.readouterr().err
+
+
 def test_docs_python_client_runs_against_a_server(saved_models, tmp_path, monkeypatch, capsys):
     """The Python clients of docs/serving.md (Hugging Face's InferenceClient, then ours), executed as
     written (only the port differs)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import socket
 from pathlib import Path
 
@@ -129,6 +130,11 @@ def run(args: argparse.Namespace) -> int:
     if args.model_b:
         arms.append(load_arm("B", args.model_b, checkpoint(args.checkpoint_b), args.data, device=device,
                              test_scale=not args.no_test_resize, threads=args.threads, **runtime))
+        from ..apis.load import same_weights_note
+
+        same = same_weights_note(arms[0].predictor.network, arms[1].predictor.network)
+        if same:
+            print(f"idrnet serve: warning: {same}", file=sys.stderr, flush=True)
     app = create_app(arms, options)
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                                            http=protocol_with_header_deadline(options.header_timeout_s),
