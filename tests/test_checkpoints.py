@@ -182,6 +182,29 @@ def test_unknown_zoo_name_suggests_close_ones():
         idrnet.create_model("idrnet_upernet_resnet50_ade20k")
 
 
+def test_official_weights_by_the_command_lines_word_and_timms(monkeypatch):
+    """create_model(name, checkpoint="official") (the CLI's word) looked for a file called official, and
+    timm's pretrained=True was an unexpected keyword; both now fetch the zoo entry's published weights."""
+    from idrnet.models.zoo import get_entry
+
+    name = "idrnet_fcn_resnet50os8_ade20k"
+    asked = []
+
+    def fetch(url, sha256=None):
+        asked.append(url)
+        raise InputError("offline in this test")
+
+    monkeypatch.setattr("idrnet.apis.create.fetch", fetch)
+    for options in ({"checkpoint": "official"}, {"pretrained": True}, {"pretrained": True, "checkpoint": True}):
+        with pytest.raises(InputError, match="offline in this test"):
+            idrnet.create_model(name, **options)
+    with pytest.raises(InputError, match="offline in this test"):
+        idrnet.Predictor(name, "official")
+    assert asked == [get_entry(name).checkpoint_url] * 4
+    with pytest.raises(InputError, match="pretrained=True and checkpoint='mine.pth' both give the weights"):
+        idrnet.create_model(name, checkpoint="mine.pth", pretrained=True)
+
+
 def test_fetch_downloads_once_verifies_and_respects_offline(tmp_path, monkeypatch):
     payload = tmp_path / "source.bin"
     payload.write_bytes(b"weights" * 100)

@@ -23,6 +23,7 @@ def create_model(
     checkpoint: str | os.PathLike | bool | None = None,
     num_classes: int | None = None,
     pretrained_backbone: bool | str | None = None,
+    pretrained: bool = False,
 ) -> torch.nn.Module:
     """Build a segmentor.
 
@@ -30,7 +31,8 @@ def create_model(
     model config file, a ``.safetensors`` file written by ``idrnet convert`` or training (config
     and weights in one), or ``hf-hub:user/repo`` (a model shared with ``push_to_hub``).
     ``checkpoint`` is a path or URL (ours or an official SSSegmentation ``.pth``), or ``True`` for the
-    zoo entry's official checkpoint (downloaded once and cached). ``num_classes`` replaces the number of
+    zoo entry's official checkpoint (downloaded once and cached; ``"official"`` as on the command line,
+    and timm's ``pretrained=True``, mean the same). ``num_classes`` replaces the number of
     classes (for fine-tuning; incompatible with a checkpoint of another size).
     ``pretrained_backbone`` overrides the backbone's ImageNet initialisation. A config line of another
     library (``SMPModelConfig``, ``TorchvisionModelConfig``, or a checkpoint trained from one) gives
@@ -41,6 +43,11 @@ def create_model(
 
     if is_hub_source(name):  # hf-hub:user/repo: the repository's model.safetensors, cached
         name = str(resolve(name))
+    if pretrained:
+        if checkpoint not in (None, True, "official"):
+            raise InputError(f"pretrained=True and checkpoint={str(checkpoint)!r} both give the weights: pass one")
+        checkpoint = True
+    checkpoint = official_checkpoint(checkpoint)
     if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
         raise InputError(f"num_classes={num_classes!r}: expected a positive integer")
     config, weights_source, state = _resolve(name, checkpoint)
@@ -59,6 +66,12 @@ def create_model(
         with torch.no_grad():
             load_state_dict_strict(model, state, str(weights_source))
     return model.eval()
+
+
+def official_checkpoint(checkpoint: Any) -> Any:
+    """``checkpoint`` with the command line's word ``"official"`` read as ``True`` (a zoo entry's published
+    weights): in Python it used to be taken for a file called official."""
+    return True if isinstance(checkpoint, str) and checkpoint == "official" else checkpoint
 
 
 def _resolve(

@@ -91,10 +91,11 @@ def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
     a built module as it is, anything else through :func:`idrnet.create_model` with ``checkpoint`` (as
     there: a path, URL or ``True`` for a zoo entry's published weights)."""
     from .hub import is_hub_source, resolve
-    from .create import create_model
+    from .create import create_model, official_checkpoint
 
     if is_hub_source(source):  # downloaded once into the Hugging Face cache
         source = str(resolve(source))
+    checkpoint = official_checkpoint(checkpoint)
     if is_graph_file(source):
         from ..deploy.onnx_model import OnnxSegmentor
 
