@@ -204,6 +204,15 @@ def test_predictor_names_predict_batch_for_several_images(predictor):
     assert [p.shape for p in predictor.predict_batch(images)] == [(8, 8), (9, 7)]
 
 
+def test_predictor_names_a_url_and_a_folder(predictor, tmp_path):
+    """A URL read as a path ("https:/example.com/a.jpg: image file does not exist") and a folder called a
+    missing image file."""
+    with pytest.raises(ValueError, match="https://example.com/a.jpg: a URL; images are not downloaded here"):
+        predictor.predict("https://example.com/a.jpg")
+    with pytest.raises(ValueError, match="is a folder; pass one image.*idrnet predict FOLDER"):
+        predictor.predict(tmp_path)
+
+
 def test_predictor_rejects_an_empty_image(predictor):
     with pytest.raises(ValueError, match="empty"):
         predictor.predict(np.zeros((0, 5, 3), np.uint8))

@@ -58,6 +58,12 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         from ..data.labels import read_image
 
+        if isinstance(image, str) and image.lower().startswith(("http://", "https://")):
+            raise InputError(f"{image}: a URL; images are not downloaded here: fetch it first (its bytes, e.g. "
+                             "urllib.request.urlopen(url).read(), can be passed as they are)")
+        if Path(image).is_dir():
+            raise InputError(f"{image} is a folder; pass one image (predict_batch takes a list of them, and "
+                             "`idrnet predict FOLDER` segments a whole folder)")
         return read_image(Path(image))
     if isinstance(image, (bytes, bytearray, memoryview)):
         from ..data.labels import decode_image
