@@ -222,6 +222,8 @@ def test_predict_cli_errors_name_the_problem(trained, tmp_path, capsys):
     _, ckpt, data = trained
     assert main(["predict", str(tmp_path / "missing.png"), "--model", str(ckpt)]) == 2
     assert "missing.png" in capsys.readouterr().err
+    assert main(["predict", "https://example.com/a.jpg", "--model", str(ckpt), "--out", str(tmp_path / "u")]) == 2
+    assert "https://example.com/a.jpg: a URL; predict reads files and folders" in capsys.readouterr().err
     assert main(["predict", str(ckpt), "--model", str(ckpt)]) == 2
     assert "not an image or video" in capsys.readouterr().err
     assert main(["predict", str(data / "images" / "val"), "--model", "idrnet_fcn_resnet50os8_ade20k"]) == 2

@@ -62,6 +62,9 @@ def collect_inputs(inputs: list[str], skipped: list[Path] | None = None) -> list
     files: list[Path] = []
     readable = IMAGE_SUFFIXES | VIDEO_SUFFIXES
     for item in inputs:
+        if item.lower().startswith(("http://", "https://")):
+            raise InputError(f"{item}: a URL; predict reads files and folders: download it first "
+                             "(curl -O URL, or wget URL)")
         path = Path(item)
         if path.is_dir():
             # A broken link is kept: reading it then fails like any unreadable image (named, --skip-bad lists it).
