@@ -34,6 +34,12 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
     assert "model.head.dropot: unknown key; did you mean 'dropout'?" in err and "feats_channels" in err and "{" not in err
     err = error_of(capsys, ["train", str(typo), "--set", "optimizer.lr=0.1"])
     assert "optimizer: unknown key; did you mean 'optim'?" in err
+    # a key written one level too high is answered with where it belongs
+    assert "crop: unknown key; did you mean data.crop?" in error_of(capsys, ["train", str(typo), "--set", "crop=[64,64]"])
+    err = error_of(capsys, ["train", str(typo), "--set", "model.feats_channels=32"])
+    assert "model.feats_channels: unknown key; did you mean model.head.feats_channels?" in err
+    err = error_of(capsys, ["train", str(typo), "--set", "dropout=0.1"])
+    assert "did you mean model.auxiliary.dropout or model.head.dropout?" in err
     err = error_of(capsys, ["train", str(typo), "--set", "model.backbone.name=resnet5O"])
     assert "resnet5O" in err and "did you mean" in err
     corrupt = tmp_path / "model.safetensors"

@@ -127,6 +127,31 @@ def is_text_type(tp: Any) -> bool:
     return False
 
 
+def _dataclasses_in(tp: Any) -> list[Any]:
+    """The dataclasses a field of type ``tp`` may hold (itself, or the alternatives of a union)."""
+    if dataclasses.is_dataclass(tp):
+        return [tp]
+    if get_origin(tp) in (Union, types.UnionType):
+        return [a for a in get_args(tp) if dataclasses.is_dataclass(a)]
+    return []
+
+
+def _homes_below(tp: Any, key: str, depth: int = 2) -> list[str]:
+    """Dotted paths, relative to ``tp``, of the sections below it that have a field ``key``: a key written
+    one level too high (``crop`` for ``data.crop``) is answered with where it belongs."""
+    found: list[str] = []
+    if depth == 0:
+        return found
+    hints = get_type_hints(tp)
+    for f in dataclasses.fields(tp):
+        for inner in _dataclasses_in(hints.get(f.name)):
+            if key in {g.name for g in dataclasses.fields(inner) if g.init}:
+                found.append(f"{f.name}.{key}")
+            else:
+                found += [f"{f.name}.{h}" for h in _homes_below(inner, key, depth - 1)]
+    return sorted(set(found))
+
+
 def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = get_origin(tp)
     if tp is Any:
@@ -142,7 +167,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if unknown:
             names = ", ".join(_join(where, k) for k in unknown)
             close = difflib.get_close_matches(str(unknown[0]), list(fields), n=1) if len(unknown) == 1 else []
-            guess = f"did you mean {close[0]!r}? " if close else ""
+            homes = _homes_below(tp, str(unknown[0])) if len(unknown) == 1 and not close else []
+            # a home is named from the file's top (model.head.feats_channels), without the file name
+            homes = [_join(where, h).split(": ", 1)[-1] for h in homes]
+            guess = (f"did you mean {close[0]!r}? " if close else f"did you mean {' or '.join(homes)}? " if homes else "")
             raise ConfigError(f"{names}: unknown key; {guess}allowed here: {', '.join(fields)}")
         kwargs = {}
         for name, field in fields.items():
