@@ -269,6 +269,28 @@ def test_predict_probs_that_would_not_fit_on_the_disk_are_refused_before_any_wor
     assert "--probs would write about" in message and "has 1000 bytes free" in message and not out.exists()
 
 
+def test_predict_probs_are_written_a_few_classes_at_a_time(trained, tmp_path, monkeypatch):
+    """The .npy of --probs is written group by group (a photo's 150 classes are never held at once): the
+    same probabilities as predict_proba, and the labels their argmax."""
+    import functools
+
+    import idrnet.apis.predictor as predictor_module
+    from idrnet.evaluation.inference import probability_groups
+
+    _, ckpt, data = trained
+    image = sorted((data / "images" / "val").iterdir())[0]
+    expected = Predictor(ckpt, backend="eager").predict_proba(image)
+    height, width = expected.shape[1:]
+    small = functools.partial(probability_groups, max_bytes=4 * height * width * 4)  # 4 of the 11 classes at once
+    monkeypatch.setattr(predictor_module, "probability_groups", small)
+    assert main(["predict", str(image), "--model", str(ckpt), "--out", str(tmp_path / "p"), "--probs"]) == 0
+    written = np.load(tmp_path / "p" / f"{image.stem}_probs.npy")
+    assert written.dtype == np.float16 and written.shape == expected.shape
+    np.testing.assert_allclose(written.astype(np.float32), expected, atol=1e-3)
+    labels = np.asarray(Image.open(tmp_path / "p" / f"{image.stem}.png"))
+    assert (labels == expected.argmax(0)).mean() > 0.999  # near-ties aside (float32 noise)
+
+
 def test_evaluating_on_a_dataset_whose_class_names_differ_warns(trained, tmp_path, capsys):
     """Same number of classes, other names: the scores pair classes by index, silently meaningless before."""
     import shutil

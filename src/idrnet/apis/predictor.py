@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ import torch
 from ..data.description import DataDescription, custom_description, generic_description
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
 from ..errors import InputError
-from ..evaluation.inference import TTAConfig, predict_labels, predict_scores
+from ..evaluation.inference import TTAConfig, predict_labels, predict_scores, probability_groups
 from ..devices import parse_device
 from ..models.config import InferenceConfig, ModelConfig
 
@@ -213,6 +213,16 @@ class Predictor:
         if not self.inference.probs_before_resize:
             scores = scores.softmax(dim=1)
         return scores[0].float().cpu().numpy()
+
+    @torch.no_grad()
+    def proba_groups(self, image: ImageInput) -> Iterator[tuple[int, np.ndarray]]:
+        """:meth:`predict_proba` a group of classes at a time, as ``(first class, (k, H, W) float32)`` in
+        class order: a photo's 150 probabilities need not be held at once (7.2 GB at 12 megapixels). Every
+        class comes in one group when they fit in 256 MiB, and then equals :meth:`predict_proba`."""
+        rgb = to_rgb_array(image)
+        for first, group in probability_groups(self.model, self.preprocess(rgb), self.inference, rgb.shape[:2],
+                                               self.tta, self.description.flip_pairs):
+            yield first, group[0].float().cpu().numpy()
 
     def predict(self, image: ImageInput) -> np.ndarray:
         """Label map ``(H, W)`` (uint8 for ≤ 256 classes, else int32) at the input's size."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..data.image_header import IMAGE_SUFFIXES, UNREAD_PICTURE_SUFFIXES, VIDEO_SUFFIXES
 from ..errors import InputError
@@ -19,6 +20,9 @@ from .common import (
     add_precision_arguments, add_tta_arguments, at_least, check_writable, device_from_args, format_size,
     inference_from_args, nearest_existing_folder, precision_from_args,
 )
+
+if TYPE_CHECKING:  # numpy is imported when a command runs, not when the CLI starts
+    import numpy as np
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,6 +169,30 @@ def _opencv_path(path: Path, what: str) -> str:
     return text
 
 
+def write_probabilities(predictor, rgb: np.ndarray, file) -> np.ndarray:
+    """Write ``rgb``'s class probabilities to ``file`` as a ``(K, H, W)`` float16 ``.npy`` a group of
+    classes at a time (their rows follow one another in the file), and return the label map, the first
+    most probable class of each pixel."""
+    import numpy as np
+    import torch
+
+    classes = predictor.model.num_classes
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+              "shape": (classes, *rgb.shape[:2])}
+    np.lib.format.write_array_header_1_0(file, header)
+    best = labels = None
+    for first, group in predictor.proba_groups(rgb):
+        file.write(group.astype(np.float16).tobytes())
+        value, index = torch.from_numpy(group).max(0)
+        if best is None:
+            best, labels = value, index
+        else:
+            better = value > best
+            best, labels = torch.where(better, value, best), torch.where(better, index + first, labels)
+    assert labels is not None
+    return labels.numpy().astype(np.uint8 if classes <= 256 else np.int32)
+
+
 def probabilities_bytes(images: list[Path], num_classes: int) -> int:
     """About how many bytes ``--probs`` writes for ``images`` (K × H × W float16 each), from the sizes
     their headers announce; an image whose header gives no size within its first 256 KB is not counted."""
@@ -253,8 +281,6 @@ def _write_video(predictor, path: Path, target: Path, alpha: float, labels_dir: 
 
 def run(args: argparse.Namespace) -> int:
     """Predict every input and report where the outputs went."""
-    import numpy as np
-    import torch
     from tqdm import tqdm
 
     from ..apis.load import check_weights_given, is_graph_file
@@ -263,7 +289,6 @@ def run(args: argparse.Namespace) -> int:
     from ..data.image_header import TooManyPixelsError
     from ..data.labels import BadSampleError, read_image
     from ..evaluation.evaluator import save_label_png
-    from ..evaluation.inference import labels_of
     from ..visualization import with_legend
 
     check_predict_arguments(args)
@@ -318,10 +343,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         targets["label"].parent.mkdir(parents=True, exist_ok=True)
         if args.probs:
-            probs = predictor.predict_proba(rgb)
-            label = labels_of(torch.from_numpy(probs), 0).numpy().astype(np.uint8 if probs.shape[0] <= 256 else np.int32)
             with atomic_path(targets["probs"]) as tmp, open(tmp, "wb") as f:
-                np.save(f, probs.astype(np.float16))
+                label = write_probabilities(predictor, rgb, f)
         else:
             label = predictor.predict(rgb)
         save_label_png(label, targets["label"], predictor.description.palette)

@@ -7,7 +7,7 @@ probabilities when ``probs_before_resize``) resized to ``out_size``; :func:`labe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -243,3 +243,51 @@ def predict_labels(
     if not return_confidence:
         return labels
     return labels, (best if probabilities else 1 / total)
+
+
+@torch.no_grad()
+def probability_groups(
+    model: SegmentationModel,
+    images: torch.Tensor,
+    inference: InferenceConfig | None = None,
+    out_size: Sequence[int] | None = None,
+    tta: TTAConfig | None = None,
+    flip_pairs: Sequence[tuple[int, int]] = (),
+    crop_batch: int = 8,
+    max_bytes: int = SCORES_BYTES_AT_ONCE,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Class probabilities of ``images`` at ``out_size``, as ``(first class, (B, k, H, W) float32)``
+    groups in class order, at most ``max_bytes`` of them at a time: the softmax of :func:`predict_scores`
+    (or its averaged probabilities with ``probs_before_resize``). One group holds every class when they fit,
+    and is then exactly ``predict_scores(...).softmax(1)``; otherwise the scores are resized twice, once for
+    the softmax's maximum and sum, once for the probabilities, so that a caller can write them out
+    without holding them all."""
+    inference = inference or model.config.inference
+    tta = tta or TTAConfig()
+    views = _views(model, images, inference, tta, crop_batch)
+    out_size = tuple(out_size or images.shape[2:])
+    perm = flip_permutation(views[0].shape[1], flip_pairs).to(views[0].device)
+    classes = views[0].shape[1]
+    per_class = (views[0].shape[0] // (2 if tta.flip else 1)) * out_size[0] * out_size[1] * 4
+    step = max(1, max_bytes // max(per_class, 1))
+    probabilities = inference.probs_before_resize
+    if step >= classes:
+        scores = _merge(views, out_size, slice(None), tta, perm, model.align_corners)
+        yield 0, scores if probabilities else scores.softmax(dim=1)
+        return
+    top = total = None
+    if not probabilities:
+        for first in range(0, classes, step):
+            scores = _merge(views, out_size, slice(first, first + step), tta, perm, model.align_corners)
+            group_top = scores.amax(1)
+            new_top = group_top if top is None else torch.maximum(top, group_top)
+            shifted = (scores - new_top.unsqueeze(1)).exp().sum(1)
+            total = shifted if total is None else total * (top - new_top).exp() + shifted
+            top = new_top
+    for first in range(0, classes, step):
+        scores = _merge(views, out_size, slice(first, first + step), tta, perm, model.align_corners)
+        if probabilities:
+            yield first, scores
+        else:
+            assert top is not None and total is not None
+            yield first, (scores - top.unsqueeze(1)).exp() / total.unsqueeze(1)
