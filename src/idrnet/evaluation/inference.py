@@ -188,6 +188,12 @@ def predict_scores(
     return _merge(views, tuple(out_size or images.shape[2:]), slice(None), tta, perm, model.align_corners)
 
 
+def _classes_at_once(view: torch.Tensor, out_size: tuple[int, ...], tta: TTAConfig, max_bytes: int) -> int:
+    """How many classes' float32 scores of the output batch fit in ``max_bytes`` (at least one)."""
+    images = view.shape[0] // (2 if tta.flip else 1)
+    return max(1, max_bytes // max(images * out_size[0] * out_size[1] * 4, 1))
+
+
 # Full-resolution float32 scores of a few classes at a time above this: 150 classes on a 12-megapixel photo
 # are 7.2 GB at once (15 GB peak with the softmax), under 0.3 GB this way.
 SCORES_BYTES_AT_ONCE = 256 * 2**20
@@ -214,9 +220,7 @@ def predict_labels(
     views = _views(model, images, inference, tta, crop_batch)
     out_size = tuple(out_size or images.shape[2:])
     perm = flip_permutation(views[0].shape[1], flip_pairs).to(views[0].device)
-    classes = views[0].shape[1]
-    per_class = (views[0].shape[0] // (2 if tta.flip else 1)) * out_size[0] * out_size[1] * 4
-    step = max(1, max_bytes // max(per_class, 1))
+    classes, step = views[0].shape[1], _classes_at_once(views[0], out_size, tta, max_bytes)
     probabilities = inference.probs_before_resize
     if step >= classes:
         scores = _merge(views, out_size, slice(None), tta, perm, model.align_corners)
@@ -267,9 +271,7 @@ def probability_groups(
     views = _views(model, images, inference, tta, crop_batch)
     out_size = tuple(out_size or images.shape[2:])
     perm = flip_permutation(views[0].shape[1], flip_pairs).to(views[0].device)
-    classes = views[0].shape[1]
-    per_class = (views[0].shape[0] // (2 if tta.flip else 1)) * out_size[0] * out_size[1] * 4
-    step = max(1, max_bytes // max(per_class, 1))
+    classes, step = views[0].shape[1], _classes_at_once(views[0], out_size, tta, max_bytes)
     probabilities = inference.probs_before_resize
     if step >= classes:
         scores = _merge(views, out_size, slice(None), tta, perm, model.align_corners)
