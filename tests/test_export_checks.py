@@ -57,6 +57,19 @@ def test_export_refuses_an_untraceable_example_size_and_an_opset_it_cannot_write
     assert not out.exists()
 
 
+def test_check_sizes_a_fixed_size_graph_cannot_take_are_noted(tmp_path, capsys):
+    """--fixed-size --check-sizes 64x64 dropped the 64x64 check with no word and reported agreement."""
+    from tiny import tiny_config
+
+    from idrnet import build_model, save_checkpoint
+
+    ckpt = save_checkpoint(build_model(tiny_config("fcn")), tmp_path / "m.safetensors")
+    assert cli(["export", str(ckpt), str(tmp_path / "m.onnx"), "--fixed-size", "--example-size", "48x48",
+                "--check-sizes", "64x64", "48x48"]) == 0
+    out = capsys.readouterr().out
+    assert "note: a --fixed-size graph takes 48x48 inputs only" in out and "--check-sizes 64x64 not checked" in out
+
+
 def test_onnx_files_in_relations_and_test(tmp_path, data, capsys):
     from tiny import tiny_config
 

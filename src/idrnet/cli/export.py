@@ -35,6 +35,9 @@ def _example_size(text: str) -> tuple[int, int]:
     return _size(text)
 
 
+DEFAULT_CHECK_SIZES = [(256, 256), (321, 479)]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet export``."""
     parser.add_argument("model", help=".safetensors file, zoo name or model YAML")
@@ -42,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="weights for a zoo name or YAML: path, URL or 'official'")
     parser.add_argument("--example-size", type=_example_size, default=(256, 256), metavar="HxW",
                         help="size of the example input used while tracing (default 256x256)")
-    parser.add_argument("--check-sizes", type=_size, nargs="*", default=[(256, 256), (321, 479)], metavar="HxW",
+    parser.add_argument("--check-sizes", type=_size, nargs="*", default=DEFAULT_CHECK_SIZES, metavar="HxW",
                         help="compare ONNX Runtime with PyTorch at these sizes (default 256x256 321x479; 'none' skips)")
     parser.add_argument("--fixed-size", action="store_true",
                         help="export for the --example-size only (for a model that is right only at one size)")
@@ -71,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
     check_calibration_flag(args)
     output = check_output_file(args.output, args.model, ".onnx", args.overwrite)
     sizes = [s for s in args.check_sizes if s != (0, 0)]
+    unchecked = [s for s in sizes if s != tuple(args.example_size)]
+    if args.fixed_size and unchecked and args.check_sizes != DEFAULT_CHECK_SIZES:
+        print(f"note: a --fixed-size graph takes {args.example_size[0]}x{args.example_size[1]} inputs only, so it is "
+              f"checked at that size; --check-sizes {' '.join(f'{h}x{w}' for h, w in unchecked)} not checked "
+              "(set --example-size to the size it will run at)")
     require("onnx", "ONNX export")
     require("onnxscript", "ONNX export")
     if sizes:
