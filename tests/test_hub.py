@@ -39,6 +39,20 @@ def test_our_model_round_trips_through_a_folder_with_its_card(tmp_path):
         model.save_pretrained(folder)
 
 
+def test_hub_name_slips_are_named(tmp_path, monkeypatch):
+    """'hf-hub:' alone loaded the current folder's model.safetensors; hf_hub:user/repo read 'no such file';
+    a save_pretrained folder given as a model was 'a folder, not a model'."""
+    folder = idrnet.build_model(tiny_config("idrnet", num_classes=3)).eval().save_pretrained(tmp_path / "m")
+    monkeypatch.chdir(folder)
+    with pytest.raises(InputError, match="no repository named"):
+        idrnet.create_model("hf-hub:")
+    with pytest.raises(InputError, match="a Hugging Face Hub model is named hf-hub:someone/model"):
+        idrnet.create_model("hf_hub:someone/model")
+    with pytest.raises(InputError, match=r"is a model folder: pass hf-hub:.*model\.safetensors"):
+        idrnet.create_model(str(folder))
+    assert idrnet.create_model(f"hf-hub:{folder}").num_classes == 3
+
+
 def test_an_attached_smp_model_loads_back_and_smp_points_to_idrnet(tmp_path):
     torch.manual_seed(0)
     model = idrnet.attach(smp.Unet("resnet18", encoder_weights=None, classes=4, decoder_channels=(64, 32, 16, 8, 4)),

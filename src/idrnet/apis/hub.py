@@ -30,6 +30,8 @@ def resolve(source: str | os.PathLike, revision: str | None = None) -> Path:
         text = text[len(HUB_PREFIX):]
         if "@" in text:
             text, revision = text.split("@", 1)
+    if not text.strip():  # Path("") is the current folder, whose model.safetensors would have been taken
+        raise InputError(f"{source!r}: no repository named; expected hf-hub:user/repo or a model folder")
     local = Path(text)
     if local.is_dir():
         weights = local / WEIGHTS_NAME

@@ -43,8 +43,14 @@ def check_model_source(source: Any, what: str = "model") -> None:
             or is_hub_source(source):
         return
     if Path(source).is_dir():
+        if (Path(source) / "model.safetensors").is_file():  # written by save_pretrained, or a Hub download
+            raise InputError(f"{source} is a model folder: pass hf-hub:{source} or {Path(source) / 'model.safetensors'}")
         raise InputError(f"{source} is a folder, not a {what}: give a zoo name, a .safetensors file, a model YAML "
                          "or an .onnx file")
+    text = str(source)
+    for slip in ("hf_hub:", "hf:", "hub:", "huggingface:", "hf-hub/"):
+        if text.lower().startswith(slip):
+            raise InputError(f"{what} {source}: a Hugging Face Hub model is named hf-hub:{text[len(slip):]}")
     if str(source).endswith(MODEL_FILE_SUFFIXES) or os.sep in str(source):
         raise FileNotFoundError(f"{what} {source}: no such file")
     get_entry(str(source))  # an unknown name, with the closest zoo names
