@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -317,3 +318,16 @@ def test_a_tta_scale_far_above_the_protocols_is_noted(capsys):
     assert "note: --scales 100 multiplies each image's height and width" in capsys.readouterr().out
     inference_from_args(parser.parse_args(["--scales", "0.5", "1.75"]), InferenceConfig())
     assert capsys.readouterr().out == ""
+
+
+def test_a_dataset_without_a_val_split_says_how_to_make_one(tmp_path, capsys):
+    """Many users' own data has only train/: training stopped at "no images/val folder" with no next step."""
+    from runs import make_dataset
+
+    root = make_dataset(tmp_path / "only_train")
+    for kind in ("images", "masks"):
+        shutil.rmtree(root / kind / "val")
+    config = write_config(tmp_path, root)
+    err = error_of(capsys, ["train", str(config)])
+    assert "the splits here: train" in err and "Training validates on data.val_split ('val')" in err
+    assert "--set data.val_split=NAME" in err and not (tmp_path / "run").exists()

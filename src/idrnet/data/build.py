@@ -65,7 +65,14 @@ def build_datasets(data: DataConfig, seed: int = 0) -> tuple[SegmentationDataset
     from ..config import ConfigError
 
     train = build_split(data, data.train_split, True, seed)
-    val = build_split(data, data.val_split, False, seed)
+    try:
+        val = build_split(data, data.val_split, False, seed)
+    except FileNotFoundError as err:
+        if data.type != "custom":
+            raise
+        raise FileNotFoundError(f"{err}. Training validates on data.val_split ({data.val_split!r}): make that split "
+                                "(e.g. move about a tenth of the images and their masks into images/val and masks/val) or "
+                                "name another one (--set data.val_split=NAME)") from None
     for name, dataset in ((data.train_split, train), (data.val_split, val)):
         if len(dataset) == 0:
             raise ConfigError(f"data: no samples found in split {name!r} under {data.root}")
