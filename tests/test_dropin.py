@@ -209,6 +209,17 @@ def test_the_usual_drop_in_mistakes_are_refused_before_they_train_nothing():
         idrnet.training_losses(model, images, masks.float() / 255)
     whole = idrnet.training_losses(model, images, masks.float())["total"]  # integral floats are class indices
     assert torch.isfinite(whole) and whole > 0
+    # (B, 1, H, W) masks, as torchvision's transforms give them, are taken; one-hot masks, byte images and a
+    # batch of other length are named (they failed inside the model or the loss, or as a bare shape error)
+    torch.manual_seed(0)
+    channel = idrnet.training_losses(model, images, masks[:, None])["total"]
+    assert torch.isfinite(channel) and channel > 0
+    with pytest.raises(ValueError, match=r"look one-hot.*targets.argmax\(1\)"):
+        idrnet.training_losses(model, images, nn.functional.one_hot(masks, 4).permute(0, 3, 1, 2).float())
+    with pytest.raises(ValueError, match=r"images are uint8.*images.float\(\) / 255"):
+        idrnet.training_losses(model, (images * 40 + 128).clamp(0, 255).to(torch.uint8), masks)
+    with pytest.raises(ValueError, match=r"targets must be \(B, H, W\) matching images \(2, 3, 32, 32\), got \(1, 32, 32\)"):
+        idrnet.training_losses(model, images, masks[:1])
 
 
 # An attached SMP U-Net is exported and checked at two sizes by test_smp_config_lines_train_and_every_verb_takes_them.

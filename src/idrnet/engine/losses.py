@@ -32,7 +32,7 @@ def training_losses(
     zero (with zero gradient) when no pixel is labelled. The decode head's statistics hook runs after
     the forward: for IDRNet the deletion diagnostics and the relation/representation updates
     (``deleted_classes`` forces the deleted class of each image).
-    ``targets``: ``(B, H, W)`` integer labels; ``ignore_index`` (default ``model.ignore_index``, which
+    ``targets``: ``(B, H, W)`` (or ``(B, 1, H, W)``) integer labels; ``ignore_index`` (default ``model.ignore_index``, which
     the trainer takes from the dataset) marks unlabelled pixels. ``outputs``: a training forward that
     already ran (``model.forward_train(images)``; ``images`` may then be None), for adding IDRNet's
     terms to a loss of one's own computed on ``outputs.logits``.
@@ -40,8 +40,7 @@ def training_losses(
     if outputs is None:
         if images is None:
             raise InputError("training_losses: give the images, or the outputs of a training forward that already ran")
-        if targets.dim() != 3 or targets.shape[-2:] != images.shape[-2:]:
-            raise InputError(f"targets must be (B, H, W) matching images {tuple(images.shape)}, got {tuple(targets.shape)}")
+        targets = _check_batch(images, targets)
         outputs = model.forward_train(images)
     targets = _class_indices(targets)
     ignore = model.ignore_index if ignore_index is None else ignore_index
@@ -58,6 +57,22 @@ def training_losses(
     losses["main"] = main
     losses["total"] = sum(losses.values())
     return losses
+
+
+def _check_batch(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Targets as ``(B, H, W)`` for ``images`` ``(B, C, H, W)``: a ``(B, 1, H, W)`` mask (as torchvision's
+    transforms give one) is taken without its channel; other mismatches are named with the usual cause."""
+    if not images.is_floating_point():
+        raise InputError(f"images are {str(images.dtype).replace('torch.', '')}: the model takes float images, "
+                         "normalised as it was trained (e.g. images.float() / 255, then the mean and std)")
+    if targets.dim() == 4 and targets.shape[1] == 1:
+        targets = targets[:, 0]
+    if targets.dim() == 4 and targets.shape[1] > 1 and targets.shape[-2:] == images.shape[-2:]:
+        raise InputError(f"targets of shape {tuple(targets.shape)} look one-hot (a channel per class); expected class "
+                         "indices (B, H, W): pass targets.argmax(1)")
+    if targets.dim() != 3 or targets.shape[-2:] != images.shape[-2:] or targets.shape[0] != images.shape[0]:
+        raise InputError(f"targets must be (B, H, W) matching images {tuple(images.shape)}, got {tuple(targets.shape)}")
+    return targets
 
 
 def _class_indices(targets: torch.Tensor) -> torch.Tensor:
