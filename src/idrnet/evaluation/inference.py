@@ -188,15 +188,50 @@ def predict_scores(
     return _merge(views, tuple(out_size or images.shape[2:]), slice(None), tta, perm, model.align_corners)
 
 
-def _classes_at_once(view: torch.Tensor, out_size: tuple[int, ...], tta: TTAConfig, max_bytes: int) -> int:
-    """How many classes' float32 scores of the output batch fit in ``max_bytes`` (at least one)."""
-    images = view.shape[0] // (2 if tta.flip else 1)
-    return max(1, max_bytes // max(images * out_size[0] * out_size[1] * 4, 1))
-
-
 # Full-resolution float32 scores of a few classes at a time above this: 150 classes on a 12-megapixel photo
 # are 7.2 GB at once (15 GB peak with the softmax), under 0.3 GB this way.
 SCORES_BYTES_AT_ONCE = 256 * 2**20
+
+
+class _ScoreGroups:
+    """The TTA-merged scores of a batch at ``out_size``, a group of classes at a time: as many classes as
+    fit in ``max_bytes`` of float32 (all of them in one group when they fit). Iterating yields
+    ``(first class, (B, k, H, W) scores)``; the network runs once, each iteration only resizes."""
+
+    def __init__(self, model: SegmentationModel, images: torch.Tensor, inference: InferenceConfig,
+                 out_size: Sequence[int] | None, tta: TTAConfig, flip_pairs: Sequence[tuple[int, int]], crop_batch: int,
+                 max_bytes: int) -> None:
+        self.views = _views(model, images, inference, tta, crop_batch)
+        self.out_size = tuple(out_size or images.shape[2:])
+        self.tta, self.align_corners = tta, model.align_corners
+        self.perm = flip_permutation(self.views[0].shape[1], flip_pairs).to(self.views[0].device)
+        self.classes = self.views[0].shape[1]
+        batch = self.views[0].shape[0] // (2 if tta.flip else 1)
+        self.step = max(1, max_bytes // max(batch * self.out_size[0] * self.out_size[1] * 4, 1))
+
+    @property
+    def whole(self) -> bool:
+        """Whether every class comes in one group (then exactly :func:`predict_scores`)."""
+        return self.step >= self.classes
+
+    def __iter__(self) -> Iterator[tuple[int, torch.Tensor]]:
+        for first in range(0, self.classes, self.step):
+            yield first, _merge(self.views, self.out_size, slice(first, first + self.step), self.tta, self.perm,
+                                self.align_corners)
+
+
+def _softmax_normaliser(groups: _ScoreGroups) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel's highest score and Σ exp(score − highest) over all classes, a group at a time (a
+    running log-sum-exp): softmax = exp(score − highest) / sum."""
+    top = total = None
+    for _, scores in groups:
+        group_top = scores.amax(1)
+        new_top = group_top if top is None else torch.maximum(top, group_top)
+        shifted = (scores - new_top.unsqueeze(1)).exp().sum(1)
+        total = shifted if total is None else total * (top - new_top).exp() + shifted
+        top = new_top
+    assert top is not None and total is not None
+    return top, total
 
 
 @torch.no_grad()
@@ -216,21 +251,16 @@ def predict_labels(
     are then resized a group at a time and the best kept, which gives the same labels (each channel is
     resized on its own; ties go to the first class, NaN counts as highest, as in :func:`labels_of`)."""
     inference = inference or model.config.inference
-    tta = tta or TTAConfig()
-    views = _views(model, images, inference, tta, crop_batch)
-    out_size = tuple(out_size or images.shape[2:])
-    perm = flip_permutation(views[0].shape[1], flip_pairs).to(views[0].device)
-    classes, step = views[0].shape[1], _classes_at_once(views[0], out_size, tta, max_bytes)
+    groups = _ScoreGroups(model, images, inference, out_size, tta or TTAConfig(), flip_pairs, crop_batch, max_bytes)
     probabilities = inference.probs_before_resize
-    if step >= classes:
-        scores = _merge(views, out_size, slice(None), tta, perm, model.align_corners)
+    if groups.whole:
+        _, scores = next(iter(groups))
         labels = labels_of(scores)
         if not return_confidence:
             return labels
         return labels, (scores if probabilities else scores.softmax(dim=1)).amax(dim=1)
-    best = labels = top = total = previous = None
-    for first in range(0, classes, step):
-        scores = _merge(views, out_size, slice(first, first + step), tta, perm, model.align_corners)
+    best = labels = None
+    for first, scores in groups:
         value, index = scores.max(1)
         if best is None:
             best, labels = value, index
@@ -238,15 +268,11 @@ def predict_labels(
             better = (value > best) | (value.isnan() & ~best.isnan())
             best = torch.where(better, value, best)
             labels = torch.where(better, index + first, labels)
-        if return_confidence and not probabilities:  # running log-sum-exp: softmax's top = 1 / Σ exp(s - max)
-            top = value if top is None else torch.maximum(top, value)
-            shifted = (scores - top.unsqueeze(1)).exp().sum(1)
-            total = shifted if total is None else total * (previous - top).exp() + shifted
-            previous = top
     assert labels is not None and best is not None
     if not return_confidence:
         return labels
-    return labels, (best if probabilities else 1 / total)
+    # softmax's top probability is 1 / Σ exp(s − max); the groups are resized once more for the sum
+    return labels, (best if probabilities else 1 / _softmax_normaliser(groups)[1])
 
 
 @torch.no_grad()
@@ -267,29 +293,14 @@ def probability_groups(
     the softmax's maximum and sum, once for the probabilities, so that a caller can write them out
     without holding them all."""
     inference = inference or model.config.inference
-    tta = tta or TTAConfig()
-    views = _views(model, images, inference, tta, crop_batch)
-    out_size = tuple(out_size or images.shape[2:])
-    perm = flip_permutation(views[0].shape[1], flip_pairs).to(views[0].device)
-    classes, step = views[0].shape[1], _classes_at_once(views[0], out_size, tta, max_bytes)
-    probabilities = inference.probs_before_resize
-    if step >= classes:
-        scores = _merge(views, out_size, slice(None), tta, perm, model.align_corners)
-        yield 0, scores if probabilities else scores.softmax(dim=1)
+    groups = _ScoreGroups(model, images, inference, out_size, tta or TTAConfig(), flip_pairs, crop_batch, max_bytes)
+    if inference.probs_before_resize:
+        yield from groups
         return
-    top = total = None
-    if not probabilities:
-        for first in range(0, classes, step):
-            scores = _merge(views, out_size, slice(first, first + step), tta, perm, model.align_corners)
-            group_top = scores.amax(1)
-            new_top = group_top if top is None else torch.maximum(top, group_top)
-            shifted = (scores - new_top.unsqueeze(1)).exp().sum(1)
-            total = shifted if total is None else total * (top - new_top).exp() + shifted
-            top = new_top
-    for first in range(0, classes, step):
-        scores = _merge(views, out_size, slice(first, first + step), tta, perm, model.align_corners)
-        if probabilities:
-            yield first, scores
-        else:
-            assert top is not None and total is not None
-            yield first, (scores - top.unsqueeze(1)).exp() / total.unsqueeze(1)
+    if groups.whole:
+        _, scores = next(iter(groups))
+        yield 0, scores.softmax(dim=1)
+        return
+    top, total = _softmax_normaliser(groups)
+    for first, scores in groups:
+        yield first, (scores - top.unsqueeze(1)).exp() / total.unsqueeze(1)
