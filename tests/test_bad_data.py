@@ -236,3 +236,23 @@ def test_a_32_bit_mask_of_huge_values_is_named_without_a_table_of_billions(tmp_p
     raw[0, 0] = 255  # still the ignore label, and mapped values above 255 still work
     assert LabelMap(11)(raw)[0, 0] == 255
     assert LabelMap(19, mapping={26001: 3})(np.full((2, 2), 26001))[0, 0] == 3
+
+
+def test_folders_without_dataset_yaml_say_what_they_are(tmp_path, capsys):
+    """A benchmark's download, COCO JSON annotations and a dataset's images/ folder given as the dataset were
+    all answered "dataset.yaml does not exist" with no next step."""
+    voc = tmp_path / "VOC"
+    for folder in ("VOCdevkit/VOC2012/JPEGImages", "VOCdevkit/VOC2012/SegmentationClass"):
+        (voc / folder).mkdir(parents=True)
+    assert "has the layout of the voc benchmark" in error_of(capsys, ["data", "check", str(voc)])
+    city = tmp_path / "city"
+    (city / "leftImg8bit" / "train").mkdir(parents=True)
+    (city / "gtFine" / "train").mkdir(parents=True)
+    assert "set data.type: cityscapes" in error_of(capsys, ["data", "check", str(city)])
+    coco = tmp_path / "coco"
+    (coco / "annotations").mkdir(parents=True)
+    (coco / "annotations" / "instances_train2017.json").write_text('{"images": [], "annotations": []}')
+    assert "JSON annotations (COCO-style polygons), which idrnet does not read" in error_of(capsys, ["data", "check", str(coco)])
+    mine = make_dataset(tmp_path / "mine")
+    err = error_of(capsys, ["data", "check", str(mine / "images")])
+    assert f"exists: give the dataset's own folder, {mine}" in err

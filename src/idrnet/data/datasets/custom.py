@@ -52,11 +52,40 @@ class CustomDatasetSpec:
     context_dependent_classes: dict[str, str] = field(default_factory=dict)  # informational (synthetic data)
 
 
+# Folders that show a benchmark's layout (data.type reads it as it is, no dataset.yaml needed).
+_BENCHMARK_FOLDERS = {
+    "cityscapes": ("leftImg8bit", "gtFine"),
+    "ade20k": ("ADEChallengeData2016",),
+    "voc": ("JPEGImages", "SegmentationClass"),
+    "pascal_context59": ("JPEGImages", "SegmentationClassContext"),
+    "lip": ("train_images", "train_segmentations"),
+    "cocostuff164k": ("images/train2017", "annotations/train2017"),
+}
+
+
+def _other_layout(root: Path) -> str:
+    """What to do when a folder without dataset.yaml is a benchmark's download or holds COCO JSON
+    annotations ("" when it is neither)."""
+    bases = [root, root / "VOCdevkit" / "VOC2012", root / "VOCdevkit" / "VOC2010"]
+    for name, folders in _BENCHMARK_FOLDERS.items():
+        if any(all((base / f).is_dir() for f in folders) for base in bases):
+            return (f"; {root} has the layout of the {name} benchmark, which is read as it is: set data.type: {name} "
+                    f"and data.root: {root} in the training config (docs/datasets.md)")
+    if (root.parent / "dataset.yaml").is_file():
+        return f"; {root.parent / 'dataset.yaml'} exists: give the dataset's own folder, {root.parent}"
+    annotations = root / "annotations"
+    if annotations.is_dir() and any(annotations.glob("*.json")):
+        return (f"; {annotations} holds JSON annotations (COCO-style polygons), which idrnet does not read: it trains "
+                "on label PNGs of class indices (convert them, e.g. with pycocotools' annToMask, into masks/<split>/)")
+    return ""
+
+
 def load_spec(root: Path) -> CustomDatasetSpec:
     """Read and validate ``root/dataset.yaml``."""
     path = root / "dataset.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: a custom dataset needs a dataset.yaml with its classes")
+        raise FileNotFoundError(f"{path} does not exist: a custom dataset needs a dataset.yaml with its classes"
+                                + _other_layout(root))
     data = load_yaml_file(path)
     spec = from_dict(CustomDatasetSpec, data, where=str(path))
     if len(spec.classes) < 2:
