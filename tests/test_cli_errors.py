@@ -18,6 +18,17 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("model: [unclosed\n")
     assert "not valid YAML" in error_of(capsys, ["train", str(bad_yaml)])
+    # PyYAML's own words ('found character \\t that cannot start any token in "<byte string>"') are given
+    # with the line, and the usual slips with what to do
+    for text, said in (("model:\n\tnum_classes: 3\n", "line 2, column 1 ('num_classes: 3')"),
+                       ("model:\n\tnum_classes: 3\n", "YAML indents with spaces, not tabs"),
+                       ("model:\n  num_classes: 3\n data:\n  root: x\n", "line 3, column 2 ('data:')"),
+                       ("model:\n  backbone: resnet: 3\n", "a value holding ': ' needs quotes")):
+        bad_yaml.write_text(text)
+        err = error_of(capsys, ["train", str(bad_yaml)])
+        assert said in err and "<byte string>" not in err
+    err = error_of(capsys, ["train", str(write_config(tmp_path, data, "ok.yaml")), "--set", "data.crop=[32,32"])
+    assert "the value '[32,32' is not valid YAML" in err and "is not closed" in err and "<unicode string>" not in err
     # a config saved by Windows PowerShell's `>` (UTF-16) trains; one in Latin-1 is named as such
     good = write_config(tmp_path, data, "utf16.yaml")
     good.write_text(good.read_text(encoding="utf-8"), encoding="utf-16")

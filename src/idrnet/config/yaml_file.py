@@ -25,4 +25,25 @@ def load_yaml_file(path: str | Path) -> Any:
             raise ConfigError(f"{path}: binary data, not YAML text (a model or image file given as a YAML?)") from None
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.position}: {err.reason}); save it as UTF-8") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_where_and_why(err)}") from None
+
+
+def _where_and_why(err: yaml.YAMLError) -> str:
+    """PyYAML's error as a person reads it: line and column (counted from 1), the line itself, what is
+    wrong, and for the usual slips (a tab, an indentation that does not line up) what to do."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(err).split())
+    lines = mark.buffer.splitlines() if isinstance(mark.buffer, str) else []
+    text = lines[mark.line].rstrip("\0") if mark.line < len(lines) else ""
+    said = f"line {mark.line + 1}, column {mark.column + 1} ({text.strip()!r}): {problem}"
+    if "\t" in problem or text[: mark.column + 1].endswith("\t"):
+        said += "; YAML indents with spaces, not tabs"
+    elif "mapping values are not allowed" in problem:
+        said += "; a value holding ': ' needs quotes, and a key its own line"
+    elif "block end" in problem:
+        said += "; check that the keys of one section are indented alike (with spaces)"
+    elif "<stream end>" in problem:
+        said += "; a '{', '[' or quote opened earlier is not closed"
+    return said

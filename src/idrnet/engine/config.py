@@ -119,7 +119,9 @@ def parse_override(item: str) -> tuple[str, Any]:
     try:
         return key, yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {item!r}: the value is not valid YAML: {' '.join(str(err).split())}") from err
+        problem = getattr(err, "problem", None) or " ".join(str(err).split())
+        hint = "; a '{', '[' or quote is not closed" if "<stream end>" in problem else ""
+        raise ConfigError(f"--set {item!r}: the value {text!r} is not valid YAML: {problem}{hint}") from None
 
 
 def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
