@@ -117,6 +117,7 @@ class Benchmark:
     info: DataDescription
     label_map: LabelMap
     lister: Callable[[Path, str], list[SampleFiles]]
+    layout: tuple[str, ...] = ()  # folders that show a download of it (told to users who point a custom dataset at one)
 
 
 def _info(name, classes, palette, flip_pairs=()):
@@ -126,27 +127,44 @@ def _info(name, classes, palette, flip_pairs=()):
 BENCHMARKS: dict[str, Benchmark] = {
     # A raw 255 is ignored in every benchmark, as in mmsegmentation (ADE20K's reduce_zero_label included).
     "ade20k": Benchmark(_info("ade20k", C.ADE20K_CLASSES, C.ADE20K_PALETTE), LabelMap(150, ignore=(0, 255), shift=1),
-                        list_ade20k),
+                        list_ade20k, ("images/training", "annotations/training")),
     "cityscapes": Benchmark(
         _info("cityscapes", C.CITYSCAPES_CLASSES, C.CITYSCAPES_PALETTE),
         LabelMap(19, mapping={k: v for k, v in C.CITYSCAPES_LABEL_TO_TRAIN.items()},
                  ignore=tuple(k for k in range(256) if k not in C.CITYSCAPES_LABEL_TO_TRAIN)),
         list_cityscapes,
+        ("leftImg8bit", "gtFine"),
     ),
     "cocostuff10k": Benchmark(_info("cocostuff10k", C.COCOSTUFF_CLASSES, C.COCOSTUFF_PALETTE),
-                              LabelMap(182, ignore=(0, 255), shift=1), list_cocostuff10k),
+                              LabelMap(182, ignore=(0, 255), shift=1), list_cocostuff10k,
+                              ("imageLists", "annotations")),
     "cocostuff164k": Benchmark(_info("cocostuff164k", C.COCOSTUFF_CLASSES, C.COCOSTUFF_PALETTE),
-                               LabelMap(182, ignore=(255,)), list_cocostuff164k),
+                               LabelMap(182, ignore=(255,)), list_cocostuff164k,
+                               ("images/train2017", "annotations/train2017")),
     "cocostuff164k_mmseg": Benchmark(_info("cocostuff164k_mmseg", C.COCOSTUFF171_CLASSES, C.COCOSTUFF171_PALETTE),
                                      LabelMap(171, ignore=(255,)), list_cocostuff164k_mmseg),
     "pascal_context59": Benchmark(_info("pascal_context59", C.PASCAL_CONTEXT59_CLASSES, C.PASCAL_CONTEXT59_PALETTE),
-                                  LabelMap(59, ignore=(0, 255), shift=1), list_pascal_context),
+                                  LabelMap(59, ignore=(0, 255), shift=1), list_pascal_context,
+                                  ("JPEGImages", "SegmentationClassContext")),
     "pascal_context60": Benchmark(_info("pascal_context60", C.PASCAL_CONTEXT_CLASSES, C.PASCAL_CONTEXT_PALETTE),
                                   LabelMap(60, ignore=(255,)), list_pascal_context),
-    "voc": Benchmark(_info("voc", C.VOC_CLASSES, C.VOC_PALETTE), LabelMap(21, ignore=(255,)), list_voc),
-    "lip": Benchmark(_info("lip", C.LIP_CLASSES, C.LIP_PALETTE, C.LIP_FLIP_PAIRS), LabelMap(20, ignore=(255,)), list_lip),
-    "cihp": Benchmark(_info("cihp", C.CIHP_CLASSES, C.CIHP_PALETTE, C.CIHP_FLIP_PAIRS), LabelMap(20, ignore=(255,)), list_cihp),
+    "voc": Benchmark(_info("voc", C.VOC_CLASSES, C.VOC_PALETTE), LabelMap(21, ignore=(255,)), list_voc,
+                     ("JPEGImages", "SegmentationClass")),
+    "lip": Benchmark(_info("lip", C.LIP_CLASSES, C.LIP_PALETTE, C.LIP_FLIP_PAIRS), LabelMap(20, ignore=(255,)), list_lip,
+                     ("train_images", "train_segmentations")),
+    "cihp": Benchmark(_info("cihp", C.CIHP_CLASSES, C.CIHP_PALETTE, C.CIHP_FLIP_PAIRS), LabelMap(20, ignore=(255,)),
+                      list_cihp, ("Training/Images", "Training/Category_ids")),
 }
+
+
+def benchmark_laid_out_in(root: Path) -> str | None:
+    """The name of the benchmark whose download ``root`` is (its layout's folders are there, or under the
+    usual ``ADEChallengeData2016``/``VOCdevkit`` folder), if any."""
+    bases = [root, root / "ADEChallengeData2016", root / "VOCdevkit" / "VOC2012", root / "VOCdevkit" / "VOC2010"]
+    for name, benchmark in BENCHMARKS.items():
+        if benchmark.layout and any(all((base / f).is_dir() for f in benchmark.layout) for base in bases):
+            return name
+    return None
 
 
 def get_benchmark(name: str) -> Benchmark:

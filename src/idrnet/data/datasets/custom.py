@@ -52,25 +52,15 @@ class CustomDatasetSpec:
     context_dependent_classes: dict[str, str] = field(default_factory=dict)  # informational (synthetic data)
 
 
-# Folders that show a benchmark's layout (data.type reads it as it is, no dataset.yaml needed).
-_BENCHMARK_FOLDERS = {
-    "cityscapes": ("leftImg8bit", "gtFine"),
-    "ade20k": ("ADEChallengeData2016",),
-    "voc": ("JPEGImages", "SegmentationClass"),
-    "pascal_context59": ("JPEGImages", "SegmentationClassContext"),
-    "lip": ("train_images", "train_segmentations"),
-    "cocostuff164k": ("images/train2017", "annotations/train2017"),
-}
-
-
 def _other_layout(root: Path) -> str:
     """What to do when a folder without dataset.yaml is a benchmark's download or holds COCO JSON
     annotations ("" when it is neither)."""
-    bases = [root, root / "VOCdevkit" / "VOC2012", root / "VOCdevkit" / "VOC2010"]
-    for name, folders in _BENCHMARK_FOLDERS.items():
-        if any(all((base / f).is_dir() for f in folders) for base in bases):
-            return (f"; {root} has the layout of the {name} benchmark, which is read as it is: set data.type: {name} "
-                    f"and data.root: {root} in the training config (docs/datasets.md)")
+    from .benchmarks import benchmark_laid_out_in
+
+    name = benchmark_laid_out_in(root)
+    if name is not None:
+        return (f"; {root} has the layout of the {name} benchmark, which is read as it is: set data.type: {name} "
+                f"and data.root: {root} in the training config (docs/datasets.md)")
     if (root.parent / "dataset.yaml").is_file():
         return f"; {root.parent / 'dataset.yaml'} exists: give the dataset's own folder, {root.parent}"
     annotations = root / "annotations"
