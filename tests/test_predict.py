@@ -213,6 +213,16 @@ def test_predictor_names_a_url_and_a_folder(predictor, tmp_path):
         predictor.predict(tmp_path)
 
 
+def test_data_names_may_come_from_a_training_config_or_dataset_yaml(trained, tmp_path):
+    """--data train.yaml read 'train.yaml/dataset.yaml does not exist'; the config's dataset and the
+    dataset.yaml file itself are read now."""
+    config, ckpt, data = trained
+    for given in (config, data / "dataset.yaml", data):
+        assert Predictor(ckpt, data=str(given)).class_names[3] == "cup on table"
+    with pytest.raises(ValueError, match="is a file; expected a dataset folder"):
+        Predictor(ckpt, data=str(ckpt))
+
+
 def test_predictor_rejects_an_empty_image(predictor):
     with pytest.raises(ValueError, match="empty"):
         predictor.predict(np.zeros((0, 5, 3), np.uint8))
