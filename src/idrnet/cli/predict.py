@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or videos")
     parser.add_argument("--model", help="zoo name, .safetensors file or model YAML (required)")
     parser.add_argument("--checkpoint", help="weights: a path, a URL, or 'official' for the zoo model's published ones")
-    parser.add_argument("--data", help="custom dataset folder (or its dataset.yaml, or a training config) giving class names and colours")
+    parser.add_argument("--data", help="custom dataset folder (or its dataset.yaml, or a training config) "
+                                       "giving class names and colours")
     parser.add_argument("--out", default="predictions", help="output folder (default: predictions)")
     parser.add_argument("--probs", action="store_true", help="also save class probabilities (float16 .npy, K×H×W)")
     parser.add_argument("--labels", action="store_true", help="for videos: also save one label PNG per frame")

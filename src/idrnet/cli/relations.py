@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-classes", type=at_least(1), default=40,
                         help="draw only the classes with the strongest relations (default 40)")
     parser.add_argument("--image", help="also explain this image (stage-1 groups and context received)")
-    parser.add_argument("--data", help="custom dataset folder (or its dataset.yaml, or a training config) giving class names and colours")
+    parser.add_argument("--data", help="custom dataset folder (or its dataset.yaml, or a training config) "
+                                       "giving class names and colours")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier outputs in --out")
 
 

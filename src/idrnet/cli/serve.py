@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ab = parser.add_mutually_exclusive_group()
     ab.add_argument("--split", type=float, help="fraction of clients answered by B (by a hash of X-Client-Id)")
     ab.add_argument("--shadow", action="store_true", help="B predicts every request too; A answers (paired A/B)")
-    parser.add_argument("--data", help="custom dataset folder (or its dataset.yaml, or a training config) giving class names and colours")
+    parser.add_argument("--data", help="custom dataset folder (or its dataset.yaml, or a training config) "
+                                       "giving class names and colours")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--max-batch", type=int, default=8, help="most same-size requests per batch (default 8)")
