@@ -342,3 +342,28 @@ def test_a_dataset_without_a_val_split_says_how_to_make_one(tmp_path, capsys):
     err = error_of(capsys, ["train", str(config)])
     assert "the splits here: train" in err and "Training validates on data.val_split ('val')" in err
     assert "--set data.val_split=NAME" in err and not (tmp_path / "run").exists()
+
+
+def test_a_relative_data_root_written_for_the_configs_folder_is_named(tmp_path, capsys, monkeypatch):
+    """data.root is read from the current folder: a config whose dataset sits beside it, run from elsewhere,
+    read '<cwd>/ds/dataset.yaml does not exist' (as if the dataset lacked its description)."""
+    import yaml
+    from runs import make_dataset
+
+    project = tmp_path / "project"
+    make_dataset(project / "ds")
+    config = write_config(project, project / "ds")
+    spec = yaml.safe_load(config.read_text())
+    spec["data"]["root"] = "ds"
+    config.write_text(yaml.safe_dump(spec))
+    monkeypatch.chdir(tmp_path)
+    err = error_of(capsys, ["train", str(config)])
+    assert "data.root ds: no such folder here" in err and f"write data.root: {project / 'ds'}" in err
+    monkeypatch.chdir(project)  # run from the config's folder, it is found
+    from idrnet.engine.config import load_train_config
+
+    assert load_train_config(config).data.root == "ds"
+    spec["data"]["root"] = "elsewhere"  # missing everywhere: named as a missing folder, not a missing dataset.yaml
+    config.write_text(yaml.safe_dump(spec))
+    assert cli(["data", "check", str(config)]) == 1
+    assert "dataset folder elsewhere does not exist (relative paths are read from" in capsys.readouterr().out

@@ -143,7 +143,21 @@ def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] =
         _set_path(data, key, value, f"--set {item}")
     config = from_dict(TrainConfig, data, where=str(path))
     validate_train_config(config, str(path))
+    _check_relative_root(config, path)
     return config
+
+
+def _check_relative_root(config: TrainConfig, path: Path) -> None:
+    """A relative data.root is read from the current folder; one that is missing there but found beside
+    the config (the config was written for its own folder) is an error saying which path to write."""
+    root = Path(config.data.root)
+    if root.is_absolute() or root.exists():
+        return
+    beside = path.parent / root
+    if beside.is_dir():
+        raise ConfigError(f"{path}: data.root {root}: no such folder here ({Path.cwd()}); relative paths are read from "
+                          f"the current folder, and {beside} is the one beside the config: write data.root: "
+                          f"{beside.resolve()}, or run from {path.parent.resolve()}")
 
 
 def config_warnings(config: TrainConfig) -> list[str]:

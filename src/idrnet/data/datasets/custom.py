@@ -73,6 +73,9 @@ def _other_layout(root: Path) -> str:
 def load_spec(root: Path) -> CustomDatasetSpec:
     """Read and validate ``root/dataset.yaml``."""
     path = root / "dataset.yaml"
+    if not root.exists():
+        raise FileNotFoundError(f"dataset folder {root} does not exist" + (
+            f" (relative paths are read from the current folder, {Path.cwd()})" if not root.is_absolute() else ""))
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: a custom dataset needs a dataset.yaml with its classes"
                                 + _other_layout(root))
