@@ -104,6 +104,22 @@ def test_files_that_are_not_checkpoints_are_named_as_what_they_are(tmp_path, cap
         idrnet.create_model(str(named))
 
 
+def test_a_training_state_given_as_the_model_names_the_runs_model_files(tmp_path, capsys):
+    """predict --model run/latest.pt said 'holds weights but no model config … give this file as its
+    checkpoint'; it is a training state: the run's .safetensors files, or convert, are the way."""
+    from tiny import tiny_config
+
+    state = tmp_path / "latest.pt"
+    model = idrnet.build_model(tiny_config("fcn"))
+    torch.save({"model": model.state_dict(), "optimizer": {}, "iteration": 3, "config": "{}"}, state)
+    with pytest.raises(InputError, match=r"is a training state of idrnet train.*best.safetensors or final.safetensors.*idrnet convert"):
+        idrnet.create_model(str(state))
+    plain = tmp_path / "weights.pth"
+    torch.save(model.state_dict(), plain)
+    with pytest.raises(InputError, match="holds weights but no model config"):
+        idrnet.create_model(str(plain))
+
+
 def test_convert_cli_round_trip(tmp_path, capsys):
     path, config_path, tensors = official_checkpoint(tmp_path)
     out = tmp_path / "tiny.safetensors"
