@@ -192,6 +192,11 @@ def test_predictor_on_a_device_this_machine_lacks_says_so(trained):
         Predictor(ckpt, device="cuda")  # was PyTorch's "Found no NVIDIA driver on your system"
     with pytest.raises(ValueError, match="device gpu: expected cpu, cuda, cuda:N or auto"):
         Predictor(ckpt, device="gpu")
+    with pytest.raises(ValueError, match="device meta: expected cpu, cuda, cuda:N or auto"):
+        Predictor(ckpt, device="meta")  # a device torch names but nothing runs on
+    if not torch.backends.mps.is_available():  # was "PyTorch is not linked with support for mps devices"
+        with pytest.raises(ValueError, match="device mps: MPS .Apple GPUs. is not available on this machine"):
+            Predictor(ckpt, device="mps")
     assert Predictor(ckpt, device="auto").device.type == "cpu"
 
 

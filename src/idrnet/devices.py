@@ -17,6 +17,12 @@ def parse_device(name: str | torch.device, what: str = "device") -> torch.device
         device = torch.device(name)
     except (RuntimeError, TypeError):
         raise InputError(f"{what} {name}: expected cpu, cuda, cuda:N or auto") from None
+    if device.type == "mps":  # Apple GPUs: not tested here, left to PyTorch where it is available
+        if not torch.backends.mps.is_available():
+            raise InputError(f"{what} {name}: MPS (Apple GPUs) is not available on this machine (use cpu)")
+        return device
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"{what} {name}: expected cpu, cuda, cuda:N or auto")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise InputError(f"{what} {name}: CUDA is not available on this machine (use cpu)")
