@@ -96,7 +96,7 @@ def test_config_errors_name_the_key(tmp_path, synth):
     with pytest.raises(ConfigError, match="iterations: expected an integer"):
         load_train_config(path, ["iterations=many"])
     missing = load_train_config(path, [f"data.root={tmp_path / 'nowhere'}"])
-    with pytest.raises(FileNotFoundError, match="dataset.yaml"):
+    with pytest.raises(FileNotFoundError, match="dataset folder .*nowhere does not exist"):
         train(missing)
 
 

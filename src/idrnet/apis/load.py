@@ -153,6 +153,26 @@ def class_names_note(meta, dataset, who: str = "the model") -> str | None:
             "so they mean something only if the classes are the same ones")
 
 
+def description_from_data(data: str | os.PathLike) -> DataDescription:
+    """The class names and colours ``--data`` / ``Predictor(data=...)`` gives: a custom dataset folder (or
+    its dataset.yaml), or a training config, whose data section names a custom dataset or a benchmark."""
+    from ..data.description import custom_description
+
+    path = Path(data)
+    if path.is_file() and path.name != "dataset.yaml":
+        if path.suffix.lower() not in (".yaml", ".yml"):
+            raise InputError(f"{path} is a file; expected a dataset folder (with its dataset.yaml) or a training config")
+        from ..engine.config import load_train_config
+
+        config = load_train_config(path).data
+        if config.type != "custom":
+            from ..data.datasets.benchmarks import get_benchmark
+
+            return get_benchmark(config.type).info
+        path = Path(config.root)
+    return custom_description(path)
+
+
 def same_weights_note(model_a, model_b) -> str | None:
     """A note when the two models of a paired comparison hold the same weights (one file given twice, or a
     copy of it): every difference is then zero by construction. None for different models, and for

@@ -9,7 +9,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..data.description import DataDescription, custom_description, generic_description
+from ..data.description import DataDescription, generic_description
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
 from ..errors import InputError
 from ..evaluation.inference import TTAConfig, predict_labels, predict_scores, probability_groups
@@ -131,12 +131,12 @@ class Predictor:
         threads: int | None = None,
         seed: int = 0,
     ) -> None:
-        from .load import load
+        from .load import description_from_data, load
 
         self.device = parse_device(device)
         loaded = load(model, checkpoint, self.device)
         self.model = loaded.model
-        meta = data if isinstance(data, DataDescription) else custom_description(data) if data is not None else loaded.description
+        meta = data if isinstance(data, DataDescription) else description_from_data(data) if data is not None else loaded.description
         self.description = meta or generic_description(self.model.num_classes)
         if len(self.description.classes) != self.model.num_classes:
             raise InputError(f"the data description has {len(self.description.classes)} classes, the model {self.model.num_classes}")

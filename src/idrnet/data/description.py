@@ -83,25 +83,10 @@ def generic_description(num_classes: int) -> DataDescription:
 
 
 def custom_description(root: str | Path, test_scale: tuple[int, int] | None = None, keep_ratio: bool = True) -> DataDescription:
-    """The data description of a custom dataset folder (its dataset.yaml). Given a file instead, its
-    dataset.yaml itself or a training config (whose data section names the dataset) is read."""
+    """The data description of a custom dataset folder (its dataset.yaml; the file itself may be given)."""
     from .datasets.custom import load_spec, spec_description
 
     root = Path(root)
-    if root.is_file():
-        if root.name == "dataset.yaml":
-            root = root.parent
-        elif root.suffix.lower() in (".yaml", ".yml"):
-            from ..engine.config import load_train_config
-
-            data = load_train_config(root).data
-            if data.type != "custom":
-                from .datasets.benchmarks import get_benchmark
-
-                return get_benchmark(data.type).info.with_test_resize(test_scale, keep_ratio)
-            root = Path(data.root)
-        else:
-            from ..errors import InputError
-
-            raise InputError(f"{root} is a file; expected a dataset folder (with its dataset.yaml) or a training config")
+    if root.is_file() and root.name == "dataset.yaml":
+        root = root.parent
     return spec_description(load_spec(root), root.name).with_test_resize(test_scale, keep_ratio)
