@@ -61,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export, verified at the requested sizes before the file is kept."""
+    from ..apis.create import official_checkpoint
     from ..apis.load import is_graph_file, load
     from ..deploy.export import export_onnx, verify_onnx
     from ..models.zoo import MODEL_ZOO
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     require("onnxscript", "ONNX export")
     if sizes:
         require("onnxruntime", "checking the export (--check-sizes none skips it)")
-    checkpoint = True if args.checkpoint == "official" else args.checkpoint
+    checkpoint = official_checkpoint(args.checkpoint)
     if args.model in MODEL_ZOO and checkpoint is None:
         print("note: no --checkpoint given; exporting randomly initialised weights")
     loaded = load(args.model, checkpoint)

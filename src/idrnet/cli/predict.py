@@ -284,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
     """Predict every input and report where the outputs went."""
     from tqdm import tqdm
 
+    from ..apis.create import official_checkpoint
     from ..apis.load import check_weights_given, is_graph_file
     from ..apis.predictor import Predictor
     from ..atomic import atomic_path, write_image, write_text
@@ -312,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
                          "pass --skip-existing to continue an interrupted run, --overwrite to replace them, "
                          "or choose another --out")
     check_writable(out, "--out", folder=True)
-    checkpoint = True if args.checkpoint == "official" else args.checkpoint
+    checkpoint = official_checkpoint(args.checkpoint)
     check_weights_given(args.model, checkpoint)
     runtime = precision_from_args(args, args.model)
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]

@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..serving.app import create_app, protocol_with_header_deadline
+    from ..apis.create import official_checkpoint
     from ..serving.arm import load_arm
     from ..serving.options import ServeOptions
     from ..deploy.runtime import BACKEND_ENV
@@ -119,17 +120,14 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = device_from_args(args)
 
-    def checkpoint(value: str | None):
-        return True if value == "official" else value
-
     runtime = precision_from_args(args, args.model, args.model_b)
     if runtime["backend"] == "auto" and args.precision != "int8" and not os.environ.get(BACKEND_ENV):
         # Requests come in any size: a compiled graph per new size would stall them for a compile each.
         runtime["backend"] = "eager"
-    arms = [load_arm("A", args.model, checkpoint(args.checkpoint), args.data, device=device, test_scale=not args.no_test_resize,
+    arms = [load_arm("A", args.model, official_checkpoint(args.checkpoint), args.data, device=device, test_scale=not args.no_test_resize,
                      threads=args.threads, **runtime)]
     if args.model_b:
-        arms.append(load_arm("B", args.model_b, checkpoint(args.checkpoint_b), args.data, device=device,
+        arms.append(load_arm("B", args.model_b, official_checkpoint(args.checkpoint_b), args.data, device=device,
                              test_scale=not args.no_test_resize, threads=args.threads, **runtime))
         from ..apis.load import same_weights_note
 

@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
+    from ..apis.create import official_checkpoint
     from ..apis.load import MODEL_FILE_SUFFIXES, check_ignore_label, class_names_note, is_graph_file, load
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.save_predictions, args.overwrite, "--save-predictions", folder=True)
     device = device_from_args(args)
     init_distributed(device.type)
-    checkpoint = True if args.checkpoint == "official" else args.checkpoint
+    checkpoint = official_checkpoint(args.checkpoint)
     # an exported graph is the whole model; anything else is the config's model with these weights
     loaded = load(checkpoint, device=device) if is_graph_file(checkpoint) else load(config.model, checkpoint, device)
     model = loaded.model
