@@ -177,6 +177,8 @@ def write_probabilities(predictor, rgb: np.ndarray, file) -> np.ndarray:
     import numpy as np
     import torch
 
+    from ..evaluation.inference import keep_best
+
     classes = predictor.model.num_classes
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
               "shape": (classes, *rgb.shape[:2])}
@@ -184,12 +186,7 @@ def write_probabilities(predictor, rgb: np.ndarray, file) -> np.ndarray:
     best = labels = None
     for first, group in predictor.proba_groups(rgb):
         file.write(group.astype(np.float16).tobytes())
-        value, index = torch.from_numpy(group).max(0)
-        if best is None:
-            best, labels = value, index
-        else:
-            better = value > best
-            best, labels = torch.where(better, value, best), torch.where(better, index + first, labels)
+        best, labels = keep_best(best, labels, torch.from_numpy(group), first, dim=0)
     assert labels is not None
     return labels.numpy().astype(np.uint8 if classes <= 256 else np.int32)
 

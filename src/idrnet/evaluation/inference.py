@@ -182,10 +182,8 @@ def predict_scores(
     """Scores ``(B, K, *out_size)`` of ``images`` with the model's inference settings (or ``inference``)
     and optional multi-scale/flip TTA. ``out_size`` defaults to the input size. Flipped views are
     batched with the originals; ``flip_pairs`` swap left/right classes back."""
-    tta = tta or TTAConfig()
-    views = _views(model, images, inference or model.config.inference, tta, crop_batch)
-    perm = flip_permutation(views[0].shape[1], flip_pairs).to(views[0].device)
-    return _merge(views, tuple(out_size or images.shape[2:]), slice(None), tta, perm, model.align_corners)
+    return _ScoreGroups(model, images, inference or model.config.inference, out_size, tta or TTAConfig(), flip_pairs,
+                        crop_batch).merged(slice(None))
 
 
 # Full-resolution float32 scores of a few classes at a time above this: 150 classes on a 12-megapixel photo
@@ -200,7 +198,7 @@ class _ScoreGroups:
 
     def __init__(self, model: SegmentationModel, images: torch.Tensor, inference: InferenceConfig,
                  out_size: Sequence[int] | None, tta: TTAConfig, flip_pairs: Sequence[tuple[int, int]], crop_batch: int,
-                 max_bytes: int) -> None:
+                 max_bytes: int = SCORES_BYTES_AT_ONCE) -> None:
         self.views = _views(model, images, inference, tta, crop_batch)
         self.out_size = tuple(out_size or images.shape[2:])
         self.tta, self.align_corners = tta, model.align_corners
@@ -214,10 +212,25 @@ class _ScoreGroups:
         """Whether every class comes in one group (then exactly :func:`predict_scores`)."""
         return self.step >= self.classes
 
+    def merged(self, channels: slice) -> torch.Tensor:
+        """The merged scores of ``channels`` (all classes with ``slice(None)``)."""
+        return _merge(self.views, self.out_size, channels, self.tta, self.perm, self.align_corners)
+
     def __iter__(self) -> Iterator[tuple[int, torch.Tensor]]:
         for first in range(0, self.classes, self.step):
-            yield first, _merge(self.views, self.out_size, slice(first, first + self.step), self.tta, self.perm,
-                                self.align_corners)
+            yield first, self.merged(slice(first, first + self.step))
+
+
+def keep_best(best: torch.Tensor | None, labels: torch.Tensor | None, scores: torch.Tensor, first: int,
+              dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel's best score and label so far, with one more group of classes (``first``… along ``dim``
+    of ``scores``) folded in: groups folded in class order give :func:`labels_of` of all the scores (ties
+    go to the first class, NaN counts as highest). ``best`` and ``labels`` are None before the first."""
+    value, index = scores.max(dim)
+    if best is None or labels is None:
+        return value, index + first
+    better = (value > best) | (value.isnan() & ~best.isnan())
+    return torch.where(better, value, best), torch.where(better, index + first, labels)
 
 
 def _softmax_normaliser(groups: _ScoreGroups) -> tuple[torch.Tensor, torch.Tensor]:
@@ -261,13 +274,7 @@ def predict_labels(
         return labels, (scores if probabilities else scores.softmax(dim=1)).amax(dim=1)
     best = labels = None
     for first, scores in groups:
-        value, index = scores.max(1)
-        if best is None:
-            best, labels = value, index
-        else:
-            better = (value > best) | (value.isnan() & ~best.isnan())
-            best = torch.where(better, value, best)
-            labels = torch.where(better, index + first, labels)
+        best, labels = keep_best(best, labels, scores, first)
     assert labels is not None and best is not None
     if not return_confidence:
         return labels
