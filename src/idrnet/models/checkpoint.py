@@ -44,14 +44,18 @@ _OTHER_FILES = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GI
                 b"\x1f\x8b": "a gzip archive (unpack it first)"}
 
 
-def _foreign_file(path: str | os.PathLike) -> str | None:
-    """What ``path`` is, when its first bytes show it is not a weights file at all (an image, a web page,
-    an empty file, a Git LFS pointer); None when it may be one or cannot be read (the loader says why)."""
+def _head(path: str | os.PathLike) -> bytes | None:
+    """The first 64 bytes of ``path``, None when it cannot be read (the loader then says why)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(64)
+            return f.read(64)
     except OSError:
         return None
+
+
+def _foreign_file(head: bytes) -> str | None:
+    """What a file beginning with ``head`` is, when that shows it is not a weights file at all (an image,
+    a web page, an empty file, a Git LFS pointer); None when it may be one."""
     if not head:
         return "the file is empty (0 bytes): an interrupted download or copy?"
     for magic, what in _OTHER_FILES.items():
@@ -62,27 +66,21 @@ def _foreign_file(path: str | os.PathLike) -> str | None:
     return None
 
 
-def _not_a_torch_file(path: str | os.PathLike) -> str | None:
-    """Why ``path`` cannot be a ``torch.save`` file, or None if it may be one: torch's own error for these
-    calls them code-carrying pickles ("Weights only load failed"). torch.save writes a zip archive (before
-    PyTorch 1.6 a pickle, which starts with the protocol byte 0x80)."""
-    foreign = _foreign_file(path)
-    if foreign:
+def _not_a_torch_file(head: bytes) -> str | None:
+    """Why a file beginning with ``head`` cannot be a ``torch.save`` file, or None if it may be one: torch's
+    own error for these calls them code-carrying pickles ("Weights only load failed"). torch.save writes a
+    zip archive (before PyTorch 1.6 a pickle, which starts with the protocol byte 0x80)."""
+    foreign = _foreign_file(head)
+    if foreign or head.startswith((b"PK", b"\x80")):
         return foreign
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-    except OSError:
-        return None
-    if head.startswith((b"PK", b"\x80")):
-        return None
     return "it is neither a zip archive nor a pickle, as torch.save writes"
 
 
 def _unreadable_safetensors(path: str | os.PathLike, err: Exception) -> CheckpointError:
     """The error for a ``.safetensors`` file safetensors cannot open, saying what the file is if it shows."""
-    foreign = _foreign_file(path)
-    if foreign is None and _not_a_torch_file(path) is None:
+    head = _head(path)
+    foreign = None if head is None else _foreign_file(head)
+    if head is not None and foreign is None and _not_a_torch_file(head) is None:
         foreign = "it is a PyTorch checkpoint (torch.save) named .safetensors: rename it to .pth"
     reason = foreign or f"{err}; truncated or not written by idrnet?"
     return CheckpointError(f"{path}: not a readable .safetensors file: {reason}")
@@ -94,7 +92,8 @@ def load_weights_only(path: str | os.PathLike, what: str = "a weights-only PyTor
     import pickle
     import warnings
 
-    not_torch = _not_a_torch_file(path)
+    head = _head(path)
+    not_torch = None if head is None else _not_a_torch_file(head)
     if not_torch:
         raise CheckpointError(f"{path} is not a PyTorch checkpoint: {not_torch}")
     try:
