@@ -104,7 +104,7 @@ def _resolve(
                          "or an .onnx file")
     if text.endswith(".safetensors") or Path(text).is_file():
         state, state_config, _ = read_checkpoint(Path(text)) if text.endswith(".safetensors") else (None, None, None)
-        if state_config is None and _is_training_state(Path(text)):  # (a file that is no weights at all is named)
+        if state_config is None and read_training_state(Path(text)) is not None:  # (a file of no weights is named)
             raise InputError(f"{text} is a training state of idrnet train (weights, optimiser, progress): give the run's "
                              f"best.safetensors or final.safetensors, or make one from it with `idrnet convert {text} "
                              "model.safetensors` (it keeps the model config)")
@@ -121,14 +121,16 @@ def _resolve(
     raise AssertionError("unreachable")
 
 
-def _is_training_state(path: Path) -> bool:
-    """Whether ``path`` is a training state written by ``idrnet train`` (latest.pt, iter_N.pt): a dict
-    holding the run's config as text beside the model's weights. A file that is not a weights file at all
-    raises, naming what it is."""
+def read_training_state(path: Path) -> dict[str, Any] | None:
+    """The training state in ``path`` if it is one written by ``idrnet train`` (latest.pt, iter_N.pt: a
+    dict holding the run's config as text beside the model's weights), None for other weights files. A file
+    that is not a weights file at all raises, naming what it is."""
     from ..models.checkpoint import load_weights_only
 
     state = load_weights_only(path)  # a file that holds no weights (a web page, an image …) is named here
-    return isinstance(state, dict) and isinstance(state.get("config"), str) and isinstance(state.get("model"), dict)
+    if isinstance(state, dict) and isinstance(state.get("config"), str) and isinstance(state.get("model"), dict):
+        return state
+    return None
 
 
 def _sha256_for(name: Any, source: Any) -> str | None:

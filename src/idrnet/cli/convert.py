@@ -28,17 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _training_state_model(src: str):
     """The model config inside a training state written by ``idrnet train`` (None for other files)."""
-    import torch
-
+    from ..apis.create import read_training_state
     from ..config import from_dict, parse_json
     from ..engine.config import TrainConfig
     from ..models.zoo import get_entry
 
     try:
-        state = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - not a training state; read_checkpoint reports unreadable files
+        state = read_training_state(Path(src))
+    except InputError:  # not a weights file at all; read_checkpoint reports unreadable files
         return None
-    if not isinstance(state, dict) or not isinstance(state.get("config"), str):
+    if state is None:
         return None
     model = from_dict(TrainConfig, parse_json(state["config"], f"{src}:config"), where=f"{src}:config").model
     return get_entry(model).config if isinstance(model, str) else model
