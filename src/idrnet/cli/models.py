@@ -36,15 +36,15 @@ def _closest(words: list[str]) -> str:
 
     from ..models.zoo import MODEL_ZOO, SAME_WORDS, find_models
 
-    missing = [w for w in words if not find_models([w])]
+    found = {w: set(find_models([w])) for w in words}
+    missing = [w for w in words if not found[w]]
     if missing:
         vocabulary = sorted({part for name in MODEL_ZOO for part in name.split("_")} | set(SAME_WORDS))
         near = {w: difflib.get_close_matches(w.lower(), vocabulary, n=1, cutoff=0.6) for w in missing}
         named = [f"{w!r} → {near[w][0]}" for w in missing if near[w]]
         return (f"closest words: {', '.join(named)}" if named
                 else f"no name has {' or '.join(map(repr, missing))}; `idrnet models` lists all {len(MODEL_ZOO)}")
-    found = [set(find_models([w])) for w in words]
-    count = {name: sum(name in f for f in found) for name in sorted(MODEL_ZOO)}
+    count = {name: sum(name in f for f in found.values()) for name in sorted(MODEL_ZOO)}
     best = max(count.values())
     most = [name for name, c in count.items() if c == best]
     return (f"each is in some name, none has all; with {best} of the {len(words)}: {', '.join(most[:5])}"
