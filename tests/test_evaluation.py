@@ -214,6 +214,28 @@ def test_hrnet_like_backbones_get_any_input_size():
     assert out.shape == (1, 5, 97, 131)
 
 
+def test_label_pngs_of_one_model_share_one_bit_depth(tmp_path):
+    from PIL import Image
+
+    from idrnet.evaluation.evaluator import save_label_png
+
+    # A 300-class model: one image whose labels all fit in a byte, one that uses class 299. Both must be
+    # 16-bit, so that a folder of one model's predictions does not mix depths.
+    low = np.array([[0, 7], [255, 3]], dtype=np.int64)
+    high = np.array([[0, 299], [256, 3]], dtype=np.int64)
+    for name, labels in (("low", low), ("high", high)):
+        save_label_png(labels, tmp_path / f"{name}.png", num_classes=300)
+    for name, labels in (("low", low), ("high", high)):
+        with Image.open(tmp_path / f"{name}.png") as image:
+            assert image.mode.startswith("I"), (name, image.mode)
+            np.testing.assert_array_equal(np.asarray(image), labels)
+    # A 19-class model with a palette stays an 8-bit palette PNG whose values are the classes.
+    save_label_png(low.clip(0, 18), tmp_path / "small.png", palette=[(i, i, i) for i in range(19)], num_classes=19)
+    with Image.open(tmp_path / "small.png") as image:
+        assert image.mode == "P"
+        np.testing.assert_array_equal(np.asarray(image), low.clip(0, 18))
+
+
 # ------------------------------------------------------------------------------------------ idrnet test
 def test_idrnet_test_prints_a_table_and_writes_results(trained, tmp_path, capsys):
     from idrnet.cli.main import main

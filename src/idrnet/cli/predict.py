@@ -268,7 +268,8 @@ def _write_video(predictor, path: Path, target: Path, alpha: float, labels_dir: 
                     raise OSError(f"cannot write video {target}")
             writer.write(blended[..., ::-1].copy())
             if labels_dir is not None:
-                save_label_png(label, labels_dir / f"{index:06d}.png", predictor.description.palette)
+                save_label_png(label, labels_dir / f"{index:06d}.png", predictor.description.palette,
+                               num_classes=len(predictor.description.classes))
     finally:
         capture.release()
         if writer is not None:
@@ -346,7 +347,8 @@ def run(args: argparse.Namespace) -> int:
                 label = write_probabilities(predictor, rgb, f)
         else:
             label = predictor.predict(rgb)
-        save_label_png(label, targets["label"], predictor.description.palette)
+        save_label_png(label, targets["label"], predictor.description.palette,
+                       num_classes=len(predictor.description.classes))
         picture = predictor.overlay(rgb, label, args.alpha)
         if not args.no_legend:
             picture = with_legend(picture, [label], predictor.class_names, predictor.description.palette, predictor.description.ignore_index)

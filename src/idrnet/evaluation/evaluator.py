@@ -27,11 +27,18 @@ def sample_name(dataset: SegmentationDataset, index: int) -> str:
     return Path(dataset.samples[index].id).name
 
 
-def save_label_png(prediction: np.ndarray, path: Path, palette=None, format: PredictionFormat = "train_id") -> None:
-    """Write a label map as an 8-bit PNG (palette mode when a palette is given; 16-bit grayscale when
-    a label exceeds 255); ``cityscapes`` maps train ids to the official label ids for the evaluation server."""
+def save_label_png(prediction: np.ndarray, path: Path, palette=None, format: PredictionFormat = "train_id",
+                   num_classes: int | None = None) -> None:
+    """Write a label map as an 8-bit PNG (palette mode when a palette is given) or a 16-bit grayscale one
+    for models of more than 256 classes; ``cityscapes`` maps train ids to the official label ids for the
+    evaluation server. Without ``num_classes`` the labels themselves decide (16-bit when one exceeds 255)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    sixteen_bit = bool(prediction.size) and int(prediction.max()) > 255
+    # One depth per model, not per image: a folder of one model's predictions should not mix 8- and 16-bit
+    # files because some images happen to hold no class above 255.
+    if num_classes is not None:
+        sixteen_bit = num_classes > 256
+    else:
+        sixteen_bit = bool(prediction.size) and int(prediction.max()) > 255
     if format == "cityscapes" and not sixteen_bit:
         from ..data.classes import CITYSCAPES_LABEL_TO_TRAIN
 
@@ -96,7 +103,7 @@ def evaluate(
                 image_hook(i, prediction, label)
             if save_dir is not None:
                 save_label_png(prediction.cpu().numpy(), Path(save_dir) / f"{sample_name(dataset, i)}.png",
-                               info.palette if save_format == "train_id" else None, save_format)
+                               info.palette if save_format == "train_id" else None, save_format, info.num_classes)
     finally:
         model.train(was_training)
     cm.all_reduce()
