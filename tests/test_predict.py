@@ -209,6 +209,16 @@ def test_predictor_names_predict_batch_for_several_images(predictor):
     assert [p.shape for p in predictor.predict_batch(images)] == [(8, 8), (9, 7)]
 
 
+def test_predictor_refuses_a_test_scale_that_is_not_two_positive_sizes(trained):
+    """(0, 512) or a negative side was taken without a word; the resize coped and hid the mistake."""
+    _, ckpt, _ = trained
+    for bad in ((0, 512), (512, -1), (512,), 512, "512x128", (512.5, 128), (True, 128)):
+        with pytest.raises(ValueError, match=r"test_scale: expected \(long side, short side\) as two positive"):
+            Predictor(ckpt, test_scale=bad)
+    assert Predictor(ckpt, test_scale=[256, np.int64(64)]).test_scale == (256, 64)
+    assert Predictor(ckpt, test_scale=None).test_scale is None
+
+
 def test_predictor_names_a_url_and_a_folder(predictor, tmp_path):
     """A URL read as a path ("https:/example.com/a.jpg: image file does not exist") and a folder called a
     missing image file."""

@@ -95,6 +95,18 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     return np.ascontiguousarray(array[..., :3])
 
 
+def _checked_test_scale(value: Any) -> tuple[int, int] | None:
+    """``test_scale`` as (long, short) or None, refused with what is expected when it is neither."""
+    if value is None or value is False:
+        return None
+    pair = tuple(value) if isinstance(value, (tuple, list)) else None
+    if (pair is None or len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in pair)
+            or min(pair) <= 0):
+        raise InputError(f"test_scale: expected (long side, short side) as two positive integers, True for the "
+                         f"data's own test resize or None for none; got {value!r}")
+    return (int(pair[0]), int(pair[1]))
+
+
 class Predictor:
     """A model ready to segment images.
 
@@ -133,6 +145,7 @@ class Predictor:
     ) -> None:
         from .load import description_from_data, load
 
+        explicit_scale = None if test_scale is True else _checked_test_scale(test_scale)  # before the model loads
         self.device = parse_device(device)
         loaded = load(model, checkpoint, self.device)
         self.model = loaded.model
@@ -141,10 +154,7 @@ class Predictor:
         if len(self.description.classes) != self.model.num_classes:
             raise InputError(f"the data description has {len(self.description.classes)} classes, the model {self.model.num_classes}")
         # test_scale: True = the data description's resize, None/False = none, or an explicit (long, short)
-        if test_scale is True:
-            self.test_scale = self.description.test_scale
-        else:
-            self.test_scale = tuple(test_scale) if test_scale else None
+        self.test_scale = self.description.test_scale if test_scale is True else explicit_scale
         self.inference = inference or self.model.config.inference
         self.tta = tta
         # the PyTorch module itself (None for an .onnx file), for what needs its layers (relations)
