@@ -246,3 +246,17 @@ def test_the_same_model_twice_is_noted(pair, tmp_path, capsys):
     assert "idrnet compare: warning: models A and B have the same weights" in capsys.readouterr().err
     assert cli(["robustness", str(a), str(b), *base, "--out", str(tmp_path / "r2")]) == 0
     assert "same weights" not in capsys.readouterr().err
+
+    # Exported graphs: one ONNX file and a copy of it are the same model; two exports of different weights,
+    # or one file at two precisions, are not.
+    from idrnet.apis.load import load_trained, same_weights_note
+
+    files = [idrnet.export_onnx(idrnet.create_model(str(w)), tmp_path / f"{arm}.onnx", (32, 32)) for arm, w in zip("ab", (a, b))]
+    twin = tmp_path / "twin.onnx"
+    shutil.copy(files[1], twin)
+    assert cli(["compare", str(files[1]), str(twin), "--data", str(config), "--out", str(tmp_path / "c2")]) == 0
+    assert "idrnet compare: warning: models A and B are the same exported file" in capsys.readouterr().err
+    graphs = [load_trained(str(f)).model for f in (*files, twin)]
+    assert same_weights_note(graphs[0], graphs[1]) is None
+    graphs[2].precision = "int8"
+    assert same_weights_note(graphs[1], graphs[2]) is None

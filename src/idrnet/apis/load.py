@@ -175,12 +175,12 @@ def description_from_data(data: str | os.PathLike) -> DataDescription:
 
 def same_weights_note(model_a, model_b) -> str | None:
     """A note when the two models of a paired comparison hold the same weights (one file given twice, or a
-    copy of it): every difference is then zero by construction. None for different models, and for
-    exported graphs, whose weights are not compared."""
+    copy of it): every difference is then zero by construction. None for different models. Exported
+    graphs count as the same when their files hold the same bytes and run the same way."""
     import torch.nn as nn
 
     if not isinstance(model_a, nn.Module) or not isinstance(model_b, nn.Module):
-        return None
+        return _same_graph_note(model_a, model_b)
     a, b = model_a.state_dict(), model_b.state_dict()
     if model_a is not model_b:
         if a.keys() != b.keys():
@@ -195,6 +195,25 @@ def same_weights_note(model_a, model_b) -> str | None:
             except RuntimeError:  # tensors torch.equal does not take (quantised ones of other schemes)
                 return None
     return "models A and B have the same weights, so every difference is zero: was B meant to be another file?"
+
+
+def _same_graph_note(model_a, model_b) -> str | None:
+    """The same-weights note for two exported graphs (ONNX files) read by the same runtime at the same
+    precision from identical files; the same file at two precisions is a real comparison."""
+    import filecmp
+
+    from ..deploy.graph_model import GraphSegmentor
+
+    if not (isinstance(model_a, GraphSegmentor) and type(model_a) is type(model_b)):
+        return None
+    if getattr(model_a, "precision", None) != getattr(model_b, "precision", None):
+        return None
+    a, b = Path(model_a.source), Path(model_b.source)
+    try:
+        same = a.suffix.lower() == ".onnx" and a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return None
+    return "models A and B are the same exported file, so every difference is zero: was B meant to be another file?" if same else None
 
 
 def check_ignore_label(meta, dataset) -> None:

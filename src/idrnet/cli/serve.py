@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
                              test_scale=not args.no_test_resize, threads=args.threads, **runtime))
         from ..apis.load import same_weights_note
 
-        same = same_weights_note(arms[0].predictor.network, arms[1].predictor.network)
+        same = same_weights_note(*(arm.predictor.network or arm.predictor.model for arm in arms))
         if same:
             print(f"idrnet serve: warning: {same}", file=sys.stderr, flush=True)
     app = create_app(arms, options)
