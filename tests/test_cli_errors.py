@@ -268,6 +268,38 @@ def test_a_model_given_where_predict_and_test_do_not_take_it_is_named(tmp_path, 
     assert "required: --checkpoint" in error_of(capsys, ["test", str(write_config(tmp_path, data))])
 
 
+def test_an_unknown_flag_is_named_by_its_verb_with_the_flag_meant(capsys):
+    """Was "idrnet: error: unrecognized arguments: --out" from the top-level parser, naming no verb, for the
+    most natural slips: a misspelt flag and --out on the verbs that take their output as an argument."""
+    def parse_error(argv: list[str]) -> str:
+        with pytest.raises(SystemExit) as stop:
+            cli(argv)
+        assert stop.value.code == 2
+        return capsys.readouterr().err.strip().splitlines()[-1]
+
+    err = parse_error(["export", "m.safetensors", "--out", "m.onnx"])
+    assert err.startswith("idrnet export: error: unrecognized arguments: --out")
+    assert "takes what it writes as its OUTPUT argument, without a flag" in err
+    err = parse_error(["convert", "a.pth", "--output", "b.safetensors"])
+    assert "idrnet convert: error" in err and "its DST argument, without a flag" in err
+    err = parse_error(["test", "train.yaml", "--chekpoint", "m.safetensors"])
+    assert err == "idrnet test: error: unrecognized arguments: --chekpoint m.safetensors (did you mean --checkpoint?)"
+    err = parse_error(["data", "synth", "d", "--num-trian", "3"])
+    assert err == "idrnet data synth: error: unrecognized arguments: --num-trian 3 (did you mean --num-train?)"
+    assert parse_error(["models", "--colour"]) == "idrnet models: error: unrecognized arguments: --colour"
+
+
+def test_data_synth_refuses_a_negative_seed_and_a_size_it_cannot_hold(tmp_path, capsys):
+    """--seed -1 was an internal error from NumPy; --size 100000 asked OpenCV for 40 GB, then an internal error."""
+    for flag, value, expected in (("--seed", "-1", "expected at least 0, got -1"),
+                                  ("--size", "100000", "expected 16 to 4096, got 100000")):
+        with pytest.raises(SystemExit) as stop:
+            cli(["data", "synth", str(tmp_path / "d"), flag, value])
+        assert stop.value.code == 2
+        assert f"idrnet data synth: error: argument {flag}: {expected}" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 def test_serve_takes_arm_b_second_as_compare_does(capsys):
     """`idrnet serve A B` was 'unrecognized arguments: B'; it is arm B, like --model-b."""
     assert "two models need --split FRACTION" in error_of(capsys, ["serve", "a.safetensors", "b.safetensors"])

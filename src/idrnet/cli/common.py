@@ -8,15 +8,17 @@ from ..errors import InputError
 from ..output_paths import check_not_an_input  # noqa: F401 - the verbs import it from here
 
 
-def at_least(least: int):
-    """An argparse type: an integer ≥ ``least`` (``--runs 0`` is an error, not one silent run)."""
+def at_least(least: int, most: int | None = None):
+    """An argparse type: an integer ≥ ``least`` (``--runs 0`` is an error, not one silent run) and, when
+    given, ≤ ``most``."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"expected at least {least}, got {value}")
+        if value < least or (most is not None and value > most):
+            span = f"at least {least}" if most is None else f"{least} to {most}"
+            raise argparse.ArgumentTypeError(f"expected {span}, got {value}")
         return value
 
     parse.__name__ = "integer"

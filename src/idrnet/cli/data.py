@@ -27,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("dir")
     synth.add_argument("--num-train", type=at_least(1), default=400)
     synth.add_argument("--num-val", type=at_least(0), default=100)
-    synth.add_argument("--size", type=at_least(16), default=128)
-    synth.add_argument("--seed", type=int, default=0)
+    # A generated scene is a toy: 4096 pixels a side is already 48 MiB an image (and --size 100000 asked
+    # OpenCV for 40 GB before failing).
+    synth.add_argument("--size", type=at_least(16, most=4096), default=128)
+    synth.add_argument("--seed", type=at_least(0), default=0)
     synth.add_argument("--overwrite", action="store_true",
                        help="replace a dataset already in DIR (its generated images and masks are removed first)")
     check = sub.add_parser("check", help="validate a dataset and print what it holds")

@@ -126,9 +126,49 @@ def one_line(err: BaseException) -> str:
     return as_flags(message)
 
 
+# Flags people write for "where to write" on the verbs that take their output as a positional argument.
+_OUTPUT_FLAGS = ("--out", "--output", "-o", "--outdir", "--out-dir", "--output-dir", "--dst", "--dest")
+
+
+def _deepest_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The parser of the verb (and of its action, for ``data synth``) named in ``argv``, so that an error
+    names ``idrnet export`` and not ``idrnet``."""
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps its subcommands only there
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            chosen = next((token for token in argv if token in action.choices), None)
+            if chosen is not None:
+                return _deepest_parser(action.choices[chosen], argv[argv.index(chosen) + 1:])
+    return parser
+
+
+def _unrecognized_hint(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """" (did you mean --checkpoint?)" for a misspelt flag; for an output flag on a verb whose output is a
+    positional argument, where to put it."""
+    import difflib
+
+    flags = [f for action in parser._actions for f in action.option_strings]  # noqa: SLF001
+    positionals = [action for action in parser._actions if not action.option_strings]  # noqa: SLF001
+    for token in extras:
+        name = token.split("=", 1)[0]
+        if not name.startswith("-"):
+            continue
+        close = difflib.get_close_matches(name, flags, n=1, cutoff=0.75)
+        if close:
+            return f" (did you mean {close[0]}?)"
+        if name in _OUTPUT_FLAGS:
+            where = [a.metavar or a.dest for a in positionals if a.dest in ("output", "dst")]
+            if where:
+                return f" ({parser.prog} takes what it writes as its {where[0].upper()} argument, without a flag)"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run, and turn user mistakes into a one-line error and exit code 2."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        verb_parser = _deepest_parser(parser, list(sys.argv[1:] if argv is None else argv))
+        verb_parser.error(f"unrecognized arguments: {' '.join(extras)}{_unrecognized_hint(verb_parser, extras)}")
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
