@@ -77,7 +77,8 @@ def test_pickled_objects_are_refused(tmp_path):
     (b"version https://git-lfs.github.com/spec/v1\noid sha256:0\n", "a Git LFS pointer"),
     (b"\x89PNG\r\n\x1a\n" + bytes(40), "a PNG image"),
     (bytes(range(7, 107)), "neither a zip archive nor a pickle"),
-], ids=["empty", "html", "lfs", "png", "random"])
+    (b"model:\n  num_classes: 11\n", "a text file (a config or a note?)"),
+], ids=["empty", "html", "lfs", "png", "random", "text"])
 def test_files_that_are_not_checkpoints_are_named_as_what_they_are(tmp_path, capsys, content, said):
     """torch.load's weights-only error for any non-pickle ("Weights only load failed") read as our
     "holds Python objects besides tensors": a web page saved by a wrong download link was called unsafe."""
@@ -148,6 +149,14 @@ def test_convert_cli_errors_name_the_problem(tmp_path, capsys):
     path, config_path, _ = official_checkpoint(tmp_path)
     assert cli(["convert", str(path), str(tmp_path / "x.bin"), "--config", str(config_path)]) == 2
     assert ".safetensors" in capsys.readouterr().err
+    # Not a checkpoint at all: said first, not "cannot tell which model" (which sent people to --config)
+    (tmp_path / "download.pth").write_bytes(b"")
+    assert cli(["convert", str(tmp_path / "download.pth"), str(tmp_path / "y.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "download.pth is not a checkpoint: the file is empty" in err and "cannot tell" not in err
+    assert cli(["convert", str(config_path), str(tmp_path / "y.safetensors")]) == 2
+    assert "is not a checkpoint: it is a text file" in capsys.readouterr().err
+    assert not (tmp_path / "y.safetensors").exists()
 
 
 def test_zoo_name_with_official_checkpoint_file(tmp_path):

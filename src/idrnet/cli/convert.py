@@ -65,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
 
         raise not_a_file(args.src)
     from .common import check_output_file, check_writable, model_bytes
+    from ..models.checkpoint import CheckpointError, not_a_checkpoint
+
+    # What the file is comes before which model it holds: "cannot tell which model" an empty file or a web
+    # page holds sent people to --config, only to be told then that the file is no checkpoint at all.
+    foreign = not_a_checkpoint(args.src) if Path(args.src).is_file() else None
+    if foreign:
+        raise CheckpointError(f"{args.src} is not a checkpoint: {foreign}")
 
     dst = check_output_file(args.dst, args.src, ".safetensors", args.overwrite)
     stem = Path(args.src.split("?")[0]).stem

@@ -66,6 +66,14 @@ def _foreign_file(head: bytes) -> str | None:
     return None
 
 
+_TEXT_FILE = "it is a text file (a config or a note?)"
+
+
+def _is_text(head: bytes) -> bool:
+    """No control bytes but tabs and line ends: text (weights files of every format hold some early on)."""
+    return all(32 <= b < 127 or b in (9, 10, 13) or b >= 128 for b in head)
+
+
 def _not_a_torch_file(head: bytes) -> str | None:
     """Why a file beginning with ``head`` cannot be a ``torch.save`` file, or None if it may be one: torch's
     own error for these calls them code-carrying pickles ("Weights only load failed"). torch.save writes a
@@ -73,7 +81,18 @@ def _not_a_torch_file(head: bytes) -> str | None:
     foreign = _foreign_file(head)
     if foreign or head.startswith((b"PK", b"\x80")):
         return foreign
+    if _is_text(head):
+        return f"{_TEXT_FILE}, neither a zip archive nor a pickle, as torch.save writes"
     return "it is neither a zip archive nor a pickle, as torch.save writes"
+
+
+def not_a_checkpoint(path: str | os.PathLike) -> str | None:
+    """Why the local file ``path`` cannot be a weights file at all (empty, a web page, an image, text …),
+    from its first bytes; None when it may be one. ``.safetensors`` files are left to safetensors."""
+    if str(path).endswith(".safetensors"):
+        return None
+    head = _head(path)
+    return None if head is None else _not_a_torch_file(head)
 
 
 def _unreadable_safetensors(path: str | os.PathLike, err: Exception) -> CheckpointError:
@@ -82,6 +101,8 @@ def _unreadable_safetensors(path: str | os.PathLike, err: Exception) -> Checkpoi
     foreign = None if head is None else _foreign_file(head)
     if head is not None and foreign is None and _not_a_torch_file(head) is None:
         foreign = "it is a PyTorch checkpoint (torch.save) named .safetensors: rename it to .pth"
+    elif head and foreign is None and _is_text(head):
+        foreign = _TEXT_FILE
     reason = foreign or f"{err}; truncated or not written by idrnet?"
     return CheckpointError(f"{path}: not a readable .safetensors file: {reason}")
 
