@@ -121,6 +121,26 @@ def test_predict_never_writes_over_inputs_and_keeps_same_names_apart(trained, tm
     assert main(["predict", str(b), "--model", str(ckpt), "--out", str(out / "y"), "--overwrite"]) == 0
 
 
+def test_predict_refuses_names_that_differ_only_in_case_when_the_out_disk_ignores_case(trained, tmp_path, capsys,
+                                                                                         monkeypatch):
+    """IMG.png and img.png (made on a Linux disk) written to a disk that ignores case (macOS, Windows, a USB
+    stick) were one file: the second image's label and overlay replaced the first's without a word."""
+    import idrnet.cli.predict as predict_cli
+
+    _, ckpt, _ = trained
+    inputs = tmp_path / "in"
+    _image(inputs / "IMG.png"), _image(inputs / "img.png", value=200)
+    assert not predict_cli.ignores_case(tmp_path / "not" / "yet")  # this machine's disk keeps case apart
+    out = tmp_path / "out"
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["IMG.png", "img.png"]
+    monkeypatch.setattr(predict_cli, "ignores_case", lambda folder: True)
+    assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(tmp_path / "usb")]) == 2
+    err = capsys.readouterr().err
+    assert "IMG.png and" in err and "img.png differ only in case" in err and "which ignores case; rename one" in err
+    assert not (tmp_path / "usb").exists()
+
+
 def test_predict_stops_at_a_truncated_image_or_skips_it_when_asked(trained, tmp_path, capsys):
     _, ckpt, _ = trained
     inputs = tmp_path / "in"

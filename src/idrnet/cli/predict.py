@@ -142,16 +142,47 @@ def plan_outputs(files: list[Path], inputs: list[str], out: Path, probs: bool, l
             if probs:
                 targets["probs"] = folder / f"{stem}_probs.npy"
         plan[f] = targets
-    owners: dict[Path, Path] = {}
+    # On a disk that ignores case (macOS, Windows, a USB stick) a.png and A.png are one file: the second
+    # image's outputs would silently replace the first's.
+    fold = ignores_case(out)
+    owners: dict[str, tuple[Path, Path]] = {}
     inputs_resolved = {f.resolve() for f in files}
     for f, targets in plan.items():
         for target in targets.values():
             if target in inputs_resolved:
                 raise InputError(f"the output {target} would replace an input image; choose another --out folder")
-            if target in owners:
-                raise InputError(f"{owners[target]} and {f} would both be written to {target}; rename one")
-            owners[target] = f
+            key = str(target).casefold() if fold else str(target)
+            if key in owners:
+                other, other_target = owners[key]
+                if other_target == target:
+                    raise InputError(f"{other} and {f} would both be written to {target}; rename one")
+                raise InputError(f"{other} and {f} differ only in case: their outputs {other_target.name} and "
+                                 f"{target.name} would be one file on the --out disk, which ignores case; rename one")
+            owners[key] = (f, target)
     return plan
+
+
+def ignores_case(folder: Path) -> bool:
+    """Whether the filesystem that holds (or will hold) ``folder`` treats names that differ only in case as one,
+    asked of the nearest existing folder: one of its entries looked up with its case swapped."""
+    import os
+
+    near = folder.resolve()
+    while not near.exists() and near != near.parent:
+        near = near.parent
+    try:
+        # A name inside `near` is looked up by near's own filesystem (a mount point's name is its parent's).
+        probes = [near / e for e in os.listdir(near)][:20] + [near]
+    except OSError:
+        return False
+    for probe in probes:
+        if probe.name.swapcase() != probe.name:
+            twin = probe.parent / probe.name.swapcase()
+            try:
+                return twin.exists() and os.path.samefile(probe, twin)
+            except OSError:
+                return False
+    return False
 
 
 def existing_outputs(plan: dict[Path, dict[str, Path]]) -> list[Path]:
