@@ -141,6 +141,21 @@ def test_predict_refuses_names_that_differ_only_in_case_when_the_out_disk_ignore
     assert not (tmp_path / "usb").exists()
 
 
+def test_predict_expands_wildcard_patterns_the_shell_passed_on(trained, tmp_path, capsys):
+    """"imgs/*.png" (quoted, or from Windows' shells, which never expand it) was "imgs/*.png does not exist"."""
+    _, ckpt, _ = trained
+    inputs = tmp_path / "in"
+    for name in ("a/one.png", "a/two.png", "b/three.png", "b/notes.png.txt"):
+        _image(inputs / name) if name.endswith(".png") else (inputs / name).write_text("x")
+    out = tmp_path / "out"
+    assert main(["predict", str(inputs / "**" / "*.png"), "--model", str(ckpt), "--out", str(out)]) == 0
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == ["a/one.png", "a/two.png", "b/three.png"]
+    assert main(["predict", str(inputs / "a" / "t*.png"), "--model", str(ckpt), "--out", str(tmp_path / "o2")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o2").glob("*.png")) == ["two.png"]
+    assert main(["predict", str(inputs / "c*" / "*.png"), "--model", str(ckpt), "--out", str(tmp_path / "o3")]) == 2
+    assert "c*/*.png: no file or folder matches this pattern" in capsys.readouterr().err
+
+
 def test_predict_stops_at_a_truncated_image_or_skips_it_when_asked(trained, tmp_path, capsys):
     _, ckpt, _ = trained
     inputs = tmp_path / "in"

@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # numpy is imported when a command runs, not when the CLI sta
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet predict``."""
-    parser.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or videos")
+    parser.add_argument("inputs", nargs="+", help="image files, folders (searched recursively), videos, or "
+                        "wildcard patterns such as 'photos/*.jpg' or 'photos/**/*.png'")
     parser.add_argument("--model", help="zoo name, .safetensors file or model YAML (required)")
     parser.add_argument("--checkpoint", help="weights: a path, a URL, or 'official' for the zoo model's published ones")
     parser.add_argument("--data", help="custom dataset folder (or its dataset.yaml, or a training config) "
@@ -59,6 +60,24 @@ def _suffix_counts(paths: list[Path]) -> str:
 
     counts = Counter(p.suffix.lower() or "(no suffix)" for p in paths)
     return ", ".join(f"{n} {suffix}" for suffix, n in counts.most_common(5))
+
+
+def expand_patterns(inputs: list[str]) -> list[str]:
+    """Inputs with their wildcard patterns (``imgs/*.jpg``, ``**/*.png``) replaced by the paths they match:
+    Windows' shells pass patterns on as they are, and so does a quoted one in bash. A path that exists is
+    taken as it is, whatever its name holds."""
+    import glob
+
+    expanded: list[str] = []
+    for item in inputs:
+        if any(c in item for c in "*?[") and not Path(item).exists() and not Path(item).is_symlink():
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise FileNotFoundError(f"{item}: no file or folder matches this pattern")
+            expanded += matches
+        else:
+            expanded.append(item)
+    return expanded
 
 
 def collect_inputs(inputs: list[str], skipped: list[Path] | None = None) -> list[Path]:
@@ -323,13 +342,14 @@ def run(args: argparse.Namespace) -> int:
     from ..visualization import with_legend
 
     check_predict_arguments(args)
+    inputs = expand_patterns(args.inputs)
     unread: list[Path] = []
-    files = collect_inputs(args.inputs, unread)
+    files = collect_inputs(inputs, unread)
     if unread:
         print(f"note: {len(unread)} picture(s) of a format that is not read are left out ({_suffix_counts(unread)}; "
               f"e.g. {unread[0]}): convert them to PNG or JPEG")
     out = Path(args.out)
-    plan = plan_outputs(files, args.inputs, out, args.probs, args.labels)
+    plan = plan_outputs(files, inputs, out, args.probs, args.labels)
     existing = existing_outputs(plan)
     if args.skip_existing:
         # Outputs are written atomically, so one that exists is complete; an input is done when all are.
