@@ -166,6 +166,28 @@ def test_careless_input(pair, tmp_path, capsys):
     assert "other settings" in err and "split" in err
 
 
+def test_corruptions_and_severities_as_people_write_them(monkeypatch, capsys):
+    """"--corruptions fog,snow" was "unknown corruption 'fog,snow'" and "--severities 1-3" not a severity."""
+    import idrnet.apis.robustness as api
+    from idrnet.errors import InputError
+
+    asked = {}
+
+    def fake(*args, **kwargs):
+        asked.update(kwargs)
+        raise InputError("stopped here")
+
+    monkeypatch.setattr(api, "robustness", fake)
+    argv = ["robustness", "m.safetensors", "--data", "c.yaml", "--out", "o"]
+    assert cli([*argv, "--corruptions", "fog,snow", "blur", "fog", "--severities", "2-4", "1,3", "5"]) == 2
+    assert asked["corruptions"] == ["fog", "snow", "blur"] and asked["severities"] == [2, 3, 4, 1, 5]
+    assert cli(argv) == 2 and asked["corruptions"] == ["all"] and asked["severities"] == [1, 2, 3, 4, 5]
+    for bad in ("0", "1-6", "4-2", "1,,x", ","):
+        with pytest.raises(SystemExit):
+            cli([*argv, "--severities", bad])
+        assert "expected severities from 1 to 5 (e.g. 3, 1,3 or 2-5)" in capsys.readouterr().err
+
+
 def test_docs_commands_run(pair, tmp_path):
     """The commands of docs/robustness.md, on the generated data instead of the user's files."""
     _, config, a, b, _ = pair

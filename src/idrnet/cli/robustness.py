@@ -20,10 +20,17 @@ import warnings
 from .common import add_precision_arguments, at_least, device_from_args
 
 
-def _severity(text: str) -> int:
-    if text not in ("1", "2", "3", "4", "5"):
-        raise argparse.ArgumentTypeError(f"expected a severity from 1 to 5, got {text!r}")
-    return int(text)
+def _severities(text: str) -> list[int]:
+    """One severity, a comma list (``1,3``) or a range (``2-5``), as people write them."""
+    levels: list[int] = []
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        if not all(v.strip() in ("1", "2", "3", "4", "5") for v in (low, high or low)) or int(low) > int(high or low):
+            raise argparse.ArgumentTypeError(f"expected severities from 1 to 5 (e.g. 3, 1,3 or 2-5), got {text!r}")
+        levels += range(int(low), int(high or low) + 1)
+    if not levels:
+        raise argparse.ArgumentTypeError(f"expected severities from 1 to 5 (e.g. 3, 1,3 or 2-5), got {text!r}")
+    return levels
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--corruptions", nargs="+", default=["all"], metavar="NAME",
                         help="all (default), groups (noise, blur, weather, digital, validation) or corruption names")
-    parser.add_argument("--severities", nargs="+", type=_severity, default=[1, 2, 3, 4, 5], metavar="S",
-                        help="severities from 1 to 5 (default: all five)")
+    parser.add_argument("--severities", nargs="+", type=_severities, default=[[1, 2, 3, 4, 5]], metavar="S",
+                        help="severities from 1 to 5, also as 1,3 or 2-5 (default: all five)")
     parser.add_argument("--out", required=True, help="output folder: report, tables, plots, finished cells")
     parser.add_argument("--resamples", type=at_least(10), default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--names", nargs="+", metavar="NAME", help="labels of the model(s) in the report and plots")
@@ -60,11 +67,14 @@ def run(args: argparse.Namespace) -> int:
     from .common import check_calibration_flag
 
     check_calibration_flag(args, required=False)  # int8 calibrates by default on the config's training split
+    # "fog,snow" and "2-5" as well as "fog snow" and "2 3 4 5"; each once, in the order first given
+    corruptions = list(dict.fromkeys(name for item in args.corruptions for name in item.split(",") if name))
+    severities = list(dict.fromkeys(level for levels in args.severities for level in levels))
     with warnings.catch_warnings():
         warnings.showwarning = _show_ours_plainly
         report = robustness(
-            args.model_a, args.model_b, data=args.data, split=args.split, corruptions=args.corruptions,
-            severities=args.severities, out=args.out, resamples=args.resamples, names=args.names,
+            args.model_a, args.model_b, data=args.data, split=args.split, corruptions=corruptions,
+            severities=severities, out=args.out, resamples=args.resamples, names=args.names,
             overrides=args.overrides, device=device_from_args(args), precision=args.precision, backend=args.backend,
             calibration=args.calibration, workers=args.workers, batch_size=args.batch_size, limit=args.limit,
             save_examples=args.save_examples, overwrite=args.overwrite, seed=args.seed, progress=True,
