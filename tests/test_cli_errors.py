@@ -287,6 +287,8 @@ def test_an_unknown_flag_is_named_by_its_verb_with_the_flag_meant(capsys):
     err = parse_error(["data", "synth", "d", "--num-trian", "3"])
     assert err == "idrnet data synth: error: unrecognized arguments: --num-trian 3 (did you mean --num-train?)"
     assert parse_error(["models", "--colour"]) == "idrnet models: error: unrecognized arguments: --colour"
+    # errors raised while running are named by the action too ("idrnet data: error" before)
+    assert error_of(capsys, ["data", "check", "nothere"]).startswith("idrnet data check: error: nothere is neither")
 
 
 def test_data_synth_refuses_a_negative_seed_and_a_size_it_cannot_hold(tmp_path, capsys):

@@ -166,9 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run, and turn user mistakes into a one-line error and exit code 2."""
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
+    verb_parser = _deepest_parser(parser, list(sys.argv[1:] if argv is None else argv))
     if extras:
-        verb_parser = _deepest_parser(parser, list(sys.argv[1:] if argv is None else argv))
         verb_parser.error(f"unrecognized arguments: {' '.join(extras)}{_unrecognized_hint(verb_parser, extras)}")
+    prog = verb_parser.prog  # "idrnet test", "idrnet data check": who speaks in the messages below
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
@@ -179,16 +180,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         if isinstance(err, _user_error_types()):
-            print(f"idrnet {args.verb}: error: {one_line(err)}", file=sys.stderr)
+            print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
             return 2
         if isinstance(err, RuntimeError) and "DataLoader worker" in str(err) and "killed by signal" in str(err):
-            print(f"idrnet {args.verb}: error: {str(err).splitlines()[0].strip()} (the system stops a process this "
+            print(f"{prog}: error: {str(err).splitlines()[0].strip()} (the system stops a process this "
                   "way when memory runs out): lower batch_size, the crop or image size, or data.num_workers"
                   + ("; --resume continues from the last checkpoint" if args.verb == "train" else ""), file=sys.stderr)
             return 1
         peer = lost_peer(err)
         if peer is not None:
-            print(f"idrnet {args.verb}: error: lost another process of the job ({peer[:200]}); torchrun restarts "
+            print(f"{prog}: error: lost another process of the job ({peer[:200]}); torchrun restarts "
                   "the group when --max-restarts allows, and --resume auto continues from latest.pt", file=sys.stderr)
             return 1
         failure = environment_failure(err)
@@ -196,11 +197,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-            print(f"idrnet {args.verb}: internal error: {type(err).__name__}: {one_line(err)}\n"
+            print(f"{prog}: internal error: {type(err).__name__}: {one_line(err)}\n"
                   "This is a bug in idrnet, not a mistake in what you asked for: please report it with the "
                   "traceback above and the command you ran.", file=sys.stderr)
             return 1
-        print(f"idrnet {args.verb}: error: {environment_message(failure, args.verb)}", file=sys.stderr)
+        print(f"{prog}: error: {environment_message(failure, args.verb)}", file=sys.stderr)
         return 2
 
 
