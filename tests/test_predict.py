@@ -220,6 +220,29 @@ def test_predictor_refuses_float_images_outside_0_1_instead_of_clipping_them(pre
     assert np.array_equal(predictor.predict(deep), predictor.predict(cv2.imencode(".png", deep[..., ::-1])[1].tobytes()))
 
 
+def test_pil_images_of_16_bits_and_floats_are_read_as_their_files_are_not_clipped(tmp_path):
+    """PIL's convert("RGB") clips 16-bit and float pictures to 0..255: a 16-bit PNG opened with PIL came out
+    nearly white (unlike the same file given by its path), a float one in [0, 1] black."""
+    from PIL import Image
+
+    from idrnet.apis.predictor import to_rgb_array
+
+    grey = np.random.default_rng(0).integers(0, 256, (20, 30), dtype=np.uint8)
+    path = tmp_path / "deep.png"
+    Image.fromarray(grey.astype(np.uint16) * 200).save(path)
+    with Image.open(path) as opened:
+        assert opened.mode.startswith("I")
+        assert np.array_equal(to_rgb_array(opened), to_rgb_array(path))
+    assert np.array_equal(to_rgb_array(Image.fromarray(grey.astype(np.int32) * 200)), to_rgb_array(path))
+    assert np.array_equal(to_rgb_array(Image.fromarray(grey.astype(np.int32)))[..., 0], grey)  # 'I' within 0..255
+    assert np.array_equal(to_rgb_array(Image.fromarray(grey.astype(np.float32) / 255))[..., 0], grey)
+    with pytest.raises(ValueError, match=r"the image \(PIL mode F\) holds floats in \[.*\]; expected \[0, 1\]"):
+        to_rgb_array(Image.fromarray(grey).convert("F"))  # 0..255 floats: refused as for arrays, not clipped
+    for nothing in (None, "", "  "):
+        with pytest.raises(ValueError, match="expected an image .a path, encoded bytes, a PIL image, an array or a tensor"):
+            to_rgb_array(nothing)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
 def test_predictor_on_a_device_this_machine_lacks_says_so(trained):
     _, ckpt, _ = trained

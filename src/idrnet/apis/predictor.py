@@ -55,6 +55,9 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB from a path, the bytes of an image file, a PIL image, a numpy array or a
     tensor (grayscale → 3 channels, RGBA → alpha dropped; arrays and tensors are CHW or HWC, float in
     [0, 1], integer in [0, 255] or uint16; other ranges are refused, never clipped)."""
+    if image is None or (isinstance(image, str) and not image.strip()):
+        # Path("") is the current folder, and None failed deep inside NumPy
+        raise InputError(f"expected an image (a path, encoded bytes, a PIL image, an array or a tensor), got {image!r}")
     if isinstance(image, (str, os.PathLike)):
         from ..data.labels import read_image
 
@@ -69,12 +72,18 @@ def to_rgb_array(image: ImageInput) -> np.ndarray:
         from ..data.labels import decode_image
 
         return decode_image(bytes(image), "the image bytes", other_formats=True)
+    kind = "tensor" if isinstance(image, torch.Tensor) else "array"
     if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
-        return np.asarray(image.convert("RGB"))
+        if not (image.mode in ("I", "F") or image.mode.startswith("I;16")):
+            return np.asarray(image.convert("RGB"))
+        # PIL's convert("RGB") clips 16-bit and float pictures to 0..255: a 16-bit photo came out white, a
+        # float one in [0, 1] black. Read as their arrays are, as the same picture read from its file is.
+        image, kind = np.asarray(image), f"(PIL mode {image.mode})"
+        if image.dtype.kind in "iu" and image.size and image.min() >= 0 and 255 < image.max() <= 65535:
+            image = image.astype(np.uint16)
     if isinstance(image, (list, tuple)) and image and (
             isinstance(image[0], (str, os.PathLike, bytes, np.ndarray, torch.Tensor)) or hasattr(image[0], "mode")):
         raise InputError(f"a list of {len(image)} images: predict takes one image; use predict_batch for several")
-    kind = "tensor" if isinstance(image, torch.Tensor) else "array"
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu()
         image = image.float().numpy() if image.dtype == torch.bfloat16 else image.numpy()
