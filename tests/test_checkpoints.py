@@ -283,3 +283,24 @@ def test_load_gives_the_model_with_its_data_description_and_reads_a_file_once(tm
 def test_create_model_refuses_a_num_classes_that_is_not_a_positive_integer(bad):
     with pytest.raises(InputError, match="num_classes"):
         idrnet.create_model("fcn_resnet50os8_cityscapes", num_classes=bad)
+
+
+def test_create_model_takes_a_config_dict_and_names_nothing_and_a_missing_suffix(tmp_path):
+    """A dict (what a model YAML holds) was "unknown model \"{'num_classes': 3}\""; None was "unknown model
+    'None'"; "" was "is a folder" (Path("") is the current one); a path given without .safetensors was
+    "no such file" with the file beside it."""
+    from tiny import tiny_config
+
+    from idrnet.config import to_dict
+
+    data = to_dict(tiny_config("fcn"))
+    model = idrnet.create_model(data)
+    assert isinstance(model, idrnet.Segmentor) and model.num_classes == tiny_config("fcn").num_classes
+    with pytest.raises(InputError, match="the model config dict: bakbone: unknown key; did you mean 'backbone'"):
+        idrnet.create_model({**data, "bakbone": data["backbone"]})
+    for nothing in (None, "", " "):
+        with pytest.raises(InputError, match="model: expected a zoo name, a .safetensors, .onnx or model YAML file"):
+            idrnet.create_model(nothing)
+    idrnet.save_checkpoint(model, tmp_path / "mine.safetensors")
+    with pytest.raises(FileNotFoundError, match=r"mine: no such file \(did you mean .*mine.safetensors\?\)"):
+        idrnet.create_model(str(tmp_path / "mine"))

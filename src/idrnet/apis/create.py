@@ -27,8 +27,8 @@ def create_model(
 ) -> torch.nn.Module:
     """Build a segmentor.
 
-    ``name`` is a zoo name (``"idrnet_upernet_resnet50os8_ade20k"``), a :class:`ModelConfig`, a YAML
-    model config file, a ``.safetensors`` file written by ``idrnet convert`` or training (config
+    ``name`` is a zoo name (``"idrnet_upernet_resnet50os8_ade20k"``), a :class:`ModelConfig` (or the dict
+    a model YAML holds), a YAML model config file, a ``.safetensors`` file written by ``idrnet convert`` or training (config
     and weights in one), or ``hf-hub:user/repo`` (a model shared with ``push_to_hub``).
     ``checkpoint`` is a path or URL (ours or an official SSSegmentation ``.pth``), or ``True`` for the
     zoo entry's official checkpoint (downloaded once and cached; ``"official"`` as on the command line,
@@ -40,7 +40,9 @@ def create_model(
     The model is returned in eval mode.
     """
     from .hub import is_hub_source, resolve
+    from .load import check_model_source
 
+    check_model_source(name)  # nothing at all, an empty name: said before anything else
     if is_hub_source(name):  # hf-hub:user/repo: the repository's model.safetensors, cached
         name = str(resolve(name))
     if pretrained:
@@ -80,6 +82,10 @@ def _resolve(
     """(config, where the weights come from, the weights when already read): a file is read once."""
     from ..models.external_config import SMPModelConfig, TorchvisionModelConfig
 
+    if isinstance(name, dict):  # what a model YAML holds, as Python data
+        from ..models.config_io import model_config_from_dict
+
+        name = model_config_from_dict(name, "the model config dict")
     if isinstance(name, (ModelConfig, SMPModelConfig, TorchvisionModelConfig)):
         if checkpoint is True:
             raise InputError("the official checkpoint (checkpoint=True, --checkpoint official) exists only for zoo names")

@@ -39,6 +39,9 @@ def check_model_source(source: Any, what: str = "model") -> None:
     from .hub import is_hub_source
     from ..models.zoo import get_entry
 
+    if source is None or (isinstance(source, str) and not source.strip()):  # Path("") is the current folder
+        raise InputError(f"{what}: expected a zoo name, a .safetensors, .onnx or model YAML file, or hf-hub:USER/REPO; "
+                         f"got {source!r}")
     if not isinstance(source, (str, os.PathLike)) or str(source) in MODEL_ZOO or Path(source).is_file() \
             or is_hub_source(source):
         return
@@ -52,7 +55,9 @@ def check_model_source(source: Any, what: str = "model") -> None:
         if text.lower().startswith(slip):
             raise InputError(f"{what} {source}: a Hugging Face Hub model is named hf-hub:{text[len(slip):]}")
     if str(source).endswith(MODEL_FILE_SUFFIXES) or os.sep in str(source):
-        raise FileNotFoundError(f"{what} {source}: no such file")
+        beside = [f"{source}{s}" for s in (".safetensors", ".onnx") if Path(f"{source}{s}").is_file()]
+        hint = f" (did you mean {beside[0]}?)" if beside else ""
+        raise FileNotFoundError(f"{what} {source}: no such file{hint}")
     get_entry(str(source))  # an unknown name, with the closest zoo names
 
 

@@ -19,14 +19,19 @@ def load_model_config(path: str | os.PathLike) -> Any:
     ``type: torchvision``; a training config's ``model`` section works too); errors name the file
     and the offending key."""
     path = Path(path)
-    data = load_yaml_file(path)
+    return model_config_from_dict(load_yaml_file(path), str(path))
+
+
+def model_config_from_dict(data: Any, where: str) -> Any:
+    """A model config from the data a YAML model config holds (ours, ``type: smp``/``torchvision``, or a
+    training config with a ``model`` section), checked; errors name ``where`` and the key."""
     if isinstance(data, dict) and "model" in data and "num_classes" not in data:
         data = data["model"]
     if isinstance(data, dict) and "type" in data:
         from .external_config import ExternalModelConfig
 
-        return from_dict(ExternalModelConfig, data, where=str(path))
-    return from_dict(ModelConfig, data, where=str(path))
+        return from_dict(ExternalModelConfig, data, where=where)
+    return from_dict(ModelConfig, data, where=where)
 
 
 def save_model_config(config: ModelConfig, path: str | os.PathLike) -> None:
