@@ -176,6 +176,21 @@ def test_wrong_names_are_clear_errors():
     with pytest.raises(ValueError, match="already attached"):
         idrnet.attach(model.model, 4)
 
+    # A classifier path naming something whose output is not the class scores (an activation, the body)
+    # attached without a word and failed at the first forward; the model is left as it was.
+    for path, kind in (("head.1", "ReLU"), ("body", "Sequential")):
+        net = TinyNet()
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        with pytest.raises(ValueError, match=rf"IDRNet in place of {path} \({kind}\) the model fails .*must be the "
+                                             r"module whose output is the class scores.*head\.2 gives 4 channels"):
+            idrnet.attach(net, 4, classifier=path)
+        assert type(net.get_submodule(path)).__name__ == kind and net.state_dict().keys() == before.keys()
+        assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match=r"got the class TinyNet: build it first"):
+        idrnet.attach(TinyNet, 4)
+    with pytest.raises(ValueError, match=r"takes a torch.nn.Module; got str"):
+        idrnet.attach("unet", 4)
+
 
 def test_the_usual_drop_in_mistakes_are_refused_before_they_train_nothing():
     """A binary SMP model (classes=1, sigmoid) attached as one class trains nothing (cross-entropy over one

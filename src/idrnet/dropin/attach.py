@@ -231,6 +231,11 @@ def attach(
     """
     from ..config import from_dict
 
+    if isinstance(model, type):
+        raise InputError(f"attach takes a built model; got the class {model.__name__}: build it first "
+                         f"(attach({model.__name__}(...), num_classes))")
+    if not isinstance(model, nn.Module):
+        raise InputError(f"attach takes a torch.nn.Module; got {type(model).__name__} {str(model)[:60]!r}")
     if isinstance(model, AttachedModel) or any(isinstance(m, IDRNetClassifier) for m in model.modules()):
         raise InputError("IDRNet is already attached to this model")
     _check_num_classes(num_classes)
@@ -273,8 +278,8 @@ def attach(
 
         tap.register_forward_hook(keep)
     _set_submodule(model, classifier, replacement)
+    _check_still_runs(model, classifier, original, num_classes, size, in_channels, config.input_size)
     if isinstance(original, nn.Conv2d) and original.out_channels != num_classes:
-        _check_new_classes_run(model, classifier, original, num_classes, size, in_channels, config.input_size)
         _renew_auxiliary_classifier(model, original.out_channels, num_classes)
     return AttachedModel(model, classifier, config)
 
@@ -293,18 +298,27 @@ def _renew_auxiliary_classifier(model: nn.Module, old_classes: int, num_classes:
                                   bias=last.bias is not None).to(last.weight.device, last.weight.dtype)
 
 
-def _check_new_classes_run(model: nn.Module, path: str, original: nn.Conv2d, num_classes: int, size: int,
-                           channels: int, input_size: tuple[int, int] | None) -> None:
-    """A classifier replaced for other classes than it had: one eval forward shows whether another part
-    of the model still gives the old number (torchvision's LR-ASPP sums two classifiers); if so the
-    original classifier is put back, so that the model is left as it was, and the error says why."""
+def _check_still_runs(model: nn.Module, path: str, original: nn.Module, num_classes: int, size: int,
+                      channels: int, input_size: tuple[int, int] | None) -> None:
+    """One eval forward with IDRNet in place of the classifier. If the model fails, the original classifier
+    is put back, so that the model is left as it was, and the error says why: a classifier replaced for
+    other classes than it had while another part still gives the old number (torchvision's LR-ASPP sums two
+    classifiers), or a ``classifier`` path naming a module whose output is not the class scores (an
+    activation, a block of the encoder), which attached silently and failed at the first forward."""
     try:
         _blank_forward(model, size, channels, input_size)
     except RuntimeError as err:
         _set_submodule(model, path, original)
-        raise InputError(f"with num_classes={num_classes} instead of the classifier's {original.out_channels} the model "
-                         f"fails ({str(err).splitlines()[0]}): another part of it still gives {original.out_channels} "
-                         f"class outputs; build the model for {num_classes} classes") from None
+        first = str(err).splitlines()[0]
+        if isinstance(original, nn.Conv2d) and original.out_channels != num_classes:
+            raise InputError(f"with num_classes={num_classes} instead of the classifier's {original.out_channels} the "
+                             f"model fails ({first}): another part of it still gives {original.out_channels} class "
+                             f"outputs; build the model for {num_classes} classes") from None
+        convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.out_channels == num_classes]
+        hint = f" ({', '.join(convs[-3:])} {'gives' if len(convs[-3:]) == 1 else 'give'} {num_classes} channels)" if convs else ""
+        raise InputError(f"with IDRNet in place of {path} ({type(original).__name__}) the model fails ({first}): the "
+                         "classifier must be the module whose output is the class scores, usually the final "
+                         f"convolution{hint}, or a head that ends in it") from None
 
 
 def _check_num_classes(num_classes: int) -> None:
