@@ -85,3 +85,26 @@ def test_bench_notes_more_threads_than_cores(tmp_path, capsys):
     assert main(["bench", str(path), "--size", "32x32", "--runs", "1", "--warmup", "0", "--device", "cpu",
                  "--threads", "1"]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_bench_times_an_exported_onnx_file_as_it_is_deployed(tmp_path, capsys):
+    """bench refused .onnx files ("pass the .safetensors it was exported from"): the file users deploy,
+    an int8 export included, could not be timed."""
+    pytest.importorskip("onnxruntime")
+    from idrnet import create_model, export_onnx
+    from idrnet.cli.main import main
+
+    graph = export_onnx(create_model(tiny_config("idrnet")), tmp_path / "tiny.onnx", (32, 32))
+    log = tmp_path / "bench.jsonl"
+    common = ["--size", "32x32", "--runs", "2", "--warmup", "1", "--device", "cpu"]
+    assert main(["bench", str(graph), *common, "--json", str(log)]) == 0
+    assert "tiny [fp32, onnxruntime, cpu" in capsys.readouterr().out
+    record = json.loads(log.read_text())
+    assert record["backend"] == "onnxruntime" and record["effective_precision"] == "fp32"
+    assert record["params_m"] is None and record["gflops"] is None and record["latency_ms_median"] > 0
+    for extra, message in ((["--backend", "eager"], "is an exported model: it runs with --backend onnxruntime or "
+                                                    "openvino, not eager"),
+                           (["--vs-baseline"], "--vs-baseline builds the network without IDRNet from the PyTorch model"),
+                           (["--precision", "int8"], "is an fp32 ONNX file; for int8 write one with")):
+        assert main(["bench", str(graph), *common, *extra]) == 2
+        assert message in capsys.readouterr().err

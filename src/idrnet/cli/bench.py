@@ -3,7 +3,8 @@
   idrnet bench MODEL [--size 512x512] [--batch 1] [--precision fp32 bf16 int8]
                      [--backend eager compile onnxruntime openvino] [--vs-baseline] [--calibration DIR_OR_CONFIG]
 
-MODEL is a zoo name, model YAML or .safetensors file (weights are not needed for timing). Reports
+MODEL is a zoo name, model YAML or .safetensors file (weights are not needed for timing), or an .onnx file
+from `idrnet export` (timed as it is deployed: ONNX Runtime by default, or OpenVINO). Reports
 latency (median, p10, p90), images/s, peak memory, parameters and GFLOPs with the device and threads.
 --vs-baseline measures the IDRNet model and the same network without IDRNet; every precision × backend
 combination idrnet runs (int8 eager and bf16 ONNX Runtime are not among them, and are skipped with a note)
@@ -25,15 +26,15 @@ from .export import _example_size as _size
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet bench``."""
-    parser.add_argument("model", help="zoo name, model YAML or .safetensors file")
+    parser.add_argument("model", help="zoo name, model YAML, .safetensors or .onnx file")
     parser.add_argument("--size", type=_size, default=(512, 512), metavar="HxW", help="input size (default 512x512)")
     parser.add_argument("--batch", type=at_least(1), default=1, help="images per forward (default 1)")
     from ..deploy.backends import BACKENDS, PRECISIONS
 
-    parser.add_argument("--backend", nargs="+", choices=list(BACKENDS), default=["eager"],
-                        help="one or more backends (default eager)")
-    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32"],
-                        help="one or more precisions (default fp32)")
+    parser.add_argument("--backend", nargs="+", choices=list(BACKENDS),
+                        help="one or more backends (default eager; onnxruntime for an .onnx file)")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS,
+                        help="one or more precisions (default fp32; an .onnx file's own)")
     parser.add_argument("--calibration", metavar="DIR_OR_CONFIG", help="int8: calibration images (default: noise)")
     parser.add_argument("--calibration-images", type=at_least(1), default=8, metavar="N", help="int8: how many (default 8)")
     parser.add_argument("--vs-baseline", action="store_true", help="also measure the model without IDRNet; print the ratio")
@@ -80,9 +81,13 @@ def _run(args: argparse.Namespace) -> int:
     check_model_source(args.model)
     if args.json:
         check_json_lines_output(Path(args.json), args.model)
-    if is_graph_file(args.model):
-        raise InputError(f"{args.model}: bench measures a PyTorch model under each backend; pass the .safetensors "
-                         "or config it was exported from")
+    graph = is_graph_file(args.model)
+    if graph and args.vs_baseline:
+        raise InputError(f"--vs-baseline builds the network without IDRNet from the PyTorch model; pass the "
+                         f".safetensors file or config {args.model} was exported from")
+    if graph and args.calibration:
+        raise InputError(f"--calibration quantises a PyTorch model; {args.model} is already exported and runs in its "
+                         "own precision (for int8: idrnet export --precision int8 --calibration ...)")
     model = load(args.model).model
     name = source_name(args.model)
     models = {name: model}
@@ -95,10 +100,14 @@ def _run(args: argparse.Namespace) -> int:
     if device.type == "cpu" and args.threads and args.threads > cores:
         print(f"note: --threads {args.threads} on {cores} CPU core(s) this process may use: the threads take turns, "
               f"so the times measure that contention, not the model; --threads {cores} or fewer measures the model")
-    backends = list(dict.fromkeys(args.backend))
-    precisions = list(dict.fromkeys(args.precision))
+    # An exported file is timed as it is deployed: ONNX Runtime, in the precision it was written in.
+    backends = list(dict.fromkeys(args.backend or (["onnxruntime"] if graph else ["eager"])))
+    if graph and set(backends) - {"onnxruntime", "openvino"}:
+        raise InputError(f"{args.model} is an exported model: it runs with --backend onnxruntime or openvino, not "
+                         f"{', '.join(b for b in backends if b not in ('onnxruntime', 'openvino'))}")
+    precisions = list(dict.fromkeys(args.precision or [model.precision if graph else "fp32"]))
     pairs = _runnable(precisions, backends, device)
-    calibration = _calibration(args, model) if "int8" in precisions else None
+    calibration = _calibration(args, model) if "int8" in precisions and not graph else None
     several = len(models) * len(pairs) > 1
     lines = benchmark_pairs(models, pairs, tuple(args.size), args.batch, args.warmup, args.runs,
                             args.rounds if several else 1, device, calibration)

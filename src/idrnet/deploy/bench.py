@@ -41,7 +41,7 @@ class BenchResult:
     images_per_s: float
     peak_memory_mib: float
     memory_kind: str
-    params_m: float
+    params_m: float | None  # None for an exported graph (its weights are not PyTorch parameters)
     gflops: float | None
     same_label: float | None = None  # share of pixels labelled as fp32 eager labels them (agreement=True)
     norm_relative: float | None = None  # ‖logits − fp32 eager logits‖ / ‖fp32 eager logits‖
@@ -54,7 +54,7 @@ class BenchResult:
                 f"{self.size[0]}x{self.size[1]}]: median {self.latency_ms_median:.1f} ms "
                 f"(p10 {self.latency_ms_p10:.1f}, p90 {self.latency_ms_p90:.1f}, {self.runs} runs), "
                 f"{self.images_per_s:.2f} img/s, peak memory {self.peak_memory_mib:.0f} MiB ({self.memory_kind}), "
-                f"{self.params_m:.2f} M params, {gf} GFLOPs/image")
+                f"{_or_na(self.params_m, '.2f')} M params, {gf} GFLOPs/image")
 
 
 def _rss_bytes() -> int:
@@ -85,9 +85,17 @@ class _PeakRSS:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def count_gflops(model: Segmentor, images: torch.Tensor) -> float:
-    """GFLOPs per image of one eval forward, by PyTorch's FlopCounterMode (2 FLOPs per multiply-add)."""
+def _or_na(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def count_gflops(model: Segmentor, images: torch.Tensor) -> float | None:
+    """GFLOPs per image of one eval forward, by PyTorch's FlopCounterMode (2 FLOPs per multiply-add); None
+    for an exported graph, whose operations PyTorch does not see."""
     from torch.utils.flop_counter import FlopCounterMode
+
+    if not isinstance(model, torch.nn.Module):
+        return None
 
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
@@ -222,5 +230,6 @@ def benchmark_pairs(
         results.append(BenchResult(
             name, b, p, ran, str(device), threads if device.type == "cpu" else 0, batch, tuple(size), len(ts),
             1000 * median, 1000 * q[0], 1000 * q[-1], batch / median, peaks[(name, p, b)] / 2**20, kind,
-            count_parameters(models[name]) / 1e6, gflops[name], stats["same_label"], stats["norm_relative"]))
+            count_parameters(models[name]) / 1e6 if isinstance(models[name], torch.nn.Module) else None,
+            gflops[name], stats["same_label"], stats["norm_relative"]))
     return results
