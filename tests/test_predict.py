@@ -434,6 +434,11 @@ def test_compare_cli_reports_delta_interval_and_gallery(trained, tmp_path, capsy
     assert len(record["gallery"]) == 2
     picture = cv2.imread(record["gallery"][0])
     assert picture.shape[1] >= 4 * 48  # image | ground truth | A | B
+    # --gallery 0 failed at the end: nothing had made the --out folder for compare.json
+    assert main(["compare", str(base_path), str(ckpt), "--data", str(config), "--out", str(tmp_path / "bare"),
+                 "--gallery", "0", "--resamples", "20", "--device", "cpu"]) == 0
+    assert "no gallery (--gallery 0)" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "bare").iterdir()) == ["compare.json"]
 
 
 def test_test_and_compare_never_write_over_their_inputs_even_with_overwrite(trained, tmp_path, capsys):

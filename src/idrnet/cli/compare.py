@@ -84,11 +84,13 @@ def run(args: argparse.Namespace) -> int:
     if gallery.is_dir():  # --overwrite: the old gallery's pictures would mix with the new ones
         for old in gallery.glob("*.png"):
             old.unlink()
-    paths = write_gallery(result, dataset, out / "gallery", names)
+    paths = write_gallery(result, dataset, out / "gallery", names) if args.gallery else []
     record = {k: v for k, v in result.items() if k != "disagreements"}
     record["model_a"], record["model_b"] = args.model_a, args.model_b
     record["classes"] = list(dataset.info.classes)
     record["gallery"] = [str(p) for p in paths]
+    out.mkdir(parents=True, exist_ok=True)  # with --gallery 0 nothing else makes it
     write_json(out / "compare.json", record)
-    print(f"report: {out / 'compare.json'}; gallery of the {len(paths)} most-disagreeing images: {out / 'gallery'}")
+    print(f"report: {out / 'compare.json'}; " + (f"gallery of the {len(paths)} most-disagreeing images: {out / 'gallery'}"
+                                                  if paths else "no gallery (--gallery 0)"))
     return 0
