@@ -95,7 +95,7 @@ def test_bench_times_an_exported_onnx_file_as_it_is_deployed(tmp_path, capsys):
     from idrnet.cli.main import main
 
     graph = export_onnx(create_model(tiny_config("idrnet")), tmp_path / "tiny.onnx", (32, 32))
-    log = tmp_path / "bench.jsonl"
+    log = tmp_path / "new" / "bench.jsonl"  # in a folder not made yet: failed after measuring
     common = ["--size", "32x32", "--runs", "2", "--warmup", "1", "--device", "cpu"]
     assert main(["bench", str(graph), *common, "--json", str(log)]) == 0
     assert "tiny [fp32, onnxruntime, cpu" in capsys.readouterr().out

@@ -129,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         import dataclasses
 
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # a new folder, as every verb's outputs may be
         with open(args.json, "a+b") as f:  # reads anywhere, writes always at the end
             size = f.seek(0, 2)
             if size:
