@@ -550,6 +550,27 @@ def test_serving_one_model_as_both_arms_is_noted(saved_models, capsys, monkeypat
     assert "same weights" not in capsys.readouterr().err
 
 
+def test_an_onnx_arm_is_served_by_onnx_runtime_by_default(saved_models, tmp_path, capsys, monkeypatch):
+    """`idrnet serve model.onnx` (and an .onnx arm B) failed: the default backend became eager for every
+    arm, and eager cannot run an exported graph."""
+    import uvicorn
+
+    import idrnet
+    from idrnet.cli.main import main
+
+    from idrnet.deploy.runtime import BACKEND_ENV
+
+    monkeypatch.delenv(BACKEND_ENV, raising=False)  # as a user runs it: no backend chosen anywhere
+    a, _ = saved_models
+    graph = idrnet.export_onnx(idrnet.create_model(str(a)), tmp_path / "a.onnx", (32, 32))
+    seen = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: seen.append(self.config.app))  # set up, never started
+    main(["serve", str(graph), "--port", str(free_port())])
+    main(["serve", str(a), str(graph), "--split", "0.5", "--port", str(free_port())])
+    err = capsys.readouterr().err
+    assert "is an exported model" not in err and len(seen) == 2, err
+
+
 def test_docs_python_client_runs_against_a_server(saved_models, tmp_path, monkeypatch, capsys):
     """The Python clients of docs/serving.md (Hugging Face's InferenceClient, then ours), executed as
     written (only the port differs)."""

@@ -120,15 +120,23 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = device_from_args(args)
 
+    from ..apis.load import is_graph_file
+
     runtime = precision_from_args(args, args.model, args.model_b)
-    if runtime["backend"] == "auto" and args.precision != "int8" and not os.environ.get(BACKEND_ENV):
-        # Requests come in any size: a compiled graph per new size would stall them for a compile each.
-        runtime["backend"] = "eager"
+
+    def arm_runtime(model: str) -> dict:
+        # Requests come in any size: a compiled graph per new size would stall them for a compile each, so
+        # auto is eager for a PyTorch model. An .onnx arm keeps auto (ONNX Runtime): eager cannot run it.
+        if (runtime["backend"] == "auto" and args.precision != "int8" and not os.environ.get(BACKEND_ENV)
+                and not is_graph_file(model)):
+            return {**runtime, "backend": "eager"}
+        return runtime
+
     arms = [load_arm("A", args.model, official_checkpoint(args.checkpoint), args.data, device=device, test_scale=not args.no_test_resize,
-                     threads=args.threads, **runtime)]
+                     threads=args.threads, **arm_runtime(args.model))]
     if args.model_b:
         arms.append(load_arm("B", args.model_b, official_checkpoint(args.checkpoint_b), args.data, device=device,
-                             test_scale=not args.no_test_resize, threads=args.threads, **runtime))
+                             test_scale=not args.no_test_resize, threads=args.threads, **arm_runtime(args.model_b)))
         from ..apis.load import same_weights_note
 
         same = same_weights_note(*(arm.predictor.network or arm.predictor.model for arm in arms))
