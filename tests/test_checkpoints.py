@@ -304,3 +304,19 @@ def test_create_model_takes_a_config_dict_and_names_nothing_and_a_missing_suffix
     idrnet.save_checkpoint(model, tmp_path / "mine.safetensors")
     with pytest.raises(FileNotFoundError, match=r"mine: no such file \(did you mean .*mine.safetensors\?\)"):
         idrnet.create_model(str(tmp_path / "mine"))
+
+
+def test_save_checkpoint_and_export_onnx_write_only_the_suffix_their_readers_know(tmp_path):
+    """save_checkpoint(model, "x.pth") wrote safetensors bytes under a PyTorch name (read back as a broken
+    PyTorch file); a folder was "Is a directory: '…tmp' -> 'ds'"; export_onnx wrote an ONNX graph as x.pt."""
+    from tiny import tiny_config
+
+    model = idrnet.create_model(tiny_config("fcn"))
+    with pytest.raises(InputError, match=r"x.pth: save_checkpoint writes a .safetensors file; name it x.safetensors"):
+        idrnet.save_checkpoint(model, tmp_path / "x.pth")
+    (tmp_path / "d.safetensors").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder; save_checkpoint writes a .safetensors file"):
+        idrnet.save_checkpoint(model, tmp_path / "d.safetensors")
+    with pytest.raises(InputError, match=r"x.pt: export_onnx writes an .onnx file; name it x.onnx"):
+        idrnet.export_onnx(model, tmp_path / "x.pt", (32, 32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.safetensors"]

@@ -83,6 +83,10 @@ def export_onnx(
     """
     from ..optional import require
 
+    if Path(path).suffix.lower() != ".onnx":  # every reader (predict, serve, bench) knows an export by it
+        raise InputError(f"{path}: export_onnx writes an .onnx file; name it {Path(path).with_suffix('.onnx').name}")
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{path} is a folder; export_onnx writes an .onnx file")
     data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta))
     onnx = require("onnx", "ONNX export")
     require("onnxscript", "ONNX export")

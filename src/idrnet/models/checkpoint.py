@@ -322,6 +322,12 @@ def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, name: str |
     data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta))
 
     path = Path(path)
+    # Another suffix would hide the format: x.pth holding safetensors is read back as a broken PyTorch file.
+    if path.suffix != ".safetensors":
+        raise InputError(f"{path}: save_checkpoint writes a .safetensors file; name it {path.with_suffix('.safetensors').name}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; save_checkpoint writes a .safetensors file (save_pretrained "
+                                "writes a model folder)")
     path.parent.mkdir(parents=True, exist_ok=True)
     from .external_config import external_record
 
