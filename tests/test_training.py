@@ -95,6 +95,10 @@ def test_config_errors_name_the_key(tmp_path, synth):
         load_train_config(path, ["optim.lrr=0.1"])
     with pytest.raises(ConfigError, match="iterations: expected an integer"):
         load_train_config(path, ["iterations=many"])
+    # a size written as people write sizes: the message shows the list to write
+    for written in ("64", "64x64", "[64]"):
+        with pytest.raises(ConfigError, match=r"data.crop: expected (a list of )?2 values such as \[64, 64\], got"):
+            load_train_config(path, [f"data.crop={written}"])
     missing = load_train_config(path, [f"data.root={tmp_path / 'nowhere'}"])
     with pytest.raises(FileNotFoundError, match="dataset folder .*nowhere does not exist"):
         train(missing)

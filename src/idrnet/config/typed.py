@@ -35,6 +35,20 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     return _convert(cls, data, f"{where}:")
 
 
+def _example(value: Any, count: int) -> str:
+    """", such as [64, 64]" for a size written as 64, 64x64 or [64] where a list of ``count`` is expected."""
+    import re
+
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f" such as {[value] * count}"
+    match = re.fullmatch(r"\s*(\d+)\s*[x×,]\s*(\d+)\s*", value) if isinstance(value, str) else None
+    if match and count == 2:
+        return f" such as [{match.group(1)}, {match.group(2)}]"
+    return ""
+
+
 def _join(where: str, name: object) -> str:
     return f"{where} {name}" if where.endswith(":") else f"{where}.{name}"
 
@@ -218,12 +232,15 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected null, got {value!r}")
         return None
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
         args = get_args(tp)
-        if origin is tuple and args and args[-1] is not Ellipsis:
+        fixed = origin is tuple and bool(args) and args[-1] is not Ellipsis
+        if not isinstance(value, (list, tuple)):
+            count = f" of {len(args)} values" if fixed else ""
+            raise ConfigError(f"{where}: expected a list{count}{_example(value, len(args)) if fixed else ''}, got "
+                              f"{type(value).__name__} {value!r}")
+        if fixed:
             if len(args) != len(value):
-                raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+                raise ConfigError(f"{where}: expected {len(args)} values{_example(value, len(args))}, got {len(value)}")
             return tuple(_convert(a, v, f"{where.rstrip(':')}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
         items = [_convert(item, v, f"{where.rstrip(':')}[{i}]") for i, v in enumerate(value)]
