@@ -79,6 +79,7 @@ def test_dataloader_worker_errors_are_one_line_naming_the_file(tmp_path, capsys)
     before = {p.pid for p in multiprocessing.active_children()}
     err = error_of(capsys, ["train", str(config)])
     assert mask.name in err and "42" in err and "Original Traceback" not in err
+    assert "BadSampleError" not in err  # "idrnet.data.labels.BadSampleError: …" kept its dotted type name
     # The failed loader's worker is gone at once: one left alive (it ignores SIGTERM) made the test
     # process wait for it forever at exit.
     assert {p.pid for p in multiprocessing.active_children()} <= before
@@ -256,3 +257,24 @@ def test_folders_without_dataset_yaml_say_what_they_are(tmp_path, capsys):
     mine = make_dataset(tmp_path / "mine")
     err = error_of(capsys, ["data", "check", str(mine / "images")])
     assert f"exists: give the dataset's own folder, {mine}" in err
+
+
+def test_masks_with_one_class_more_than_listed_get_a_hint(tmp_path, capsys):
+    """A dataset.yaml that leaves out the background (or masks counting from 1) only said "label values [K]
+    map to no class"."""
+    from idrnet.data.labels import BadSampleError, LabelMap
+
+    with pytest.raises(BadSampleError, match=r"\[3\] map to no class .*; 3 is one class more than the 3 listed: a "
+                                             r"class missing from the list \(often the background, mask value 0\), "
+                                             r"or masks that count classes from 1 \(label_shift: 1\)"):
+        LabelMap(3)(np.array([[1, 2], [3, 3]]), tmp_path / "m.png")
+    with pytest.raises(BadSampleError) as other:
+        LabelMap(3)(np.array([[1, 7]]), tmp_path / "m.png")
+    assert "one class more" not in str(other.value)  # only the off-by-one case gets the hint
+    data = make_dataset(tmp_path / "d")
+    spec = yaml.safe_load((data / "dataset.yaml").read_text())
+    spec["classes"] = spec["classes"][:-1]
+    spec.pop("palette", None)
+    (data / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    assert cli(["data", "check", str(data)]) == 1
+    assert f"is one class more than the {len(spec['classes'])} listed" in capsys.readouterr().out

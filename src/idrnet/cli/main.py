@@ -122,7 +122,9 @@ def one_line(err: BaseException) -> str:
     message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
     if "Original Traceback" in message:
         last = [line for line in message.splitlines() if line.strip()][-1].strip()
-        message = last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].isidentifier() else last
+        head = last.split(": ", 1)[0]
+        # "BadSampleError: …" or "idrnet.data.labels.BadSampleError: …": the message without the type
+        message = last.split(": ", 1)[1] if ": " in last and all(p.isidentifier() for p in head.split(".")) else last
     return as_flags(message)
 
 

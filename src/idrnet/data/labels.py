@@ -317,8 +317,12 @@ class LabelMap:
         bad = ((out < 0) | (out >= self.num_classes)) & (out != self.ignore_index)
         if bad.any():
             values = sorted(set(raw[bad].tolist()))
+            hint = ""
+            if values == [self.num_classes + self.shift]:  # exactly one past the last class
+                hint = (f"; {values[0]} is one class more than the {self.num_classes} listed: a class missing from the "
+                        "list (often the background, mask value 0), or masks that count classes from 1 (label_shift: 1)")
             raise BadSampleError(
                 f"{path}: label values {values[:10]}{' …' if len(values) > 10 else ''} map to no class "
-                f"(expected classes 0..{self.num_classes - 1} or ignore {self.ignore_index} after mapping)"
+                f"(expected classes 0..{self.num_classes - 1} or ignore {self.ignore_index} after mapping){hint}"
             )
         return out.astype(np.int32)
