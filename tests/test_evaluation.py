@@ -263,6 +263,25 @@ def test_idrnet_test_rejects_slide_without_crop(trained, capsys):
     assert "--crop" in capsys.readouterr().err
 
 
+def test_cityscapes_label_ids_are_written_for_cityscapes_classes_only(trained, tmp_path, capsys):
+    """--format cityscapes mapped any dataset's train ids through Cityscapes' table without a word (an 11-class
+    dataset's predictions became Cityscapes label ids)."""
+    from PIL import Image
+
+    from idrnet.cli.main import main
+    from idrnet.evaluation.evaluator import save_label_png
+
+    config, ckpt, _ = trained
+    argv = ["test", str(config), "--checkpoint", str(ckpt), "--out", str(tmp_path / "r.json")]
+    assert main([*argv, "--save-predictions", str(tmp_path / "p"), "--format", "cityscapes"]) == 2
+    assert "--format cityscapes writes the Cityscapes label ids of its 19 train classes" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists() and not (tmp_path / "r.json").exists()
+    # the official ids: road 7, sidewalk 8, building 11, sky 23, bicycle 33
+    save_label_png(np.array([[0, 1], [2, 10], [18, 18]]), tmp_path / "c.png", format="cityscapes", num_classes=19)
+    with Image.open(tmp_path / "c.png") as image:
+        np.testing.assert_array_equal(np.asarray(image), [[7, 8], [11, 23], [33, 33]])
+
+
 def test_idrnet_test_refuses_outputs_that_collide_before_evaluating(trained, tmp_path, capsys, monkeypatch):
     """`--out res.json --save-predictions res.json` evaluated every image, wrote the predictions into a
     folder res.json, then failed on the results ("Is a directory: res.jsonXXXX.tmp"); an --out folder or a

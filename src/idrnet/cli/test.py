@@ -77,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     check_not_an_input(out, "--out", samples=dataset.samples)
     if dataset.info.num_classes != model.num_classes:
         raise InputError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
+    if args.format == "cityscapes" and args.save_predictions and dataset.info.num_classes != 19:
+        # the official label ids exist for Cityscapes' 19 train classes only: other ids would be written silently
+        raise InputError(f"--format cityscapes writes the Cityscapes label ids of its 19 train classes; this dataset has "
+                         f"{dataset.info.num_classes} classes: use --format train_id")
     check_ignore_label(loaded.description, dataset)
     note = class_names_note(loaded.description, dataset, "the checkpoint")
     if note and world_info()[0] == 0:
