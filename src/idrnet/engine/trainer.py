@@ -350,6 +350,10 @@ class Trainer:
     def _load_state(self, path: Path, allow_config_change: bool) -> None:
         if not path.is_file():
             raise not_a_file(path, "cannot resume:")
+        if path.suffix == ".safetensors":  # said before reading: torch cannot read the file to find out
+            raise CheckpointError(f"cannot resume from {path}: it holds model weights only (no optimiser state or "
+                                  "iteration); resume from the work dir's latest.pt or iter_N.pt, or start a new run "
+                                  f"from these weights with --set init_checkpoint={path}")
         try:
             preloaded = self._preloaded
             self._preloaded = None
@@ -358,10 +362,8 @@ class Trainer:
             raise CheckpointError(f"cannot resume: {err}; resume from one of the work dir's iter_N.pt files "
                                   "instead") from err
         if not isinstance(ckpt, dict) or any(k not in ckpt for k in TRAINING_STATE_KEYS):
-            weights = (f"; {path.name} holds model weights only: to start a new run from them, set "
-                       f"init_checkpoint (--set init_checkpoint={path})") if path.suffix == ".safetensors" else ""
             raise CheckpointError(f"cannot resume from {path}: not a training state written by idrnet train "
-                                  f"(expected the keys {', '.join(TRAINING_STATE_KEYS)}){weights}")
+                                  f"(expected the keys {', '.join(TRAINING_STATE_KEYS)})")
         if "config" in ckpt:
             changes = config_changes(parse_json(ckpt["config"], f"{path}:config"), to_dict(self.config))
             if changes and not allow_config_change:
