@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from runs import data, error_of, write_config  # noqa: F401 - data is a fixture
+from runs import data, error_of, make_dataset, write_config  # noqa: F401 - data is a fixture
 
 from idrnet.cli.main import main as cli
 from idrnet.config import ConfigError
@@ -213,3 +213,29 @@ def test_the_saved_config_finds_the_dataset_from_any_folder(tmp_path, data, monk
     monkeypatch.chdir(tmp_path)
     assert cli(["test", str(tmp_path / "run" / "config.yaml"), "--checkpoint", str(tmp_path / "run" / "final.safetensors"),
                 "--out", str(tmp_path / "results.json")]) == 0
+
+
+def test_init_checkpoint_official_fetches_the_zoo_models_published_weights(tmp_path, capsys, monkeypatch):
+    """init_checkpoint: official was read as a file called official ("No such file or directory"); it means
+    the zoo model's published weights (fine-tuning it), fetched and verified like create_model's. The ImageNet
+    backbone is not fetched first (every weight is overwritten)."""
+    import idrnet.models.download as download
+    from idrnet.data.classes import CITYSCAPES_CLASSES
+    from idrnet.errors import InputError
+    from idrnet.models.zoo import MODEL_ZOO
+
+    data = make_dataset(tmp_path / "d", classes=list(CITYSCAPES_CLASSES), palette=[[i, i, i] for i in range(19)])
+    asked = []
+
+    def fetch(url, sha256=None):
+        asked.append((url, sha256))
+        raise InputError("fetched (test)")
+
+    monkeypatch.setattr(download, "fetch", fetch)
+    name = "fcn_resnet50os8_cityscapes"
+    config = write_config(tmp_path, data, model=name, init_checkpoint="official")
+    assert "fetched (test)" in error_of(capsys, ["train", str(config)])
+    assert asked == [(MODEL_ZOO[name].checkpoint_url, MODEL_ZOO[name].checkpoint_sha256)]
+    own = write_config(tmp_path, make_dataset(tmp_path / "e"), "own.yaml", init_checkpoint="official")
+    assert "official means the published weights of a zoo model; model is not a zoo name here" in error_of(
+        capsys, ["train", str(own)])

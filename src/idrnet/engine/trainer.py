@@ -71,6 +71,10 @@ def model_config_for(config: TrainConfig, info: DataDescription) -> Any:
     mc = get_entry(config.model).config if named else config.model
     if config.pretrained_backbone is not None and isinstance(mc, ModelConfig):
         mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=config.pretrained_backbone))
+    elif config.init_checkpoint and isinstance(mc, ModelConfig):
+        # init_checkpoint overwrites every weight: fetching the ImageNet backbone first would be a download
+        # (or, offline, an error) for nothing
+        mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=False))
     source = data_source(config.data)
     if mc.num_classes is not None and mc.num_classes != info.num_classes:
         if named:
@@ -197,6 +201,23 @@ def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------------------- train
+def _init_weights(config: TrainConfig) -> Path:
+    """The local file of ``init_checkpoint``: a path, a URL (downloaded once into the cache), or ``official``
+    for the published weights of the zoo model the config names (fine-tuning it)."""
+    from ..models.download import fetch
+    from ..models.zoo import MODEL_ZOO
+
+    source = config.init_checkpoint
+    if source == "official":
+        entry = MODEL_ZOO.get(config.model) if isinstance(config.model, str) else None
+        if entry is None or entry.checkpoint_url is None:
+            raise ConfigError("init_checkpoint: official means the published weights of a zoo model; "
+                              + ("this zoo model has none" if entry is not None else
+                                 "model is not a zoo name here: give a path or URL"))
+        return fetch(entry.checkpoint_url, entry.checkpoint_sha256)
+    return fetch(source)
+
+
 class Trainer:
     """One training run. Construction is the set-up: datasets, model, optimiser, a resumed state;
     it raises a :class:`ConfigError`/:class:`CheckpointError` naming the problem before any output is
@@ -314,7 +335,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         model: Segmentor = build_any(model_config)
         if config.init_checkpoint:
-            state, _, _ = read_checkpoint(Path(config.init_checkpoint))
+            state, _, _ = read_checkpoint(_init_weights(config))
             load_state_dict_strict(model, state, config.init_checkpoint)
         if self.world > 1:
             # Batch statistics over the whole (total) batch: torch's SyncBatchNorm on CUDA, ours on CPU/gloo.
