@@ -166,6 +166,16 @@ def test_careless_input(pair, tmp_path, capsys):
     assert "other settings" in err and "split" in err
 
 
+def test_the_python_api_takes_one_corruption_or_severity_without_a_list(pair, tmp_path):
+    """robustness(corruptions="fog") read the letters f, o, g ("unknown corruption 'f'") and severities=2 was a
+    TypeError ('int' object is not iterable)."""
+    _, config, a, _, _ = pair
+    report = idrnet.robustness(str(a), data=config, corruptions="fog", severities=2, limit=1, workers=0, resamples=10)
+    assert report["corruptions"] == ["fog"] and report["severities"] == [2]
+    with pytest.raises(ValueError, match=r"severities='2': expected a list of integers from 1 to 5"):
+        idrnet.robustness(str(a), data=config, corruptions="fog", severities="2", limit=1, workers=0)
+
+
 def test_corruptions_and_severities_as_people_write_them(monkeypatch, capsys):
     """"--corruptions fog,snow" was "unknown corruption 'fog,snow'" and "--severities 1-3" not a severity."""
     import idrnet.apis.robustness as api

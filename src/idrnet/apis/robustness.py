@@ -31,9 +31,13 @@ def _identity(source: Any) -> Any:
     return str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
 
 
-def _check_severities(severities: Sequence[int]) -> list[int]:
+def _check_severities(severities: Sequence[int] | int) -> list[int]:
+    if isinstance(severities, int) and not isinstance(severities, bool):
+        severities = [severities]  # one level, as --severities 3 gives it
+    if isinstance(severities, (str, bytes)) or not hasattr(severities, "__iter__"):
+        raise InputError(f"severities={severities!r}: expected a list of integers from 1 to 5, such as [1, 3, 5]")
     chosen = sorted(set(severities))
-    bad = [s for s in chosen if s not in SEVERITIES]
+    bad = [s for s in chosen if s not in SEVERITIES or isinstance(s, bool)]
     if bad or not chosen:
         raise InputError(f"severities={' '.join(map(str, severities)) or 'none'}: expected values from 1 to 5")
     return chosen
@@ -120,7 +124,7 @@ def robustness(
     from .calibration import accelerate_for_dataset
     from .load import check_ignore_label, class_names_note, distinct_names, load_trained, same_weights_note, source_name
 
-    chosen = select_corruptions(list(corruptions))
+    chosen = select_corruptions([corruptions] if isinstance(corruptions, str) else list(corruptions))  # "fog" alone
     levels = _check_severities(severities)
     if resamples < 10:
         raise InputError(f"resamples={resamples}: expected at least 10")
