@@ -265,6 +265,14 @@ def test_predictor_names_predict_batch_for_several_images(predictor):
     with pytest.raises(ValueError, match="a batch of images: use predict_batch"):
         predictor.predict(torch.rand(2, 3, 8, 8))
     assert [p.shape for p in predictor.predict_batch(images)] == [(8, 8), (9, 7)]
+    # the reverse slip: one path (or a folder) given to predict_batch was iterated letter by letter
+    # ("i: image file does not exist")
+    with pytest.raises(ValueError, match="predict_batch takes a list of images; got one image"):
+        predictor.predict_batch("photo.png")
+    with pytest.raises(ValueError, match="predict_batch takes a list of images; got a folder.*idrnet predict FOLDER"):
+        predictor.predict_batch(".")
+    with pytest.raises(ValueError, match="alpha=3: expected an opacity between 0 and 1"):
+        predictor.overlay(images[0], alpha=3)  # was accepted: colours past the palette's
 
 
 def test_predictor_refuses_a_test_scale_that_is_not_two_positive_sizes(trained):

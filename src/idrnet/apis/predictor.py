@@ -254,6 +254,11 @@ class Predictor:
         """Label maps of several images, those of one size run as one batch (as :meth:`predict` would
         label each, up to the float noise of a larger batch). ``return_confidence`` adds each pixel's
         top class probability ``(H, W)`` float32."""
+        if isinstance(images, (str, os.PathLike, bytes, bytearray)):  # iterated, a path became its letters
+            kind = "a folder" if isinstance(images, (str, os.PathLike)) and Path(images).is_dir() else "one image"
+            raise InputError(f"predict_batch takes a list of images; got {kind} ({str(images)[:80]!r}): pass "
+                             + ("a list of its files (sorted(Path(folder).glob('*.jpg')), say), or run "
+                                "`idrnet predict FOLDER`" if kind == "a folder" else "[image], or use predict"))
         rgbs = [to_rgb_array(image) for image in images]
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, rgb in enumerate(rgbs):
@@ -273,8 +278,12 @@ class Predictor:
         return (labels, confidence) if return_confidence else labels
 
     def overlay(self, image: ImageInput, labels: np.ndarray | None = None, alpha: float = 0.5) -> np.ndarray:
-        """RGB picture of the prediction blended over the image with the dataset palette."""
+        """RGB picture of the prediction blended over the image with the dataset palette (``alpha``: the
+        prediction's opacity, 0 to 1)."""
         from ..visualization import overlay
+
+        if not 0 <= alpha <= 1:
+            raise InputError(f"alpha={alpha}: expected an opacity between 0 and 1")
 
         rgb = to_rgb_array(image)
         labels = self.predict(rgb) if labels is None else labels
