@@ -320,3 +320,21 @@ def test_save_checkpoint_and_export_onnx_write_only_the_suffix_their_readers_kno
     with pytest.raises(InputError, match=r"x.pt: export_onnx writes an .onnx file; name it x.onnx"):
         idrnet.export_onnx(model, tmp_path / "x.pt", (32, 32))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.safetensors"]
+
+
+def test_build_model_and_list_models_take_what_people_pass():
+    """build_model(dict) or build_model(zoo name) were AttributeErrors ('dict' object has no attribute
+    'num_classes'); list_models took no wildcard pattern (timm's list_models('*resnet*') does)."""
+    from tiny import tiny_config
+
+    from idrnet.config import to_dict
+
+    model = idrnet.build_model(to_dict(tiny_config("fcn")))
+    assert isinstance(model, idrnet.Segmentor)
+    with pytest.raises(InputError, match="build_model builds from a ModelConfig; got str .*use idrnet.create_model"):
+        idrnet.build_model("fcn_resnet50os8_cityscapes")
+    swin = idrnet.list_models("*upernet*swin*")
+    assert swin and all("upernet" in n and "swin" in n for n in swin)
+    assert idrnet.list_models("ocrnet") == sorted(n for n in idrnet.MODEL_ZOO if n.startswith("ocrnet"))
+    with pytest.raises(InputError, match="list_models: expected a name prefix or a pattern"):
+        idrnet.list_models(123)

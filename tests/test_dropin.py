@@ -235,6 +235,8 @@ def test_the_usual_drop_in_mistakes_are_refused_before_they_train_nothing():
         idrnet.training_losses(model, (images * 40 + 128).clamp(0, 255).to(torch.uint8), masks)
     with pytest.raises(ValueError, match=r"targets must be \(B, H, W\) matching images \(2, 3, 32, 32\), got \(1, 32, 32\)"):
         idrnet.training_losses(model, images, masks[:1])
+    with pytest.raises(ValueError, match=r"targets: expected a tensor \(\(B, H, W\) class indices\), got NoneType"):
+        idrnet.training_losses(model, images, None)  # was "'NoneType' object has no attribute 'dim'"
 
 
 # An attached SMP U-Net is exported and checked at two sizes by test_smp_config_lines_train_and_every_verb_takes_them.

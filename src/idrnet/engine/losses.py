@@ -62,6 +62,10 @@ def training_losses(
 def _check_batch(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Targets as ``(B, H, W)`` for ``images`` ``(B, C, H, W)``: a ``(B, 1, H, W)`` mask (as torchvision's
     transforms give one) is taken without its channel; other mismatches are named with the usual cause."""
+    for name, value in (("images", images), ("targets", targets)):
+        if not isinstance(value, torch.Tensor):
+            raise InputError(f"{name}: expected a tensor ({'(B, 3, H, W) floats' if name == 'images' else '(B, H, W) class indices'}), "
+                             f"got {type(value).__name__}")
     if not images.is_floating_point():
         raise InputError(f"images are {str(images.dtype).replace('torch.', '')}: the model takes float images, "
                          "normalised as it was trained (e.g. images.float() / 255, then the mean and std)")

@@ -12,9 +12,17 @@ from .layers import auxiliary_head
 from .segmentor import Segmentor
 
 
-def build_model(config: ModelConfig) -> Segmentor:
-    """Backbone, decode head and auxiliary head as ``config`` describes, randomly initialised
-    (apart from the backbone's ImageNet weights when ``config.backbone.pretrained`` asks for them)."""
+def build_model(config: ModelConfig | dict) -> Segmentor:
+    """Backbone, decode head and auxiliary head as ``config`` describes (a :class:`ModelConfig`, or the
+    dict a model YAML holds), randomly initialised (apart from the backbone's ImageNet weights when
+    ``config.backbone.pretrained`` asks for them)."""
+    if isinstance(config, dict):
+        from .config_io import model_config_from_dict
+
+        config = model_config_from_dict(config, "the model config dict")
+    if not isinstance(config, ModelConfig):
+        raise InputError(f"build_model builds from a ModelConfig; got {type(config).__name__} {str(config)[:60]!r}: "
+                         "for a zoo name, a file or another library's config use idrnet.create_model(...)")
     if config.num_classes is None:
         raise InputError("num_classes is not set: give ModelConfig(num_classes=…), or train the config on a "
                          "dataset (idrnet train fills it in from the data)")

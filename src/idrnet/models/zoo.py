@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..errors import UnknownNameError
+from ..errors import InputError, UnknownNameError
 from .config import AuxiliaryConfig, BackboneConfig, HeadConfig, InferenceConfig, ModelConfig
 from .heads import IDRNetHeadConfig, OCRNetHeadConfig
 
@@ -172,7 +172,14 @@ MODEL_ZOO: dict[str, ZooEntry] = _entries()
 
 
 def list_models(prefix: str = "") -> list[str]:
-    """Zoo names starting with ``prefix``, sorted."""
+    """Zoo names starting with ``prefix``, or matching it as a wildcard pattern (``"*upernet*"``, as timm's
+    ``list_models`` takes), sorted."""
+    import fnmatch
+
+    if not isinstance(prefix, str):
+        raise InputError(f"list_models: expected a name prefix or a pattern such as '*upernet*', got {prefix!r}")
+    if any(c in prefix for c in "*?["):
+        return sorted(fnmatch.filter(MODEL_ZOO, prefix))
     return sorted(n for n in MODEL_ZOO if n.startswith(prefix))
 
 
