@@ -176,7 +176,7 @@ def test_the_python_api_takes_one_corruption_or_severity_without_a_list(pair, tm
         idrnet.robustness(str(a), data=config, corruptions="fog", severities="2", limit=1, workers=0)
 
 
-def test_corruptions_and_severities_as_people_write_them(monkeypatch, capsys):
+def test_corruptions_and_severities_as_people_write_them(monkeypatch, capsys, tmp_path):
     """"--corruptions fog,snow" was "unknown corruption 'fog,snow'" and "--severities 1-3" not a severity."""
     import idrnet.apis.robustness as api
     from idrnet.errors import InputError
@@ -188,10 +188,13 @@ def test_corruptions_and_severities_as_people_write_them(monkeypatch, capsys):
         raise InputError("stopped here")
 
     monkeypatch.setattr(api, "robustness", fake)
-    argv = ["robustness", "m.safetensors", "--data", "c.yaml", "--out", "o"]
+    argv = ["robustness", "m.safetensors", "--data", "c.yaml", "--out", str(tmp_path / "o")]
     assert cli([*argv, "--corruptions", "fog,snow", "blur", "fog", "--severities", "2-4", "1,3", "5"]) == 2
     assert asked["corruptions"] == ["fog", "snow", "blur"] and asked["severities"] == [2, 3, 4, 1, 5]
     assert cli(argv) == 2 and asked["corruptions"] == ["all"] and asked["severities"] == [1, 2, 3, 4, 5]
+    monkeypatch.undo()  # the real one: an empty list of corruptions wrote a report of no cells
+    err = error_of(capsys, [*argv, "--corruptions", ","])
+    assert "no corruption named; expected all, a group" in err and not (tmp_path / "o").exists()
     for bad in ("0", "1-6", "4-2", "1,,x", ","):
         with pytest.raises(SystemExit):
             cli([*argv, "--severities", bad])

@@ -493,6 +493,8 @@ def select_corruptions(names: Sequence[str]) -> list[str]:
     what is available (frost is left out, with a warning, when its photographs are not installed); names
     are matched ignoring case, with "-" or " " for "_"; an unknown name lists the valid ones."""
     order = [name for group in GROUPS.values() for name in group]
+    if not any(str(n).strip() for n in names):  # a report of no cells at all (mPC "–") was written for it
+        raise InputError(f"no corruption named; expected all, a group ({', '.join(GROUPS)}) or one of {', '.join(CORRUPTIONS)}")
     chosen: set[str] = set()
     given = names
     # "Gaussian-Noise", "motion blur": the spellings of papers and of imagecorruptions' own names.
