@@ -317,6 +317,10 @@ def test_models_filters_by_words_in_any_case_and_names_the_closest_when_none_mat
     assert "no zoo model name contains 'uppernet' and 'ade20k'; closest words: 'uppernet' → upernet" in err
     err = error_of(capsys, ["models", "upernet", "swin", "voc"])
     assert "none has all; with 2 of the 3: idrnet_upernet_swinlarge_ade20k," in err
+    # a wildcard pattern, as list_models takes (was "no zoo model name contains '*upernet*swin*'")
+    assert cli(["models", "*UperNet*swin*"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert rows and all(r.startswith("idrnet_upernet_swinlarge_") for r in rows)
 
 
 def test_the_papers_words_for_idrnets_heads_find_the_zoos_names(capsys):

@@ -200,9 +200,16 @@ def _zoo_words(text: str) -> str:
 
 def find_models(words: list[str]) -> list[str]:
     """Zoo names, sorted, that contain every one of ``words`` (any case, the zoo's own words or the
-    ones ``SAME_WORDS`` reads as them: ``pspnet`` finds ``pspnet_*`` and ``idrnet_ppm_*``)."""
-    return [name for name in sorted(MODEL_ZOO)
-            if all(w.lower() in name or _zoo_words(w) in _zoo_words(name) for w in words)]
+    ones ``SAME_WORDS`` reads as them: ``pspnet`` finds ``pspnet_*`` and ``idrnet_ppm_*``); a word with
+    wildcards (``*upernet*``, as list_models takes) must match the whole name."""
+    import fnmatch
+
+    def has(name: str, word: str) -> bool:
+        if any(c in word for c in "*?["):
+            return fnmatch.fnmatchcase(name, word.lower())
+        return word.lower() in name or _zoo_words(word) in _zoo_words(name)
+
+    return [name for name in sorted(MODEL_ZOO) if all(has(name, w) for w in words)]
 
 
 def closest_models(text: str, n: int = 5) -> list[str]:
