@@ -74,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from ..apis.load import check_model_source, is_graph_file, load, source_name
     from ..deploy.bench import benchmark_pairs
+    from ..deploy.runtime import GRAPH_BACKENDS
     from ..dropin.external import baseline_of, build_any
     from .common import device_from_args
 
@@ -101,10 +102,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"note: --threads {args.threads} on {cores} CPU core(s) this process may use: the threads take turns, "
               f"so the times measure that contention, not the model; --threads {cores} or fewer measures the model")
     # An exported file is timed as it is deployed: ONNX Runtime, in the precision it was written in.
-    backends = list(dict.fromkeys(args.backend or (["onnxruntime"] if graph else ["eager"])))
-    if graph and set(backends) - {"onnxruntime", "openvino"}:
-        raise InputError(f"{args.model} is an exported model: it runs with --backend onnxruntime or openvino, not "
-                         f"{', '.join(b for b in backends if b not in ('onnxruntime', 'openvino'))}")
+    backends = list(dict.fromkeys(args.backend or ([GRAPH_BACKENDS[0]] if graph else ["eager"])))
+    if graph and set(backends) - set(GRAPH_BACKENDS):
+        raise InputError(f"{args.model} is an exported model: it runs with --backend {' or '.join(GRAPH_BACKENDS)}, not "
+                         f"{', '.join(b for b in backends if b not in GRAPH_BACKENDS)}")
     precisions = list(dict.fromkeys(args.precision or [model.precision if graph else "fp32"]))
     pairs = _runnable(precisions, backends, device)
     calibration = _calibration(args, model) if "int8" in precisions and not graph else None

@@ -218,11 +218,15 @@ def _check_graph_precision(model: Any, precision: str) -> None:
                      ".safetensors model or an fp32 ONNX file")
 
 
+# The backends that run an exported .onnx file as it is (the others run PyTorch modules).
+GRAPH_BACKENDS = ("onnxruntime", "openvino")
+
+
 def _accelerate_graph(model: Any, precision: str, backend: str, threads: int | None) -> Any:
     """An ``.onnx`` file already loaded by ONNX Runtime: run as it is, or by OpenVINO."""
     from .onnx_model import OnnxSegmentor
 
-    if not isinstance(model, OnnxSegmentor) or backend not in ("onnxruntime", "openvino"):
+    if not isinstance(model, OnnxSegmentor) or backend not in GRAPH_BACKENDS:
         raise InputError(f"{model.source} is an exported model: it runs with backend=onnxruntime or openvino, not {backend}")
     if backend == "onnxruntime":
         return model if not threads else OnnxSegmentor(model.path, threads=threads)
