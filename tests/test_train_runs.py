@@ -224,7 +224,7 @@ def test_init_checkpoint_official_fetches_the_zoo_models_published_weights(tmp_p
     from idrnet.errors import InputError
     from idrnet.models.zoo import MODEL_ZOO
 
-    data = make_dataset(tmp_path / "d", classes=list(CITYSCAPES_CLASSES), palette=[[i, i, i] for i in range(19)])
+    cityscapes_like = make_dataset(tmp_path / "d", classes=list(CITYSCAPES_CLASSES), palette=[[i, i, i] for i in range(19)])
     asked = []
 
     def fetch(url, sha256=None):
@@ -233,7 +233,7 @@ def test_init_checkpoint_official_fetches_the_zoo_models_published_weights(tmp_p
 
     monkeypatch.setattr(download, "fetch", fetch)
     name = "fcn_resnet50os8_cityscapes"
-    config = write_config(tmp_path, data, model=name, init_checkpoint="official")
+    config = write_config(tmp_path, cityscapes_like, model=name, init_checkpoint="official")
     assert "fetched (test)" in error_of(capsys, ["train", str(config)])
     assert asked == [(MODEL_ZOO[name].checkpoint_url, MODEL_ZOO[name].checkpoint_sha256)]
     own = write_config(tmp_path, make_dataset(tmp_path / "e"), "own.yaml", init_checkpoint="official")
