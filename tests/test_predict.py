@@ -275,6 +275,24 @@ def test_predictor_names_predict_batch_for_several_images(predictor):
         predictor.overlay(images[0], alpha=3)  # was accepted: colours past the palette's
 
 
+def test_predictor_settings_as_people_write_them(trained):
+    """InferenceConfig(mode="slid") ran as whole without a word; TTAConfig(scales=1.5) failed at the first
+    prediction ("'float' object is not iterable"); tta={"flip": True} was an AttributeError."""
+    from idrnet.config import ConfigError
+    from idrnet.evaluation.inference import TTAConfig
+    from idrnet.models.config import InferenceConfig
+
+    _, ckpt, _ = trained
+    with pytest.raises(ValueError, match="inference mode 'slid': expected 'whole' or 'slide'"):
+        InferenceConfig(mode="slid")
+    assert TTAConfig(scales=1.5).scales == (1.5,)
+    predictor = Predictor(ckpt, tta={"flip": True}, inference={"mode": "slide", "crop_size": [32, 32], "stride": [16, 16]})
+    assert predictor.tta == TTAConfig(flip=True) and predictor.inference.crop_size == (32, 32)
+    assert predictor.predict(np.zeros((40, 50, 3), np.uint8)).shape == (40, 50)
+    with pytest.raises(ConfigError, match="tta: flp: unknown key; did you mean 'flip'"):
+        Predictor(ckpt, tta={"flp": True})
+
+
 def test_predictor_refuses_a_test_scale_that_is_not_two_positive_sizes(trained):
     """(0, 512) or a negative side was taken without a word; the resize coped and hid the mistake."""
     _, ckpt, _ = trained

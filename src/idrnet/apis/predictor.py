@@ -142,8 +142,8 @@ class Predictor:
         checkpoint: str | os.PathLike | bool | None = None,
         device: str | torch.device = "cpu",
         data: DataDescription | str | os.PathLike | None = None,
-        inference: InferenceConfig | None = None,
-        tta: TTAConfig | None = None,
+        inference: InferenceConfig | dict | None = None,
+        tta: TTAConfig | dict | None = None,
         test_scale: tuple[int, int] | None | bool = True,
         precision: str = "fp32",
         backend: str | None = None,
@@ -164,6 +164,11 @@ class Predictor:
             raise InputError(f"the data description has {len(self.description.classes)} classes, the model {self.model.num_classes}")
         # test_scale: True = the data description's resize, None/False = none, or an explicit (long, short)
         self.test_scale = self.description.test_scale if test_scale is True else explicit_scale
+        if isinstance(inference, dict) or isinstance(tta, dict):  # as a config's inference section is written
+            from ..config import from_dict
+
+            inference = from_dict(InferenceConfig, inference, where="inference") if isinstance(inference, dict) else inference
+            tta = from_dict(TTAConfig, tta, where="tta") if isinstance(tta, dict) else tta
         self.inference = inference or self.model.config.inference
         self.tta = tta
         # the PyTorch module itself (None for an .onnx file), for what needs its layers (relations)

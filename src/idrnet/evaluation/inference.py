@@ -26,6 +26,8 @@ class TTAConfig:
     flip: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.scales, (int, float)) and not isinstance(self.scales, bool):
+            object.__setattr__(self, "scales", (float(self.scales),))  # TTAConfig(scales=1.5): one scale
         if not self.scales or any(s <= 0 for s in self.scales):
             raise InputError(f"TTA scales must be positive, got {self.scales}")
 

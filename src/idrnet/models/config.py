@@ -39,6 +39,13 @@ class InferenceConfig:
     stride: tuple[int, int] | None = None
     probs_before_resize: bool = False
 
+    def __post_init__(self) -> None:
+        # Built in Python (configs are checked when read), InferenceConfig(mode="slid") ran as whole.
+        if self.mode not in ("whole", "slide"):
+            from ..errors import InputError
+
+            raise InputError(f"inference mode {self.mode!r}: expected 'whole' or 'slide'")
+
 
 @dataclass
 class ModelConfig:
