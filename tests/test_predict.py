@@ -291,6 +291,9 @@ def test_predictor_settings_as_people_write_them(trained):
     assert predictor.predict(np.zeros((40, 50, 3), np.uint8)).shape == (40, 50)
     with pytest.raises(ConfigError, match="tta: flp: unknown key; did you mean 'flip'"):
         Predictor(ckpt, tta={"flp": True})
+    # another library's network as it is (it has no classes or inference settings): was an AttributeError
+    with pytest.raises(ValueError, match=r"the Conv2d given is not one of idrnet's models: attach IDRNet to it"):
+        Predictor(torch.nn.Conv2d(3, 5, 1))
 
 
 def test_predictor_refuses_a_test_scale_that_is_not_two_positive_sizes(trained):

@@ -113,6 +113,12 @@ def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
         graph = OnnxSegmentor(source, torch.device(device))
         stored = graph.data_description
         return LoadedModel(graph, DataDescription.from_json(stored, f"{source}:data description") if stored else None)
+    if isinstance(source, torch.nn.Module) and not hasattr(source, "num_classes"):
+        # a network of another library (torchvision's FCN, an SMP Unet) given as it is: every verb reads its
+        # classes, logits and inference settings, which idrnet's models carry
+        raise InputError(f"the {type(source).__name__} given is not one of idrnet's models: attach IDRNet to it "
+                         f"(idrnet.attach(model, num_classes)), or build it from a config line "
+                         "(model: {type: smp|torchvision, …, idrnet: false} for the network alone)")
     model = source if isinstance(source, torch.nn.Module) else create_model(source, checkpoint=checkpoint)
     return LoadedModel(model.eval().to(device), stored_description(source, checkpoint))
 
