@@ -119,6 +119,12 @@ def test_a_training_state_given_as_the_model_names_the_runs_model_files(tmp_path
     torch.save(model.state_dict(), plain)
     with pytest.raises(InputError, match="holds weights but no model config"):
         idrnet.create_model(str(plain))
+    # weights without a config in a .safetensors file (another tool's) say the same, not "not a PyTorch checkpoint"
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "weights.safetensors"))
+    with pytest.raises(InputError, match="holds weights but no model config"):
+        idrnet.create_model(str(tmp_path / "weights.safetensors"))
 
 
 def test_convert_cli_round_trip(tmp_path, capsys):

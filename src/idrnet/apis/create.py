@@ -109,8 +109,11 @@ def _resolve(
         raise InputError(f"{text} is an image or video, not a model: give a zoo name, a .safetensors file, a model YAML "
                          "or an .onnx file")
     if text.endswith(".safetensors") or Path(text).is_file():
-        state, state_config, _ = read_checkpoint(Path(text)) if text.endswith(".safetensors") else (None, None, None)
-        if state_config is None and read_training_state(Path(text)) is not None:  # (a file of no weights is named)
+        safetensors = text.endswith(".safetensors")
+        state, state_config, _ = read_checkpoint(Path(text)) if safetensors else (None, None, None)
+        # A training state is a torch.save file (a file of no weights is named there); a .safetensors
+        # file read above is not one, and torch would call it "not a PyTorch checkpoint".
+        if not safetensors and read_training_state(Path(text)) is not None:
             raise InputError(f"{text} is a training state of idrnet train (weights, optimiser, progress): give the run's "
                              f"best.safetensors or final.safetensors, or make one from it with `idrnet convert {text} "
                              "model.safetensors` (it keeps the model config)")
