@@ -86,13 +86,16 @@ def _not_a_torch_file(head: bytes) -> str | None:
     return "it is neither a zip archive nor a pickle, as torch.save writes"
 
 
+def _torch_file_problem(path: str | os.PathLike) -> str | None:
+    """:func:`_not_a_torch_file` of ``path``'s first bytes; None when they cannot be read (the loader says why)."""
+    head = _head(path)
+    return None if head is None else _not_a_torch_file(head)
+
+
 def not_a_checkpoint(path: str | os.PathLike) -> str | None:
     """Why the local file ``path`` cannot be a weights file at all (empty, a web page, an image, text …),
     from its first bytes; None when it may be one. ``.safetensors`` files are left to safetensors."""
-    if str(path).endswith(".safetensors"):
-        return None
-    head = _head(path)
-    return None if head is None else _not_a_torch_file(head)
+    return None if str(path).endswith(".safetensors") else _torch_file_problem(path)
 
 
 def _unreadable_safetensors(path: str | os.PathLike, err: Exception) -> CheckpointError:
@@ -113,8 +116,7 @@ def load_weights_only(path: str | os.PathLike, what: str = "a weights-only PyTor
     import pickle
     import warnings
 
-    head = _head(path)
-    not_torch = None if head is None else _not_a_torch_file(head)
+    not_torch = _torch_file_problem(path)
     if not_torch:
         raise CheckpointError(f"{path} is not a PyTorch checkpoint: {not_torch}")
     try:
