@@ -124,10 +124,8 @@ def _resolve(
         if checkpoint not in (None, True):
             return state_config, checkpoint, None
         return state_config, text, state
-    from .load import check_model_source
-
-    check_model_source(text)  # a folder, a missing file or an unknown name: raises, naming it
-    raise AssertionError("unreachable")
+    # A folder, a missing file or an unknown name was refused, named, by create_model's check_model_source.
+    raise AssertionError(f"unreachable: {text!r} passed check_model_source")
 
 
 def read_training_state(path: Path) -> dict[str, Any] | None:
