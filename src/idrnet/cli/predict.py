@@ -184,6 +184,7 @@ def plan_outputs(files: list[Path], inputs: list[str], out: Path, probs: bool, l
 def ignores_case(folder: Path) -> bool:
     """Whether the filesystem that holds (or will hold) ``folder`` treats names that differ only in case as one,
     asked of the nearest existing folder: one of its entries looked up with its case swapped."""
+    import itertools
     import os
 
     near = folder.resolve()
@@ -191,7 +192,9 @@ def ignores_case(folder: Path) -> bool:
         near = near.parent
     try:
         # A name inside `near` is looked up by near's own filesystem (a mount point's name is its parent's).
-        probes = [near / e for e in os.listdir(near)][:20] + [near]
+        # A few entries are enough: an --out folder of a resumed run may hold a hundred thousand.
+        with os.scandir(near) as entries:
+            probes = [Path(e.path) for e in itertools.islice(entries, 20)] + [near]
     except OSError:
         return False
     for probe in probes:
