@@ -56,10 +56,15 @@ def test_auto_starts_then_continues_exactly_then_has_nothing_to_do(tmp_path, syn
     _same_weights(tmp_path / "run" / "final.safetensors", straight)
     final = tmp_path / "run" / "final.safetensors"
     (tmp_path / "run" / "skipped_samples.txt").write_text("000003\n")  # as a run with skipped samples leaves it
-    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").iterdir() if p.is_file()}
+
+    def files():  # but .lock, which names the process that last held the folder
+        return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").iterdir()
+                if p.is_file() and p.name != ".lock"}
+
+    before = files()
     result = train(config, resume="auto")  # a requeued job that had already finished
     assert result["iteration"] == 6 and "nothing to do" in capsys.readouterr().out
-    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").iterdir() if p.is_file()}
+    after = files()
     assert after == before and final.name in after  # not one file of the finished run touched
     with pytest.raises(ConfigError, match="is finished"):  # an explicit --resume still says so
         train(config, resume=True)
@@ -122,3 +127,61 @@ def _plain(config):
     from idrnet.config import to_dict
 
     return to_dict(config)
+
+
+_HOLD = """
+import sys, time
+from pathlib import Path
+from idrnet.engine.work_dir import WorkDirLock
+lock = WorkDirLock(Path(sys.argv[1]))
+if len(sys.argv) > 2:  # pretend the holder runs on another machine
+    lock._file.seek(0); lock._file.truncate(); lock._file.write(f"process 7 on {sys.argv[2]}, since now"); lock._file.flush()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def _holder(work, *host):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", _HOLD, str(work), *host], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_a_second_run_in_a_work_dir_in_use_is_refused_whatever_its_flags(tmp_path, synth, capsys):
+    from runs import error_of
+
+    config = _config(tmp_path, synth)
+    work = tmp_path / "run"
+    work.mkdir()
+    holder = _holder(work)
+    try:
+        for flags in ([], ["--resume", "auto"], ["--overwrite"]):
+            err = error_of(capsys, ["train", str(config), *flags])
+            assert f"work_dir {work} is in use by another training run (process {holder.pid} on " in err, err
+            assert "choose another --work-dir" in err
+        assert sorted(p.name for p in work.iterdir()) == [".lock"]  # the refused runs wrote nothing
+    finally:
+        holder.kill()
+        holder.wait()
+    # the system dropped the killed holder's lock: no stale claim to remove by hand
+    assert cli(["train", str(config), "--set", "iterations=2"]) == 0
+    assert (work / "final.safetensors").is_file()
+
+
+def test_a_lock_held_from_another_machine_is_waited_for_then_named(tmp_path, synth, capsys, monkeypatch):
+    from idrnet.engine import work_dir
+
+    monkeypatch.setattr(work_dir, "OTHER_HOST_WAIT_S", 1.5)
+    work = tmp_path / "run"
+    work.mkdir()
+    holder = _holder(work, "node-17")
+    try:
+        with pytest.raises(ConfigError, match="in use by another training run .process 7 on node-17"):
+            train(load_train_config(_config(tmp_path, synth)))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "is held by process 7 on node-17, since now; waiting up to 2 s" in capsys.readouterr().out

@@ -40,8 +40,8 @@ from .host_memory import keep_freed_memory
 from .losses import training_losses
 from .scalars import dropped_events, open_scalars
 from .work_dir import (
-    TRAINING_STATE_KEYS, clear_run, config_changes, existing_run_files, logged_validation, remove_stale_temporaries,
-    truncate_log,
+    LOCK_NAME, TRAINING_STATE_KEYS, WorkDirLock, clear_run, config_changes, existing_run_files, logged_validation,
+    remove_stale_temporaries, truncate_log,
 )
 
 
@@ -249,17 +249,45 @@ class Trainer:
         self.auto = not overwrite and (resume == "auto" or (resume is None and config.resume == "auto"))
         self.finished = False
         self._preloaded: tuple[Path, Any] | None = None
-        if self.auto:
-            resume, overwrite = self._decide_auto(allow_config_change)
         created = not self.work_dir.exists()
-        self._prepare_work_dir(resume, overwrite)
+        self._lock = self._claim_work_dir()
         try:
+            if self.auto:
+                resume, overwrite = self._decide_auto(allow_config_change)
+            self._prepare_work_dir(resume, overwrite)
             self._set_up(resume, overwrite, allow_config_change)
         except BaseException:
+            self._release_work_dir()
             if created:  # a run refused at set-up (a bad value, a missing dataset) leaves no empty folder behind
                 with contextlib.suppress(OSError):
+                    (self.work_dir / LOCK_NAME).unlink(missing_ok=True)
                     self.work_dir.rmdir()  # only if still empty
             raise
+
+    def _claim_work_dir(self) -> WorkDirLock | None:
+        """Rank 0 locks the work dir for this run, and every rank learns whether it could: two runs writing
+        one folder would replace each other's checkpoints and lose each other's log."""
+        lock, problem = None, None
+        if self.rank == 0:
+            try:
+                self.work_dir.mkdir(parents=True, exist_ok=True)
+                lock = WorkDirLock(self.work_dir)
+            except ConfigError as err:
+                problem = str(err)
+            except OSError as err:
+                problem = f"work_dir {self.work_dir} is not writable: {err}"
+        if self.world > 1:
+            box = [problem]
+            torch.distributed.broadcast_object_list(box, src=0)
+            problem = box[0]
+        if problem:
+            raise ConfigError(problem)
+        return lock
+
+    def _release_work_dir(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _set_up(self, resume: Any, overwrite: bool, allow_config_change: bool) -> None:
         config = self.config
@@ -544,6 +572,7 @@ class Trainer:
 
         config, rank = self.config, self.rank
         if self.finished:
+            self._release_work_dir()
             if rank == 0:
                 print(f"the run in {self.work_dir} is finished (iteration {self.start} of {config.iterations}); "
                       "nothing to do", flush=True)
@@ -625,6 +654,7 @@ class Trainer:
                 self.scalars.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            self._release_work_dir()
         if rank == 0:
             if self.scalars and dropped_events() is not None:
                 print(f"warning: TensorBoard events were not all written ({dropped_events()}); log.jsonl has the figures")

@@ -3,16 +3,24 @@
 A run owns: ``latest.pt``, ``iter_N.pt``, ``best.safetensors``, ``final.safetensors``, ``log.jsonl``,
 ``tensorboard/``, ``skipped_samples.txt`` and ``config.yaml``. A fresh run refuses a work dir holding
 another run's files unless asked to ``--overwrite`` (which removes exactly those) or to ``--resume``.
+While a run trains, its process holds ``.lock`` in the work dir: a second run pointed at the same folder
+(another terminal, a job submitted twice) is refused instead of writing over the first one's files.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 import shutil
+import socket
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..atomic import atomic_path
+from ..config import ConfigError
 
 _RUN_FILES = ("latest.pt", "best.safetensors", "final.safetensors", "log.jsonl")
 _OTHER_OUTPUTS = ("skipped_samples.txt", "config.yaml")
@@ -26,6 +34,68 @@ RESUMABLE_CHANGES = frozenset({
     "checkpoint_interval", "device", "on_nan", "max_nan_skips", "max_batch_per_process", "init_checkpoint",
     "pretrained_backbone", "keep_freed_memory", "resume",
 })
+
+
+LOCK_NAME = ".lock"
+
+
+# A lock held by a process on another machine: NFS keeps a dead node's locks until its lease runs out
+# (90 s by default), and a requeued job must not fail for that.
+OTHER_HOST_WAIT_S = 150.0
+_HOLDER = re.compile(r"^process (\d+) on (\S+), since ")
+
+
+class WorkDirLock:
+    """The claim of one training process on a work dir, held until :meth:`release` or the process ends.
+
+    A POSIX record lock (``lockf``): the system drops it when the process dies, however it dies, so a
+    killed or preempted run leaves no stale claim, and forked DataLoader workers do not inherit it. A lock
+    held from another machine is waited for (:data:`OTHER_HOST_WAIT_S`). On a filesystem without locks (or
+    on Windows, without ``fcntl``) nothing is held and nothing refused."""
+
+    def __init__(self, work_dir: Path, other_host_wait_s: float | None = None) -> None:
+        self.path = work_dir / LOCK_NAME
+        self._file: IO[str] | None = None
+        try:
+            import fcntl
+        except ImportError:
+            return
+        file = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open while the run trains
+        deadline = None
+        while True:
+            try:
+                fcntl.lockf(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as err:
+                if err.errno not in (errno.EACCES, errno.EAGAIN):
+                    file.close()  # locks not supported here (some network filesystems): train unguarded
+                    return
+            file.seek(0)
+            holder = file.read().strip()
+            if deadline is None:
+                found = _HOLDER.match(holder)
+                wait = OTHER_HOST_WAIT_S if other_host_wait_s is None else other_host_wait_s
+                wait = wait if found and found.group(2) != socket.gethostname() else 0.0
+                if wait:
+                    print(f"work_dir {work_dir} is held by {holder}; waiting up to {wait:.0f} s for it to be "
+                          "released (a machine that stopped keeps its lock a while on a network disk)", flush=True)
+                deadline = time.monotonic() + wait
+            if time.monotonic() >= deadline:
+                file.close()
+                raise ConfigError(f"work_dir {work_dir} is in use by another training run"
+                                  f"{f' ({holder})' if holder else ''}: wait for it to end, or choose another --work-dir")
+            time.sleep(1.0)
+        file.seek(0)
+        file.truncate()
+        file.write(f"process {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        file.flush()
+        self._file = file
+
+    def release(self) -> None:
+        """Give the work dir up (closing the file drops the lock)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def existing_run_files(work_dir: Path) -> list[Path]:
