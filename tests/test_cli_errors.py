@@ -291,6 +291,24 @@ def test_an_unknown_flag_is_named_by_its_verb_with_the_flag_meant(capsys):
     assert error_of(capsys, ["data", "check", "nothere"]).startswith("idrnet data check: error: nothere is neither")
 
 
+def test_a_flag_given_twice_with_different_values_is_noted(tmp_path, capsys):
+    """argparse keeps the last of a repeated flag silently: `predict --model a --model b` segmented with b
+    alone, `robustness --corruptions fog --corruptions snow` ran snow alone."""
+    missing = str(tmp_path / "nothere.yaml")
+    err = error_of(capsys, ["train", missing, "--work-dir", "runs/a", "--work-dir=runs/b", "--set", "seed=1",
+                            "--set", "seed=2"])
+    notes = [line for line in err.splitlines() if "warning" in line]
+    assert notes == ["idrnet train: warning: --work-dir given twice (runs/a, then runs/b): only the last is used"]
+    err = error_of(capsys, ["robustness", "m.safetensors", "--data", missing, "--out", "o", "--corruptions", "fog",
+                            "frost", "--corruptions", "snow", "--severities", "3", "--severities", "3"])
+    assert "warning: --corruptions given twice (fog frost, then snow): only the last is used" in err
+    assert "--severities" not in err  # the same value twice changes nothing
+    err = error_of(capsys, ["predict", "x.png", "--model", "a.safetensors", "--crop", "64", "64", "--crop", "32", "32",
+                            "--model", "b.safetensors", "--model", "c.safetensors"])
+    assert "warning: --model given 3 times (a.safetensors, then b.safetensors, then c.safetensors)" in err
+    assert "warning: --crop given twice (64 64, then 32 32)" in err
+
+
 def test_data_synth_refuses_a_negative_seed_and_a_size_it_cannot_hold(tmp_path, capsys):
     """--seed -1 was an internal error from NumPy; --size 100000 asked OpenCV for 40 GB, then an internal error."""
     for flag, value, expected in (("--seed", "-1", "expected at least 0, got -1"),

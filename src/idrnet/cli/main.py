@@ -164,6 +164,35 @@ def _unrecognized_hint(parser: argparse.ArgumentParser, extras: list[str]) -> st
     return ""
 
 
+def repeated_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """A note for each one-value flag given more than once with different values (``--model a --model b``):
+    argparse keeps the last without a word, and whoever wrote both may have meant both."""
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    notes = []
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps its actions only there
+        if type(action) is not argparse._StoreAction or not action.option_strings:  # noqa: SLF001
+            continue
+        given: list[str] = []
+        for i, token in enumerate(argv):
+            name, equals, value = token.partition("=")
+            if (name if token.startswith("--") else token) not in action.option_strings:
+                continue
+            if equals:
+                given.append(value)
+            elif isinstance(action.nargs, int):  # --crop H W
+                given.append(" ".join(argv[i + 1:i + 1 + action.nargs]))
+            elif action.nargs in ("+", "*"):
+                following = argv[i + 1:]
+                stop = next((k for k, t in enumerate(following) if t.startswith("-") and len(t) > 1), len(following))
+                given.append(" ".join(following[:stop]))
+            else:
+                given.append(argv[i + 1] if i + 1 < len(argv) else "")
+        if len(set(given)) > 1:
+            times = "twice" if len(given) == 2 else f"{len(given)} times"
+            notes.append(f"{action.option_strings[0]} given {times} ({', then '.join(given)}): only the last is used")
+    return notes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run, and turn user mistakes into a one-line error and exit code 2."""
     parser = build_parser()
@@ -172,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extras:
         verb_parser.error(f"unrecognized arguments: {' '.join(extras)}{_unrecognized_hint(verb_parser, extras)}")
     prog = verb_parser.prog  # "idrnet test", "idrnet data check": who speaks in the messages below
+    for note in repeated_flags(verb_parser, list(sys.argv[1:] if argv is None else argv)):
+        print(f"{prog}: warning: {note}", file=sys.stderr)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
