@@ -162,6 +162,13 @@ def test_convert_cli_errors_name_the_problem(tmp_path, capsys):
     assert "download.pth is not a checkpoint: the file is empty" in err and "cannot tell" not in err
     assert cli(["convert", str(config_path), str(tmp_path / "y.safetensors")]) == 2
     assert "is not a checkpoint: it is a text file" in capsys.readouterr().err
+    # A cut download under a name of its own: "truncated", not "cannot tell which model" (said only once
+    # --config was given, before)
+    whole = (tmp_path / "idrnet_nonexistent_model.pth").read_bytes()
+    (tmp_path / "mine.pth").write_bytes(whole[: len(whole) // 2])
+    assert cli(["convert", str(tmp_path / "mine.pth"), str(tmp_path / "y.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "mine.pth" in err and "truncated or damaged" in err and "cannot tell" not in err
     assert not (tmp_path / "y.safetensors").exists()
 
 

@@ -33,10 +33,11 @@ def _training_state_model(src: str):
     from ..engine.config import TrainConfig
     from ..models.zoo import get_entry
 
-    try:
-        state = read_training_state(Path(src))
-    except InputError:  # not a weights file at all; read_checkpoint reports unreadable files
+    if Path(src).suffix == ".safetensors":  # training states are torch.save files
         return None
+    # A file that cannot be read is named as such here (truncated, damaged): "cannot tell which model" it
+    # holds would send people to --config, only to be told then.
+    state = read_training_state(Path(src))
     if state is None:
         return None
     model = from_dict(TrainConfig, parse_json(state["config"], f"{src}:config"), where=f"{src}:config").model
