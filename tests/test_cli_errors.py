@@ -309,6 +309,18 @@ def test_a_flag_given_twice_with_different_values_is_noted(tmp_path, capsys):
     assert "warning: --crop given twice (64 64, then 32 32)" in err
 
 
+def test_a_size_is_read_as_people_write_it():
+    """`bench --size 48` was "expected HxW such as 512x512, got '48'"; 512*512 and 512×512 likewise."""
+    from idrnet.cli.main import build_parser
+
+    def size(text: str):
+        return build_parser().parse_args(["bench", "m.safetensors", "--size", text]).size
+
+    assert size("48") == (48, 48) and size("384x512") == (384, 512) and size("384X512") == (384, 512)
+    assert size("384*512") == size("384×512") == size("384, 512") == (384, 512)
+    assert build_parser().parse_args(["export", "m", "o.onnx", "--example-size", "96"]).example_size == (96, 96)
+
+
 def test_data_synth_refuses_a_negative_seed_and_a_size_it_cannot_hold(tmp_path, capsys):
     """--seed -1 was an internal error from NumPy; --size 100000 asked OpenCV for 40 GB, then an internal error."""
     for flag, value, expected in (("--seed", "-1", "expected at least 0, got -1"),

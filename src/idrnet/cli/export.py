@@ -12,6 +12,7 @@ the file is quantised (QDQ: int8 convolutions, per-channel weights) on calibrati
 from __future__ import annotations
 
 import argparse
+import re
 
 from ..errors import InputError
 from .common import at_least
@@ -20,8 +21,9 @@ from .common import at_least
 def _size(text: str) -> tuple[int, int]:
     if text.lower() == "none":
         return (0, 0)
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
+    parts = re.split(r"\s*[x×*,]\s*", text.strip().lower())
+    try:  # one number is a square (bench --size 512)
+        h, w = (int(v) for v in (parts * 2 if len(parts) == 1 else parts))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HxW such as 512x512, got {text!r}") from None
     if h <= 0 or w <= 0:
