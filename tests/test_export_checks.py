@@ -84,3 +84,33 @@ def test_onnx_files_in_relations_and_test(tmp_path, data, capsys):
     config = write_config(tmp_path, data)
     assert cli(["test", str(config), "--checkpoint", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "r.json")]) == 0
     assert "mIoU" in json.loads((tmp_path / "r.json").read_text())
+
+
+def test_every_verb_runs_an_onnx_file_with_its_default_backend(tmp_path, data, capsys, monkeypatch):
+    """The suite sets IDRNET_BACKEND=eager (no compile time), which skips the verbs' own choice of backend:
+    `serve model.onnx` failed that way unseen ("runs with onnxruntime or openvino, not eager"). Here the
+    verbs choose, as for a user."""
+    from tiny import tiny_config
+
+    from idrnet import build_model, save_checkpoint
+
+    ckpt = save_checkpoint(build_model(tiny_config("idrnet", num_classes=11)), tmp_path / "m.safetensors")
+    onnx = str(tmp_path / "m.onnx")
+    assert cli(["export", str(ckpt), onnx, "--check-sizes", "none"]) == 0
+    config = str(write_config(tmp_path, data))
+    image = str(next((data / "images" / "val").iterdir()))
+    monkeypatch.delenv("IDRNET_BACKEND")
+    runs = {
+        "test": ["test", config, "--checkpoint", onnx, "--out", str(tmp_path / "r.json")],
+        "predict": ["predict", image, "--model", onnx, "--out", str(tmp_path / "p")],
+        "compare": ["compare", onnx, onnx, "--data", config, "--out", str(tmp_path / "c"), "--resamples", "10",
+                    "--gallery", "0"],
+        "robustness": ["robustness", onnx, "--data", config, "--out", str(tmp_path / "rb"), "--corruptions", "fog",
+                       "--severities", "2", "--resamples", "10", "--workers", "0"],
+        "bench": ["bench", onnx, "--size", "32", "--runs", "1", "--warmup", "0"],
+    }
+    for verb, argv in runs.items():
+        code = cli(argv)
+        out = capsys.readouterr()
+        assert code == 0, f"{verb}: {out.err}"
+    assert "onnxruntime" in out.out  # bench says which backend ran
