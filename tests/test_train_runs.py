@@ -106,11 +106,16 @@ def test_non_finite_config_numbers_and_zero_intervals_are_rejected(tmp_path, dat
     ("model.head.feats_channels=0", "model.head.feats_channels: expected a positive number of channels"),
     ("model.auxiliary.weight=-1", "model.auxiliary.weight: expected a loss weight ≥ 0"),
     ("model.backbone.base_width=0", "model.backbone.base_width: expected a positive width"),
+    # AdamW's own ValueError ("Invalid beta parameter") was reported as a bug in idrnet; momentum 9 trained
+    ("optim.betas=[2,0.9]", "optim.betas: expected two values in 0 … 1 (below 1), such as [0.9, 0.999], got [2.0, 0.9]"),
+    ("optim.momentum=9", "optim.momentum: expected 0 ≤ momentum < 1 (typically 0.9), got 9.0"),
+    # a file as the dataset folder was "train.yaml/dataset.yaml does not exist"
+    ("data.root=REPLACE/dataset.yaml", "dataset.yaml is a file; expected the folder holding dataset.yaml: give its folder"),
 ])
 def test_model_values_are_checked_with_their_key(tmp_path, data, capsys, override, message):
     """These failed inside a layer's constructor (an internal error) or trained against the loss."""
     path = write_config(tmp_path, data)
-    assert message in error_of(capsys, ["train", str(path), "--set", override])
+    assert message in error_of(capsys, ["train", str(path), "--set", override.replace("REPLACE", str(data))])
     assert not (tmp_path / "run").exists()  # nothing written, not even an empty work_dir
 
 
@@ -121,6 +126,10 @@ def test_a_crop_larger_than_any_resized_image_is_warned_about(tmp_path, data):
     assert config_warnings(load_train_config(path)) == []
     (warning,) = config_warnings(load_train_config(path, ["data.crop=[4000,4000]"]))
     assert "data.crop [4000, 4000] is larger than any resized training image" in warning
+    (warning,) = config_warnings(load_train_config(path, ["data.val_split=train"]))
+    assert warning.startswith("data.val_split is the training split ('train'): the validation mIoU")
+    (warning,) = config_warnings(load_train_config(path, ["optim.warmup_iters=2"]))  # iterations: 2
+    assert warning.startswith("optim.warmup_iters (2) is not below iterations (2): the whole run is warm-up")
 
 
 def test_a_data_worker_killed_for_memory_is_named_not_reported_as_a_bug(tmp_path, data, capsys, monkeypatch):

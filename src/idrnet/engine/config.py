@@ -170,6 +170,12 @@ def config_warnings(config: TrainConfig) -> list[str]:
             found.append(f"data.crop {list(d.crop)} is larger than any resized training image (at most {largest:g} "
                          f"pixels a side with data.scale {list(d.scale)} and data.ratio_range up to {d.ratio_range[1]:g}): "
                          "every sample is padded to the crop, costing memory and time for nothing")
+    if config.optim.warmup_iters >= config.iterations:
+        found.append(f"optim.warmup_iters ({config.optim.warmup_iters}) is not below iterations ({config.iterations}): "
+                     "the whole run is warm-up, and the learning rate never reaches optim.lr")
+    if d.val_split == d.train_split:
+        found.append(f"data.val_split is the training split ({d.train_split!r}): the validation mIoU and "
+                     "best.safetensors are then measured on the images the model learns from")
     return found
 
 
@@ -189,6 +195,12 @@ def validate_train_config(config: TrainConfig, where: str) -> None:
         raise ConfigError(f"{where}: optim.min_lr: expected 0 … optim.lr ({o.lr}), got {o.min_lr}")
     if o.weight_decay < 0 or o.momentum < 0 or o.warmup_iters < 0:
         raise ConfigError(f"{where}: optim.weight_decay, momentum and warmup_iters must not be negative")
+    # 1 or more makes every step larger than the last: the loss diverges (momentum: 9 for 0.9, say)
+    if o.momentum >= 1:
+        raise ConfigError(f"{where}: optim.momentum: expected 0 ≤ momentum < 1 (typically 0.9), got {o.momentum}")
+    if not all(0 <= b < 1 for b in o.betas):
+        raise ConfigError(f"{where}: optim.betas: expected two values in 0 … 1 (below 1), such as [0.9, 0.999], "
+                          f"got {list(o.betas)}")
     if not (math.isfinite(o.power) and o.power >= 0):
         raise ConfigError(f"{where}: optim.power: expected ≥ 0 (0: constant learning rate; the lr falls to min_lr "
                           f"as (1 − it/total)^power), got {o.power}")

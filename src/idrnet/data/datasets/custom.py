@@ -76,6 +76,9 @@ def load_spec(root: Path) -> CustomDatasetSpec:
     if not root.exists():
         raise FileNotFoundError(f"dataset folder {root} does not exist" + (
             f" (relative paths are read from the current folder, {Path.cwd()})" if not root.is_absolute() else ""))
+    if root.is_file():  # data.root: train.yaml, or the dataset.yaml itself
+        hint = f": give its folder, {root.parent}" if root.name == "dataset.yaml" else ""
+        raise NotADirectoryError(f"dataset folder {root} is a file; expected the folder holding dataset.yaml{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: a custom dataset needs a dataset.yaml with its classes"
                                 + _other_layout(root))
