@@ -227,12 +227,11 @@ def test_a_model_argument_that_is_nothing_is_refused_before_any_work(tmp_path, c
 
 def test_a_dataset_folder_or_its_dataset_yaml_given_as_the_config_says_what_a_config_is(data, capsys):
     """`--data mydata/` reads naturally; it used to answer 'is a folder; expected a file' (compare,
-    robustness, test, train) or 'classes: unknown key' for the dataset.yaml itself."""
-    for argv in (["compare", "a.safetensors", "b.safetensors", "--data", str(data), "--out", "x"],
-                 ["train", str(data)]):
-        err = error_of(capsys, argv)
-        assert f"{data} is a dataset folder; expected a training config YAML" in err and "data: {root:" in err
-    err = error_of(capsys, ["test", str(data / "dataset.yaml"), "--checkpoint", "x.safetensors"])
+    robustness, test, train) or 'classes: unknown key' for the dataset.yaml itself. The evaluations take
+    the folder now (tests/test_evaluation.py); training needs a config."""
+    err = error_of(capsys, ["train", str(data)])
+    assert f"{data} is a dataset folder; expected a training config YAML" in err and "data: {root:" in err
+    err = error_of(capsys, ["train", str(data / "dataset.yaml")])
     assert "is a dataset description (dataset.yaml), not a training config" in err
 
 

@@ -300,3 +300,40 @@ def test_idrnet_test_refuses_outputs_that_collide_before_evaluating(trained, tmp
         assert main([*test, *extra]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "res.json").exists()
+
+
+def test_a_custom_dataset_folder_is_evaluated_as_its_config_is(trained, tmp_path, capsys):
+    """`--data mydata/` (and `idrnet test mydata/`) was refused: "is a dataset folder; expected a training
+    config". The folder is resized as the model was trained (its stored test size): the figures equal the
+    training config's."""
+    from idrnet.apis.robustness import robustness
+    from idrnet.cli.main import main as cli
+    from runs import error_of
+
+    config, ckpt, data = trained
+    for name, source in (("config", config), ("folder", data)):
+        assert cli(["test", str(source), "--checkpoint", str(ckpt), "--out", str(tmp_path / f"{name}.json")]) == 0
+        assert cli(["compare", str(ckpt), str(ckpt), "--data", str(source), "--out", str(tmp_path / f"c_{name}"),
+                    "--resamples", "10", "--gallery", "0"]) == 0
+    capsys.readouterr()
+    by_config, by_folder = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("config", "folder"))
+    assert by_folder["mIoU"] == by_config["mIoU"] and by_folder["IoU"] == by_config["IoU"]
+    compared = [json.loads((tmp_path / f"c_{n}" / "compare.json").read_text()) for n in ("config", "folder")]
+    assert compared[0]["metrics_a"] == compared[1]["metrics_a"]
+    assert compared[1]["metrics_a"]["mIoU"] == pytest.approx(by_config["mIoU"])
+    reports = [robustness(ckpt, data=source, corruptions="fog", severities=1, resamples=10, workers=0, seed=0)
+               for source in (config, data / "dataset.yaml")]  # the dataset.yaml itself names its folder
+    (a,), (b,) = (r["models"].values() for r in reports)
+    assert (a["clean_miou"], a["mpc"]) == (b["clean_miou"], b["mpc"]) and a["clean_miou"] == pytest.approx(by_config["mIoU"])
+
+    # a folder names no model: test takes it whole from --checkpoint; --set reaches data.* keys only
+    assert "names no model" in error_of(capsys, ["test", str(data), "--checkpoint", "official"])
+    assert "only data.* keys apply" in error_of(capsys, ["test", str(data), "--checkpoint", str(ckpt), "--set", "seed=3"])
+    # a model that records no training size (saved without a data description) needs one to be named
+    import idrnet
+
+    bare = idrnet.save_checkpoint(idrnet.create_model(str(ckpt)), tmp_path / "bare.safetensors")
+    assert "records no test-time resize" in error_of(capsys, ["test", str(data), "--checkpoint", str(bare)])
+    assert cli(["test", str(data), "--checkpoint", str(bare), "--set", "data.test_scale=[96,48]",
+                "--out", str(tmp_path / "bare.json")]) == 0
+    assert json.loads((tmp_path / "bare.json").read_text())["mIoU"] == by_config["mIoU"]

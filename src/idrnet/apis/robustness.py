@@ -106,7 +106,8 @@ def robustness(
     seed: int = 0,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate ``model_a`` (and ``model_b``) on ``data``'s split (a training YAML; default its val split),
+    """Evaluate ``model_a`` (and ``model_b``) on ``data``'s split (a training YAML, or a custom dataset
+    folder resized as the models were trained; default its val split),
     clean and under each corruption (``all``, group or corruption names) at each severity, and return the
     report (``docs/robustness.md`` describes it). Both models see the same corrupted image, made once.
 
@@ -117,7 +118,7 @@ def robustness(
     model at a time."""
     from ..data.build import build_split, require_labels
     from ..data.corruptions import select_corruptions
-    from ..engine.config import load_train_config
+    from .evaluation_data import dataset_folder, evaluation_data
     from ..evaluation.robustness import (
         CellImages, format_report, load_cells, example_rows, run_sweep, summarise, sweep_cells,
     )
@@ -134,25 +135,27 @@ def robustness(
     if names is not None and len(names) != len(sources):
         raise InputError(f"names={' '.join(names) or 'none'}: expected "
                          f"{'one name' if len(sources) == 1 else 'two names, one per model'}, got {len(names)}")
-    config = load_train_config(data, list(overrides))
-    split = split or config.data.val_split
+    device = torch.device(device)
+    # a dataset folder is resized as the models were trained: their stored descriptions say how
+    loaded = [load_trained(s, device) for s in sources] if dataset_folder(data) else None
+    data_config, data_seed = evaluation_data(data, overrides, [item.description for item in loaded or ()])
+    split = split or data_config.val_split
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
-        root, target = Path(config.data.root).resolve(), out_dir.resolve()
+        root, target = Path(data_config.root).resolve(), out_dir.resolve()
         if target == root or root in target.parents:
             raise InputError(f"out={out_dir} lies inside the dataset folder {root}; choose a folder outside it")
-    require_labels(config.data, split, "robustness")
-    dataset = build_split(config.data, split, train=False, seed=config.seed)
+    require_labels(data_config, split, "robustness")
+    dataset = build_split(data_config, split, train=False, seed=data_seed)
     if len(dataset) == 0:
-        raise FileNotFoundError(f"no samples in split {split} under {config.data.root}")
+        raise FileNotFoundError(f"no samples in split {split} under {data_config.root}")
     count = len(dataset) if limit is None else min(limit, len(dataset))
     key = {"models": [_identity(s) for s in sources], "data": str(Path(data).resolve()), "overrides": list(overrides),
            "split": split, "images": count, "corruptions": chosen, "severities": levels, "seed": seed,
            "precision": precision, "backend": backend}
     if out_dir is not None:
         _check_out(out_dir, key, overwrite)
-    device = torch.device(device)
-    loaded = [load_trained(s, device) for s in sources]
+    loaded = loaded or [load_trained(s, device) for s in sources]
     labels = list(names) if names else (list(distinct_names(str(model_a), str(model_b))) if len(sources) == 2
                                         else [source_name(model_a)])
     if len(loaded) == 2 and loaded[0].model.num_classes != loaded[1].model.num_classes:
@@ -168,7 +171,7 @@ def robustness(
     same = same_weights_note(loaded[0].model, loaded[1].model) if len(loaded) == 2 else None
     if same:
         warnings.warn(same, stacklevel=2)
-    models = [accelerate_for_dataset(item.model, precision, backend, calibration or data, dataset, device, seed=config.seed)
+    models = [accelerate_for_dataset(item.model, precision, backend, calibration or data, dataset, device, seed=data_seed)
               for item in loaded]
     inferences = [m.config.inference for m in models]
     cells = sweep_cells(chosen, levels)

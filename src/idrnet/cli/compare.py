@@ -5,7 +5,7 @@ and a gallery of the images where they disagree most.
 
 MODEL_A/MODEL_B are our .safetensors files (typically a baseline and its IDRNet version) or zoo names
 (their published weights are used). CONFIG is a training YAML whose data section (and val split) is
-evaluated.
+evaluated, or a custom dataset folder (resized at test time as the models were trained).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet compare``."""
     parser.add_argument("model_a", help="model A (.safetensors or zoo name), usually the baseline")
     parser.add_argument("model_b", help="model B (.safetensors or zoo name), usually the IDRNet model")
-    parser.add_argument("--data", required=True, help="training YAML whose data section is evaluated")
+    parser.add_argument("--data", required=True, help="training YAML whose data section is evaluated, or a custom "
+                                                      "dataset folder")
     parser.add_argument("--split", help="dataset split (default: the config's val_split)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="output folder: results JSON and gallery (default: runs/compare/A_vs_B, "
@@ -48,21 +49,24 @@ def default_compare_dir(model_a: str, model_b: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Compare and write the report."""
+    from ..apis.evaluation_data import dataset_folder, evaluation_data
     from ..apis.load import check_ignore_label, class_names_note, distinct_names, load_trained, same_weights_note
-    from ..engine.config import load_train_config
     from ..data.build import build_split, require_labels
     from ..evaluation.compare import compare_models, format_comparison, write_gallery
 
-    config = load_train_config(args.data, args.overrides)
     out = Path(args.out) if args.out else default_compare_dir(args.model_a, args.model_b)
     check_output(out / "compare.json", args.overwrite)
-    require_labels(config.data, args.split or config.data.val_split, "the comparison")
-    dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
-    check_not_an_input(out / "compare.json", "--out", data_root=config.data.root, samples=dataset.samples)
+    # a dataset folder is resized as the models were trained: their stored descriptions say how
+    loaded = (load_trained(args.model_a), load_trained(args.model_b)) if dataset_folder(args.data) else None
+    data, seed = evaluation_data(args.data, args.overrides, [m.description for m in loaded] if loaded else ())
+    split = args.split or data.val_split
+    require_labels(data, split, "the comparison")
+    dataset = build_split(data, split, train=False, seed=seed)
+    check_not_an_input(out / "compare.json", "--out", data_root=data.root, samples=dataset.samples)
     check_not_an_input(out / "gallery", "--out", samples=dataset.samples)
     if len(dataset) == 0:
-        raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
-    loaded_a, loaded_b = load_trained(args.model_a), load_trained(args.model_b)
+        raise FileNotFoundError(f"no samples in split {split} under {data.root}")
+    loaded_a, loaded_b = loaded or (load_trained(args.model_a), load_trained(args.model_b))
     model_a, model_b = loaded_a.model, loaded_b.model
     for name, loaded in (("A", loaded_a), ("B", loaded_b)):
         if loaded.model.num_classes != dataset.info.num_classes:

@@ -5,7 +5,7 @@ mIoU, mIoU per corruption and severity, mPC, rPC, and the paired differences wit
       validation|NAME ...] [--severities 1 2 3 4 5] --out DIR [--resamples 1000] [--save-examples N]
 
 MODEL and MODEL_B are zoo names (published weights), .safetensors, .onnx or model YAML files. CONFIG is a
-training YAML whose data section (val split) is evaluated. Corruptions are made on the fly, the same for
+training YAML whose data section (val split) is evaluated, or a custom dataset folder. Corruptions are made on the fly, the same for
 both models; DIR gets robustness.json, robustness.md and plots. A killed run continues when the same
 command is run again.
 """
@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet robustness``."""
     parser.add_argument("model_a", help="model A (zoo name, .safetensors, .onnx, model YAML), usually the baseline")
     parser.add_argument("model_b", nargs="?", help="model B, usually the IDRNet version (optional)")
-    parser.add_argument("--data", required=True, help="training YAML whose data section is evaluated")
+    parser.add_argument("--data", required=True, help="training YAML whose data section is evaluated, or a custom "
+                                                      "dataset folder")
     parser.add_argument("--split", help="dataset split (default: the config's val_split)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--corruptions", nargs="+", default=["all"], metavar="NAME",

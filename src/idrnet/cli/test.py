@@ -2,7 +2,9 @@
 
   idrnet test CONFIG --checkpoint CKPT [--split val] [--scales ...] [--flip] [--save-predictions DIR]
 
-CONFIG is a training YAML (its data and model sections are used; configs/zoo/ has the official ones).
+CONFIG is a training YAML (its data and model sections are used; configs/zoo/ has the official ones), or
+a custom dataset folder, evaluated with the model --checkpoint names whole (a .safetensors or .onnx file,
+or a zoo name for its published weights) at the test-time size it was trained with.
 CKPT is one of our .safetensors files, an official .pth, a URL, or 'official'. Under torchrun every
 process evaluates a share of the images and the confusion matrix is summed.
 """
@@ -23,7 +25,7 @@ from .common import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet test``."""
-    parser.add_argument("config", help="training YAML (data + model)")
+    parser.add_argument("config", help="training YAML (data + model), or a custom dataset folder")
     parser.add_argument("--checkpoint", help="weights: path, URL, or 'official' (zoo models) (required)")
     parser.add_argument("--split", help="dataset split (default: the config's val_split)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -41,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
     from ..apis.create import official_checkpoint
-    from ..apis.load import MODEL_FILE_SUFFIXES, check_ignore_label, class_names_note, is_graph_file, load
+    from ..apis.evaluation_data import dataset_folder, evaluation_data
+    from ..apis.load import MODEL_FILE_SUFFIXES, check_ignore_label, class_names_note, is_graph_file, load, load_trained
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
     from ..data.build import build_split, require_labels
@@ -53,27 +56,38 @@ def run(args: argparse.Namespace) -> int:
                          f"--checkpoint: idrnet test WORK_DIR/config.yaml --checkpoint {args.config}")
     if args.checkpoint is None:
         raise InputError("the following argument is required: --checkpoint (the model to evaluate)")
-    config = load_train_config(args.config, args.overrides)
+    folder = dataset_folder(args.config)
+    if folder is not None and args.checkpoint == "official":
+        raise InputError(f"{args.config} is a dataset folder, which names no model: give the model itself as "
+                         "--checkpoint (a zoo name for its published weights, or a .safetensors/.onnx file)")
+    # a dataset folder names no model: the checkpoint is the whole model (a zoo name: its published weights)
+    config = load_train_config(args.config, args.overrides) if folder is None else None
+    data_root = folder if folder is not None else config.data.root
     out = Path(args.out) if args.out else Path(str(Path(args.checkpoint).with_suffix("")) + "_results.json") \
         if Path(args.checkpoint).is_file() else Path("test_results.json")
-    check_not_an_input(out, "--out", (args.checkpoint, args.config), config.data.root)  # its samples: below
+    check_not_an_input(out, "--out", (args.checkpoint, args.config), data_root)  # its samples: below
     check_output(out, args.overwrite)
     if args.save_predictions:
         if Path(args.save_predictions).resolve() == out.resolve():
             raise InputError(f"--save-predictions {args.save_predictions} is the results file --out {out}; "
                              "give the predictions a folder of their own")
-        check_outside(args.save_predictions, config.data.root, "--save-predictions", "the dataset folder")
+        check_outside(args.save_predictions, data_root, "--save-predictions", "the dataset folder")
         check_output(args.save_predictions, args.overwrite, "--save-predictions", folder=True)
     device = device_from_args(args)
     init_distributed(device.type)
     checkpoint = official_checkpoint(args.checkpoint)
     # an exported graph is the whole model; anything else is the config's model with these weights
-    loaded = load(checkpoint, device=device) if is_graph_file(checkpoint) else load(config.model, checkpoint, device)
+    if folder is not None:
+        loaded = load_trained(args.checkpoint, device)
+    else:
+        loaded = load(checkpoint, device=device) if is_graph_file(checkpoint) else load(config.model, checkpoint, device)
     model = loaded.model
-    require_labels(config.data, args.split or config.data.val_split, "accuracy")
-    dataset = build_split(config.data, args.split or config.data.val_split, train=False, seed=config.seed)
+    data, seed = evaluation_data(args.config, args.overrides, [loaded.description])
+    split = args.split or data.val_split
+    require_labels(data, split, "accuracy")
+    dataset = build_split(data, split, train=False, seed=seed)
     if len(dataset) == 0:
-        raise FileNotFoundError(f"no samples in split {args.split or config.data.val_split} under {config.data.root}")
+        raise FileNotFoundError(f"no samples in split {split} under {data.root}")
     check_not_an_input(out, "--out", samples=dataset.samples)
     if dataset.info.num_classes != model.num_classes:
         raise InputError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
@@ -85,14 +99,14 @@ def run(args: argparse.Namespace) -> int:
     note = class_names_note(loaded.description, dataset, "the checkpoint")
     if note and world_info()[0] == 0:
         print(f"idrnet test: warning: {note}", file=sys.stderr)
-    model = _accelerate(model, args, config, dataset, device)
+    model = _accelerate(model, args, seed, dataset, device)
     inference, tta = inference_from_args(args, model.config.inference)
     metrics = evaluate(model, dataset, device, inference, tta, args.save_predictions, args.format,
                        progress=True, limit=args.limit)
     if world_info()[0] != 0:
         return 0
     print(format_table(metrics, dataset.info.classes))
-    record = {"config": str(args.config), "checkpoint": str(args.checkpoint), "split": args.split or config.data.val_split,
+    record = {"config": str(args.config), "checkpoint": str(args.checkpoint), "split": split,
               "precision": getattr(model, "precision", "fp32"), "backend": getattr(model, "backend", "eager"),
               "inference": {"mode": inference.mode, "crop_size": inference.crop_size, "stride": inference.stride,
                             "probs_before_resize": inference.probs_before_resize},
@@ -104,11 +118,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accelerate(model, args: argparse.Namespace, config, dataset, device):
+def _accelerate(model, args: argparse.Namespace, seed: int, dataset, device):
     """The model with --precision/--backend applied; int8 calibrates on --calibration, or by default on
     the config's training split."""
     from ..apis.calibration import accelerate_for_dataset
 
     check_calibration_flag(args, required=False)
     return accelerate_for_dataset(model, args.precision, args.backend, args.calibration or args.config, dataset, device,
-                                  args.calibration_images, config.seed)
+                                  args.calibration_images, seed)
