@@ -328,6 +328,9 @@ def test_a_custom_dataset_folder_is_evaluated_as_its_config_is(trained, tmp_path
 
     # a folder names no model: test takes it whole from --checkpoint; --set reaches data.* keys only
     assert "names no model" in error_of(capsys, ["test", str(data), "--checkpoint", "official"])
+    assert "training config naming the model" in error_of(capsys, ["test", str(data), "--checkpoint", "x.pth"])
+    err = error_of(capsys, ["compare", str(ckpt), str(ckpt), "--data", str(data / "images"), "--out", str(tmp_path / "x")])
+    assert "images is a folder without a dataset.yaml; expected a custom dataset folder" in err
     assert "only data.* keys apply" in error_of(capsys, ["test", str(data), "--checkpoint", str(ckpt), "--set", "seed=3"])
     # a model that records no training size (saved without a data description) needs one to be named
     import idrnet

@@ -29,6 +29,9 @@ def evaluation_data(data: str | os.PathLike, overrides: Sequence[str] = (),
     from ..engine.config import load_train_config, parse_override
 
     root = dataset_folder(data)
+    if root is None and Path(data).is_dir():
+        raise InputError(f"{data} is a folder without a dataset.yaml; expected a custom dataset folder (images/, "
+                         "masks/ and dataset.yaml: docs/datasets.md) or a training config")
     if root is None:
         config = load_train_config(data, list(overrides))
         return config.data, config.seed

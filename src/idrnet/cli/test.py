@@ -57,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is None:
         raise InputError("the following argument is required: --checkpoint (the model to evaluate)")
     folder = dataset_folder(args.config)
-    if folder is not None and args.checkpoint == "official":
+    if folder is not None and (args.checkpoint == "official" or Path(args.checkpoint).suffix in (".pth", ".pt", ".bin")):
         raise InputError(f"{args.config} is a dataset folder, which names no model: give the model itself as "
-                         "--checkpoint (a zoo name for its published weights, or a .safetensors/.onnx file)")
+                         "--checkpoint (a zoo name for its published weights, or a .safetensors/.onnx file), or, for "
+                         "weights without their model, a training config naming the model as CONFIG")
     # a dataset folder names no model: the checkpoint is the whole model (a zoo name: its published weights)
     config = load_train_config(args.config, args.overrides) if folder is None else None
     data_root = folder if folder is not None else config.data.root
