@@ -12,6 +12,7 @@ import torch
 
 import idrnet
 from idrnet.errors import InputError
+from runs import data  # noqa: F401 - a fixture
 from tiny import tiny_config
 
 smp = pytest.importorskip("segmentation_models_pytorch")
@@ -48,9 +49,34 @@ def test_hub_name_slips_are_named(tmp_path, monkeypatch):
         idrnet.create_model("hf-hub:")
     with pytest.raises(InputError, match="a Hugging Face Hub model is named hf-hub:someone/model"):
         idrnet.create_model("hf_hub:someone/model")
-    with pytest.raises(InputError, match=r"is a model folder: pass hf-hub:.*model\.safetensors"):
-        idrnet.create_model(str(folder))
     assert idrnet.create_model(f"hf-hub:{folder}").num_classes == 3
+
+
+def test_a_model_folder_is_a_model_everywhere(tmp_path, data, capsys):
+    """A save_pretrained folder given as a model was refused ("is a model folder: pass hf-hub:FOLDER or
+    FOLDER/model.safetensors"), by relations as "no such checkpoint file", and as --checkpoint weights as
+    "does not exist"; a training run's folder as "a folder, not a model"."""
+    from idrnet.cli.main import main as cli
+    from runs import error_of, write_config
+
+    model = idrnet.build_model(tiny_config("idrnet", num_classes=11)).eval()
+    folder = model.save_pretrained(tmp_path / "m")
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(idrnet.create_model(str(folder))(x), model(x))
+        assert torch.equal(idrnet.Predictor(folder).network(x), model(x))
+        assert torch.equal(idrnet.create_model(tiny_config("idrnet", num_classes=11), checkpoint=folder)(x), model(x))
+    image = str(sorted((data / "images" / "val").iterdir())[0])
+    assert cli(["predict", image, "--model", str(folder), "--out", str(tmp_path / "p")]) == 0
+    assert cli(["relations", str(folder), "--out", str(tmp_path / "r")]) == 0
+    config = write_config(tmp_path, data)
+    assert cli(["test", str(config), "--checkpoint", str(folder), "--out", str(tmp_path / "t.json")]) == 0
+    assert "nothing to convert" in error_of(capsys, ["convert", str(folder), str(tmp_path / "c.safetensors")])
+    run = tmp_path / "run"
+    run.mkdir()
+    idrnet.save_checkpoint(model, run / "final.safetensors")
+    err = error_of(capsys, ["predict", image, "--model", str(run), "--out", str(tmp_path / "p2")])
+    assert f"{run} is a training run's folder: its model is {run / 'final.safetensors'}" in err
 
 
 def test_an_attached_smp_model_loads_back_and_smp_points_to_idrnet(tmp_path):

@@ -39,17 +39,19 @@ def create_model(
     that library's model, with IDRNet attached when its ``idrnet`` is true.
     The model is returned in eval mode.
     """
-    from .hub import is_hub_source, resolve
+    from .hub import is_folder_or_hub, resolve
     from .load import check_model_source
 
     check_model_source(name)  # nothing at all, an empty name: said before anything else
-    if is_hub_source(name):  # hf-hub:user/repo: the repository's model.safetensors, cached
+    if is_folder_or_hub(name):  # a model folder, or hf-hub:user/repo (downloaded once, cached): its model.safetensors
         name = str(resolve(name))
     if pretrained:
         if checkpoint not in (None, True, "official"):
             raise InputError(f"pretrained=True and checkpoint={str(checkpoint)!r} both give the weights: pass one")
         checkpoint = True
     checkpoint = official_checkpoint(checkpoint)
+    if is_folder_or_hub(checkpoint):  # weights from a model folder: its model.safetensors
+        checkpoint = str(resolve(checkpoint))
     if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
         raise InputError(f"num_classes={num_classes!r}: expected a positive integer")
     config, weights_source, state = _resolve(name, checkpoint)

@@ -21,6 +21,16 @@ def is_hub_source(source: Any) -> bool:
     return isinstance(source, str) and source.startswith(HUB_PREFIX)
 
 
+def is_model_folder(source: Any) -> bool:
+    """Whether ``source`` is a local model folder (``model.safetensors`` inside: save_pretrained's)."""
+    return isinstance(source, (str, os.PathLike)) and Path(source).is_dir() and (Path(source) / WEIGHTS_NAME).is_file()
+
+
+def is_folder_or_hub(source: Any) -> bool:
+    """Whether ``source`` names a model folder, local or on the Hub (:func:`resolve` finds its weights)."""
+    return is_hub_source(source) or is_model_folder(source)
+
+
 def resolve(source: str | os.PathLike, revision: str | None = None) -> Path:
     """The local ``model.safetensors`` of a model folder or a Hub repository (``user/repo`` or
     ``hf-hub:user/repo[@revision]``), downloaded once into the Hugging Face cache; with

@@ -36,18 +36,19 @@ MODEL_FILE_SUFFIXES = (".safetensors", ".onnx", ".yaml", ".yml", ".pth", ".pt")
 def check_model_source(source: Any, what: str = "model") -> None:
     """Refuse, before anything is built or read, a model argument that is none of the things a model can
     be: a zoo name (unknown names get suggestions), an existing file, a built module or a config object."""
-    from .hub import is_hub_source
+    from .hub import is_folder_or_hub
     from ..models.zoo import get_entry
 
     if source is None or (isinstance(source, str) and not source.strip()):  # Path("") is the current folder
         raise InputError(f"{what}: expected a zoo name, a .safetensors, .onnx or model YAML file, or hf-hub:USER/REPO; "
                          f"got {source!r}")
     if not isinstance(source, (str, os.PathLike)) or str(source) in MODEL_ZOO or Path(source).is_file() \
-            or is_hub_source(source):
+            or is_folder_or_hub(source):  # a model folder: save_pretrained's, or a Hub download
         return
     if Path(source).is_dir():
-        if (Path(source) / "model.safetensors").is_file():  # written by save_pretrained, or a Hub download
-            raise InputError(f"{source} is a model folder: pass hf-hub:{source} or {Path(source) / 'model.safetensors'}")
+        trained = [Path(source) / n for n in ("final.safetensors", "best.safetensors") if (Path(source) / n).is_file()]
+        if trained:  # a training run's work dir
+            raise InputError(f"{source} is a training run's folder: its model is {' or '.join(map(str, trained))}")
         raise InputError(f"{source} is a folder, not a {what}: give a zoo name, a .safetensors file, a model YAML "
                          "or an .onnx file")
     text = str(source)
@@ -83,10 +84,10 @@ def zoo_description(zoo_name: str) -> DataDescription:
 def stored_description(model: Any, checkpoint: Any = None) -> DataDescription | None:
     """The data description that comes with a model: stored in its ``.safetensors`` file (the checkpoint's,
     else the model's), or the zoo dataset's for a zoo name; None when there is none."""
-    from .hub import is_hub_source, resolve
+    from .hub import is_folder_or_hub, resolve
     from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
 
-    model = str(resolve(model)) if is_hub_source(model) else model
+    model = str(resolve(model)) if is_folder_or_hub(model) else model
     source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
     stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}
     if DATA_METADATA_KEY in stored:
@@ -101,10 +102,10 @@ def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
     """``source`` ready to run on ``device``: an ``.onnx`` file with ONNX Runtime (its stored description),
     a built module as it is, anything else through :func:`idrnet.create_model` with ``checkpoint`` (as
     there: a path, URL or ``True`` for a zoo entry's published weights)."""
-    from .hub import is_hub_source, resolve
+    from .hub import is_folder_or_hub, resolve
     from .create import create_model, official_checkpoint
 
-    if is_hub_source(source):  # downloaded once into the Hugging Face cache
+    if is_folder_or_hub(source):  # a model folder; from the Hub downloaded once into the Hugging Face cache
         source = str(resolve(source))
     checkpoint = official_checkpoint(checkpoint)
     if is_graph_file(source):

@@ -61,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from ..models.checkpoint import save_checkpoint
     from ..models.zoo import MODEL_ZOO, closest_models, get_entry
 
+    from ..apis.hub import is_model_folder
+
+    if is_model_folder(args.src):
+        raise InputError(f"{args.src} is already an idrnet model folder (its model.safetensors holds the config and "
+                         "weights): every verb and idrnet.create_model take it as it is; there is nothing to convert")
     if "://" not in args.src and not Path(args.src).is_file():
         from ..file_errors import not_a_file
 

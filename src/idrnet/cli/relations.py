@@ -38,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from ..models.zoo import MODEL_ZOO
     from ..visualization import plot_relation_heatmap, top_helpers
 
+    from ..apis.load import check_model_source
+
     checkpoint = True if args.checkpoint in MODEL_ZOO else None
-    if checkpoint is None and not Path(args.checkpoint).is_file():
-        raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint file and not a zoo name")
+    check_model_source(args.checkpoint)  # a file, a model folder, hf-hub:…, or a zoo name (unknown: suggestions)
     if is_graph_file(args.checkpoint):
         raise InputError(f"{args.checkpoint}: an ONNX file keeps no relation statistics; pass the .safetensors "
                          "checkpoint it was exported from")
