@@ -260,7 +260,8 @@ class Trainer:
             self._release_work_dir()
             if created:  # a run refused at set-up (a bad value, a missing dataset) leaves no empty folder behind
                 with contextlib.suppress(OSError):
-                    (self.work_dir / LOCK_NAME).unlink(missing_ok=True)
+                    if self.rank == 0:  # the lock's holder: another rank must not remove it under rank 0
+                        (self.work_dir / LOCK_NAME).unlink(missing_ok=True)
                     self.work_dir.rmdir()  # only if still empty
             raise
 

@@ -37,8 +37,6 @@ RESUMABLE_CHANGES = frozenset({
 
 
 LOCK_NAME = ".lock"
-
-
 # A lock held by a process on another machine: NFS keeps a dead node's locks until its lease runs out
 # (90 s by default), and a requeued job must not fail for that.
 OTHER_HOST_WAIT_S = 150.0
@@ -53,7 +51,7 @@ class WorkDirLock:
     held from another machine is waited for (:data:`OTHER_HOST_WAIT_S`). On a filesystem without locks (or
     on Windows, without ``fcntl``) nothing is held and nothing refused."""
 
-    def __init__(self, work_dir: Path, other_host_wait_s: float | None = None) -> None:
+    def __init__(self, work_dir: Path) -> None:
         self.path = work_dir / LOCK_NAME
         self._file: IO[str] | None = None
         try:
@@ -74,8 +72,7 @@ class WorkDirLock:
             holder = file.read().strip()
             if deadline is None:
                 found = _HOLDER.match(holder)
-                wait = OTHER_HOST_WAIT_S if other_host_wait_s is None else other_host_wait_s
-                wait = wait if found and found.group(2) != socket.gethostname() else 0.0
+                wait = OTHER_HOST_WAIT_S if found and found.group(2) != socket.gethostname() else 0.0
                 if wait:
                     print(f"work_dir {work_dir} is held by {holder}; waiting up to {wait:.0f} s for it to be "
                           "released (a machine that stopped keeps its lock a while on a network disk)", flush=True)
