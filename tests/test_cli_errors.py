@@ -290,6 +290,25 @@ def test_an_unknown_flag_is_named_by_its_verb_with_the_flag_meant(capsys):
     assert error_of(capsys, ["data", "check", "nothere"]).startswith("idrnet data check: error: nothere is neither")
 
 
+def test_flags_are_not_shortened_and_a_model_flag_says_where_the_model_goes(capsys):
+    """argparse took `serve m --model other` as --model-b (a second arm, silently) and `--mod` as --mode; `test
+    CONFIG --model M` suggested --mode (the inference mode)."""
+    def parse_error(argv: list[str]) -> str:
+        with pytest.raises(SystemExit) as stop:
+            cli(argv)
+        assert stop.value.code == 2
+        return capsys.readouterr().err.strip().splitlines()[-1]
+
+    err = parse_error(["serve", "a.safetensors", "--model", "b.safetensors"])
+    assert err == ("idrnet serve: error: unrecognized arguments: --model b.safetensors (idrnet serve takes the model "
+                   "as its MODEL argument, without a flag)")
+    assert parse_error(["test", "c.yaml", "--model", "m.safetensors"]).endswith("(idrnet test takes the model as --checkpoint)")
+    assert "takes the model as its MODEL_A argument" in parse_error(["compare", "--model", "a", "b", "--data", "d"])
+    err = parse_error(["predict", "x.png", "--mod", "m.safetensors"])
+    assert err.endswith("(did you mean --model or --mode? flags are not shortened)")
+    assert "(did you mean --overwrite? flags are not shortened)" in parse_error(["predict", "x.png", "--over"])
+
+
 def test_a_flag_given_twice_with_different_values_is_noted(tmp_path, capsys):
     """argparse keeps the last of a repeated flag silently: `predict --model a --model b` segmented with b
     alone, `robustness --corruptions fog --corruptions snow` ran snow alone."""

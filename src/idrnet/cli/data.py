@@ -23,7 +23,7 @@ from .common import at_least
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``idrnet data``."""
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    synth = sub.add_parser("synth", help="write the generated context dataset")
+    synth = sub.add_parser("synth", help="write the generated context dataset", allow_abbrev=False)
     synth.add_argument("dir")
     synth.add_argument("--num-train", type=at_least(1), default=400)
     synth.add_argument("--num-val", type=at_least(0), default=100)
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--seed", type=at_least(0), default=0)
     synth.add_argument("--overwrite", action="store_true",
                        help="replace a dataset already in DIR (its generated images and masks are removed first)")
-    check = sub.add_parser("check", help="validate a dataset and print what it holds")
+    check = sub.add_parser("check", help="validate a dataset and print what it holds", allow_abbrev=False)
     check.add_argument("target", help="custom dataset folder, training config, or YAML with 'dataset' and 'root'")
     check.add_argument("--split", nargs="+", help="only these splits (default: all)")
 

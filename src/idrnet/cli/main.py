@@ -84,12 +84,13 @@ def summary(doc: str | None) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every verb."""
-    parser = argparse.ArgumentParser(prog="idrnet", description="IDRNet semantic segmentation toolbox",
+    # No abbreviated flags: argparse would read --model as --model-b (serve) and --mod as --mode, silently.
+    parser = argparse.ArgumentParser(prog="idrnet", description="IDRNet semantic segmentation toolbox", allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, module in VERBS.items():
-        p = sub.add_parser(name, help=summary(module.__doc__), description=module.__doc__,
+        p = sub.add_parser(name, help=summary(module.__doc__), description=module.__doc__, allow_abbrev=False,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the full traceback of an error")
@@ -154,6 +155,15 @@ def _unrecognized_hint(parser: argparse.ArgumentParser, extras: list[str]) -> st
         name = token.split("=", 1)[0]
         if not name.startswith("-"):
             continue
+        if name in ("--model", "-m") and "--model" not in flags:  # predict's flag, on a verb that takes it otherwise
+            models = [a for a in positionals if "model" in a.dest or a.dest == "checkpoint"]
+            if models:
+                return f" ({parser.prog} takes the model as its {(models[0].metavar or models[0].dest).upper()} argument, without a flag)"
+            if "--checkpoint" in flags:
+                return f" ({parser.prog} takes the model as --checkpoint)"
+        started = [f for f in flags if f.startswith(name) and name.startswith("--")]  # a shortened flag
+        if started:
+            return f" (did you mean {' or '.join(started[:4])}? flags are not shortened)"
         close = difflib.get_close_matches(name, flags, n=1, cutoff=0.75)
         if close:
             return f" (did you mean {close[0]}?)"
