@@ -262,6 +262,12 @@ def test_a_model_given_where_predict_and_test_do_not_take_it_is_named(tmp_path, 
     model.write_bytes(b"x")
     err = error_of(capsys, ["predict", str(model), str(data / "images" / "val")])
     assert "required: --model" in err and "looks like a model: predict takes it as --model" in err
+    folder = tmp_path / "shared"  # a model folder (save_pretrained's) and a zoo name are models too
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"x")
+    for given in (str(folder), "idrnet_fcn_resnet50os8_ade20k"):
+        err = error_of(capsys, ["predict", str(data / "images" / "val"), given])
+        assert f"{given} looks like a model: predict takes it as --model" in err
     err = error_of(capsys, ["test", str(model)])
     assert "is a model; test takes the training config first and the model as --checkpoint" in err
     assert "required: --checkpoint" in error_of(capsys, ["test", str(write_config(tmp_path, data))])

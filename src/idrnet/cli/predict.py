@@ -272,10 +272,13 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
     if args.overwrite and args.skip_existing:
         raise InputError("--overwrite replaces earlier outputs, --skip-existing keeps them: pass one of them")
     if args.model is None:
+        from ..apis.hub import is_model_folder
         from ..apis.load import MODEL_FILE_SUFFIXES
+        from ..models.zoo import MODEL_ZOO
 
         # Other verbs take the model first (compare, serve, export …): a model given that way is named.
-        model_like = next((i for i in args.inputs if Path(i).suffix.lower() in MODEL_FILE_SUFFIXES), None)
+        model_like = next((i for i in args.inputs if Path(i).suffix.lower() in MODEL_FILE_SUFFIXES
+                           or i in MODEL_ZOO or is_model_folder(i)), None)
         hint = (f"; {model_like} looks like a model: predict takes it as --model "
                 f"(idrnet predict IMAGES --model {model_like})") if model_like else ""
         raise InputError(f"the following argument is required: --model{hint}")
