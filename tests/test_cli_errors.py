@@ -273,25 +273,27 @@ def test_a_model_given_where_predict_and_test_do_not_take_it_is_named(tmp_path, 
     assert "required: --checkpoint" in error_of(capsys, ["test", str(write_config(tmp_path, data))])
 
 
+def parse_error(capsys, argv: list[str]) -> str:
+    """The last line of the usage error argparse stops on (exit 2)."""
+    with pytest.raises(SystemExit) as stop:
+        cli(argv)
+    assert stop.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
 def test_an_unknown_flag_is_named_by_its_verb_with_the_flag_meant(capsys):
     """Was "idrnet: error: unrecognized arguments: --out" from the top-level parser, naming no verb, for the
     most natural slips: a misspelt flag and --out on the verbs that take their output as an argument."""
-    def parse_error(argv: list[str]) -> str:
-        with pytest.raises(SystemExit) as stop:
-            cli(argv)
-        assert stop.value.code == 2
-        return capsys.readouterr().err.strip().splitlines()[-1]
-
-    err = parse_error(["export", "m.safetensors", "--out", "m.onnx"])
+    err = parse_error(capsys, ["export", "m.safetensors", "--out", "m.onnx"])
     assert err.startswith("idrnet export: error: unrecognized arguments: --out")
     assert "takes what it writes as its OUTPUT argument, without a flag" in err
-    err = parse_error(["convert", "a.pth", "--output", "b.safetensors"])
+    err = parse_error(capsys, ["convert", "a.pth", "--output", "b.safetensors"])
     assert "idrnet convert: error" in err and "its DST argument, without a flag" in err
-    err = parse_error(["test", "train.yaml", "--chekpoint", "m.safetensors"])
+    err = parse_error(capsys, ["test", "train.yaml", "--chekpoint", "m.safetensors"])
     assert err == "idrnet test: error: unrecognized arguments: --chekpoint m.safetensors (did you mean --checkpoint?)"
-    err = parse_error(["data", "synth", "d", "--num-trian", "3"])
+    err = parse_error(capsys, ["data", "synth", "d", "--num-trian", "3"])
     assert err == "idrnet data synth: error: unrecognized arguments: --num-trian 3 (did you mean --num-train?)"
-    assert parse_error(["models", "--colour"]) == "idrnet models: error: unrecognized arguments: --colour"
+    assert parse_error(capsys, ["models", "--colour"]) == "idrnet models: error: unrecognized arguments: --colour"
     # errors raised while running are named by the action too ("idrnet data: error" before)
     assert error_of(capsys, ["data", "check", "nothere"]).startswith("idrnet data check: error: nothere is neither")
 
@@ -299,20 +301,14 @@ def test_an_unknown_flag_is_named_by_its_verb_with_the_flag_meant(capsys):
 def test_flags_are_not_shortened_and_a_model_flag_says_where_the_model_goes(capsys):
     """argparse took `serve m --model other` as --model-b (a second arm, silently) and `--mod` as --mode; `test
     CONFIG --model M` suggested --mode (the inference mode)."""
-    def parse_error(argv: list[str]) -> str:
-        with pytest.raises(SystemExit) as stop:
-            cli(argv)
-        assert stop.value.code == 2
-        return capsys.readouterr().err.strip().splitlines()[-1]
-
-    err = parse_error(["serve", "a.safetensors", "--model", "b.safetensors"])
+    err = parse_error(capsys, ["serve", "a.safetensors", "--model", "b.safetensors"])
     assert err == ("idrnet serve: error: unrecognized arguments: --model b.safetensors (idrnet serve takes the model "
                    "as its MODEL argument, without a flag)")
-    assert parse_error(["test", "c.yaml", "--model", "m.safetensors"]).endswith("(idrnet test takes the model as --checkpoint)")
-    assert "takes the model as its MODEL_A argument" in parse_error(["compare", "--model", "a", "b", "--data", "d"])
-    err = parse_error(["predict", "x.png", "--mod", "m.safetensors"])
+    assert parse_error(capsys, ["test", "c.yaml", "--model", "m.safetensors"]).endswith("(idrnet test takes the model as --checkpoint)")
+    assert "takes the model as its MODEL_A argument" in parse_error(capsys, ["compare", "--model", "a", "b", "--data", "d"])
+    err = parse_error(capsys, ["predict", "x.png", "--mod", "m.safetensors"])
     assert err.endswith("(did you mean --model or --mode? flags are not shortened)")
-    assert "(did you mean --overwrite? flags are not shortened)" in parse_error(["predict", "x.png", "--over"])
+    assert "(did you mean --overwrite? flags are not shortened)" in parse_error(capsys, ["predict", "x.png", "--over"])
 
 
 def test_a_flag_given_twice_with_different_values_is_noted(tmp_path, capsys):

@@ -25,8 +25,7 @@ def evaluation_data(data: str | os.PathLike, overrides: Sequence[str] = (),
     """The data config and seed to evaluate on. A training config gives its own (with ``overrides``). A
     custom dataset folder gets the test-time resize its models were trained with (``descriptions``: what
     each model stores), which must be one; ``overrides`` may set ``data.*`` keys (``data.val_split=test``)."""
-    from ..config import from_dict
-    from ..engine.config import load_train_config, parse_override
+    from ..engine.config import load_train_config
 
     root = dataset_folder(data)
     if root is None and Path(data).is_dir():
@@ -35,6 +34,15 @@ def evaluation_data(data: str | os.PathLike, overrides: Sequence[str] = (),
     if root is None:
         config = load_train_config(data, list(overrides))
         return config.data, config.seed
+    return folder_data(root, overrides, descriptions), 0
+
+
+def folder_data(root: Path, overrides: Sequence[str] = (),
+                descriptions: Sequence[DataDescription | None] = ()) -> DataConfig:
+    """The data config of a custom dataset folder (see :func:`evaluation_data`)."""
+    from ..config import from_dict
+    from ..engine.config import parse_override
+
     fields: dict = {"root": str(root), "type": "custom"}
     for item in overrides:
         key, value = parse_override(item)
@@ -60,4 +68,4 @@ def evaluation_data(data: str | os.PathLike, overrides: Sequence[str] = (),
     config = from_dict(DataConfig, fields, where=f"{root} (as the data)")
     if config.test_scale is not None and min(config.test_scale) <= 0:
         raise InputError(f"data.test_scale: expected two positive sizes, got {list(config.test_scale)}")
-    return config, 0
+    return config

@@ -59,9 +59,8 @@ def run(args: argparse.Namespace) -> int:
     """Load SRC into the named model (every tensor must fit) and save it as DST."""
     from ..apis.create import create_model
     from ..models.checkpoint import save_checkpoint
-    from ..models.zoo import MODEL_ZOO, closest_models, get_entry
-
     from ..apis.hub import is_model_folder
+    from ..models.zoo import MODEL_ZOO, closest_models, get_entry
 
     if is_model_folder(args.src):
         raise InputError(f"{args.src} is already an idrnet model folder (its model.safetensors holds the config and "

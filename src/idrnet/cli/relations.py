@@ -33,12 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Render the heatmap, print the helpers, optionally explain one image."""
     from ..apis.relations import explain_image, learned_relations, plot_image_explanation
-    from ..apis.load import is_graph_file
+    from ..apis.load import check_model_source, is_graph_file
     from ..apis.predictor import Predictor, to_rgb_array
     from ..models.zoo import MODEL_ZOO
     from ..visualization import plot_relation_heatmap, top_helpers
-
-    from ..apis.load import check_model_source
 
     checkpoint = True if args.checkpoint in MODEL_ZOO else None
     check_model_source(args.checkpoint)  # a file, a model folder, hf-hub:…, or a zoo name (unknown: suggestions)

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
     from ..apis.create import official_checkpoint
-    from ..apis.evaluation_data import dataset_folder, evaluation_data
+    from ..apis.evaluation_data import dataset_folder, folder_data
     from ..apis.load import MODEL_FILE_SUFFIXES, check_ignore_label, class_names_note, is_graph_file, load, load_trained
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
@@ -83,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         loaded = load(checkpoint, device=device) if is_graph_file(checkpoint) else load(config.model, checkpoint, device)
     model = loaded.model
-    data, seed = evaluation_data(args.config, args.overrides, [loaded.description])
+    if folder is None:  # the config read above gives its data
+        data, seed = config.data, config.seed
+    else:  # resized as the model was trained
+        data, seed = folder_data(folder, args.overrides, [loaded.description]), 0
     split = args.split or data.val_split
     require_labels(data, split, "accuracy")
     dataset = build_split(data, split, train=False, seed=seed)
