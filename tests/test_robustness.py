@@ -295,3 +295,23 @@ def test_the_same_model_twice_is_noted(pair, tmp_path, capsys):
     assert same_weights_note(graphs[0], graphs[1]) is None
     graphs[2].precision = "int8"
     assert same_weights_note(graphs[1], graphs[2]) is None
+
+
+def test_a_finished_out_is_refused_before_the_models_load_with_a_dataset_folder(pair, tmp_path, monkeypatch, capsys):
+    """With a dataset folder as --data the models were loaded (for their training sizes) before --out was
+    looked at, so a finished report was refused only after that work; --out is looked at first now."""
+    import idrnet.apis.load as load
+
+    _, _, a, b, data = pair
+    out = tmp_path / "done"
+    out.mkdir()
+    (out / "robustness.json").write_text("{}")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    loads = []
+    real = load.load_trained
+    monkeypatch.setattr(load, "load_trained", lambda *a, **k: loads.append(a) or real(*a, **k))
+    for folder, expected in ((out, "finished robustness report"), (tmp_path / "mine", "not empty")):
+        err = error_of(capsys, ["robustness", str(a), str(b), "--data", str(data), "--out", str(folder)])
+        assert expected in err
+    assert loads == []

@@ -46,19 +46,27 @@ def _check_severities(severities: Sequence[int] | int) -> list[int]:
     return chosen
 
 
-def _check_out(out: Path, key: dict[str, Any], overwrite: bool) -> None:
-    """Refuse, before any work, a folder holding a finished report, another run's cells or other files
-    (without ``overwrite``)."""
+def _check_out_folder(out: Path, overwrite: bool) -> bool:
+    """Refuse a file, a finished report or a folder of other files (without ``overwrite``); return whether
+    ``out`` holds an unfinished run whose settings are still to be compared."""
     if out.is_file():
         raise NotADirectoryError(f"out={out} is a file; robustness writes a folder")
     if not (out.is_dir() and any(out.iterdir())) or overwrite:
-        return
-    run_file = out / "run.json"
+        return False
     if (out / "robustness.json").is_file():
         raise FileExistsError(f"out={out} holds a finished robustness report; pass overwrite=True to replace it, "
                               "or choose another folder")
-    if not run_file.is_file():
+    if not (out / "run.json").is_file():
         raise FileExistsError(f"out={out} is not empty and holds no robustness run; choose an empty or new folder")
+    return True
+
+
+def _check_out(out: Path, key: dict[str, Any], overwrite: bool) -> None:
+    """Refuse, before any work, a folder holding a finished report, another run's cells or other files
+    (without ``overwrite``)."""
+    if not _check_out_folder(out, overwrite):
+        return
+    run_file = out / "run.json"
     try:
         earlier = json.loads(run_file.read_text())
     except (OSError, ValueError) as err:
@@ -139,11 +147,13 @@ def robustness(
         raise InputError(f"names={' '.join(names) or 'none'}: expected "
                          f"{'one name' if len(sources) == 1 else 'two names, one per model'}, got {len(names)}")
     device = torch.device(device)
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        _check_out_folder(out_dir, overwrite)  # a finished --out is refused before the models load
     # a dataset folder is resized as the models were trained: their stored descriptions say how
     loaded = [load_trained(s, device) for s in sources] if dataset_folder(data) else None
     data_config, data_seed = evaluation_data(data, overrides, [item.description for item in loaded or ()])
     split = split or data_config.val_split
-    out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         root, target = Path(data_config.root).resolve(), out_dir.resolve()
         if target == root or root in target.parents:
