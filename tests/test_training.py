@@ -1,6 +1,7 @@
 """Training: resume exactness, smoke runs per head family, failures, configs, DDP."""
 
 import dataclasses
+import json
 import os
 
 import pytest
@@ -407,3 +408,54 @@ def test_idrnet_false_in_a_native_config_builds_the_baseline(tmp_path, synth):
     assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in expected.state_dict().items()}
     again = create_model(str(save_checkpoint(built, tmp_path / "b.safetensors")))
     assert again.config.head.type == "fcn"
+
+
+def test_run_again_continues_in_the_same_process(tmp_path, synth, monkeypatch):
+    """Trainer.run(max_iterations=3) then run() again (or after Ctrl-C in a notebook) started over from
+    iteration 0 on the trained weights and failed writing the closed log ("I/O operation on closed file").
+    It continues where the last call stopped, to the same weights as one straight run."""
+    import signal
+
+    from idrnet.engine.trainer import Trainer, TrainingStopped
+
+    train(load_train_config(write_config(tmp_path, synth), [f"work_dir={tmp_path / 'straight'}"]))
+    straight = load_file(str(tmp_path / "straight" / "final.safetensors"))
+
+    def same_weights(work_dir):
+        got = load_file(str(work_dir / "final.safetensors"))
+        return got.keys() == straight.keys() and all(torch.equal(got[k], straight[k]) for k in got)
+
+    trainer = Trainer(load_train_config(write_config(tmp_path, synth), [f"work_dir={tmp_path / 'twice'}"]))
+    assert trainer.run(max_iterations=3)["iteration"] == 3
+    assert trainer.run()["iteration"] == 6
+    assert same_weights(tmp_path / "twice")
+    def logged(work_dir):
+        return [json.loads(line)["iteration"] for line in (work_dir / "log.jsonl").read_text().splitlines()]
+
+    assert logged(tmp_path / "twice") == sorted([3, *logged(tmp_path / "straight")])  # a stop logs its last one
+    assert trainer.run()["iteration"] == 6  # finished: nothing more to do
+
+    # Ctrl-C during the second step stops after it (latest.pt written); run() goes on from there
+    stopped = Trainer(load_train_config(write_config(tmp_path, synth), [f"work_dir={tmp_path / 'stopped'}"]))
+    real_step, calls = stopped.step, []
+
+    def interrupted_step(*args):
+        calls.append(1)
+        result = real_step(*args)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(stopped, "step", interrupted_step)
+    with pytest.raises(TrainingStopped, match="at iteration 2"):
+        stopped.run()
+    assert stopped.run()["iteration"] == 6
+    assert same_weights(tmp_path / "stopped")
+
+    # after an error the state in memory is not trusted: a new Trainer resumes from disk
+    broken = Trainer(load_train_config(write_config(tmp_path, synth), [f"work_dir={tmp_path / 'broken'}"]))
+    monkeypatch.setattr(broken, "step", lambda *args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        broken.run()
+    with pytest.raises(TrainingError, match="resume='auto'"):
+        broken.run()

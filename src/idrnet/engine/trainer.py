@@ -248,6 +248,7 @@ class Trainer:
         self.latest = self.work_dir / "latest.pt"
         self.auto = not overwrite and (resume == "auto" or (resume is None and config.resume == "auto"))
         self.finished = False
+        self._runs, self._failed = 0, False
         self._preloaded: tuple[Path, Any] | None = None
         created = not self.work_dir.exists()
         self._lock = self._claim_work_dir()
@@ -449,9 +450,12 @@ class Trainer:
         _barrier()
         if self.config.data.skip_bad_samples:
             self.train_set.skip_log = self.val_set.skip_log = self.skip_log
-        self.log = open(work_dir / "log.jsonl", "a") if self.rank == 0 else None
+        self._open_records()
+
+    def _open_records(self) -> None:
+        self.log = open(self.work_dir / "log.jsonl", "a") if self.rank == 0 else None
         # TensorBoard events (tensorboardX: no TensorFlow needed); a failed write drops them, nothing more
-        self.scalars = open_scalars(work_dir / "tensorboard") if self.rank == 0 else None
+        self.scalars = open_scalars(self.work_dir / "tensorboard") if self.rank == 0 else None
 
     # ------------------------------------------------------------------------------------- steps
     def step(self, images: torch.Tensor, targets: torch.Tensor, lr: float) -> dict[str, torch.Tensor] | None:
@@ -567,11 +571,15 @@ class Trainer:
 
     # --------------------------------------------------------------------------------------- run
     def run(self, max_iterations: int | None = None) -> dict[str, Any]:
-        """Train to ``config.iterations`` (or stop after ``max_iterations``, with a resumable state,
-        without changing the schedule); returns the last validation metrics and paths."""
+        """Train to ``config.iterations`` (or stop after iteration ``max_iterations``, with a resumable
+        state, without changing the schedule); returns the last validation metrics and paths. Called again
+        (after ``max_iterations``, or a stop on Ctrl-C), it continues where the last call stopped."""
         from tqdm import tqdm
 
         config, rank = self.config, self.rank
+        if self._failed:
+            raise TrainingError(f"this Trainer stopped on an error; its state in memory may be half-updated. "
+                                f"Build a new one with resume='auto' to continue from {self.latest}")
         if self.finished:
             self._release_work_dir()
             if rank == 0:
@@ -579,6 +587,10 @@ class Trainer:
                       "nothing to do", flush=True)
             return {"iteration": self.start, "metrics": {}, "best_miou": self.best, "work_dir": str(self.work_dir),
                     "skipped_non_finite_steps": 0}
+        if self._runs:  # the last call released the work dir and closed the log
+            self._lock = self._claim_work_dir()
+            self._open_records()
+        self._runs += 1
         stop_signal: list[int] = []
 
         def on_signal(signum, frame):  # noqa: ARG001
@@ -641,7 +653,7 @@ class Trainer:
                 self.save_weights(self.work_dir / "final.safetensors", iteration)
             _barrier()  # no process exits (which makes torchrun stop the others) before rank 0 has written
         except BaseException:
-            failed = True
+            failed = self._failed = True
             raise
         else:
             failed = False
@@ -665,6 +677,7 @@ class Trainer:
             if self.nan_skips:
                 print(f"skipped {self.nan_skips} step(s) with a non-finite loss (on_nan: skip; limit "
                       f"{config.max_nan_skips}); see log.jsonl")
+        self.start, self.finished = iteration, iteration >= config.iterations  # for a next call
         if stopping:
             signum = stop_signal[0] if stop_signal else signal.SIGTERM  # another rank's signal
             raise TrainingStopped(f"stopped by {signal.Signals(signum).name} at iteration {iteration}; latest.pt holds "
