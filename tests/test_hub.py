@@ -5,6 +5,7 @@ here, no network), hf-hub: names in the API and the CLI, and push_to_hub against
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -178,3 +179,26 @@ def test_push_to_hub_sends_the_folder_to_the_repository(tmp_path):
     assert api.calls[1][2] == ["README.md", "config.json", "model.safetensors"]
     assert "hf-hub:someone/tiny" in api.sent["README.md"].decode()
     assert json.loads(api.sent["config.json"])["library"] == "idrnet"
+
+
+def test_save_pretrained_never_replaces_files_it_did_not_write(tmp_path):
+    """save_pretrained(model, ".") in a project said "already holds a model (README.md)" and, with
+    overwrite=True, replaced the project's README.md with a model card (another library's config.json
+    likewise). Only files save_pretrained wrote are replaced."""
+    model = idrnet.build_model(tiny_config("idrnet", num_classes=3)).eval()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# my project\n")
+    for overwrite in (False, True):
+        with pytest.raises(InputError, match="holds README.md that idrnet did not write"):
+            model.save_pretrained(project, overwrite=overwrite)
+    assert (project / "README.md").read_text() == "# my project\n" and sorted(os.listdir(project)) == ["README.md"]
+    other = tmp_path / "transformers_model"
+    other.mkdir()
+    (other / "config.json").write_text('{"model_type": "segformer"}')
+    (other / "model.safetensors").write_bytes(b"not ours")
+    with pytest.raises(InputError, match="config.json that idrnet did not write"):
+        model.save_pretrained(other, overwrite=True)
+    assert (other / "model.safetensors").read_bytes() == b"not ours"
+    folder = model.save_pretrained(tmp_path / "m")  # its own folder is replaced when asked
+    assert model.save_pretrained(folder, overwrite=True) == folder

@@ -84,6 +84,11 @@ def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, data_d
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} is a file; save_pretrained writes a folder")
+    foreign = [n for n in (CARD_NAME, CONFIG_NAME) if (directory / n).exists() and not _written_by_us(directory / n)]
+    if foreign:  # a project's README.md, another library's config.json: never replaced, overwrite or not
+        raise InputError(f"{directory} holds {' and '.join(foreign)} that idrnet did not write (a model folder's "
+                         f"{' and '.join(foreign)} would replace {'them' if len(foreign) > 1 else 'it'}); "
+                         "save into a new or empty folder")
     existing = [n for n in FOLDER_FILES if (directory / n).exists()]
     if existing and not overwrite:
         raise InputError(f"{directory} already holds a model ({', '.join(existing)}); pass overwrite=True to replace it")
@@ -96,6 +101,21 @@ def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, data_d
     write_text(directory / CONFIG_NAME, json.dumps({"_model_class": SMP_LOADER_MESSAGE, "library": "idrnet",
                                                     "num_classes": model.num_classes}, indent=1) + "\n")
     return directory
+
+
+def _written_by_us(path: Path) -> bool:
+    """Whether a model card or config.json is one save_pretrained wrote (so ``overwrite`` may replace it)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return False
+    if path.name == CARD_NAME:
+        front = text.split("---", 2)[1] if text.startswith("---") and text.count("---") >= 2 else ""
+        return "library_name: idrnet" in front.splitlines()
+    try:
+        return json.loads(text).get("library") == "idrnet"
+    except (ValueError, AttributeError):
+        return False
 
 
 def push_to_hub(model: torch.nn.Module, repo_id: str, data_description: Any = None,
