@@ -200,5 +200,11 @@ def test_save_pretrained_never_replaces_files_it_did_not_write(tmp_path):
     with pytest.raises(InputError, match="config.json that idrnet did not write"):
         model.save_pretrained(other, overwrite=True)
     assert (other / "model.safetensors").read_bytes() == b"not ours"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dataset.yaml").write_text("classes: [a, b, c]\n")
+    with pytest.raises(InputError, match="is a dataset folder"):
+        model.save_pretrained(data)
+    assert sorted(os.listdir(data)) == ["dataset.yaml"]
     folder = model.save_pretrained(tmp_path / "m")  # its own folder is replaced when asked
     assert model.save_pretrained(folder, overwrite=True) == folder

@@ -84,6 +84,9 @@ def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, data_d
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} is a file; save_pretrained writes a folder")
+    if (directory / "dataset.yaml").is_file():  # its model.safetensors would make verbs read it as a model
+        raise InputError(f"{directory} is a dataset folder (it holds dataset.yaml); save the model into a folder "
+                         "of its own")
     foreign = [n for n in (CARD_NAME, CONFIG_NAME) if (directory / n).exists() and not _written_by_us(directory / n)]
     if foreign:  # a project's README.md, another library's config.json: never replaced, overwrite or not
         raise InputError(f"{directory} holds {' and '.join(foreign)} that idrnet did not write (a model folder's "
