@@ -313,12 +313,15 @@ def test_flags_are_not_shortened_and_a_model_flag_says_where_the_model_goes(caps
 
 def test_a_flag_given_twice_with_different_values_is_noted(tmp_path, capsys):
     """argparse keeps the last of a repeated flag silently: `predict --model a --model b` segmented with b
-    alone, `robustness --corruptions fog --corruptions snow` ran snow alone."""
+    alone, `robustness --corruptions fog --corruptions snow` ran snow alone; `--set seed=1 --set seed=2` used 2."""
     missing = str(tmp_path / "nothere.yaml")
     err = error_of(capsys, ["train", missing, "--work-dir", "runs/a", "--work-dir=runs/b", "--set", "seed=1",
                             "--set", "seed=2"])
     notes = [line for line in err.splitlines() if "warning" in line]
-    assert notes == ["idrnet train: warning: --work-dir given twice (runs/a, then runs/b): only the last is used"]
+    assert notes == ["idrnet train: warning: --work-dir given twice (runs/a, then runs/b): only the last is used",
+                     "idrnet train: warning: --set seed given twice (1, then 2): only the last is used"]
+    err = error_of(capsys, ["train", missing, "--set", "seed=1", "--set", "iterations=5", "--set", "seed = 1"])
+    assert "warning" not in err  # --set repeats; one key twice with one value changes nothing
     err = error_of(capsys, ["robustness", "m.safetensors", "--data", missing, "--out", "o", "--corruptions", "fog",
                             "frost", "--corruptions", "snow", "--severities", "3", "--severities", "3"])
     assert "warning: --corruptions given twice (fog frost, then snow): only the last is used" in err

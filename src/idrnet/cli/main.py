@@ -203,6 +203,17 @@ def repeated_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str
     return notes
 
 
+def repeated_settings(overrides: list[str]) -> list[str]:
+    """A note for each ``--set`` key given more than once with different values (the last is used)."""
+    values: dict[str, list[str]] = {}
+    for item in overrides:
+        key, equals, value = item.partition("=")
+        if equals and key.strip():
+            values.setdefault(key.strip(), []).append(value.strip())
+    return [f"--set {key} given {'twice' if len(given) == 2 else f'{len(given)} times'} ({', then '.join(given)}): "
+            "only the last is used" for key, given in values.items() if len(set(given)) > 1]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run, and turn user mistakes into a one-line error and exit code 2."""
     parser = build_parser()
@@ -211,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extras:
         verb_parser.error(f"unrecognized arguments: {' '.join(extras)}{_unrecognized_hint(verb_parser, extras)}")
     prog = verb_parser.prog  # "idrnet test", "idrnet data check": who speaks in the messages below
-    for note in repeated_flags(verb_parser, list(sys.argv[1:] if argv is None else argv)):
+    for note in repeated_flags(verb_parser, list(sys.argv[1:] if argv is None else argv)) + \
+            repeated_settings(getattr(args, "overrides", None) or []):
         print(f"{prog}: warning: {note}", file=sys.stderr)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
