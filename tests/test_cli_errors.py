@@ -185,6 +185,8 @@ def test_compare_names_two_final_checkpoints_apart():
 
     assert distinct_names("runs/fcn/final.safetensors", "runs/idr/final.safetensors") == ("fcn/final", "idr/final")
     assert distinct_names("a.safetensors", "b.safetensors") == ("a", "b")
+    # the same file twice: the compare report printed "A A final: mIoU …"
+    assert distinct_names("runs/final.safetensors", "runs/final.safetensors") == ("final #1", "final #2")
 
 
 def test_bench_ratio_of_unmeasurable_memory_is_not_printed():

@@ -139,7 +139,7 @@ def distinct_names(a: str, b: str) -> tuple[str, str]:
         na, nb = "/".join(pa.parts[-depth:]), "/".join(pb.parts[-depth:])
         if na != nb:
             return na, nb
-    return f"A {pa.name}", f"B {pb.name}"
+    return f"{pa.name} #1", f"{pb.name} #2"  # the same file twice (the report's lines say A and B already)
 
 
 def check_weights_given(source: Any, checkpoint: Any, flag: str = "--checkpoint") -> None:
