@@ -185,3 +185,26 @@ def test_a_lock_held_from_another_machine_is_waited_for_then_named(tmp_path, syn
         holder.kill()
         holder.wait()
     assert "is held by process 7 on node-17, since now; waiting up to 2 s" in capsys.readouterr().out
+
+
+def test_two_trainers_of_one_process_share_the_claim(tmp_path, synth):
+    """POSIX locks belong to the process: a second Trainer on the same work dir in one process (a notebook
+    cell run again) claimed it too, and when the first was collected, closing its file dropped the lock of
+    both, so another process could train in the folder beside the second. The claims share one file now."""
+    import gc
+    import subprocess
+    import sys
+
+    from idrnet.engine.trainer import Trainer
+
+    config = load_train_config(_config(tmp_path, synth))
+    first = Trainer(config, resume="auto")
+    second = Trainer(config, resume="auto")  # the cell run again: same process, the first still referenced
+    del first
+    gc.collect()
+    probe = "import sys; from pathlib import Path; from idrnet.engine.work_dir import WorkDirLock; WorkDirLock(Path(sys.argv[1]))"
+    refused = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "run")], capture_output=True, text=True)
+    assert refused.returncode != 0 and "in use by another training run" in refused.stderr
+    assert second.run()["iteration"] == config.iterations
+    free = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "run")], capture_output=True, text=True)
+    assert free.returncode == 0, free.stderr  # released when the run ended

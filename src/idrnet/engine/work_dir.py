@@ -9,6 +9,7 @@ While a run trains, its process holds ``.lock`` in the work dir: a second run po
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -41,6 +42,10 @@ LOCK_NAME = ".lock"
 # (90 s by default), and a requeued job must not fail for that.
 OTHER_HOST_WAIT_S = 150.0
 _HOLDER = re.compile(r"^process (\d+) on (\S+), since ")
+# POSIX record locks belong to the process: a second lockf from this process succeeds, and closing any
+# descriptor of the file drops the lock. So claims made in one process (a notebook building a second
+# Trainer before the first is collected) share one open file, closed when the last claim is released.
+_HELD: dict[tuple[int, int], list[Any]] = {}  # (device, inode) of a held .lock -> [open file, claims]
 
 
 class WorkDirLock:
@@ -54,9 +59,19 @@ class WorkDirLock:
     def __init__(self, work_dir: Path) -> None:
         self.path = work_dir / LOCK_NAME
         self._file: IO[str] | None = None
+        self._key: tuple[int, int] | None = None
         try:
             import fcntl
         except ImportError:
+            return
+        try:
+            known = os.stat(self.path)
+        except OSError:
+            known = None
+        if known is not None and (known.st_dev, known.st_ino) in _HELD:  # held by this process already
+            self._key = (known.st_dev, known.st_ino)
+            _HELD[self._key][1] += 1
+            self._file = _HELD[self._key][0]
             return
         file = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open while the run trains
         deadline = None
@@ -87,12 +102,28 @@ class WorkDirLock:
         file.write(f"process {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         file.flush()
         self._file = file
+        held = os.fstat(file.fileno())
+        self._key = (held.st_dev, held.st_ino)
+        _HELD[self._key] = [file, 1]
 
     def release(self) -> None:
-        """Give the work dir up (closing the file drops the lock)."""
-        if self._file is not None:
+        """Give the work dir up (closing the file, with this process's last claim, drops the lock)."""
+        if self._file is None:
+            return
+        entry = _HELD.get(self._key) if self._key is not None else None
+        if entry is not None and entry[0] is self._file:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _HELD[self._key]
+                self._file.close()
+        else:
             self._file.close()
-            self._file = None
+        self._file = None
+
+    def __del__(self) -> None:  # a Trainer built and dropped unrun gives its claim up when collected
+        if getattr(self, "_file", None) is not None:
+            with contextlib.suppress(Exception):  # at interpreter exit the module may be half torn down
+                self.release()
 
 
 def existing_run_files(work_dir: Path) -> list[Path]:
