@@ -340,3 +340,19 @@ def test_a_custom_dataset_folder_is_evaluated_as_its_config_is(trained, tmp_path
     assert cli(["test", str(data), "--checkpoint", str(bare), "--set", "data.test_scale=[96,48]",
                 "--out", str(tmp_path / "bare.json")]) == 0
     assert json.loads((tmp_path / "bare.json").read_text())["mIoU"] == by_config["mIoU"]
+
+
+def test_a_training_run_folder_given_as_config_or_data_names_its_config(trained, capsys):
+    """`idrnet test runs/x --checkpoint …`, `compare … --data runs/x`, `train runs/x`, `data check runs/x`
+    said only "is a folder; expected a file" or "no dataset.yaml": the run's own config.yaml is named.
+    A plain folder of images given to test is named as not a dataset folder, as compare names it."""
+    from runs import error_of
+
+    config, ckpt, data = trained
+    run = ckpt.parent
+    hint = f"a training run's folder keeps its config as {run / 'config.yaml'}"
+    for argv in (["test", str(run), "--checkpoint", str(ckpt)], ["train", str(run)], ["data", "check", str(run)],
+                 ["compare", str(ckpt), str(ckpt), "--data", str(run), "--out", str(run.parent / "cmp")]):
+        assert hint in error_of(capsys, argv), argv
+    err = error_of(capsys, ["test", str(data / "images"), "--checkpoint", str(ckpt)])
+    assert "images is a folder without a dataset.yaml; expected a custom dataset folder" in err and hint not in err

@@ -12,7 +12,14 @@ def not_a_file(path: str | Path, what: str = "") -> OSError:
     path = Path(path)
     named = f"{what} {path}" if what else str(path)
     if path.is_dir():
-        return IsADirectoryError(f"{named} is a folder; expected a file")
+        return IsADirectoryError(f"{named} is a folder; expected a file{run_config_hint(path)}")
     if path.exists():
         return IsADirectoryError(f"{named} is not a regular file (a device, pipe or socket); expected a file")
     return FileNotFoundError(f"{named} does not exist")
+
+
+def run_config_hint(folder: Path) -> str:
+    """``: a training run's folder keeps its config as F/config.yaml`` for a run's work dir, else ``""``."""
+    config = folder / "config.yaml"
+    runs = any((folder / n).exists() for n in ("latest.pt", "log.jsonl", "final.safetensors", "best.safetensors"))
+    return f"; a training run's folder keeps its config as {config}" if config.is_file() and runs else ""

@@ -10,6 +10,7 @@ from typing import Sequence
 from ..data.config import DataConfig
 from ..data.description import DataDescription
 from ..errors import InputError
+from ..file_errors import run_config_hint
 
 
 def dataset_folder(data: str | os.PathLike) -> Path | None:
@@ -18,6 +19,12 @@ def dataset_folder(data: str | os.PathLike) -> Path | None:
     if path.is_file() and path.name == "dataset.yaml":
         return path.parent
     return path if path.is_dir() and (path / "dataset.yaml").is_file() else None
+
+
+def not_a_dataset_folder(data: str | os.PathLike) -> InputError:
+    """The error for a folder given as the data that holds no dataset.yaml."""
+    return InputError(f"{data} is a folder without a dataset.yaml; expected a custom dataset folder (images/, "
+                      f"masks/ and dataset.yaml: docs/datasets.md) or a training config{run_config_hint(Path(data))}")
 
 
 def evaluation_data(data: str | os.PathLike, overrides: Sequence[str] = (),
@@ -29,8 +36,7 @@ def evaluation_data(data: str | os.PathLike, overrides: Sequence[str] = (),
 
     root = dataset_folder(data)
     if root is None and Path(data).is_dir():
-        raise InputError(f"{data} is a folder without a dataset.yaml; expected a custom dataset folder (images/, "
-                         "masks/ and dataset.yaml: docs/datasets.md) or a training config")
+        raise not_a_dataset_folder(data)
     if root is None:
         config = load_train_config(data, list(overrides))
         return config.data, config.seed

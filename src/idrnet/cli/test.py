@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
     from ..apis.create import official_checkpoint
-    from ..apis.evaluation_data import dataset_folder, folder_data
+    from ..apis.evaluation_data import dataset_folder, folder_data, not_a_dataset_folder
     from ..apis.load import MODEL_FILE_SUFFIXES, check_ignore_label, class_names_note, is_graph_file, load, load_trained
     from ..engine.config import load_train_config
     from ..distributed import init_distributed, world_info
@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is None:
         raise InputError("the following argument is required: --checkpoint (the model to evaluate)")
     folder = dataset_folder(args.config)
+    if folder is None and Path(args.config).is_dir():
+        raise not_a_dataset_folder(args.config)
     if folder is not None and (args.checkpoint == "official" or Path(args.checkpoint).suffix in (".pth", ".pt", ".bin")):
         raise InputError(f"{args.config} is a dataset folder, which names no model: give the model itself as "
                          "--checkpoint (a zoo name for its published weights, or a .safetensors/.onnx file), or, for "
