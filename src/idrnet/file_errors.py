@@ -19,7 +19,7 @@ def not_a_file(path: str | Path, what: str = "") -> OSError:
 
 
 def run_config_hint(folder: Path) -> str:
-    """``: a training run's folder keeps its config as F/config.yaml`` for a run's work dir, else ``""``."""
+    """``; a training run's folder keeps its config as F/config.yaml`` for a run's work dir, else ``""``."""
     config = folder / "config.yaml"
     runs = any((folder / n).exists() for n in ("latest.pt", "log.jsonl", "final.safetensors", "best.safetensors"))
     return f"; a training run's folder keeps its config as {config}" if config.is_file() and runs else ""

@@ -109,7 +109,8 @@ def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, data_d
 def _written_by_us(path: Path) -> bool:
     """Whether a model card or config.json is one save_pretrained wrote (so ``overwrite`` may replace it)."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")[:65536]
+        with open(path, encoding="utf-8", errors="replace") as file:
+            text = file.read(65536)  # ours are a few KiB; a large file is someone else's
     except OSError:
         return False
     if path.name == CARD_NAME:
