@@ -96,6 +96,12 @@ def test_config_errors_name_the_key(tmp_path, synth):
         load_train_config(path, ["optim.lrr=0.1"])
     with pytest.raises(ConfigError, match="iterations: expected an integer"):
         load_train_config(path, ["iterations=many"])
+    # 8e4 is text to YAML 1.1 ("expected an integer, got '8e4'"): a whole number as written is one
+    assert load_train_config(path, ["iterations=8e4"]).iterations == 80000
+    assert load_train_config(path, ["iterations=1.6E5"]).iterations == 160000
+    for fraction in ("2.5", "2.5e0", "1e-3"):
+        with pytest.raises(ConfigError, match="iterations: expected an integer"):
+            load_train_config(path, [f"iterations={fraction}"])
     # a size written as people write sizes: the message shows the list to write
     for written in ("64", "64x64", "[64]"):
         with pytest.raises(ConfigError, match=r"data.crop: expected (a list of )?2 values such as \[64, 64\], got"):

@@ -255,6 +255,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
         return value
     if tp is int:
+        # "8e4" (YAML 1.1 reads an exponent without a dot as text) and 8.0e4 are whole numbers as written
+        number = _float_or_none(value) if isinstance(value, str) and "e" in value.lower() else value
+        if isinstance(number, float) and number.is_integer() and abs(number) <= 2 ** 53:
+            value = int(number)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
@@ -275,3 +279,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{where}: unsupported type {tp!r}")
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
