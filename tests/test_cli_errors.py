@@ -460,3 +460,29 @@ def test_a_relative_data_root_written_for_the_configs_folder_is_named(tmp_path, 
     config.write_text(yaml.safe_dump(spec))
     assert cli(["data", "check", str(config)]) == 1
     assert "dataset folder elsewhere does not exist (relative paths are read from" in capsys.readouterr().out
+
+
+def test_a_folder_flag_given_a_file_name_is_refused(tmp_path, data, capsys):
+    """`predict photo.jpg --out mask.png` made a folder named mask.png holding photo.png and its overlay
+    (compare, relations, robustness --out and test --save-predictions likewise): such a name is refused,
+    before anything is read; an existing folder of that name, or a name with a dot of its own, is a folder."""
+    import idrnet
+    from tiny import tiny_config
+
+    model = str(idrnet.save_checkpoint(idrnet.build_model(tiny_config("idrnet", num_classes=11)),
+                                       tmp_path / "m.safetensors"))
+    image = tmp_path / "x.png"
+    Image.new("RGB", (8, 8)).save(image)
+    cases = [(["predict", str(image), "--model", model], "--out", "mask.png"),
+             (["compare", model, model, "--data", str(data)], "--out", "cmp.json"),
+             (["relations", model], "--out", "heat.png"),
+             (["robustness", model, "--data", str(data)], "--out", "report.json"),
+             (["test", str(data), "--checkpoint", model], "--save-predictions", "preds.PNG")]
+    for argv, flag, name in cases:
+        err = error_of(capsys, [*argv, flag, str(tmp_path / name)])
+        assert f"{flag} {tmp_path / name} looks like a file name, but {flag} names a folder" in err, err
+        assert not (tmp_path / name).exists()
+    (tmp_path / "old.png").mkdir()  # a folder already named so is taken as the folder it is
+    for folder in ("old.png", "results.v2"):
+        assert cli(["predict", str(image), "--model", model, "--out", str(tmp_path / folder)]) == 0
+        assert (tmp_path / folder / "x.png").is_file()

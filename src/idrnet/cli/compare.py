@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..atomic import write_json
-from .common import add_tta_arguments, at_least, check_not_an_input, check_output, device_from_args, inference_from_args
+from .common import add_tta_arguments, at_least, check_folder_name, check_not_an_input, check_output, device_from_args, inference_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.compare import compare_models, format_comparison, write_gallery
 
     out = Path(args.out) if args.out else default_compare_dir(args.model_a, args.model_b)
+    check_folder_name(out, "--out", "compare.json and the gallery", "runs/compare/mine")
     check_output(out / "compare.json", args.overwrite)
     # a dataset folder is resized as the models were trained: their stored descriptions say how
     loaded = (load_trained(args.model_a), load_trained(args.model_b)) if dataset_folder(args.data) else None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..data.image_header import IMAGE_SUFFIXES, UNREAD_PICTURE_SUFFIXES, VIDEO_SUFFIXES
 from ..errors import InputError
 from .common import (
-    add_precision_arguments, add_tta_arguments, at_least, check_writable, device_from_args, format_size,
+    add_precision_arguments, add_tta_arguments, at_least, check_folder_name, check_writable, device_from_args, format_size,
     inference_from_args, nearest_existing_folder, precision_from_args,
 )
 
@@ -355,6 +355,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {len(unread)} picture(s) of a format that is not read are left out ({_suffix_counts(unread)}; "
               f"e.g. {unread[0]}): convert them to PNG or JPEG")
     out = Path(args.out)
+    check_folder_name(out, "--out", "a label PNG and an overlay per image", "predictions")
     plan = plan_outputs(files, inputs, out, args.probs, args.labels)
     existing = existing_outputs(plan)
     if args.skip_existing:

@@ -47,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
         from ..file_errors import not_a_file
 
         raise not_a_file(args.image, "--image")
-    from .common import check_not_an_input, check_output
+    from .common import check_folder_name, check_not_an_input, check_output
 
     out, stem = Path(args.out), Path(args.checkpoint).stem
+    check_folder_name(out, "--out", "the heatmap and its JSON", "runs/relations")
     for path in (out / f"{stem}_relations.png", out / f"{stem}_relations.json",
                  *([out / f"{Path(args.image).stem}_groups.png"] if args.image else [])):
         check_not_an_input(path, "--out", (args.checkpoint, args.image))

@@ -18,8 +18,8 @@ from pathlib import Path
 from ..atomic import write_json
 from ..errors import InputError
 from .common import (
-    add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_not_an_input, check_output, check_outside,
-    device_from_args, inference_from_args,
+    add_precision_arguments, add_tta_arguments, at_least, check_calibration_flag, check_folder_name, check_not_an_input,
+    check_output, check_outside, device_from_args, inference_from_args,
 )
 
 
@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.save_predictions).resolve() == out.resolve():
             raise InputError(f"--save-predictions {args.save_predictions} is the results file --out {out}; "
                              "give the predictions a folder of their own")
+        check_folder_name(args.save_predictions, "--save-predictions", "label PNGs", "runs/test_predictions")
         check_outside(args.save_predictions, data_root, "--save-predictions", "the dataset folder")
         check_output(args.save_predictions, args.overwrite, "--save-predictions", folder=True)
     device = device_from_args(args)
