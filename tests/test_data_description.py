@@ -66,6 +66,12 @@ def test_the_number_of_classes_comes_from_the_dataset(tmp_path):
     unset = write_config(tmp_path, data, "unset.yaml", model=model)
     Trainer(load_train_config(unset)).run()
     final = tmp_path / "run" / "final.safetensors"
+    # the documented evaluation of a run: its saved config (num_classes still unset) and its weights; it
+    # said "num_classes is not set"
+    from idrnet.cli.main import main as cli
+
+    assert cli(["test", str(tmp_path / "run" / "config.yaml"), "--checkpoint", str(final),
+                "--out", str(tmp_path / "unset.json")]) == 0
     config = read_checkpoint(final)[1]
     assert config.num_classes == 11 and config.ignore_index == 254
     # stored once: in the data description, not again in the model config

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..apis.evaluation_data import dataset_folder, folder_data, not_a_dataset_folder
     from ..apis.load import MODEL_FILE_SUFFIXES, check_ignore_label, class_names_note, is_graph_file, load, load_trained
     from ..engine.config import load_train_config
+    from ..engine.trainer import model_config_for
     from ..distributed import init_distributed, world_info
     from ..data.build import build_split, require_labels
     from ..evaluation.confusion import format_table
@@ -80,21 +81,23 @@ def run(args: argparse.Namespace) -> int:
     device = device_from_args(args)
     init_distributed(device.type)
     checkpoint = official_checkpoint(args.checkpoint)
-    # an exported graph is the whole model; anything else is the config's model with these weights
-    if folder is not None:
-        loaded = load_trained(args.checkpoint, device)
-    else:
-        loaded = load(checkpoint, device=device) if is_graph_file(checkpoint) else load(config.model, checkpoint, device)
-    model = loaded.model
     if folder is None:  # the config read above gives its data
         data, seed = config.data, config.seed
-    else:  # resized as the model was trained
+    else:  # a dataset folder names no model: the checkpoint is the whole model, and resizes as it was trained
+        loaded = load_trained(args.checkpoint, device)
         data, seed = folder_data(folder, args.overrides, [loaded.description]), 0
     split = args.split or data.val_split
     require_labels(data, split, "accuracy")
     dataset = build_split(data, split, train=False, seed=seed)
     if len(dataset) == 0:
         raise FileNotFoundError(f"no samples in split {split} under {data.root}")
+    if folder is None:
+        # An exported graph is the whole model. Anything else is the config's model as training built it (the
+        # dataset sets its classes: a config may leave num_classes out), with these weights; a zoo name's
+        # published weights are that zoo model's.
+        model_source = config.model if checkpoint is True else model_config_for(config, dataset.info)
+        loaded = load(checkpoint, device=device) if is_graph_file(checkpoint) else load(model_source, checkpoint, device)
+    model = loaded.model
     check_not_an_input(out, "--out", samples=dataset.samples)
     if dataset.info.num_classes != model.num_classes:
         raise InputError(f"the dataset has {dataset.info.num_classes} classes, the model {model.num_classes}")
