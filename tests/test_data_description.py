@@ -72,6 +72,9 @@ def test_the_number_of_classes_comes_from_the_dataset(tmp_path):
 
     assert cli(["test", str(tmp_path / "run" / "config.yaml"), "--checkpoint", str(final),
                 "--out", str(tmp_path / "unset.json")]) == 0
+    import idrnet  # and in Python: the weights record the classes the config leaves out
+
+    assert idrnet.create_model(str(tmp_path / "run" / "config.yaml"), checkpoint=str(final)).num_classes == 11
     config = read_checkpoint(final)[1]
     assert config.num_classes == 11 and config.ignore_index == 254
     # stored once: in the data description, not again in the model config

@@ -57,6 +57,11 @@ def create_model(
     config, weights_source, state = _resolve(name, checkpoint)
     if num_classes is not None:
         config = dataclasses.replace(config, num_classes=num_classes)
+    elif getattr(config, "num_classes", 0) is None and weights_source is not None:
+        # a config that leaves the classes to its dataset (a run's config.yaml), with weights that record them
+        state, stored, _ = read_checkpoint(fetch(str(weights_source), _sha256_for(name, weights_source)))
+        if getattr(stored, "num_classes", None) is not None:
+            config = dataclasses.replace(config, num_classes=stored.num_classes)
     ours = isinstance(config, ModelConfig)
     if pretrained_backbone is not None and ours:
         config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, pretrained=pretrained_backbone))
