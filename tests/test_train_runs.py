@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from runs import data, error_of, make_dataset, write_config  # noqa: F401 - data is a fixture
 
 from idrnet.cli.main import main as cli
@@ -248,3 +249,40 @@ def test_init_checkpoint_official_fetches_the_zoo_models_published_weights(tmp_p
     own = write_config(tmp_path, make_dataset(tmp_path / "e"), "own.yaml", init_checkpoint="official")
     assert "official means the published weights of a zoo model; model is not a zoo name here" in error_of(
         capsys, ["train", str(own)])
+
+
+def test_fine_tuning_on_other_classes_keeps_every_weight_but_the_class_sized_ones(tmp_path, data, capsys):
+    """A model of 11 classes as init_checkpoint for a 5-class dataset (or create_model(…, num_classes=5)) was
+    "does not fit the model: 10 of the wrong shape": a published model could not be fine-tuned on one's own
+    classes. The tensors sized by the classes (classifiers, class relations, class vectors) start afresh,
+    every other one is loaded; a checkpoint of another architecture is still refused."""
+    import idrnet
+    from idrnet.models.checkpoint import CheckpointError
+    from safetensors.torch import load_file
+
+    train(load_train_config(write_config(tmp_path, data, "source.yaml", work_dir=str(tmp_path / "source"))))
+    final = tmp_path / "source" / "final.safetensors"
+    published = load_file(str(final))
+    five = make_dataset(tmp_path / "five", classes=list("abcde"), palette=[[40 * i, 0, 0] for i in range(5)],
+                        label_map={v: 255 for v in range(5, 11)})
+    model = yaml.safe_load(write_config(tmp_path, data).read_text())["model"]
+    del model["num_classes"]  # the dataset's
+    config = write_config(tmp_path, five, "five.yaml", model=model, init_checkpoint=str(final),
+                          work_dir=str(tmp_path / "five_run"))
+    trainer = Trainer(load_train_config(config))
+    said = capsys.readouterr().out
+    assert "has another number of classes than this dataset's 5: its 10 tensor(s) sized by the classes start afresh" in said
+    state = trainer.model.state_dict()
+    fresh = {k for k in state if state[k].shape != published[k].shape}
+    assert {"decode_head.class_relations_mean", "decode_head.dl_cls_representations", "auxiliary_head.4.weight"} <= fresh
+    assert len(fresh) == 10 and all(5 in state[k].shape for k in fresh)
+    assert all(torch.equal(state[k], published[k]) for k in state if k not in fresh)
+    assert trainer.run()["iteration"] == 2
+    # the same in Python, as timm's create_model(…, pretrained=True, num_classes=5)
+    built = idrnet.create_model(str(final), num_classes=5).state_dict()
+    assert all(torch.equal(built[k], published[k]) for k in built if k not in fresh)
+    assert built["decode_head.decoder_stage2.4.weight"].shape[0] == 5
+    # another architecture is not fine-tuned from: the error names the mismatch as before
+    fcn = {**model, "num_classes": 5, "head": {"type": "fcn", "feats_channels": 16}}
+    with pytest.raises(CheckpointError, match="does not fit the model"):
+        idrnet.create_model(fcn, checkpoint=str(final), num_classes=5)

@@ -33,7 +33,9 @@ def create_model(
     ``checkpoint`` is a path or URL (ours or an official SSSegmentation ``.pth``), or ``True`` for the
     zoo entry's official checkpoint (downloaded once and cached; ``"official"`` as on the command line,
     and timm's ``pretrained=True``, mean the same). ``num_classes`` replaces the number of
-    classes (for fine-tuning; incompatible with a checkpoint of another size).
+    classes, for fine-tuning: with weights of another number of classes, every tensor is loaded but those
+    sized by the classes (classifiers, IDRNet's class relations and class vectors), which start afresh as
+    timm's classifier does.
     ``pretrained_backbone`` overrides the backbone's ImageNet initialisation. A config line of another
     library (``SMPModelConfig``, ``TorchvisionModelConfig``, or a checkpoint trained from one) gives
     that library's model, with IDRNet attached when its ``idrnet`` is true.
@@ -72,8 +74,8 @@ def create_model(
     if weights_source is not None:
         if state is None:
             state, _, _ = read_checkpoint(fetch(str(weights_source), _sha256_for(name, weights_source)))
-        with torch.no_grad():
-            load_state_dict_strict(model, state, str(weights_source))
+        with torch.no_grad():  # num_classes given: a checkpoint of other classes keeps all but its classifiers
+            load_state_dict_strict(model, state, str(weights_source), other_classes=num_classes is not None)
     return model.eval()
 
 

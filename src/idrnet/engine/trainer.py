@@ -76,10 +76,7 @@ def model_config_for(config: TrainConfig, info: DataDescription) -> Any:
         # (or, offline, an error) for nothing
         mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=False))
     source = data_source(config.data)
-    if mc.num_classes is not None and mc.num_classes != info.num_classes:
-        if named:
-            raise ConfigError(f"model {config.model} has {mc.num_classes} classes but the dataset ({source}) has "
-                              f"{info.num_classes}; write the model as a config (model: {{...}}) to train it on this data")
+    if mc.num_classes is not None and mc.num_classes != info.num_classes and not named:  # a zoo name is an architecture
         raise ConfigError(f"model.num_classes is {mc.num_classes} in the training config but the dataset ({source}) has "
                           f"{info.num_classes} classes; remove model.num_classes (the dataset sets it) or fix one of them")
     if mc.ignore_index is not None and mc.ignore_index != info.ignore_index:
@@ -297,6 +294,10 @@ class Trainer:
         check_not_an_input(self.work_dir, "work_dir", samples=[*self.train_set.samples, *self.val_set.samples])
         self.ignore_index = self.train_set.info.ignore_index
         model_config = model_config_for(config, self.train_set.info)
+        published = get_entry(config.model).config.num_classes if isinstance(config.model, str) else None
+        if published not in (None, model_config.num_classes) and self.rank == 0:
+            print(f"model {config.model} was published for {published} classes; it is built for the "
+                  f"{model_config.num_classes} of {data_source(config.data)}", flush=True)
         self.data_description = run_description(config.data, self.val_set).to_json()
         # Total batch kept for any number of processes: uneven shares are weighted by their size.
         _, self.num_chunks = _shares(config.batch_size, self.world, config.max_batch_per_process)
@@ -366,7 +367,12 @@ class Trainer:
         model: Segmentor = build_any(model_config)
         if config.init_checkpoint:
             state, _, _ = read_checkpoint(_init_weights(config))
-            load_state_dict_strict(model, state, config.init_checkpoint)
+            fresh = load_state_dict_strict(model, state, config.init_checkpoint, other_classes=True)
+            if fresh and self.rank == 0:
+                print(f"init_checkpoint {config.init_checkpoint} has another number of classes than this dataset's "
+                      f"{model.num_classes}: its {len(fresh)} tensor(s) sized by the classes start afresh "
+                      f"({', '.join(fresh[:3])}{', …' if len(fresh) > 3 else ''}); every other weight is loaded",
+                      flush=True)
         if self.world > 1:
             # Batch statistics over the whole (total) batch: torch's SyncBatchNorm on CUDA, ours on CPU/gloo.
             if device.type == "cuda":

@@ -212,10 +212,18 @@ def _fit_auxiliary_keys(model: torch.nn.Module, state: Mapping[str, torch.Tensor
             for k, v in state.items()}
 
 
-def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load ``state`` into ``model``; any missing, unexpected or mis-shaped tensor is an error listing them."""
+def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str,
+                           other_classes: bool = False) -> list[str]:
+    """Load ``state`` into ``model``; any missing, unexpected or mis-shaped tensor is an error listing them.
+
+    With ``other_classes`` (fine-tuning on a dataset with another number of classes), the tensors that
+    differ only in the number of classes — classifiers, IDRNet's class relations and class vectors — keep
+    the model's own initialisation; their names are returned."""
     state = _fit_auxiliary_keys(model, state)
     expected = model.state_dict()
+    fresh = _class_specific(state, expected, getattr(model, "num_classes", None)) if other_classes else []
+    if fresh:
+        state = {**state, **{k: expected[k] for k in fresh}}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(
@@ -231,6 +239,29 @@ def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Ten
         raise CheckpointError(f"checkpoint {source} does not fit the model: {', '.join(parts)}; is it from another "
                               "model config or number of classes?")
     model.load_state_dict(dict(state), strict=True)
+    return fresh
+
+
+def _class_specific(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor],
+                    num_classes: int | None) -> list[str]:
+    """The tensors of ``state`` whose shapes differ from the model's only where the model has
+    ``num_classes``, and there always by one other number (the checkpoint's classes); [] if there is none,
+    or if the differences are not all of that kind (another architecture: an error, as before)."""
+    if not num_classes:
+        return []
+    found, theirs = [], set()
+    for key in sorted(set(state) & set(expected)):
+        have, want = tuple(state[key].shape), tuple(expected[key].shape)
+        if have == want:
+            continue
+        if len(have) != len(want):
+            return []
+        differ = [(h, w) for h, w in zip(have, want) if h != w]
+        if any(w != num_classes for _, w in differ):
+            return []
+        theirs.update(h for h, _ in differ)
+        found.append(key)
+    return found if len(theirs) == 1 else []
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
