@@ -286,3 +286,21 @@ def test_fine_tuning_on_other_classes_keeps_every_weight_but_the_class_sized_one
     fcn = {**model, "num_classes": 5, "head": {"type": "fcn", "feats_channels": 16}}
     with pytest.raises(CheckpointError, match="does not fit the model"):
         idrnet.create_model(fcn, checkpoint=str(final), num_classes=5)
+
+
+def test_init_checkpoint_takes_a_model_folder_and_names_a_run_folder(tmp_path, data, capsys):
+    """init_checkpoint: a save_pretrained folder (or hf-hub:user/repo, resolved the same way) was "checkpoint
+    'folder' does not exist"; a training run's folder is named with its weights files."""
+    import idrnet
+
+    train(load_train_config(write_config(tmp_path, data, "source.yaml", work_dir=str(tmp_path / "source"))))
+    folder = idrnet.create_model(str(tmp_path / "source" / "final.safetensors")).save_pretrained(tmp_path / "shared")
+    config = write_config(tmp_path, data, init_checkpoint=str(folder), work_dir=str(tmp_path / "from_folder"))
+    assert cli(["train", str(config)]) == 0
+    capsys.readouterr()
+    err = error_of(capsys, ["train", str(config), "--set", f"init_checkpoint={tmp_path / 'source'}",
+                            "--work-dir", str(tmp_path / "w2")])
+    assert f"is a training run's folder: its weights are {tmp_path / 'source' / 'final.safetensors'}" in err
+    err = error_of(capsys, ["train", str(config), "--set", f"init_checkpoint={tmp_path}/nowhere.pth",
+                            "--work-dir", str(tmp_path / "w3")])
+    assert "nowhere.pth does not exist" in err

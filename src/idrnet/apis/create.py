@@ -41,7 +41,7 @@ def create_model(
     that library's model, with IDRNet attached when its ``idrnet`` is true.
     The model is returned in eval mode.
     """
-    from .hub import is_folder_or_hub, resolve
+    from ..models.model_folder import is_folder_or_hub, resolve
     from .load import check_model_source
 
     check_model_source(name)  # nothing at all, an empty name: said before anything else

@@ -36,7 +36,7 @@ MODEL_FILE_SUFFIXES = (".safetensors", ".onnx", ".yaml", ".yml", ".pth", ".pt")
 def check_model_source(source: Any, what: str = "model") -> None:
     """Refuse, before anything is built or read, a model argument that is none of the things a model can
     be: a zoo name (unknown names get suggestions), an existing file, a built module or a config object."""
-    from .hub import is_folder_or_hub
+    from ..models.model_folder import is_folder_or_hub
     from ..models.zoo import get_entry
 
     if source is None or (isinstance(source, str) and not source.strip()):  # Path("") is the current folder
@@ -84,7 +84,7 @@ def zoo_description(zoo_name: str) -> DataDescription:
 def stored_description(model: Any, checkpoint: Any = None) -> DataDescription | None:
     """The data description that comes with a model: stored in its ``.safetensors`` file (the checkpoint's,
     else the model's), or the zoo dataset's for a zoo name; None when there is none."""
-    from .hub import is_folder_or_hub, resolve
+    from ..models.model_folder import is_folder_or_hub, resolve
     from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
 
     model = str(resolve(model)) if is_folder_or_hub(model) else model
@@ -102,7 +102,7 @@ def load(source: Any, checkpoint: str | os.PathLike | bool | None = None,
     """``source`` ready to run on ``device``: an ``.onnx`` file with ONNX Runtime (its stored description),
     a built module as it is, anything else through :func:`idrnet.create_model` with ``checkpoint`` (as
     there: a path, URL or ``True`` for a zoo entry's published weights)."""
-    from .hub import is_folder_or_hub, resolve
+    from ..models.model_folder import is_folder_or_hub, resolve
     from .create import create_model, official_checkpoint
 
     if is_folder_or_hub(source):  # a model folder; from the Hub downloaded once into the Hugging Face cache

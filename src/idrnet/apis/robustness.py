@@ -25,7 +25,7 @@ OUTPUTS = ("run.json", "cells", "examples", "robustness.json", "robustness.md", 
 
 def _identity(source: Any) -> Any:
     """What a model argument is, for telling whether a folder's cells were made by the same models."""
-    from .hub import WEIGHTS_NAME, is_model_folder
+    from ..models.model_folder import WEIGHTS_NAME, is_model_folder
 
     source = Path(source) / WEIGHTS_NAME if is_model_folder(source) else source
     if isinstance(source, (str, os.PathLike)) and Path(source).is_file():

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     """Load SRC into the named model (every tensor must fit) and save it as DST."""
     from ..apis.create import create_model
     from ..models.checkpoint import save_checkpoint
-    from ..apis.hub import is_model_folder
+    from ..models.model_folder import is_model_folder
     from ..models.zoo import MODEL_ZOO, closest_models, get_entry
 
     if is_model_folder(args.src):

@@ -272,7 +272,7 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
     if args.overwrite and args.skip_existing:
         raise InputError("--overwrite replaces earlier outputs, --skip-existing keeps them: pass one of them")
     if args.model is None:
-        from ..apis.hub import is_model_folder
+        from ..models.model_folder import is_model_folder
         from ..apis.load import MODEL_FILE_SUFFIXES
         from ..models.zoo import MODEL_ZOO
 

@@ -199,12 +199,22 @@ def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
 
 # ---------------------------------------------------------------------------------------- train
 def _init_weights(config: TrainConfig) -> Path:
-    """The local file of ``init_checkpoint``: a path, a URL (downloaded once into the cache), or ``official``
-    for the published weights of the zoo model the config names (fine-tuning it)."""
+    """The local file of ``init_checkpoint``: a path, a URL (downloaded once into the cache), a model folder
+    or ``hf-hub:user/repo`` (its model.safetensors), or ``official`` for the published weights of the zoo
+    model the config names (fine-tuning it)."""
     from ..models.download import fetch
+    from ..models.model_folder import is_folder_or_hub, resolve
     from ..models.zoo import MODEL_ZOO
 
     source = config.init_checkpoint
+    if is_folder_or_hub(source):
+        return resolve(source)
+    if Path(source).is_dir():
+        trained = [Path(source) / n for n in ("final.safetensors", "best.safetensors") if (Path(source) / n).is_file()]
+        raise ConfigError(f"init_checkpoint: {source} is a " + (
+            f"training run's folder: its weights are {' or '.join(map(str, trained))}" if trained else
+            "folder; expected a weights file (.safetensors, a training state or an official .pth), a model folder, "
+            "a URL or official"))
     if source == "official":
         entry = MODEL_ZOO.get(config.model) if isinstance(config.model, str) else None
         if entry is None or entry.checkpoint_url is None:

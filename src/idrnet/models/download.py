@@ -41,7 +41,9 @@ def fetch(url_or_path: str, sha256: str | None = None) -> Path:
     if parsed.scheme in ("", "file"):
         path = Path(parsed.path if parsed.scheme == "file" else url_or_path).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+            from ..file_errors import not_a_file
+
+            raise not_a_file(path, "checkpoint")  # a folder is named as one: it exists
         if sha256 is not None:
             _verify(path, sha256)
         return path

@@ -4,7 +4,8 @@ A model folder (local, or a Hugging Face Hub repository) holds ``model.safetenso
 training writes: weights, the model's config (or the config line of an SMP/torchvision model) and the
 data description — a ``README.md`` model card, and a ``config.json`` that makes ``smp.from_pretrained``
 (which would otherwise fail on the state dict) stop with a line saying to load the model with idrnet.
-Reading a folder back (``idrnet.from_pretrained``, ``hf-hub:`` names) is in :mod:`idrnet.apis.hub`.
+:func:`resolve` finds a folder's weights again, local or on the Hub (``hf-hub:user/repo``), for every verb,
+``init_checkpoint`` and ``idrnet.from_pretrained`` (:mod:`idrnet.apis.hub`).
 """
 
 from __future__ import annotations
@@ -158,3 +159,59 @@ class HubMethods:
     def push_to_hub(self, repo_id: str, data_description: Any = None, **options: Any) -> str:
         """Upload this model's folder to ``repo_id`` (:func:`push_to_hub`)."""
         return push_to_hub(self, repo_id, data_description, **options)  # type: ignore[arg-type]
+
+
+HUB_PREFIX = "hf-hub:"
+
+
+def is_hub_source(source: Any) -> bool:
+    """Whether ``source`` is an ``hf-hub:user/repo[@revision]`` model name."""
+    return isinstance(source, str) and source.startswith(HUB_PREFIX)
+
+
+def is_model_folder(source: Any) -> bool:
+    """Whether ``source`` is a local model folder (``model.safetensors`` inside: save_pretrained's)."""
+    return isinstance(source, (str, os.PathLike)) and Path(source).is_dir() and (Path(source) / WEIGHTS_NAME).is_file()
+
+
+def is_folder_or_hub(source: Any) -> bool:
+    """Whether ``source`` names a model folder, local or on the Hub (:func:`resolve` finds its weights)."""
+    return is_hub_source(source) or is_model_folder(source)
+
+
+def resolve(source: str | os.PathLike, revision: str | None = None) -> Path:
+    """The local ``model.safetensors`` of a model folder or a Hub repository (``user/repo`` or
+    ``hf-hub:user/repo[@revision]``), downloaded once into the Hugging Face cache; with
+    ``HF_HUB_OFFLINE=1`` only the cache is read."""
+    text = os.fspath(source)
+    if text.startswith(HUB_PREFIX):
+        text = text[len(HUB_PREFIX):]
+        if "@" in text:
+            text, revision = text.split("@", 1)
+    if not text.strip():  # Path("") is the current folder, whose model.safetensors would have been taken
+        raise InputError(f"{source!r}: no repository named; expected hf-hub:user/repo or a model folder")
+    local = Path(text)
+    if local.is_dir():
+        weights = local / WEIGHTS_NAME
+        if not weights.is_file():
+            raise FileNotFoundError(f"{local} holds no {WEIGHTS_NAME}: not a folder written by save_pretrained")
+        return weights
+    if local.is_file() and local.suffix == ".safetensors":
+        return local
+    if text.count("/") != 1 or any(c in text for c in " \\:"):
+        raise InputError(f"{source}: not a model folder, nor a Hub repository name (user/repo)")
+    from ..optional import require
+
+    require("huggingface_hub", "loading models from the Hugging Face Hub")
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(hf_hub_download(text, WEIGHTS_NAME, revision=revision))
+    except LocalEntryNotFoundError as err:
+        raise InputError(f"hf-hub:{text}: not in the local Hugging Face cache and the Hub cannot be reached "
+                         f"({'HF_HUB_OFFLINE is set' if os.environ.get('HF_HUB_OFFLINE') else 'offline?'})") from err
+    except EntryNotFoundError as err:
+        raise InputError(f"hf-hub:{text}: the repository has no {WEIGHTS_NAME}: not saved by idrnet") from err
+    except RepositoryNotFoundError as err:
+        raise InputError(f"hf-hub:{text}: no such repository (or it is private: log in with `hf auth login`)") from err
