@@ -17,6 +17,14 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A small generated dataset folder (11 classes, 32 px), one per test module."""
+    from runs import make_dataset
+
+    return make_dataset(tmp_path_factory.mktemp("hard"))
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A tiny model trained for a few iterations on generated data (checkpoint + config)."""

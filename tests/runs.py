@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
 from PIL import Image
 
@@ -41,11 +40,6 @@ def write_config(tmp_path: Path, data_root: Path, name: str = "train.yaml", **ex
 
 def save_mask(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array.astype(np.uint8), mode="L").save(path)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_dataset(tmp_path_factory.mktemp("hard"))
 
 
 def error_of(capsys, argv) -> str:

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from runs import data, error_of, write_config  # noqa: F401 - data is a fixture
+from runs import error_of, write_config
 
 from idrnet.cli.main import main as cli
 

@@ -6,7 +6,7 @@ import json
 import sys
 
 import torch
-from runs import data, error_of, write_config  # noqa: F401 - data is a fixture
+from runs import error_of, write_config
 
 from idrnet.cli.main import main as cli
 

@@ -13,7 +13,6 @@ import torch
 
 import idrnet
 from idrnet.errors import InputError
-from runs import data  # noqa: F401 - a fixture
 from tiny import tiny_config
 
 smp = pytest.importorskip("segmentation_models_pytorch")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from runs import data, error_of, make_dataset, write_config  # noqa: F401 - data is a fixture
+from runs import error_of, make_dataset, write_config
 
 from idrnet.cli.main import main as cli
 from idrnet.config import ConfigError
