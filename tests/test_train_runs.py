@@ -304,3 +304,17 @@ def test_init_checkpoint_takes_a_model_folder_and_names_a_run_folder(tmp_path, d
     err = error_of(capsys, ["train", str(config), "--set", f"init_checkpoint={tmp_path}/nowhere.pth",
                             "--work-dir", str(tmp_path / "w3")])
     assert "nowhere.pth does not exist" in err
+
+
+def test_a_resumed_run_does_not_read_its_init_checkpoint_again(tmp_path, data):
+    """Resuming loaded init_checkpoint first (then replaced every weight from latest.pt): a requeued job
+    failed when those weights had been moved, or, for `official` or a URL, were not in this node's cache."""
+    import shutil
+
+    train(load_train_config(write_config(tmp_path, data, "source.yaml", work_dir=str(tmp_path / "source"))))
+    init = tmp_path / "init.safetensors"
+    shutil.copy(tmp_path / "source" / "final.safetensors", init)
+    config = load_train_config(write_config(tmp_path, data, init_checkpoint=str(init), iterations=4))
+    assert train(config, max_iterations=2)["iteration"] == 2
+    init.unlink()
+    assert train(config, resume="auto")["iteration"] == 4

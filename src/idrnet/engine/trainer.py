@@ -312,7 +312,7 @@ class Trainer:
         # Total batch kept for any number of processes: uneven shares are weighted by their size.
         _, self.num_chunks = _shares(config.batch_size, self.world, config.max_batch_per_process)
         self.order = _Order(len(self.train_set), config.batch_size, config.seed, self.rank, self.world)
-        self._build(model_config)
+        self._build(model_config, initial_weights=not resume)  # a resumed state overwrites every weight
         self.start, self.best = 0, -1.0
         if resume:
             self._load_state(self.latest if resume is True else Path(resume), allow_config_change)
@@ -371,11 +371,11 @@ class Trainer:
             raise ConfigError(f"work_dir {work_dir} already holds a run ({names}): pass --resume to continue it, "
                               "--overwrite to replace it, or choose another --work-dir")
 
-    def _build(self, model_config: Any) -> None:
+    def _build(self, model_config: Any, initial_weights: bool = True) -> None:
         config, device = self.config, self.device
         torch.manual_seed(config.seed)
         model: Segmentor = build_any(model_config)
-        if config.init_checkpoint:
+        if config.init_checkpoint and initial_weights:
             state, _, _ = read_checkpoint(_init_weights(config))
             fresh = load_state_dict_strict(model, state, config.init_checkpoint, other_classes=True)
             if fresh and self.rank == 0:
