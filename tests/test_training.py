@@ -106,6 +106,8 @@ def test_config_errors_name_the_key(tmp_path, synth):
     for written in ("64", "64x64", "[64]"):
         with pytest.raises(ConfigError, match=r"data.crop: expected (a list of )?2 values such as \[64, 64\], got"):
             load_train_config(path, [f"data.crop={written}"])
+    with pytest.raises(ConfigError, match=r"holds 8 sample\(s\), fewer than one batch \(batch_size: 64\): lower batch_size"):
+        train(load_train_config(path, ["batch_size=64"]))
     missing = load_train_config(path, [f"data.root={tmp_path / 'nowhere'}"])
     with pytest.raises(FileNotFoundError, match="dataset folder .*nowhere does not exist"):
         train(missing)

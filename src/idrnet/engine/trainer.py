@@ -130,7 +130,8 @@ class _Order:
         self.n, self.batch, self.seed, self.rank, self.world = n, batch, seed, rank, world
         self.batches_per_epoch = n // batch
         if self.batches_per_epoch == 0:
-            raise ConfigError(f"dataset of {n} samples is smaller than one batch of {batch}")
+            raise ConfigError(f"the training split holds {n} sample(s), fewer than one batch (batch_size: {batch}): "
+                              f"lower batch_size to {n} or less, or add images")
 
     def batch_indices(self, epoch: int) -> list[list[int]]:
         g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
