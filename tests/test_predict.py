@@ -92,6 +92,28 @@ def test_predict_names_a_bad_video_and_skips_it_when_asked(trained, tmp_path, ca
     assert (out / "good_overlay.mp4").is_file() and "empty.mp4" in (out / "skipped.txt").read_text()
 
 
+def test_a_cut_video_is_one_line_on_stderr(trained, tmp_path):
+    """FFmpeg printed its own "[mov,mp4,…] moov atom not found" before our one-line error (written by the C
+    library to the process's stderr, so this runs a process)."""
+    import subprocess
+    import sys
+
+    _, ckpt, _ = trained
+    whole = tmp_path / "whole.mp4"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"mp4v"), 5, (32, 24))
+    for i in range(10):
+        writer.write(np.full((24, 32, 3), 20 * i, dtype=np.uint8))
+    writer.release()
+    data = whole.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[:len(data) // 2])
+    done = subprocess.run([sys.executable, "-m", "idrnet.cli.main", "predict", str(tmp_path / "cut.mp4"), "--model",
+                           str(ckpt), "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"idrnet predict: error: {tmp_path / 'cut.mp4'}: cannot open this video "
+                                                "(empty, cut short or not a video) (pass --skip-bad to skip such files and "
+                                                "list them)"], done.stderr
+
+
 def _image(path, size=(20, 30), value=90):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((*size, 3), value, np.uint8)).save(path)

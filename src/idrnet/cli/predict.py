@@ -11,6 +11,7 @@ Videos (.mp4 .avi .mov .mkv .webm) give an overlay video (and with --labels a fo
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -297,6 +298,9 @@ def predict_video(predictor, path: Path, target: Path, alpha: float, labels_dir:
 
 
 def _write_video(predictor, path: Path, target: Path, alpha: float, labels_dir: Path | None) -> None:
+    # FFmpeg's own complaint ("moov atom not found") would precede our one-line error for a cut video; read
+    # when OpenCV first opens a video (a value the user set is kept)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     import cv2
     from tqdm import tqdm
 
