@@ -47,11 +47,7 @@ def test_predictor_knows_class_names_and_reads_paths(predictor, trained, tmp_pat
 
 def test_predict_cli_on_a_folder_and_a_video(trained, tmp_path):
     _, ckpt, data = trained
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (56, 40))
-    for i in range(5):
-        writer.write(np.full((40, 56, 3), 40 * i, dtype=np.uint8))
-    writer.release()
+    video = _video(tmp_path / "clip.mp4", frames=5, width=56, height=40, step=40)
     out = tmp_path / "out"
     val = data / "images" / "val"
     assert main(["predict", str(val), str(video), "--model", str(ckpt), "--out", str(out),
@@ -78,10 +74,7 @@ def test_predict_names_a_bad_video_and_skips_it_when_asked(trained, tmp_path, ca
     _, ckpt, _ = trained
     inputs = tmp_path / "in"
     inputs.mkdir()
-    writer = cv2.VideoWriter(str(inputs / "good.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 5, (32, 24))
-    for i in range(2):
-        writer.write(np.full((24, 32, 3), 90 * i, dtype=np.uint8))
-    writer.release()
+    _video(inputs / "good.mp4", frames=2, step=90)
     (inputs / "empty.mp4").write_bytes(b"")
     out = tmp_path / "out"
     assert main(["predict", str(inputs), "--model", str(ckpt), "--out", str(out)]) == 2
@@ -99,12 +92,7 @@ def test_a_cut_video_is_one_line_on_stderr(trained, tmp_path):
     import sys
 
     _, ckpt, _ = trained
-    whole = tmp_path / "whole.mp4"
-    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"mp4v"), 5, (32, 24))
-    for i in range(10):
-        writer.write(np.full((24, 32, 3), 20 * i, dtype=np.uint8))
-    writer.release()
-    data = whole.read_bytes()
+    data = _video(tmp_path / "whole.mp4", frames=10, step=20).read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[:len(data) // 2])
     done = subprocess.run([sys.executable, "-m", "idrnet.cli.main", "predict", str(tmp_path / "cut.mp4"), "--model",
                            str(ckpt), "--out", str(tmp_path / "out")], capture_output=True, text=True)
@@ -112,6 +100,15 @@ def test_a_cut_video_is_one_line_on_stderr(trained, tmp_path):
     assert done.stderr.strip().splitlines() == [f"idrnet predict: error: {tmp_path / 'cut.mp4'}: cannot open this video "
                                                 "(empty, cut short or not a video) (pass --skip-bad to skip such files and "
                                                 "list them)"], done.stderr
+
+
+def _video(path: Path, frames: int, width: int = 32, height: int = 24, step: int = 20) -> Path:
+    """An mp4 of ``frames`` grey frames, ``step`` brighter each."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5, (width, height))
+    for i in range(frames):
+        writer.write(np.full((height, width, 3), step * i, dtype=np.uint8))
+    writer.release()
+    return path
 
 
 def _image(path, size=(20, 30), value=90):
