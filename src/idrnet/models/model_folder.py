@@ -25,6 +25,7 @@ WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 CONFIG_NAME = "config.json"
 FOLDER_FILES = (WEIGHTS_NAME, CARD_NAME, CONFIG_NAME)
+HUB_PREFIX = "hf-hub:"
 # smp.from_pretrained reads config.json's "_model_class" and looks it up in its own module: this name
 # is what its error message (AttributeError) then shows.
 SMP_LOADER_MESSAGE = "saved by idrnet (IDRNet attached): load it with idrnet.from_pretrained(...), pip install idrnet"
@@ -159,9 +160,6 @@ class HubMethods:
     def push_to_hub(self, repo_id: str, data_description: Any = None, **options: Any) -> str:
         """Upload this model's folder to ``repo_id`` (:func:`push_to_hub`)."""
         return push_to_hub(self, repo_id, data_description, **options)  # type: ignore[arg-type]
-
-
-HUB_PREFIX = "hf-hub:"
 
 
 def is_hub_source(source: Any) -> bool:
