@@ -290,12 +290,16 @@ def test_fine_tuning_on_other_classes_keeps_every_weight_but_the_class_sized_one
 
 def test_init_checkpoint_takes_a_model_folder_and_names_a_run_folder(tmp_path, data, capsys):
     """init_checkpoint: a save_pretrained folder (or hf-hub:user/repo, resolved the same way) was "checkpoint
-    'folder' does not exist"; a training run's folder is named with its weights files."""
+    'folder' does not exist"; a training run's folder is named with its weights files; no ImageNet backbone
+    is fetched for weights that init_checkpoint replaces."""
     import idrnet
 
     train(load_train_config(write_config(tmp_path, data, "source.yaml", work_dir=str(tmp_path / "source"))))
     folder = idrnet.create_model(str(tmp_path / "source" / "final.safetensors")).save_pretrained(tmp_path / "shared")
-    config = write_config(tmp_path, data, init_checkpoint=str(folder), work_dir=str(tmp_path / "from_folder"))
+    # pretrained_backbone: true (as the zoo recipes say) fetched the ImageNet backbone before init_checkpoint
+    # replaced it: offline, a download error
+    config = write_config(tmp_path, data, init_checkpoint=str(folder), work_dir=str(tmp_path / "from_folder"),
+                          pretrained_backbone=True)
     assert cli(["train", str(config)]) == 0
     capsys.readouterr()
     err = error_of(capsys, ["train", str(config), "--set", f"init_checkpoint={tmp_path / 'source'}",

@@ -69,12 +69,12 @@ def model_config_for(config: TrainConfig, info: DataDescription) -> Any:
     value is filled in, a different one is an error naming both sources)."""
     named = isinstance(config.model, str)
     mc = get_entry(config.model).config if named else config.model
-    if config.pretrained_backbone is not None and isinstance(mc, ModelConfig):
-        mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=config.pretrained_backbone))
-    elif config.init_checkpoint and isinstance(mc, ModelConfig):
-        # init_checkpoint overwrites every weight: fetching the ImageNet backbone first would be a download
-        # (or, offline, an error) for nothing
+    if config.init_checkpoint and isinstance(mc, ModelConfig):
+        # init_checkpoint overwrites every backbone weight: fetching the ImageNet backbone first would be a
+        # download (or, offline, an error) for nothing, also where a recipe says pretrained_backbone: true
         mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=False))
+    elif config.pretrained_backbone is not None and isinstance(mc, ModelConfig):
+        mc = dataclasses.replace(mc, backbone=dataclasses.replace(mc.backbone, pretrained=config.pretrained_backbone))
     source = data_source(config.data)
     if mc.num_classes is not None and mc.num_classes != info.num_classes and not named:  # a zoo name is an architecture
         raise ConfigError(f"model.num_classes is {mc.num_classes} in the training config but the dataset ({source}) has "
