@@ -119,6 +119,22 @@ def test_cli_reports_user_errors_without_traceback(tmp_path, synth, capsys):
     assert "batch_size" in err and "Traceback" not in err
 
 
+def test_more_loader_workers_than_cores_is_one_warning(tmp_path, synth, capsys, monkeypatch):
+    """The zoo recipes' num_workers: 4 on a 2-core laptop printed PyTorch's paragraph ("This DataLoader will
+    create 4 worker processes in total. Our suggested max …") for each loader; one line of ours now, naming
+    the key and the cores."""
+    import idrnet.devices as devices
+    import idrnet.engine.config as engine_config
+
+    monkeypatch.setattr(devices, "usable_cores", lambda: 1)  # what the CLI asks
+    monkeypatch.setattr(engine_config, "usable_cores", lambda: 1)  # what the config warnings ask
+    config = write_config(tmp_path, synth, iterations=1)
+    assert cli(["train", str(config), "--set", "data.num_workers=3"]) == 0  # 3 > this host's 2: PyTorch warns
+    err = capsys.readouterr().err
+    assert "warning: data.num_workers is 3 but this process may use 1 CPU core(s)" in err
+    assert "This DataLoader will create" not in err
+
+
 def test_base_config_single_level(tmp_path, synth):
     base = write_config(tmp_path, synth)
     child = tmp_path / "child.yaml"

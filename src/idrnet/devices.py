@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import InputError
@@ -30,3 +32,8 @@ def parse_device(name: str | torch.device, what: str = "device") -> torch.device
         if device.index is not None and device.index >= count:
             raise InputError(f"{what} {name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
     return device
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: a container's or a scheduler's share)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from ..errors import InputError
@@ -75,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..apis.load import check_model_source, is_graph_file, load, source_name
     from ..deploy.bench import benchmark_pairs
     from ..deploy.runtime import GRAPH_BACKENDS
+    from ..devices import usable_cores
     from ..dropin.external import baseline_of, build_any
     from .common import device_from_args
 
@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         models[f"{name} (baseline, no IDRNet)"] = baseline.eval()
     print(f"device {device}, {torch.get_num_threads() if device.type == 'cpu' else 'n/a'} CPU threads, "
           f"torch {torch.__version__}")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     if device.type == "cpu" and args.threads and args.threads > cores:
         print(f"note: --threads {args.threads} on {cores} CPU core(s) this process may use: the threads take turns, "
               f"so the times measure that contention, not the model; --threads {cores} or fewer measures the model")
