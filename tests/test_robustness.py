@@ -315,3 +315,17 @@ def test_a_finished_out_is_refused_before_the_models_load_with_a_dataset_folder(
         err = error_of(capsys, ["robustness", str(a), str(b), "--data", str(data), "--out", str(folder)])
         assert expected in err
     assert loads == []
+
+
+def test_more_workers_than_cores_is_one_warning(pair, tmp_path, capsys, monkeypatch):
+    """--workers 3 on fewer cores printed PyTorch's paragraph ("This DataLoader will create 3 worker
+    processes …"); one line of ours now."""
+    import idrnet.devices as devices
+
+    _, config, a, _, _ = pair
+    monkeypatch.setattr(devices, "usable_cores", lambda: 1)
+    assert cli(["robustness", str(a), "--data", str(config), "--corruptions", "fog", "--severities", "1",
+                "--limit", "1", "--workers", "3", "--resamples", "10", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --workers is 3 but this process may use 1 CPU core(s)" in err
+    assert "This DataLoader will create" not in err

@@ -122,6 +122,24 @@ def device_from_args(args: argparse.Namespace):
     return parse_device(args.device, "--device")
 
 
+def say_workers_exceed_cores(workers: int, named: str, prog: str | None) -> None:
+    """More loader workers than usable cores: one line of ours (when ``prog`` is given) in place of
+    PyTorch's paragraph per loader ("This DataLoader will create N worker processes …")."""
+    import sys
+    import warnings
+
+    from ..devices import usable_cores
+
+    cores = usable_cores()
+    if workers <= cores:
+        return
+    if prog:
+        print(f"{prog}: warning: {named} is {workers} but this process may use {cores} CPU core(s): the loader workers "
+              "take turns with each other and with the model, which slows the run rather than speeding it; "
+              f"{cores} or fewer is usually fastest here", file=sys.stderr)
+    warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
+
+
 # Suffixes of the files people mean when they give a folder flag a file name (`--out mask.png`).
 _FILE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".npy", ".npz",
                             ".json", ".jsonl", ".csv", ".txt", ".md", ".html", ".pdf", ".mp4", ".avi", ".mov",

@@ -65,9 +65,10 @@ def run(args: argparse.Namespace) -> int:
     """Run (or continue) the sweep and write the report."""
     from ..apis.robustness import robustness
     from ..evaluation.robustness import format_report
-    from .common import check_calibration_flag, check_folder_name
+    from .common import check_calibration_flag, check_folder_name, say_workers_exceed_cores
 
     check_folder_name(args.out, "--out", "the report, plots and finished cells", "runs/robustness")
+    say_workers_exceed_cores(args.workers, "--workers", "idrnet robustness")
     check_calibration_flag(args, required=False)  # int8 calibrates by default on the config's training split
     # "fog,snow" and "2-5" as well as "fog snow" and "2 3 4 5"; each once, in the order first given
     corruptions = list(dict.fromkeys(name for item in args.corruptions for name in item.split(",") if name))

@@ -51,10 +51,9 @@ def run(args: argparse.Namespace) -> int:
     """Train (each validation printed as it comes) and print a summary."""
     import os
     import sys
-    import warnings
 
-    from ..devices import usable_cores
     from ..engine.config import config_warnings, load_train_config
+    from .common import say_workers_exceed_cores
     from ..engine.trainer import train
 
     from pathlib import Path
@@ -75,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":  # once per job under torchrun
         for warning in config_warnings(config):
             print(f"idrnet train: warning: {warning}", file=sys.stderr)
-    if config.data.num_workers > usable_cores():  # said above in one line; PyTorch's would follow per loader
-        warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
+    say_workers_exceed_cores(config.data.num_workers, "data.num_workers", None)  # said above, by config_warnings
     result = train(config, resume=args.resume, overwrite=args.overwrite, allow_config_change=args.allow_config_change)
     metrics = result["metrics"]
     if metrics:
