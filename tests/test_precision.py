@@ -192,6 +192,23 @@ def test_calibration_draw_is_reproducible(tmp_path):
         calibration_files(folder, 0)
 
 
+def test_an_unreadable_calibration_image_is_left_out(tmp_path, capsys):
+    """A truncated photo among the calibration images stopped `export --precision int8` (and every verb that
+    calibrates): calibration is a sample, so it is left out and named; none readable is an error."""
+    from idrnet.deploy.calibration import calibration_batches
+    from idrnet.errors import InputError
+
+    folder = _image_folder(tmp_path / "photos", count=3)
+    good = sorted(folder.iterdir())
+    cut = folder / "cut.png"
+    cut.write_bytes(good[0].read_bytes()[:60])
+    batches = calibration_batches([*good, cut], lambda rgb: rgb)
+    assert len(batches) == 3
+    assert f"note: 1 of 4 calibration image(s) could not be read and were left out (first: {cut}" in capsys.readouterr().err
+    with pytest.raises(InputError, match="none of the 1 calibration image"):
+        calibration_batches([cut], lambda rgb: rgb)
+
+
 def _empty(tmp_path):
     (tmp_path / "empty").mkdir(exist_ok=True)
     return tmp_path / "empty"

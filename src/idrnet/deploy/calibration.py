@@ -36,10 +36,26 @@ def sample_files(files: list[Path], count: int = DEFAULT_CALIBRATION_IMAGES, see
 
 def calibration_batches(files: list[Path], preprocess: Callable[[np.ndarray], torch.Tensor]) -> list[torch.Tensor]:
     """Each file read as RGB and turned into the model's input ``(1, 3, h, w)`` by ``preprocess`` (the
-    same normalisation and test-time resize the served images get)."""
-    from ..data.labels import read_image
+    same normalisation and test-time resize the served images get). Calibration is a sample: a file that
+    cannot be read is left out (said on stderr), and only none at all is an error."""
+    import sys
 
-    return [preprocess(read_image(Path(f))) for f in files]
+    from ..data.labels import BadSampleError, read_image
+
+    batches, unread = [], []
+    for f in files:
+        try:
+            rgb = read_image(Path(f))
+        except BadSampleError as err:
+            unread.append(str(err))
+            continue
+        batches.append(preprocess(rgb))
+    if unread and not batches:
+        raise InputError(f"none of the {len(files)} calibration image(s) could be read (first: {unread[0]})")
+    if unread:
+        print(f"note: {len(unread)} of {len(files)} calibration image(s) could not be read and were left out "
+              f"(first: {unread[0]})", file=sys.stderr)
+    return batches
 
 
 def random_batches(count: int, size: tuple[int, int], seed: int = 0) -> list[torch.Tensor]:
