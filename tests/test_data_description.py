@@ -86,10 +86,15 @@ def test_the_number_of_classes_comes_from_the_dataset(tmp_path, capsys):
     assert "model.num_classes is 5" in str(info.value) and "11 classes" in str(info.value)
     assert str(data / "dataset.yaml") in str(info.value)
     # a zoo name is an architecture: on this data it gets the dataset's classes (it was an error)
-    zoo = Trainer(load_train_config(unset, ["model=idrnet_fcn_resnet50os8_ade20k", f"work_dir={tmp_path / 'zoo'}",
-                                            "pretrained_backbone=false"]))
+    zoo_config = load_train_config(unset, ["model=idrnet_fcn_resnet50os8_ade20k", f"work_dir={tmp_path / 'zoo'}",
+                                           "pretrained_backbone=false", "iterations=2"])
+    zoo = Trainer(zoo_config)
     assert zoo.model.num_classes == 11
     assert "published for 150 classes; it is built for the 11 of" in capsys.readouterr().out
+    zoo.run(max_iterations=1)
+    del zoo
+    Trainer(zoo_config, resume="auto").run()  # said once, when the run started: not again on each resume
+    assert "published for" not in capsys.readouterr().out
 
 
 def test_a_model_without_data_needs_its_number_of_classes_and_uses_the_usual_ignore_label():

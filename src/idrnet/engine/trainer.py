@@ -306,7 +306,7 @@ class Trainer:
         self.ignore_index = self.train_set.info.ignore_index
         model_config = model_config_for(config, self.train_set.info)
         published = get_entry(config.model).config.num_classes if isinstance(config.model, str) else None
-        if published not in (None, model_config.num_classes) and self.rank == 0:
+        if published not in (None, model_config.num_classes) and self.rank == 0 and not resume:  # once a run
             print(f"model {config.model} was published for {published} classes; it is built for the "
                   f"{model_config.num_classes} of {data_source(config.data)}", flush=True)
         self.data_description = run_description(config.data, self.val_set).to_json()
