@@ -23,3 +23,10 @@ def run_config_hint(folder: Path) -> str:
     config = folder / "config.yaml"
     runs = any((folder / n).exists() for n in ("latest.pt", "log.jsonl", "final.safetensors", "best.safetensors"))
     return f"; a training run's folder keeps its config as {config}" if config.is_file() and runs else ""
+
+
+def run_weights(folder: str | Path) -> list[Path]:
+    """The model files of a training run's folder (``final.safetensors``, ``best.safetensors``), for naming
+    them when the folder is given where a model or weights file was expected; [] for other folders."""
+    folder = Path(folder)
+    return [folder / n for n in ("final.safetensors", "best.safetensors") if (folder / n).is_file()]

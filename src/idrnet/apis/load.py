@@ -36,6 +36,7 @@ MODEL_FILE_SUFFIXES = (".safetensors", ".onnx", ".yaml", ".yml", ".pth", ".pt")
 def check_model_source(source: Any, what: str = "model") -> None:
     """Refuse, before anything is built or read, a model argument that is none of the things a model can
     be: a zoo name (unknown names get suggestions), an existing file, a built module or a config object."""
+    from ..file_errors import run_weights
     from ..models.model_folder import is_folder_or_hub
     from ..models.zoo import get_entry
 
@@ -46,7 +47,7 @@ def check_model_source(source: Any, what: str = "model") -> None:
             or is_folder_or_hub(source):  # a model folder: save_pretrained's, or a Hub download
         return
     if Path(source).is_dir():
-        trained = [Path(source) / n for n in ("final.safetensors", "best.safetensors") if (Path(source) / n).is_file()]
+        trained = run_weights(source)
         if trained:  # a training run's work dir
             raise InputError(f"{source} is a training run's folder: its model is {' or '.join(map(str, trained))}")
         raise InputError(f"{source} is a folder, not a {what}: give a zoo name, a .safetensors file, a model YAML "

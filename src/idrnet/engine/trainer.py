@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from ..atomic import atomic_path, write_text
-from ..file_errors import not_a_file
+from ..file_errors import not_a_file, run_weights
 from ..config import ConfigError, parse_json, to_dict
 from ..data.build import build_datasets, run_description
 from ..data.datasets.base import SegmentationDataset
@@ -211,7 +211,7 @@ def _init_weights(config: TrainConfig) -> Path:
     if is_folder_or_hub(source):
         return resolve(source)
     if Path(source).is_dir():
-        trained = [Path(source) / n for n in ("final.safetensors", "best.safetensors") if (Path(source) / n).is_file()]
+        trained = run_weights(source)
         raise ConfigError(f"init_checkpoint: {source} is a " + (
             f"training run's folder: its weights are {' or '.join(map(str, trained))}" if trained else
             "folder; expected a weights file (.safetensors, a training state or an official .pth), a model folder, "
