@@ -124,10 +124,8 @@ def test_more_loader_workers_than_cores_is_one_warning(tmp_path, synth, capsys, 
     create 4 worker processes in total. Our suggested max …") for each loader; one line of ours now, naming
     the key and the cores."""
     import idrnet.devices as devices
-    import idrnet.engine.config as engine_config
 
-    monkeypatch.setattr(devices, "usable_cores", lambda: 1)  # what the CLI asks
-    monkeypatch.setattr(engine_config, "usable_cores", lambda: 1)  # what the config warnings ask
+    monkeypatch.setattr(devices, "usable_cores", lambda: 1)
     config = write_config(tmp_path, synth, iterations=1)
     assert cli(["train", str(config), "--set", "data.num_workers=3"]) == 0  # 3 > this host's 2: PyTorch warns
     err = capsys.readouterr().err

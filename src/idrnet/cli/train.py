@@ -71,10 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and config.resume != "auto" and saved.exists() and saved.resolve() == Path(args.config).resolve():
         raise ConfigError(f"{args.config} is the saved config of the run in {config.work_dir}: pass --resume to "
                           "continue that run, or --work-dir to train a new one from it")
-    if os.environ.get("RANK", "0") == "0":  # once per job under torchrun
+    first = os.environ.get("RANK", "0") == "0"  # says it once per job under torchrun
+    if first:
         for warning in config_warnings(config):
             print(f"idrnet train: warning: {warning}", file=sys.stderr)
-    say_workers_exceed_cores(config.data.num_workers, "data.num_workers", None)  # said above, by config_warnings
+    say_workers_exceed_cores(config.data.num_workers, "data.num_workers", "idrnet train" if first else None)
     result = train(config, resume=args.resume, overwrite=args.overwrite, allow_config_change=args.allow_config_change)
     metrics = result["metrics"]
     if metrics:

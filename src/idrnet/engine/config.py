@@ -13,7 +13,6 @@ import yaml
 from ..config import ConfigError, field_type, from_dict, is_text_type
 from ..config.yaml_file import load_yaml_file
 from ..data.config import DataConfig
-from ..devices import usable_cores
 from ..file_errors import not_a_file
 from ..models.external_config import SMPModelConfig, TorchvisionModelConfig
 from ..models.config import ModelConfig
@@ -174,11 +173,6 @@ def config_warnings(config: TrainConfig) -> list[str]:
     if config.optim.warmup_iters >= config.iterations:
         found.append(f"optim.warmup_iters ({config.optim.warmup_iters}) is not below iterations ({config.iterations}): "
                      "the whole run is warm-up, and the learning rate never reaches optim.lr")
-    cores = usable_cores()
-    if d.num_workers > cores:
-        found.append(f"data.num_workers is {d.num_workers} but this process may use {cores} CPU core(s): the loader "
-                     "workers take turns with each other and with training, which slows a run rather than speeding it; "
-                     f"{cores} or fewer is usually fastest here")
     if d.val_split == d.train_split:
         found.append(f"data.val_split is the training split ({d.train_split!r}): the validation mIoU and "
                      "best.safetensors are then measured on the images the model learns from")
