@@ -198,9 +198,14 @@ def repeated_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str
             else:
                 given.append(argv[i + 1] if i + 1 < len(argv) else "")
         if len(set(given)) > 1:
-            times = "twice" if len(given) == 2 else f"{len(given)} times"
-            notes.append(f"{action.option_strings[0]} given {times} ({', then '.join(given)}): only the last is used")
+            notes.append(_last_is_used(action.option_strings[0], given))
     return notes
+
+
+def _last_is_used(name: str, given: list[str]) -> str:
+    """``NAME given twice (a, then b): only the last is used``."""
+    times = "twice" if len(given) == 2 else f"{len(given)} times"
+    return f"{name} given {times} ({', then '.join(given)}): only the last is used"
 
 
 def repeated_settings(overrides: list[str]) -> list[str]:
@@ -210,8 +215,7 @@ def repeated_settings(overrides: list[str]) -> list[str]:
         key, equals, value = item.partition("=")
         if equals and key.strip():
             values.setdefault(key.strip(), []).append(value.strip())
-    return [f"--set {key} given {'twice' if len(given) == 2 else f'{len(given)} times'} ({', then '.join(given)}): "
-            "only the last is used" for key, given in values.items() if len(set(given)) > 1]
+    return [_last_is_used(f"--set {key}", given) for key, given in values.items() if len(set(given)) > 1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
