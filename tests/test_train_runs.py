@@ -251,7 +251,15 @@ def test_init_checkpoint_official_fetches_the_zoo_models_published_weights(tmp_p
         capsys, ["train", str(own)])
 
 
-def test_fine_tuning_on_other_classes_keeps_every_weight_but_the_class_sized_ones(tmp_path, data, capsys):
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory, data):
+    """A training run's folder (work dir) of the default config, its final.safetensors the weights to start from."""
+    root = tmp_path_factory.mktemp("source")
+    train(load_train_config(write_config(root, data, work_dir=str(root / "source"))))
+    return root / "source"
+
+
+def test_fine_tuning_on_other_classes_keeps_every_weight_but_the_class_sized_ones(tmp_path, data, source_run, capsys):
     """A model of 11 classes as init_checkpoint for a 5-class dataset (or create_model(…, num_classes=5)) was
     "does not fit the model: 10 of the wrong shape": a published model could not be fine-tuned on one's own
     classes. The tensors sized by the classes (classifiers, class relations, class vectors) start afresh,
@@ -260,8 +268,7 @@ def test_fine_tuning_on_other_classes_keeps_every_weight_but_the_class_sized_one
     from idrnet.models.checkpoint import CheckpointError
     from safetensors.torch import load_file
 
-    train(load_train_config(write_config(tmp_path, data, "source.yaml", work_dir=str(tmp_path / "source"))))
-    final = tmp_path / "source" / "final.safetensors"
+    final = source_run / "final.safetensors"
     published = load_file(str(final))
     five = make_dataset(tmp_path / "five", classes=list("abcde"), palette=[[40 * i, 0, 0] for i in range(5)],
                         label_map={v: 255 for v in range(5, 11)})
@@ -288,36 +295,34 @@ def test_fine_tuning_on_other_classes_keeps_every_weight_but_the_class_sized_one
         idrnet.create_model(fcn, checkpoint=str(final), num_classes=5)
 
 
-def test_init_checkpoint_takes_a_model_folder_and_names_a_run_folder(tmp_path, data, capsys):
+def test_init_checkpoint_takes_a_model_folder_and_names_a_run_folder(tmp_path, data, source_run, capsys):
     """init_checkpoint: a save_pretrained folder (or hf-hub:user/repo, resolved the same way) was "checkpoint
     'folder' does not exist"; a training run's folder is named with its weights files; no ImageNet backbone
     is fetched for weights that init_checkpoint replaces."""
     import idrnet
 
-    train(load_train_config(write_config(tmp_path, data, "source.yaml", work_dir=str(tmp_path / "source"))))
-    folder = idrnet.create_model(str(tmp_path / "source" / "final.safetensors")).save_pretrained(tmp_path / "shared")
+    folder = idrnet.create_model(str(source_run / "final.safetensors")).save_pretrained(tmp_path / "shared")
     # pretrained_backbone: true (as the zoo recipes say) fetched the ImageNet backbone before init_checkpoint
     # replaced it: offline, a download error
     config = write_config(tmp_path, data, init_checkpoint=str(folder), work_dir=str(tmp_path / "from_folder"),
                           pretrained_backbone=True)
     assert cli(["train", str(config)]) == 0
     capsys.readouterr()
-    err = error_of(capsys, ["train", str(config), "--set", f"init_checkpoint={tmp_path / 'source'}",
+    err = error_of(capsys, ["train", str(config), "--set", f"init_checkpoint={source_run}",
                             "--work-dir", str(tmp_path / "w2")])
-    assert f"is a training run's folder: its weights are {tmp_path / 'source' / 'final.safetensors'}" in err
+    assert f"is a training run's folder: its weights are {source_run / 'final.safetensors'}" in err
     err = error_of(capsys, ["train", str(config), "--set", f"init_checkpoint={tmp_path}/nowhere.pth",
                             "--work-dir", str(tmp_path / "w3")])
     assert "nowhere.pth does not exist" in err
 
 
-def test_a_resumed_run_does_not_read_its_init_checkpoint_again(tmp_path, data):
+def test_a_resumed_run_does_not_read_its_init_checkpoint_again(tmp_path, data, source_run):
     """Resuming loaded init_checkpoint first (then replaced every weight from latest.pt): a requeued job
     failed when those weights had been moved, or, for `official` or a URL, were not in this node's cache."""
     import shutil
 
-    train(load_train_config(write_config(tmp_path, data, "source.yaml", work_dir=str(tmp_path / "source"))))
     init = tmp_path / "init.safetensors"
-    shutil.copy(tmp_path / "source" / "final.safetensors", init)
+    shutil.copy(source_run / "final.safetensors", init)
     config = load_train_config(write_config(tmp_path, data, init_checkpoint=str(init), iterations=4))
     assert train(config, max_iterations=2)["iteration"] == 2
     init.unlink()
