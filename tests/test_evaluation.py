@@ -356,3 +356,21 @@ def test_a_training_run_folder_given_as_config_or_data_names_its_config(trained,
         assert hint in error_of(capsys, argv), argv
     err = error_of(capsys, ["test", str(data / "images"), "--checkpoint", str(ckpt)])
     assert "images is a folder without a dataset.yaml; expected a custom dataset folder" in err and hint not in err
+
+
+def test_a_training_run_folder_given_as_weights_or_state_names_those_files(trained, capsys, tmp_path):
+    """A run's folder given as --checkpoint, to convert, or to --resume was answered with the run's
+    config.yaml ("keeps its config as …"), which none of them takes: the weights or the training state are
+    named instead."""
+    from runs import error_of
+
+    config, ckpt, data = trained
+    run = ckpt.parent
+    weights = f"keeps its weights as {run / 'final.safetensors'}"
+    for argv in (["test", str(config), "--checkpoint", str(run)], ["convert", str(run), str(tmp_path / "c.safetensors")],
+                 ["predict", str(data / "images"), "--model", str(config), "--checkpoint", str(run),
+                  "--out", str(tmp_path / "p")]):
+        err = error_of(capsys, argv)
+        assert weights in err and "config.yaml" not in err, argv
+    err = error_of(capsys, ["train", str(config), "--resume", str(run), "--set", f"work_dir={tmp_path / 'w'}"])
+    assert f"keeps its training state as {run / 'latest.pt'}" in err

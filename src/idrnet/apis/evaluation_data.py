@@ -10,7 +10,7 @@ from typing import Sequence
 from ..data.config import DataConfig
 from ..data.description import DataDescription
 from ..errors import InputError
-from ..file_errors import run_config_hint
+from ..file_errors import run_folder_hint
 
 
 def dataset_folder(data: str | os.PathLike) -> Path | None:
@@ -24,7 +24,7 @@ def dataset_folder(data: str | os.PathLike) -> Path | None:
 def not_a_dataset_folder(data: str | os.PathLike) -> InputError:
     """The error for a folder given as the data that holds no dataset.yaml."""
     return InputError(f"{data} is a folder without a dataset.yaml; expected a custom dataset folder (images/, "
-                      f"masks/ and dataset.yaml: docs/datasets.md) or a training config{run_config_hint(Path(data))}")
+                      f"masks/ and dataset.yaml: docs/datasets.md) or a training config{run_folder_hint(Path(data), 'config')}")
 
 
 def evaluation_data(data: str | os.PathLike, overrides: Sequence[str] = (),

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if "://" not in args.src and not Path(args.src).is_file():
         from ..file_errors import not_a_file
 
-        raise not_a_file(args.src)
+        raise not_a_file(args.src, run_part="weights")
     from .common import check_output_file, check_writable, model_bytes
     from ..models.checkpoint import CheckpointError, not_a_checkpoint
 

@@ -91,7 +91,7 @@ def _read_yaml(path: Path) -> dict:
         raise ConfigError(f"{path} is a dataset folder; expected a training config YAML whose data section points "
                           f"at it (data: {{root: {path}}}), such as a run's saved WORK_DIR/config.yaml")
     if not path.is_file():
-        raise not_a_file(path, "config")
+        raise not_a_file(path, "config", "config")
     data = load_yaml_file(path)
     data = {} if data is None else data
     if not isinstance(data, dict):

@@ -417,7 +417,7 @@ class Trainer:
 
     def _load_state(self, path: Path, allow_config_change: bool) -> None:
         if not path.is_file():
-            raise not_a_file(path, "cannot resume:")
+            raise not_a_file(path, "cannot resume:", "state")
         if path.suffix == ".safetensors":  # said before reading: torch cannot read the file to find out
             raise CheckpointError(f"cannot resume from {path}: it holds model weights only (no optimiser state or "
                                   "iteration); resume from the work dir's latest.pt or iter_N.pt, or start a new run "

@@ -296,7 +296,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], A
         if not path.is_file():
             from ..file_errors import not_a_file
 
-            raise not_a_file(path, "checkpoint")
+            raise not_a_file(path, "checkpoint", "weights")
         metadata = read_metadata(path)
         config: Any = None
         description = metadata.get(DATA_METADATA_KEY)

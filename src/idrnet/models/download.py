@@ -43,7 +43,7 @@ def fetch(url_or_path: str, sha256: str | None = None) -> Path:
         if not path.is_file():
             from ..file_errors import not_a_file
 
-            raise not_a_file(path, "checkpoint")  # a folder is named as one: it exists
+            raise not_a_file(path, "checkpoint", "weights")  # a folder is named as one: it exists
         if sha256 is not None:
             _verify(path, sha256)
         return path

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ...config import ConfigError, from_dict
 from ...config.yaml_file import load_yaml_file
-from ...file_errors import run_config_hint
+from ...file_errors import run_folder_hint
 from ..description import IGNORE_INDEX, DataDescription
 from ..image_header import IMAGE_SUFFIXES, JPEG_SUFFIXES
 from ..labels import LabelMap
@@ -82,7 +82,7 @@ def load_spec(root: Path) -> CustomDatasetSpec:
         raise NotADirectoryError(f"dataset folder {root} is a file; expected the folder holding dataset.yaml{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: a custom dataset needs a dataset.yaml with its classes"
-                                + (_other_layout(root) or run_config_hint(root)))
+                                + (_other_layout(root) or run_folder_hint(root, "config")))
     data = load_yaml_file(path)
     spec = from_dict(CustomDatasetSpec, data, where=str(path))
     if len(spec.classes) < 2:
