@@ -14,6 +14,27 @@ from runs import error_of, write_config
 from idrnet.cli.main import main as cli
 
 
+def test_a_key_written_twice_in_a_yaml_is_refused(tmp_path, data, capsys):
+    """PyYAML keeps the last of two equal keys without a word: a second `iterations:` (or `lr:`) added at the
+    end of a config, or twice in a dataset.yaml, silently replaced the first. Both lines are named; a YAML
+    merge ('<<: *base' then a key of the base) is not a repeat."""
+    config = write_config(tmp_path, data, "twice.yaml")
+    config.write_text(config.read_text() + "iterations: 7\n")
+    assert "key 'iterations' is given twice (lines" in error_of(capsys, ["train", str(config)])
+    config.write_text("model: {num_classes: 3, num_classes: 4}\n")
+    assert "key 'num_classes' is given twice (line 1)" in error_of(capsys, ["train", str(config)])
+    described = tmp_path / "described"
+    shutil.copytree(data, described)
+    spec = described / "dataset.yaml"
+    spec.write_text(spec.read_text() + "ignore_index: 255\nignore_index: 0\n")
+    assert "dataset.yaml: key 'ignore_index' is given twice" in error_of(capsys, ["data", "check", str(described)])
+    from idrnet.config.yaml_file import load_yaml_file
+
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &b {lr: 0.1, momentum: 0.9}\noptim:\n  <<: *b\n  lr: 0.2\n")
+    assert load_yaml_file(merged)["optim"] == {"lr": 0.2, "momentum": 0.9}
+
+
 def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("model: [unclosed\n")

@@ -19,13 +19,42 @@ def load_yaml_file(path: str | Path) -> Any:
     path = Path(path)
     data = path.read_bytes()
     try:
-        return yaml.safe_load(data)
+        return yaml.load(data, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.reader.ReaderError as err:
         if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise ConfigError(f"{path}: binary data, not YAML text (a model or image file given as a YAML?)") from None
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.position}: {err.reason}); save it as UTF-8") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {_where_and_why(err)}") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader refusing a key written twice in one mapping, which it would read as the last
+    value without a word (a second ``lr:`` added at the end of a config silently replaced the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *base' merges are meant to repeat keys
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = lines.get(key)
+            except TypeError:  # an unhashable key: the base class names it
+                continue
+            if first is not None:
+                where = f"line {line}" if first == line else f"lines {first} and {line}"
+                raise _DuplicateKey(f"key {key!r} is given twice ({where}); YAML would keep the last without a "
+                                    "word: keep one")
+            lines[key] = line
+        return super().construct_mapping(node, deep)
 
 
 def _where_and_why(err: yaml.YAMLError) -> str:
