@@ -35,6 +35,19 @@ def test_a_key_written_twice_in_a_yaml_is_refused(tmp_path, data, capsys):
     assert load_yaml_file(merged)["optim"] == {"lr": 0.2, "momentum": 0.9}
 
 
+def test_a_config_naming_itself_as_base_is_named_so(tmp_path, data, capsys):
+    """`base: train.yaml` inside train.yaml was answered "a base config cannot have a base itself"; a chain
+    of two bases is still refused as more than one level."""
+    config = write_config(tmp_path, data, "train.yaml")
+    text = config.read_text()
+    config.write_text("base: train.yaml\n" + text)
+    assert "train.yaml: base: names this file itself" in error_of(capsys, ["train", str(config)])
+    (tmp_path / "root.yaml").write_text(text)
+    (tmp_path / "middle.yaml").write_text("base: root.yaml\niterations: 3\n")
+    config.write_text("base: middle.yaml\n")
+    assert "middle.yaml: a base config cannot have a base itself" in error_of(capsys, ["train", str(config)])
+
+
 def test_user_errors_are_one_line_without_traceback(tmp_path, data, capsys):
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("model: [unclosed\n")

@@ -134,6 +134,8 @@ def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] =
         if not isinstance(base_name, str):
             raise ConfigError(f"{path}: base: expected a file name, got {base_name!r}")
         base_path = path.parent / base_name
+        if base_path.resolve() == path.resolve():
+            raise ConfigError(f"{path}: base: names this file itself; base is another config that this one overrides")
         base = _read_yaml(base_path)
         if "base" in base:
             raise ConfigError(f"{base_path}: a base config cannot have a base itself (one level only)")
