@@ -520,3 +520,33 @@ def test_a_folder_flag_given_a_file_name_is_refused(tmp_path, data, capsys):
     for folder in ("old.png", "results.v2"):
         assert cli(["predict", str(image), "--model", model, "--out", str(tmp_path / folder)]) == 0
         assert (tmp_path / folder / "x.png").is_file()
+
+
+def test_running_out_of_memory_is_one_line_saying_what_to_lower(monkeypatch, capsys):
+    """`bench --size 99999x99999`, a batch too big for the GPU, or a crop too big for the CPU ended in
+    "internal error … This is a bug in idrnet" with a traceback: running out of memory is the machine's
+    limit, said in one line with the size asked for and what to make smaller, per verb."""
+    import torch
+
+    from idrnet.cli import bench, train
+    from idrnet.cli.main import out_of_memory
+
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                       "you tried to allocate 119997600012 bytes. Error code 12 (Cannot allocate memory)")
+    cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+                                  "79.11 GiB of which 1.2 GiB is free.")
+    numpy = MemoryError("Unable to allocate 112. GiB for an array with shape (99999, 99999, 3) and data type float32")
+    wrapped = RuntimeError("failed")
+    wrapped.__cause__ = cuda
+    assert [out_of_memory(e) for e in (cpu, cuda, numpy, wrapped, RuntimeError("bad shape"))] == \
+        ["111.8 GiB", "2.00 GiB", "112. GiB", "2.00 GiB", None]
+    for module, argv, said in ((bench, ["bench", "x.safetensors"], "lower --size or --batch"),
+                               (train, ["train", "x.yaml"], "set max_batch_per_process")):
+        def fail(args, error=cpu if module is bench else cuda):
+            raise error
+
+        monkeypatch.setattr(module, "run", fail)
+        assert cli(argv) == 1
+        err = capsys.readouterr().err
+        assert "out of memory (an allocation of" in err and said in err, err
+        assert "Traceback" not in err and "internal error" not in err and len(err.strip().splitlines()) == 1

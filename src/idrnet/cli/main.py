@@ -60,6 +60,34 @@ def environment_message(failure: OSError, verb: str) -> str:
     return f"{where}{text}"
 
 
+# What to make smaller when memory runs out, by verb.
+MEMORY_HINTS = {"train": "set max_batch_per_process (the same batch in smaller steps; --resume continues the run "
+                         "with it), or lower batch_size or data.crop",
+                "predict": "lower --max-pixels, or predict large images in tiles with --mode slide",
+                "bench": "lower --size or --batch",
+                "test": "evaluate at a smaller size (--set data.test_scale=[W,H])",
+                "compare": "evaluate at a smaller size (--set data.test_scale=[W,H])",
+                "robustness": "lower --batch-size, or evaluate at a smaller size (--set data.test_scale=[W,H])",
+                "export": "trace at a smaller --example-size and --check-sizes"}
+
+
+def out_of_memory(err: BaseException) -> str | None:
+    """How much an allocation that failed asked for ("111.8 GiB"; "" when not said), when ``err`` (or its
+    cause) is running out of memory: PyTorch's CPU allocator, CUDA's, or Python's MemoryError."""
+    seen: BaseException | None = err
+    while seen is not None:
+        text = str(seen)
+        if isinstance(seen, MemoryError) or type(seen).__name__ == "OutOfMemoryError" or (
+                isinstance(seen, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)):
+            asked = re.search(r"allocate (\d+) bytes", text)
+            if asked:
+                return f"{int(asked.group(1)) / 2 ** 30:.1f} GiB"
+            asked = re.search(r"[Aa]llocate ([\d.]+ [KMGT]i?B)", text)
+            return asked.group(1) if asked else ""
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 # What a collective reports when another process of the job died (gloo and NCCL wordings).
 _PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "connectFullMesh", "Broken pipe",
               "NCCL communicator was aborted", "remote process exited")
@@ -245,6 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{prog}: error: {str(err).splitlines()[0].strip()} (the system stops a process this "
                   "way when memory runs out): lower batch_size, the crop or image size, or data.num_workers"
                   + ("; --resume continues from the last checkpoint" if args.verb == "train" else ""), file=sys.stderr)
+            return 1
+        asked = out_of_memory(err)
+        if asked is not None:
+            print(f"{prog}: error: out of memory{f' (an allocation of {asked} failed)' if asked else ''}: "
+                  + MEMORY_HINTS.get(args.verb, "free memory, or run it on a machine with more"), file=sys.stderr)
             return 1
         peer = lost_peer(err)
         if peer is not None:
