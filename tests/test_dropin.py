@@ -237,6 +237,8 @@ def test_the_usual_drop_in_mistakes_are_refused_before_they_train_nothing():
         idrnet.training_losses(model, images, masks[:1])
     with pytest.raises(ValueError, match=r"targets: expected a tensor \(\(B, H, W\) class indices\), got NoneType"):
         idrnet.training_losses(model, images, None)  # was "'NoneType' object has no attribute 'dim'"
+    with pytest.raises(ValueError, match=r"TinyNet is not an idrnet model.*idrnet.attach\(model, num_classes\)"):
+        idrnet.training_losses(TinyNet(), images, masks)  # the attach line forgotten: was "no attribute 'forward_train'"
 
 
 # An attached SMP U-Net is exported and checked at two sizes by test_smp_config_lines_train_and_every_verb_takes_them.

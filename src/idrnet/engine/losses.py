@@ -37,6 +37,9 @@ def training_losses(
     already ran (``model.forward_train(images)``; ``images`` may then be None), for adding IDRNet's
     terms to a loss of one's own computed on ``outputs.logits``.
     """
+    if not hasattr(model, "forward_train"):
+        raise InputError(f"training_losses: {type(model).__name__} is not an idrnet model: build it with "
+                         "idrnet.create_model, or give IDRNet to your own with model = idrnet.attach(model, num_classes)")
     if outputs is None:
         if images is None:
             raise InputError("training_losses: give the images, or the outputs of a training forward that already ran")
