@@ -529,7 +529,7 @@ def test_running_out_of_memory_is_one_line_saying_what_to_lower(monkeypatch, cap
     import torch
 
     from idrnet.cli import bench, train
-    from idrnet.cli.main import out_of_memory
+    from idrnet.errors import out_of_memory
 
     cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
                        "you tried to allocate 119997600012 bytes. Error code 12 (Cannot allocate memory)")

@@ -326,6 +326,46 @@ def test_queue_full_answers_503_with_retry_after(models):
         assert client.post("/v1/segment", content=png).status_code == 200
 
 
+def test_a_batch_out_of_memory_is_retried_image_by_image_and_only_an_image_too_large_alone_fails(models):
+    """Several large images batched together on a GPU ran out of memory, and every request of the batch
+    got "500 internal error: OutOfMemoryError": the batch is run again one image at a time, so those that fit
+    alone are answered; one that does not fit alone gets 503 naming its size, counted as out_of_memory."""
+    arms = make_arms(models)[:1]
+    real = arms[0].predict
+    sizes: list[int] = []
+    failing = threading.Event()  # off while the server warms up, and for the reference answers
+
+    def predict(images, confidence):
+        if failing.is_set():
+            sizes.append(len(images))
+            if len(images) > 1 or images[0].shape[0] == 40:
+                raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: "
+                                   "you tried to allocate 21474836480 bytes. Error code 12 (Cannot allocate memory)")
+        return real(images, confidence)
+
+    arms[0].predict = predict
+    with TestClient(create_app(arms, ServeOptions(max_batch=3, max_delay_ms=500))) as client:
+        wait_ready(client)
+        failing.set()
+        images = [random_rgb(32, 32, seed=40 + i) for i in range(3)]
+        replies: dict[int, object] = {}
+        threads = [threading.Thread(target=lambda i=i: replies.__setitem__(i, client.post("/v1/segment", content=encode(images[i]))))
+                   for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert [replies[i].status_code for i in range(3)] == [200] * 3 and sizes[0] > 1 and sizes.count(1) >= 3
+        failing.clear()
+        for i in range(3):  # the answers are the images' own
+            assert replies[i].content == client.post("/v1/segment", content=encode(images[i])).content
+        failing.set()
+        large = client.post("/v1/segment", content=encode(random_rgb(40, 40)))
+        assert large.status_code == 503 and large.headers["retry-after"] == "5"
+        assert "a 40x40 image does not fit in this server's memory (an allocation of 20.0 GiB failed)" in large.json()["error"]
+        assert 'idrnet_errors_total{reason="out_of_memory"} 1' in client.get("/metrics").text
+
+
 def test_micro_batcher_groups_same_sizes():
     calls = []
 

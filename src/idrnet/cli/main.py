@@ -71,23 +71,6 @@ MEMORY_HINTS = {"train": "set max_batch_per_process (the same batch in smaller s
                 "export": "trace at a smaller --example-size and --check-sizes"}
 
 
-def out_of_memory(err: BaseException) -> str | None:
-    """How much an allocation that failed asked for ("111.8 GiB"; "" when not said), when ``err`` (or its
-    cause) is running out of memory: PyTorch's CPU allocator, CUDA's, or Python's MemoryError."""
-    seen: BaseException | None = err
-    while seen is not None:
-        text = str(seen)
-        if isinstance(seen, MemoryError) or type(seen).__name__ == "OutOfMemoryError" or (
-                isinstance(seen, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)):
-            asked = re.search(r"allocate (\d+) bytes", text)
-            if asked:
-                return f"{int(asked.group(1)) / 2 ** 30:.1f} GiB"
-            asked = re.search(r"[Aa]llocate ([\d.]+ [KMGT]i?B)", text)
-            return asked.group(1) if asked else ""
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
 # What a collective reports when another process of the job died (gloo and NCCL wordings).
 _PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "connectFullMesh", "Broken pipe",
               "NCCL communicator was aborted", "remote process exited")
@@ -274,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "way when memory runs out): lower batch_size, the crop or image size, or data.num_workers"
                   + ("; --resume continues from the last checkpoint" if args.verb == "train" else ""), file=sys.stderr)
             return 1
+        from ..errors import out_of_memory
+
         asked = out_of_memory(err)
         if asked is not None:
             print(f"{prog}: error: out of memory{f' (an allocation of {asked} failed)' if asked else ''}: "

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from ..errors import InputError
 from .arm import Arm, public_names
-from .batcher import BatchResult, MicroBatcher, QueueFull
+from .batcher import BatchResult, MicroBatcher, OutOfMemory, QueueFull
 from .codecs import (HTTPProblem, class_areas, class_areas_header, decode_feedback_label, decode_request_image,
                      label_png, overlay_jpeg, segments_json)
 from .ledger import ABLedger, FeedbackError, unpack_labels
@@ -272,6 +272,11 @@ def create_app(arms: Sequence[Arm], options: ServeOptions | None = None) -> Fast
         except asyncio.TimeoutError as err:
             state.metrics.request(chosen, 504)
             raise HTTPProblem(504, f"no prediction within {options.request_timeout_s:.0f} s") from err
+        except OutOfMemory as err:
+            state.metrics.error("out_of_memory")
+            state.metrics.request(chosen, 503)
+            raise HTTPProblem(503, f"{err}; send a smaller image, or retry when the server is less busy",
+                              {"Retry-After": "5"}) from err
         model = state.arms[chosen]
         meta = model.predictor.description
         if format == "png":

@@ -12,12 +12,18 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..errors import out_of_memory
+
 # (images of one size, whether confidences are wanted) → (labels, confidences or None)
 BatchFunction = Callable[[Sequence[np.ndarray], bool], tuple[list[np.ndarray], "list[np.ndarray] | None"]]
 
 
 class QueueFull(Exception):
     """The arm's queue holds ``max_queue`` requests already; the client should retry later."""
+
+
+class OutOfMemory(Exception):
+    """One image alone did not fit in the arm's memory (its batch was retried one image at a time)."""
 
 
 @dataclass
@@ -116,20 +122,34 @@ class MicroBatcher:
             batch = self._take_batch(first.key)
             if not batch:
                 continue
-            wants_confidence = any(job.confidence for job in batch)
-            start = time.perf_counter()
-            try:
-                labels, confidence = await loop.run_in_executor(
-                    self.executor, self.predict, [job.image for job in batch], wants_confidence)
-            except Exception as err:  # noqa: BLE001 - reported to each request of the batch
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(err)
-                free_since = loop.time()
-                continue
-            seconds = time.perf_counter() - start
+            await self._run_batch(batch)
             free_since = loop.time()
-            self.batch_sizes[len(batch)] += 1
-            for n, job in enumerate(batch):
+
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        """Run one batch and answer its requests. A batch that runs out of memory is run again one image
+        at a time: the images that fit alone are answered, and one that does not fails alone (with
+        :class:`OutOfMemory`) instead of taking the others of its batch with it."""
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        try:
+            labels, confidence = await loop.run_in_executor(
+                self.executor, self.predict, [job.image for job in batch], any(job.confidence for job in batch))
+        except Exception as err:  # noqa: BLE001 - reported to each request of the batch
+            asked = out_of_memory(err)
+            if asked is not None and len(batch) > 1:
+                for job in batch:
+                    await self._run_batch([job])
+                return
+            if asked is not None:
+                size = "x".join(map(str, batch[0].image.shape[:2]))
+                err = OutOfMemory(f"a {size} image does not fit in this server's memory"
+                                  + (f" (an allocation of {asked} failed)" if asked else ""))
+            for job in batch:
                 if not job.future.done():
-                    job.future.set_result(BatchResult(labels[n], confidence[n] if confidence else None, len(batch), seconds))
+                    job.future.set_exception(err)
+            return
+        seconds = time.perf_counter() - start
+        self.batch_sizes[len(batch)] += 1
+        for n, job in enumerate(batch):
+            if not job.future.done():
+                job.future.set_result(BatchResult(labels[n], confidence[n] if confidence else None, len(batch), seconds))
