@@ -174,6 +174,11 @@ def test_the_python_api_takes_one_corruption_or_severity_without_a_list(pair, tm
     assert report["corruptions"] == ["fog"] and report["severities"] == [2]
     with pytest.raises(ValueError, match=r"severities='2': expected a list of integers from 1 to 5"):
         idrnet.robustness(str(a), data=config, corruptions="fog", severities="2", limit=1, workers=0)
+    # out= names a folder: a file name there made a folder called report.json (the command line refused it)
+    with pytest.raises(ValueError, match=r"out=\S*report.json looks like a file name, but out names a folder"):
+        idrnet.robustness(str(a), data=config, corruptions="fog", severities=2, limit=1, workers=0,
+                          out=tmp_path / "report.json")
+    assert not (tmp_path / "report.json").exists()
 
 
 def test_corruptions_and_severities_as_people_write_them(monkeypatch, capsys, tmp_path):

@@ -23,3 +23,20 @@ def check_not_an_input(path, flag: str, files=(), data_root=None, samples=()) ->
     if inside is not None:
         raise InputError(f"{flag} {path} lies in the dataset's image or label folder {inside}, where it would be read "
                          "as data; choose a path outside it")
+
+
+# Names that are files by their suffix: given where a folder is wanted, they are a slip.
+_FILE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".npy", ".npz",
+                            ".json", ".jsonl", ".csv", ".txt", ".md", ".html", ".pdf", ".mp4", ".avi", ".mov",
+                            ".mkv", ".webm", ".onnx", ".safetensors", ".pt", ".pth", ".yaml", ".yml"})
+
+
+def check_folder_name(path, flag: str, writes: str, example: str) -> None:
+    """A folder flag given a file name that is not an existing folder (``--out mask.png``) is refused:
+    it would become a folder of that name, holding ``writes``. ``flag`` is ``--out``, or ``out=`` for a
+    keyword argument of the Python API."""
+    path = Path(path)
+    given = "" if flag.endswith("=") else " "
+    if path.suffix.lower() in _FILE_SUFFIXES and not path.is_dir() and not path.is_file():
+        raise InputError(f"{flag}{given}{path} looks like a file name, but {flag.rstrip('=')} names a folder ({writes} "
+                         f"are written there); give a folder, such as {flag}{given}{example}")

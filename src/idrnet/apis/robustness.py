@@ -16,6 +16,7 @@ import torch
 
 from ..atomic import write_json, write_text
 from ..errors import InputError
+from ..output_paths import check_folder_name
 
 SEVERITIES = (1, 2, 3, 4, 5)
 # What a run writes into its folder; --overwrite removes these and nothing else.
@@ -51,6 +52,7 @@ def _check_out_folder(out: Path, overwrite: bool) -> bool:
     ``out`` holds an unfinished run whose settings are still to be compared."""
     if out.is_file():
         raise NotADirectoryError(f"out={out} is a file; robustness writes a folder")
+    check_folder_name(out, "out=", "the report, plots and finished cells", "runs/robustness")
     if not (out.is_dir() and any(out.iterdir())) or overwrite:
         return False
     if (out / "robustness.json").is_file():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError
-from ..output_paths import check_not_an_input  # noqa: F401 - the verbs import it from here
+from ..output_paths import check_folder_name, check_not_an_input  # noqa: F401 - the verbs import them from here
 
 
 def at_least(least: int, most: int | None = None):
@@ -141,22 +141,6 @@ def say_workers_exceed_cores(workers: int, named: str, prog: str | None) -> None
 
 
 # Suffixes of the files people mean when they give a folder flag a file name (`--out mask.png`).
-_FILE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".npy", ".npz",
-                            ".json", ".jsonl", ".csv", ".txt", ".md", ".html", ".pdf", ".mp4", ".avi", ".mov",
-                            ".mkv", ".webm", ".onnx", ".safetensors", ".pt", ".pth", ".yaml", ".yml"})
-
-
-def check_folder_name(path, flag: str, writes: str, example: str) -> None:
-    """A folder flag given a file name that is not an existing folder (``--out mask.png``) is refused:
-    it would become a folder of that name, holding ``writes``."""
-    from pathlib import Path
-
-    path = Path(path)
-    if path.suffix.lower() in _FILE_SUFFIXES and not path.is_dir() and not path.is_file():
-        raise InputError(f"{flag} {path} looks like a file name, but {flag} names a folder ({writes} are written "
-                         f"there); give a folder, such as {flag} {example}")
-
-
 def check_output(path, overwrite: bool, flag: str = "--out", folder: bool = False) -> None:
     """A results file (or, with ``folder``, a folder) is not replaced without ``--overwrite`` (a folder
     counts when not empty), is of that kind if it exists, and must be writable: all checked before any work."""
