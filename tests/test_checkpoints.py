@@ -292,6 +292,35 @@ def test_load_gives_the_model_with_its_data_description_and_reads_a_file_once(tm
     assert stored_description("idrnet_fcn_resnet50os8_ade20k").classes[0] == "wall"  # a zoo name: its dataset's (ADE20K)
 
 
+def test_a_model_loaded_and_saved_again_keeps_its_class_names(tmp_path):
+    """`model = idrnet.create_model("run/final.safetensors")` then `model.save_pretrained(...)`,
+    `save_checkpoint(model, ...)` or `export_onnx(model, ...)` wrote files without the class names, colours
+    and test-time resize stored with the weights (the model card said "class 0", predict drew "class_3",
+    test asked for data.test_scale); saving over the loaded file itself lost them for good. The description
+    stays with the loaded model (model.data_description) and is saved again; a model given other classes
+    (num_classes) does not carry the old names."""
+    from idrnet.apis.load import load
+    from idrnet.data.description import DataDescription
+    from idrnet.models.checkpoint import DATA_METADATA_KEY, read_metadata
+    from tiny import tiny_config
+
+    meta = DataDescription(tuple(f"c{i}" for i in range(5)), tuple((i, 9, i) for i in range(5)), 255, (), (64, 32), True)
+    path = idrnet.save_checkpoint(idrnet.build_model(tiny_config("fcn", num_classes=5)).eval(), tmp_path / "m.safetensors",
+                                  data_description=meta)
+    model = idrnet.create_model(str(path))
+    again = idrnet.save_checkpoint(model, tmp_path / "again.safetensors")
+    assert read_metadata(again)[DATA_METADATA_KEY] == read_metadata(path)[DATA_METADATA_KEY]
+    assert load(model).description == meta and idrnet.Predictor(model).class_names == meta.classes
+    folder = model.save_pretrained(tmp_path / "shared")
+    assert "c4" in (folder / "README.md").read_text() and load(str(folder)).description == meta
+    graph = idrnet.export_onnx(model, tmp_path / "m.onnx", example_size=(64, 64), check_sizes=())
+    assert load(str(graph)).description == meta
+    other = idrnet.create_model(str(path), num_classes=3)
+    assert DATA_METADATA_KEY not in read_metadata(idrnet.save_checkpoint(other, tmp_path / "other.safetensors"))
+    given = DataDescription(("x", "y", "z"), ((1, 1, 1), (2, 2, 2), (3, 3, 3)), 255, (), (64, 32), True)
+    assert load(str(idrnet.save_checkpoint(other, tmp_path / "given.safetensors", data_description=given))).description == given
+
+
 @pytest.mark.parametrize("bad", [0, -3, "5", 2.5, True])
 def test_create_model_refuses_a_num_classes_that_is_not_a_positive_integer(bad):
     with pytest.raises(InputError, match="num_classes"):

@@ -76,6 +76,13 @@ def create_model(
             state, _, _ = read_checkpoint(fetch(str(weights_source), _sha256_for(name, weights_source)))
         with torch.no_grad():  # num_classes given: a checkpoint of other classes keeps all but its classifiers
             load_state_dict_strict(model, state, str(weights_source), other_classes=num_classes is not None)
+        # The class names, colours and test-time resize stored with the weights stay with the model, so
+        # saving, sharing or exporting it again keeps them (save_checkpoint, save_pretrained, export_onnx).
+        from .load import stored_description
+
+        described = stored_description(name, checkpoint)
+        if described is not None and len(described.classes) == model.num_classes:
+            model.data_description = described.to_json()
     return model.eval()
 
 

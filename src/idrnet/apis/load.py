@@ -84,10 +84,14 @@ def zoo_description(zoo_name: str) -> DataDescription:
 
 def stored_description(model: Any, checkpoint: Any = None) -> DataDescription | None:
     """The data description that comes with a model: stored in its ``.safetensors`` file (the checkpoint's,
-    else the model's), or the zoo dataset's for a zoo name; None when there is none."""
+    else the model's), or the zoo dataset's for a zoo name, or for a built module the one it was loaded
+    with (``model.data_description``); None when there is none."""
     from ..models.model_folder import is_folder_or_hub, resolve
-    from ..models.checkpoint import DATA_METADATA_KEY, read_metadata
+    from ..models.checkpoint import DATA_METADATA_KEY, read_metadata, remembered_description
 
+    if isinstance(model, torch.nn.Module) and checkpoint is None:  # built by create_model from a described file
+        remembered = remembered_description(model)
+        return DataDescription.from_json(remembered, "model.data_description") if remembered else None
     model = str(resolve(model)) if is_folder_or_hub(model) else model
     source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else str(model) if isinstance(model, (str, os.PathLike)) else ""
     stored = read_metadata(source) if source.endswith(".safetensors") and Path(source).is_file() else {}

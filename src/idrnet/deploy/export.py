@@ -87,7 +87,8 @@ def export_onnx(
         raise InputError(f"{path}: export_onnx writes an .onnx file; name it {Path(path).with_suffix('.onnx').name}")
     if Path(path).is_dir():
         raise IsADirectoryError(f"{path} is a folder; export_onnx writes an .onnx file")
-    data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta))
+    data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta),
+                                        model)
     onnx = require("onnx", "ONNX export")
     require("onnxscript", "ONNX export")
     if not fixed_size and not all(min_size <= side <= max_size for side in example_size):

@@ -338,11 +338,29 @@ def deprecated_keyword(value: Any, old: str = "data_meta", new: str = "data_desc
     return value
 
 
-def description_json(description: Any) -> str | None:
-    """A data description as the JSON text files store (a DataDescription, its JSON, or None)."""
+def description_json(description: Any, model: torch.nn.Module | None = None) -> str | None:
+    """A data description as the JSON text files store (a DataDescription, its JSON, or None). When none
+    is given, ``model``'s own: the description of the file :func:`idrnet.create_model` loaded it from
+    (``model.data_description``), if it still names as many classes as the model has, so a model loaded
+    and saved again keeps its class names, colours and test-time resize."""
+    if description is None and model is not None:
+        description = remembered_description(model)
     if description is None or isinstance(description, str):
         return description or None
     return description.to_json()
+
+
+def remembered_description(model: torch.nn.Module) -> str | None:
+    """The data description JSON ``model`` was loaded with (``model.data_description``), or None when it has
+    none or one of another number of classes (its classifier was replaced since)."""
+    text = getattr(model, "data_description", None)
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        classes = json.loads(text).get("classes")
+    except (ValueError, AttributeError):
+        return None
+    return text if isinstance(classes, list) and len(classes) == getattr(model, "num_classes", None) else None
 
 
 def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, name: str | None = None,
@@ -352,7 +370,8 @@ def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, name: str |
     colours; its ignore label is stored there only. ``data_meta``: deprecated name of ``data_description``."""
     from safetensors.torch import save_file
 
-    data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta))
+    data_description = description_json(data_description if data_description is not None else deprecated_keyword(data_meta),
+                                        model)
 
     path = Path(path)
     # Another suffix would hide the format: x.pth holding safetensors is read back as a broken PyTorch file.

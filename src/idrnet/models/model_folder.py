@@ -97,7 +97,7 @@ def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, data_d
     existing = [n for n in FOLDER_FILES if (directory / n).exists()]
     if existing and not overwrite:
         raise InputError(f"{directory} already holds a model ({', '.join(existing)}); pass overwrite=True to replace it")
-    text = description_json(data_description)
+    text = description_json(data_description, model)
     description = DataDescription.from_json(text, "data_description") if text else None
     if isinstance(model, HubMethods):
         model.prepare_to_save()
