@@ -550,3 +550,22 @@ def test_running_out_of_memory_is_one_line_saying_what_to_lower(monkeypatch, cap
         err = capsys.readouterr().err
         assert "out of memory (an allocation of" in err and said in err, err
         assert "Traceback" not in err and "internal error" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_benchmark_names_written_otherwise_are_answered_with_the_name(tmp_path, data, capsys):
+    """`data: {type: ADE20K}` failed only when the datasets were built, without the file or key; a data check
+    YAML written like a training config's data section (`type: ade20k`) was refused, and one whose root is
+    missing listed every split's folders as missing instead of saying so."""
+    config = write_config(tmp_path, data, "bench.yaml")
+    err = error_of(capsys, ["train", str(config), "--set", "data.type=ADE20K"])
+    assert "bench.yaml: data.type: unknown dataset 'ADE20K' (did you mean ade20k?)" in err
+    assert "(did you mean custom?)" in error_of(capsys, ["train", str(config), "--set", "data.type=costum"])
+    check = tmp_path / "check.yaml"
+    check.write_text("dataset: cityscape\nroot: ade\n")
+    assert "check.yaml: unknown dataset 'cityscape' (did you mean cityscapes?)" in error_of(capsys, ["data", "check", str(check)])
+    check.write_text("type: ade20k\nroot: ade\n")
+    assert f"check.yaml: root {tmp_path / 'ade'} does not exist; expected the ade20k download" in \
+        error_of(capsys, ["data", "check", str(check)])
+    (tmp_path / "ade").mkdir()
+    assert cli(["data", "check", str(check)]) == 1  # read as the benchmark: its folders are missing, split by split
+    assert "expected folder" in capsys.readouterr().out

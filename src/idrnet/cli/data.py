@@ -67,10 +67,22 @@ def resolve_target(target: str) -> tuple[str, object, list[str]]:
         return "config", config.data, [config.data.train_split, config.data.val_split]
     from ..data.datasets.benchmarks import BENCHMARKS
 
-    name, root = (data.get("dataset"), data.get("root")) if isinstance(data, dict) else (None, None)
+    # `type:` as a training config's data section names the benchmark, `dataset:` as this file always did
+    name, root = (data.get("dataset", data.get("type")), data.get("root")) if isinstance(data, dict) else (None, None)
+    if name is not None and name not in BENCHMARKS and root:
+        from ..data.datasets.benchmarks import get_benchmark
+
+        try:
+            get_benchmark(str(name))
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from None
     if name not in BENCHMARKS or not root:
         raise InputError(f"{path}: expected 'dataset' (one of {', '.join(BENCHMARKS)}) and 'root', or a training config")
-    return "benchmark", (name, Path(root) if Path(root).is_absolute() else path.parent / root), ["train", "val"]
+    root = Path(root) if Path(root).is_absolute() else path.parent / root
+    if not root.is_dir():
+        raise FileNotFoundError(f"{path}: root {root} " + ("is not a folder" if root.exists() else "does not exist")
+                                + f"; expected the {name} download (docs/datasets.md)")
+    return "benchmark", (name, root), ["train", "val"]
 
 
 def open_split(kind: str, source, split: str):

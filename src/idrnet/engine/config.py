@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 
 from ..config import ConfigError, field_type, from_dict, is_text_type
+from ..errors import InputError
 from ..config.yaml_file import load_yaml_file
 from ..data.config import DataConfig
 from ..file_errors import not_a_file
@@ -211,6 +212,13 @@ def validate_train_config(config: TrainConfig, where: str) -> None:
     if config.seed < 0:
         raise ConfigError(f"{where}: seed: expected a non-negative integer, got {config.seed}")
     d = config.data
+    if d.type != "custom":
+        from ..data.datasets.benchmarks import get_benchmark
+
+        try:
+            get_benchmark(d.type, also=("custom",))
+        except InputError as err:
+            raise ConfigError(f"{where}: data.type: {err} (custom: a folder with a dataset.yaml)") from None
     for key, pair in (("data.scale", d.scale), ("data.crop", d.crop), ("data.test_scale", d.test_scale or (1, 1))):
         if min(pair) <= 0:
             raise ConfigError(f"{where}: {key}: expected two positive sizes, got {list(pair)}")

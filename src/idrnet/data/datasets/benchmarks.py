@@ -167,11 +167,24 @@ def benchmark_laid_out_in(root: Path) -> str | None:
     return None
 
 
-def get_benchmark(name: str) -> Benchmark:
-    """The benchmark of that name; an unknown name lists the known ones."""
+def get_benchmark(name: str, also: tuple[str, ...] = ()) -> Benchmark:
+    """The benchmark of that name; an unknown name lists the known ones (and ``also``, other names the
+    caller takes, such as ``custom``), with the closest one."""
     if name not in BENCHMARKS:
-        raise UnknownNameError(f"unknown dataset {name!r}; expected one of {', '.join(BENCHMARKS)}")
+        known = [*BENCHMARKS, *also]
+        raise UnknownNameError(f"unknown dataset {name!r}{_did_you_mean(str(name), known)}; expected one of "
+                               f"{', '.join(known)}")
     return BENCHMARKS[name]
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    """`` (did you mean ade20k?)`` for a name written in other case, with dashes, or misspelt."""
+    import difflib
+
+    folded = name.lower().replace("-", "").replace("_", "").replace(" ", "")
+    same = [b for b in known if b.replace("_", "") == folded]
+    close = same or difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def open_benchmark(name: str, root: str | Path, split: str) -> tuple[SegmentationDataset, list[str]]:
