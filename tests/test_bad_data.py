@@ -226,6 +226,20 @@ def test_a_dataset_listing_only_its_foreground_class_is_refused_naming_the_backg
         idrnet.create_model("idrnet_fcn_resnet50os8_ade20k", num_classes=1)
 
 
+def test_an_ignore_index_that_is_a_class_is_refused(tmp_path, capsys):
+    """ignore_index: 1 with classes [background, crack, hole] dropped every crack pixel from training and
+    scoring without a word ("no problems found"); -1 and 255 are not classes and stay allowed."""
+    data = make_dataset(tmp_path / "d")
+    (data / "dataset.yaml").write_text("classes: [background, crack, hole]\nignore_index: 1\n")
+    err = error_of(capsys, ["data", "check", str(data)])
+    assert "ignore_index 1 is the index of class 'crack'" in err and "label_map" in err
+    for allowed in (-1, 3, 255):
+        (data / "dataset.yaml").write_text(f"classes: [background, crack, hole]\nignore_index: {allowed}\n")
+        from idrnet.data.datasets.custom import load_spec
+
+        assert load_spec(data).ignore_index == allowed
+
+
 def test_a_32_bit_mask_of_huge_values_is_named_without_a_table_of_billions(tmp_path):
     """The value table was sized by the mask's largest value: 2**31 - 1 asked for 16 GB."""
     from idrnet.data.labels import BadSampleError, LabelMap

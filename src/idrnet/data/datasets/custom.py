@@ -94,6 +94,12 @@ def load_spec(root: Path) -> CustomDatasetSpec:
         raise ConfigError(f"{path}: classes: {', '.join(map(repr, twice))} listed twice; each class needs its own name")
     if spec.palette is not None and (len(spec.palette) != len(spec.classes) or any(len(c) != 3 for c in spec.palette)):
         raise ConfigError(f"{path}: palette: expected {len(spec.classes)} [r, g, b] colours, one per class")
+    if 0 <= spec.ignore_index < len(spec.classes):
+        raise ConfigError(f"{path}: ignore_index {spec.ignore_index} is the index of class "
+                          f"{spec.classes[spec.ignore_index]!r}: its pixels would be left out of training and scoring. "
+                          "Use 255 (the default) for unlabelled pixels; if mask value "
+                          f"{spec.ignore_index} means unlabelled, leave that name out of classes and map the masks' "
+                          "values to class indices with label_map (docs/datasets.md)")
     _check_colours(spec, path)
     return spec
 
