@@ -216,3 +216,24 @@ def test_onnxruntime_cuda_provider(tmp_path):
     x = _images()
     with torch.no_grad():
         torch.testing.assert_close(onnx_model(x.cuda()).cpu(), model(x), rtol=1e-3, atol=1e-3)
+
+
+def test_idrnet_attaches_to_a_model_already_on_the_gpu():
+    """attach(model.cuda(), …) probed with a CPU image and left the head on the CPU (test_dropin checks the
+    same with the meta device); here it trains a step on the GPU."""
+    import idrnet
+
+    class Net(torch.nn.Module):  # test_dropin's TinyNet, without that module's SMP import
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, 4, 1), torch.nn.ReLU())
+            self.head = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 4, 1))
+
+        def forward(self, x):
+            return torch.nn.functional.interpolate(self.head(self.body(x)), size=x.shape[2:], mode="bilinear")
+
+    model = idrnet.attach(Net().cuda(), 4, feats_channels=16, transform_channels=8).train()
+    assert {t.device.type for t in (*model.parameters(), *model.buffers())} == {"cuda"}
+    losses = training_losses(model, _images(size=32).cuda(), _targets(size=32, classes=4).cuda())
+    losses["total"].backward()
+    assert torch.isfinite(losses["total"])

@@ -163,6 +163,20 @@ def test_generic_path_on_a_hand_written_network():
         assert tapped.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 4, 32, 32)
 
 
+def test_a_model_already_on_its_device_or_in_its_dtype_gets_idrnet_there():
+    """attach(model.cuda(), …) probed the model with a CPU image ("Input type (torch.FloatTensor) and weight
+    type (torch.cuda.FloatTensor) should be the same") and would have left the new head on the CPU. A model on
+    the meta device stands in for the GPU here (tests/test_cuda.py attaches on one); a bfloat16 model gets a
+    bfloat16 head and runs."""
+    for model in (TinyNet(), tv_model("deeplabv3_mobilenet_v3_large", k=21)):  # the generic path, and a replaced classifier
+        attached = idrnet.attach(model.to("meta"), 4, **SMALL)
+        assert {t.device.type for t in (*attached.parameters(), *attached.buffers())} == {"meta"}
+    halved = idrnet.attach(TinyNet().to(torch.bfloat16), 4, **SMALL)
+    assert {t.dtype for t in halved.parameters()} == {torch.bfloat16}
+    with torch.no_grad():
+        assert halved.eval()(torch.randn(1, 3, 32, 32, dtype=torch.bfloat16)).dtype == torch.bfloat16
+
+
 def test_wrong_names_are_clear_errors():
     with pytest.raises(ValueError, match=r"'head\.3' is not a submodule.*closest names: head\.2"):
         idrnet.attach(TinyNet(), 4, classifier="head.3")

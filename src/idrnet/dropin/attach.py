@@ -181,12 +181,22 @@ def _blank_forward(model: nn.Module, size: int, channels: int, input_size: tuple
     """One eval-mode forward of a blank image (``input_size``, else ``size``²) without gradients; the
     model's mode is restored."""
     was_training = model.training
+    device, dtype = _placement(model)
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, channels, *(input_size or (size, size))))
+            model(torch.zeros(1, channels, *(input_size or (size, size)), device=device, dtype=dtype))
     finally:
         model.train(was_training)
+
+
+def _placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """The device and floating dtype of ``model``'s weights (a model moved to a GPU, or halved, before
+    IDRNet is attached): the probe's image and the new head go there. CPU float32 for a model without any."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.device, tensor.dtype
+    return torch.device("cpu"), torch.float32
 
 
 def _probe(model: nn.Module, classifier: nn.Module, features: nn.Module | None, size: int, channels: int,
@@ -269,7 +279,7 @@ def attach(
     )
     # Not kept, the classifier is replaced whatever its width: a pretrained model (torchvision's 21 VOC
     # classes) takes IDRNet for other classes.
-    replacement = IDRNetClassifier(original if kept else None, head, pool)
+    replacement = IDRNetClassifier(original if kept else None, head, pool).to(*_placement(original))
     if tap is not None:
         replacement.taps_features = True
 
