@@ -237,3 +237,15 @@ def test_idrnet_attaches_to_a_model_already_on_the_gpu():
     losses = training_losses(model, _images(size=32).cuda(), _targets(size=32, classes=4).cuda())
     losses["total"].backward()
     assert torch.isfinite(losses["total"])
+
+
+def test_a_model_on_the_gpu_exports_and_stays_there(tmp_path):
+    """export_onnx(model_on_the_gpu) traced it with a CPU example (a device-mismatch error): the model is
+    exported and checked on the CPU, and is back on the GPU afterwards."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    from idrnet.deploy.export import export_onnx
+
+    torch.manual_seed(0)
+    model = build_model(tiny_config("idrnet")).cuda()
+    path = export_onnx(model, tmp_path / "m.onnx", example_size=(64, 64), check_sizes=[(64, 96)])
+    assert path.is_file() and {t.device.type for t in (*model.parameters(), *model.buffers())} == {"cuda"}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -102,6 +103,32 @@ def export_onnx(
     if check_sizes is not None:
         require("onnxruntime", "checking the export (check_sizes=None skips it)")
     model = model.eval()
+    with on_the_cpu(model):
+        return _export(model, Path(path), example_size, min_size, max_size, data_description, opset, sizes,
+                       check_sizes is not None, fixed_size, report)
+
+
+@contextlib.contextmanager
+def on_the_cpu(model: torch.nn.Module) -> Iterator[None]:
+    """``model`` on the CPU meanwhile, and back where it was afterwards: a model trained on a GPU is traced and
+    checked against ONNX Runtime (a CPU runtime) on the CPU, in fp32 arithmetic as the exported graph."""
+    device = next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
+    if device.type == "cpu":
+        yield
+        return
+    model.cpu()
+    try:
+        yield
+    finally:
+        model.to(device)
+
+
+def _export(model: torch.nn.Module, path: Path, example_size: tuple[int, int], min_size: int, max_size: int,
+            data_description: str | None, opset: int | None, sizes: list[tuple[int, ...]], check: bool,
+            fixed_size: bool, report: Callable[[tuple[int, int], dict[str, float] | str], None] | None) -> Path:
+    from ..optional import require
+
+    onnx = require("onnx", "ONNX export")
     # A batch of 2 keeps the exporter from specialising the batch size to 1.
     example = torch.randn(2, 3, *example_size)
     batch = torch.export.Dim("batch", min=1, max=1024)
@@ -109,7 +136,6 @@ def export_onnx(
     if not fixed_size:
         dims.update({2: torch.export.Dim("height", min=min_size, max=max_size),
                      3: torch.export.Dim("width", min=min_size, max=max_size)})
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -124,7 +150,7 @@ def export_onnx(
         set_metadata(proto, {ONNX_FIXED_SIZE_KEY: json.dumps(list(example_size))})
     with atomic_path(path) as tmp:
         onnx.save(proto, tmp)
-        if check_sizes is not None:
+        if check:
             _verify(model, Path(tmp), sizes, path, fixed_size, report)
     return path
 
