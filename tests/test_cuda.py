@@ -249,3 +249,16 @@ def test_a_model_on_the_gpu_exports_and_stays_there(tmp_path):
     model = build_model(tiny_config("idrnet")).cuda()
     path = export_onnx(model, tmp_path / "m.onnx", example_size=(64, 64), check_sizes=[(64, 96)])
     assert path.is_file() and {t.device.type for t in (*model.parameters(), *model.buffers())} == {"cuda"}
+
+
+def test_a_predictor_of_a_model_on_the_gpu_leaves_it_there():
+    """Predictor(model) defaulted to the CPU and moved the caller's model there (the same module): the next
+    training step on the GPU failed with a device mismatch. A built model is used where it is."""
+    import numpy as np
+
+    from idrnet import Predictor
+
+    model = build_model(tiny_config("idrnet")).cuda()
+    predictor = Predictor(model)
+    assert predictor.device.type == "cuda" and next(model.parameters()).is_cuda
+    assert predictor.predict(np.zeros((40, 56, 3), np.uint8)).shape == (40, 56)

@@ -125,6 +125,8 @@ class Predictor:
     :class:`~idrnet.data.description.DataDescription` or a custom dataset folder (with dataset.yaml). ``inference`` and ``tta`` override
     the model's inference settings.
 
+    ``device``: where the model runs; by default the CPU, and for a built model the device it is on (a
+    model being trained on a GPU is not moved: the Predictor uses that same module).
     ``precision`` (``fp32``, ``bf16``, ``int8``) and ``backend`` (``auto``, ``eager``, ``compile``,
     ``onnxruntime``, ``openvino``) choose how the model runs (see docs/deployment.md); ``auto`` is the
     fastest measured path for the precision on a CPU (fp32: compiled, falling back to eager when
@@ -140,7 +142,7 @@ class Predictor:
         self,
         model: str | os.PathLike | ModelConfig | torch.nn.Module,
         checkpoint: str | os.PathLike | bool | None = None,
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = None,
         data: DataDescription | str | os.PathLike | None = None,
         inference: InferenceConfig | dict | None = None,
         tta: TTAConfig | dict | None = None,
@@ -155,6 +157,9 @@ class Predictor:
         from .load import description_from_data, load
 
         explicit_scale = None if test_scale is True else _checked_test_scale(test_scale)  # before the model loads
+        if device is None:  # a built model stays where it is (moving it would move the caller's model too)
+            device = next((t.device for t in (*model.parameters(), *model.buffers())), "cpu") \
+                if isinstance(model, torch.nn.Module) else "cpu"
         self.device = parse_device(device)
         loaded = load(model, checkpoint, self.device)
         self.model = loaded.model
