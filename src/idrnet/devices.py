@@ -34,6 +34,14 @@ def parse_device(name: str | torch.device, what: str = "device") -> torch.device
     return device
 
 
+def device_of(model: object, default: str = "cpu") -> torch.device | str:
+    """The device a built model's weights are on (``default`` for anything else, or a module without
+    weights): where an API given that module runs it, instead of moving the caller's module."""
+    if isinstance(model, torch.nn.Module):
+        return next((t.device for t in (*model.parameters(), *model.buffers())), default)
+    return default
+
+
 def usable_cores() -> int:
     """The CPU cores this process may run on (its affinity: a container's or a scheduler's share)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -13,7 +13,7 @@ from ..data.description import DataDescription, generic_description
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, Resize
 from ..errors import InputError
 from ..evaluation.inference import TTAConfig, predict_labels, predict_scores, probability_groups
-from ..devices import parse_device
+from ..devices import device_of, parse_device
 from ..models.config import InferenceConfig, ModelConfig
 
 ImageInput = str | os.PathLike | bytes | np.ndarray | torch.Tensor | Any  # bytes: an encoded image file; Any: a PIL image
@@ -157,10 +157,8 @@ class Predictor:
         from .load import description_from_data, load
 
         explicit_scale = None if test_scale is True else _checked_test_scale(test_scale)  # before the model loads
-        if device is None:  # a built model stays where it is (moving it would move the caller's model too)
-            device = next((t.device for t in (*model.parameters(), *model.buffers())), "cpu") \
-                if isinstance(model, torch.nn.Module) else "cpu"
-        self.device = parse_device(device)
+        # a built model stays where it is (moving it would move the caller's model too)
+        self.device = parse_device(device_of(model) if device is None else device)
         loaded = load(model, checkpoint, self.device)
         self.model = loaded.model
         meta = data if isinstance(data, DataDescription) else description_from_data(data) if data is not None else loaded.description

@@ -16,6 +16,7 @@ import torch
 
 from ..atomic import write_json, write_text
 from ..errors import InputError
+from ..devices import device_of
 from ..output_paths import check_folder_name
 
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -107,7 +108,7 @@ def robustness(
     resamples: int = 1000,
     names: Sequence[str] | None = None,
     overrides: Sequence[str] = (),
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     precision: str = "fp32",
     backend: str = "auto",
     calibration: str | os.PathLike | None = None,
@@ -127,8 +128,9 @@ def robustness(
     With ``out`` the report is written there (``robustness.json``, ``robustness.md``, plots) and each
     finished cell as it completes: the same call again continues an interrupted run; a finished folder is
     not replaced without ``overwrite``. Models are zoo names (published weights), ``.safetensors``,
-    ``.onnx`` or model YAML files, as for every verb. ``batch_size`` images of one condition go through a
-    model at a time."""
+    ``.onnx`` or model YAML files, as for every verb, or built models. ``device``: the CPU by default, or
+    the device a built ``model_a`` is on. ``batch_size`` images of one condition go through a model at a
+    time."""
     from ..data.build import build_split, require_labels
     from ..data.corruptions import select_corruptions
     from .evaluation_data import dataset_folder, evaluation_data
@@ -148,7 +150,7 @@ def robustness(
     if names is not None and len(names) != len(sources):
         raise InputError(f"names={' '.join(names) or 'none'}: expected "
                          f"{'one name' if len(sources) == 1 else 'two names, one per model'}, got {len(names)}")
-    device = torch.device(device)
+    device = torch.device(device_of(model_a) if device is None else device)  # a built model is run where it is
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         _check_out_folder(out_dir, overwrite)  # a finished --out is refused before the models load
