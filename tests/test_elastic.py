@@ -201,3 +201,18 @@ def test_a_process_whose_peers_never_come_fails_after_idrnet_dist_timeout(tmp_pa
     assert f"could not join the process group at 127.0.0.1:{port} within 5 s (IDRNET_DIST_TIMEOUT)" in done.stderr
     assert "Traceback" not in done.stderr and time.time() - start < 60
     assert not (tmp_path / "run" / "latest.pt").exists()
+
+
+def test_more_processes_per_node_than_gpus_is_named(monkeypatch):
+    """torchrun --nproc_per_node 4 on a node with 2 GPUs failed in torch.cuda.set_device with "invalid device
+    ordinal" in the processes beyond the GPUs: the process count and the GPUs are named first."""
+    from idrnet.config import ConfigError
+    from idrnet.data.config import DataConfig
+    from idrnet.engine import trainer
+    from idrnet.engine.config import TrainConfig
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    config = TrainConfig(model="idrnet_fcn_resnet50os8_ade20k", data=DataConfig(root="data"), device="cuda")
+    with pytest.raises(ConfigError, match=r"process 3 of its node .* 2 CUDA device\(s\) visible.*--nproc_per_node 2"):
+        trainer._device(config, 3)

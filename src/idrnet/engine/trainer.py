@@ -53,6 +53,10 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     if _wants_cuda(config):
         if not torch.cuda.is_available():
             raise ConfigError("device: cuda requested but CUDA is not available")
+        if local_rank >= torch.cuda.device_count():  # torchrun --nproc_per_node above the GPUs this node has
+            raise ConfigError(f"this is process {local_rank} of its node (LOCAL_RANK) but the node has "
+                              f"{torch.cuda.device_count()} CUDA device(s) visible: run one process per GPU "
+                              f"(torchrun --nproc_per_node {torch.cuda.device_count()}), or check CUDA_VISIBLE_DEVICES")
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
