@@ -262,6 +262,31 @@ def test_pil_images_of_16_bits_and_floats_are_read_as_their_files_are_not_clippe
             to_rgb_array(nothing)
 
 
+def test_float_and_32_bit_image_files_are_scaled_not_cast(tmp_path):
+    """A float TIFF in [0, 1] (measurements, a normalised export) was read as a black picture and larger
+    floats or 32-bit integers wrapped around 256 (a cast to uint8): [0, 1] floats are times 255 as the same
+    PIL image is, other data scaled by its maximum as 16-bit files are; NaN is named."""
+    from PIL import Image
+
+    from idrnet.apis.predictor import to_rgb_array
+    from idrnet.data.labels import BadSampleError
+
+    grey = np.random.default_rng(1).integers(0, 256, (20, 30), dtype=np.uint8)
+    unit = tmp_path / "unit.tif"
+    Image.fromarray(grey.astype(np.float32) / 255, mode="F").save(unit)
+    assert np.array_equal(to_rgb_array(unit)[..., 0], grey)
+    deep = tmp_path / "deep.png"
+    Image.fromarray(grey.astype(np.uint16) * 200).save(deep)
+    for scaled in (grey.astype(np.float32) * 200, grey.astype(np.int32) * 200):
+        path = tmp_path / f"{scaled.dtype}.tif"
+        Image.fromarray(scaled).save(path)
+        assert np.abs(to_rgb_array(path).astype(int) - to_rgb_array(deep)).max() <= 1, scaled.dtype
+    broken = tmp_path / "nan.tif"
+    Image.fromarray(np.full((4, 4), np.nan, np.float32), mode="F").save(broken)
+    with pytest.raises(BadSampleError, match="nan.tif: the image holds NaN or infinite pixel values"):
+        to_rgb_array(broken)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
 def test_predictor_on_a_device_this_machine_lacks_says_so(trained):
     _, ckpt, _ = trained

@@ -102,6 +102,21 @@ def verify_image_file(path: Path) -> None:
     _verify_decode(path, str(path))
 
 
+def _scale_to_uint8(array: np.ndarray, name: str) -> np.ndarray:
+    """uint8 of a float or 32-bit picture (a TIFF of measurements): floats in [0, 1] times 255, other
+    non-negative data scaled by its own maximum as 16-bit pictures are, data with negative values by its own
+    range. A cast alone turned a [0, 1] picture black and wrapped larger values around 256."""
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise BadSampleError(f"{name}: the image holds NaN or infinite pixel values")
+    lo, hi = float(values.min()), float(values.max())
+    if array.dtype.kind == "f" and lo >= 0 and hi <= 1:
+        return (values * 255 + 0.5).astype(np.uint8)
+    if lo >= 0:
+        return (values / max(hi, 1.0) * 255).astype(np.uint8)
+    return ((values - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8)
+
+
 def scale_16bit(array: np.ndarray) -> np.ndarray:
     """uint8 of a 16-bit picture, scaled by its own maximum (16-bit photos and depth-like images often use
     only part of the range)."""
@@ -148,10 +163,7 @@ def decode_image(data: bytes, name: str, other_formats: bool = False, max_pixels
         _verify_decode(io.BytesIO(data), name)
         raise BadSampleError(f"{name}: OpenCV cannot decode this {kind} image")
     if decoded.dtype != np.uint8:
-        if decoded.dtype == np.uint16:
-            decoded = scale_16bit(decoded)
-        else:
-            decoded = decoded.astype(np.uint8)
+        decoded = scale_16bit(decoded) if decoded.dtype == np.uint16 else _scale_to_uint8(decoded, name)
     if decoded.ndim == 2:
         return cv2.cvtColor(decoded, cv2.COLOR_GRAY2RGB)
     if decoded.shape[2] == 4:
