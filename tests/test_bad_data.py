@@ -226,6 +226,21 @@ def test_a_dataset_listing_only_its_foreground_class_is_refused_naming_the_backg
         idrnet.create_model("idrnet_fcn_resnet50os8_ade20k", num_classes=1)
 
 
+def test_classes_written_as_an_id_to_name_mapping_are_read_as_the_list(tmp_path, capsys):
+    """classes: {0: background, 1: crack} (Hugging Face's id2label, YOLO's names) was "expected a list, got
+    dict": read as the list it stands for; ids that are not 0 … K−1 are named."""
+    from idrnet.data.datasets.custom import load_spec
+
+    data = make_dataset(tmp_path / "d")
+    names = load_spec(data).classes
+    (data / "dataset.yaml").write_text("classes:\n" + "".join(f"  {i}: {names[i]}\n" for i in reversed(range(len(names)))))
+    assert load_spec(data).classes == names
+    assert cli(["data", "check", str(data)]) == 0
+    capsys.readouterr()
+    (data / "dataset.yaml").write_text("classes: {0: background, 2: crack}\n")
+    assert "needs each id 0 … 1 once; missing 1" in error_of(capsys, ["data", "check", str(data)])
+
+
 def test_an_ignore_index_that_is_a_class_is_refused(tmp_path, capsys):
     """ignore_index: 1 with classes [background, crack, hole] dropped every crack pixel from training and
     scoring without a word ("no problems found"); -1 and 255 are not classes and stay allowed."""

@@ -84,6 +84,8 @@ def load_spec(root: Path) -> CustomDatasetSpec:
         raise FileNotFoundError(f"{path} does not exist: a custom dataset needs a dataset.yaml with its classes"
                                 + (_other_layout(root) or run_folder_hint(root, "config")))
     data = load_yaml_file(path)
+    if isinstance(data, dict) and isinstance(data.get("classes"), dict):
+        data = {**data, "classes": _classes_by_index(data["classes"], path)}
     spec = from_dict(CustomDatasetSpec, data, where=str(path))
     if len(spec.classes) < 2:
         raise ConfigError(f"{path}: classes: {spec.classes} holds {len(spec.classes)} class(es); segmentation needs at "
@@ -102,6 +104,21 @@ def load_spec(root: Path) -> CustomDatasetSpec:
                           "values to class indices with label_map (docs/datasets.md)")
     _check_colours(spec, path)
     return spec
+
+
+def _classes_by_index(classes: dict, path: Path) -> list:
+    """``classes: {0: background, 1: cat}`` (the id → name mapping of Hugging Face's id2label and YOLO's
+    names) as the list it stands for; its ids must be 0 … K−1, each once."""
+    try:
+        ids = {int(str(k)): v for k, v in classes.items()}
+    except ValueError:
+        raise ConfigError(f"{path}: classes: expected a list of names, or a mapping of class ids 0, 1, … to names; "
+                          f"got the keys {list(classes)[:5]}") from None
+    missing = sorted(set(range(len(ids))) - set(ids))
+    if missing or len(ids) != len(classes):
+        raise ConfigError(f"{path}: classes: a mapping of ids to names needs each id 0 … {len(classes) - 1} once; "
+                          f"{'missing ' + ', '.join(map(str, missing[:5])) if missing else 'an id is given twice'}")
+    return [ids[i] for i in range(len(ids))]
 
 
 def _check_colours(spec: CustomDatasetSpec, path: Path) -> None:
