@@ -112,7 +112,9 @@ def export_onnx(
 def on_the_cpu(model: torch.nn.Module) -> Iterator[None]:
     """``model`` on the CPU meanwhile, and back where it was afterwards: a model trained on a GPU is traced and
     checked against ONNX Runtime (a CPU runtime) on the CPU, in fp32 arithmetic as the exported graph."""
-    device = next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
+    from ..devices import device_of
+
+    device = torch.device(device_of(model))
     if device.type == "cpu":
         yield
         return
