@@ -140,7 +140,6 @@ def say_workers_exceed_cores(workers: int, named: str, prog: str | None) -> None
     warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
 
 
-# Suffixes of the files people mean when they give a folder flag a file name (`--out mask.png`).
 def check_output(path, overwrite: bool, flag: str = "--out", folder: bool = False) -> None:
     """A results file (or, with ``folder``, a folder) is not replaced without ``--overwrite`` (a folder
     counts when not empty), is of that kind if it exists, and must be writable: all checked before any work."""

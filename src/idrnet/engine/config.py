@@ -11,9 +11,9 @@ from typing import Any, Literal
 import yaml
 
 from ..config import ConfigError, field_type, from_dict, is_text_type
-from ..errors import InputError
 from ..config.yaml_file import load_yaml_file
 from ..data.config import DataConfig
+from ..errors import InputError
 from ..file_errors import not_a_file
 from ..models.external_config import SMPModelConfig, TorchvisionModelConfig
 from ..models.config import ModelConfig
