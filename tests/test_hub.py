@@ -155,22 +155,50 @@ def test_hf_hub_names_load_from_the_clients_cache_in_the_api_and_the_cli(tmp_pat
     assert "not in the local Hugging Face cache" in capsys.readouterr().err
 
 
+class StandInApi:
+    """huggingface_hub.HfApi's calls that push_to_hub makes, against a repository held in a dict."""
+
+    def __init__(self, files: dict[str, bytes] | None = None, where=None):
+        self.calls, self.files, self.where = [], files, where
+
+    def repo_exists(self, repo_id):
+        return self.files is not None
+
+    def list_repo_files(self, repo_id):
+        return sorted(self.files)
+
+    def hf_hub_download(self, repo_id, filename):
+        path = self.where / filename
+        path.write_bytes(self.files[filename])
+        return str(path)
+
+    def create_repo(self, repo_id, private, exist_ok):
+        self.calls.append(("create_repo", repo_id, private, exist_ok))
+
+    def upload_folder(self, repo_id, folder_path, commit_message):
+        from pathlib import Path
+
+        sent = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
+        self.calls.append(("upload_folder", repo_id, sorted(sent), commit_message))
+        self.sent = sent
+        return "https://huggingface.co/someone/tiny/commit/abc"
+
+
+def test_push_to_hub_never_replaces_another_librarys_files_unasked(tmp_path):
+    """push_to_hub into an existing repository of another library (a transformers model: its config.json and
+    model card) replaced both, breaking that model for its users: refused unless overwrite=True; a repository
+    idrnet pushed before is updated as it was."""
+    model = idrnet.build_model(tiny_config("idrnet", num_classes=3))
+    theirs = StandInApi({"README.md": b"# My BERT\n", "config.json": b'{"model_type": "bert"}', "x.bin": b""}, tmp_path)
+    with pytest.raises(ValueError, match=r"hf-hub:someone/bert holds README.md and config.json that idrnet did not write"):
+        model.push_to_hub("someone/bert", api=theirs)
+    assert theirs.calls == []
+    assert model.push_to_hub("someone/bert", api=theirs, overwrite=True).endswith("/commit/abc")
+    ours = StandInApi(dict(theirs.sent), tmp_path)  # what the first push left
+    assert model.push_to_hub("someone/bert", api=ours).endswith("/commit/abc")
+
+
 def test_push_to_hub_sends_the_folder_to_the_repository(tmp_path):
-    class StandInApi:
-        def __init__(self):
-            self.calls = []
-
-        def create_repo(self, repo_id, private, exist_ok):
-            self.calls.append(("create_repo", repo_id, private, exist_ok))
-
-        def upload_folder(self, repo_id, folder_path, commit_message):
-            from pathlib import Path
-
-            sent = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
-            self.calls.append(("upload_folder", repo_id, sorted(sent), commit_message))
-            self.sent = sent
-            return "https://huggingface.co/someone/tiny/commit/abc"
-
     api = StandInApi()
     model = idrnet.build_model(tiny_config("idrnet", num_classes=3))
     assert model.push_to_hub("someone/tiny", api=api).endswith("/commit/abc")

@@ -127,10 +127,11 @@ def _written_by_us(path: Path) -> bool:
 def push_to_hub(model: torch.nn.Module, repo_id: str, data_description: Any = None,
                 metrics: dict[str, Any] | None = None, training_config: dict[str, Any] | None = None,
                 private: bool = False, commit_message: str = "Upload model with idrnet", token: str | None = None,
-                api: Any = None) -> str:
+                api: Any = None, overwrite: bool = False) -> str:
     """Write the model folder of :func:`save_pretrained` and upload it to ``repo_id`` (created if
     missing); returns the commit URL. ``api``: an ``huggingface_hub.HfApi`` (made from ``token`` when not
-    given)."""
+    given). A repository whose README.md or config.json idrnet did not write (another library's model) is
+    refused unless ``overwrite`` (the Hub keeps the replaced files in the repository's history)."""
     from ..optional import require
 
     if api is None:
@@ -138,11 +139,25 @@ def push_to_hub(model: torch.nn.Module, repo_id: str, data_description: Any = No
         from huggingface_hub import HfApi
 
         api = HfApi(token=token)
+    foreign = [] if overwrite else _foreign_on_hub(api, repo_id)
+    if foreign:
+        raise InputError(f"hf-hub:{repo_id} holds {' and '.join(foreign)} that idrnet did not write (another "
+                         f"library's model?), which the push would replace: push to a new repository, or pass "
+                         "overwrite=True (the Hub keeps the replaced files in the repository's history)")
     with tempfile.TemporaryDirectory(prefix="idrnet_hub_") as tmp:
         folder = save_pretrained(model, Path(tmp) / "model", data_description, metrics, training_config, repo_id)
         api.create_repo(repo_id, private=private, exist_ok=True)
         commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message)
     return str(getattr(commit, "commit_url", commit))
+
+
+def _foreign_on_hub(api: Any, repo_id: str) -> list[str]:
+    """The README.md and config.json of an existing Hub repository that idrnet did not write."""
+    if not api.repo_exists(repo_id):
+        return []
+    present = set(api.list_repo_files(repo_id))
+    return [name for name in (CARD_NAME, CONFIG_NAME)
+            if name in present and not _written_by_us(Path(api.hf_hub_download(repo_id, name)))]
 
 
 class HubMethods:
