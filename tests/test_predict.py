@@ -85,6 +85,33 @@ def test_predict_names_a_bad_video_and_skips_it_when_asked(trained, tmp_path, ca
     assert (out / "good_overlay.mp4").is_file() and "empty.mp4" in (out / "skipped.txt").read_text()
 
 
+def test_an_image_too_large_for_memory_is_named_and_skipped_when_asked(trained, tmp_path, capsys, monkeypatch):
+    """One image of a folder that ran out of memory stopped the run with "internal error … a bug in idrnet",
+    without naming it, and --skip-bad did not skip it (re-running hit it again): the image is named with
+    what to do, and --skip-bad lists it in skipped.txt and goes on."""
+    _, ckpt, _ = trained
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(inputs / "small.png")
+    Image.fromarray(np.zeros((90, 60, 3), np.uint8)).save(inputs / "large.png")
+    real = Predictor.predict
+
+    def predict(self, image, *args, **kwargs):
+        if np.asarray(image).shape[0] == 90:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 53687091200 bytes.")
+        return real(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict", predict)
+    out = tmp_path / "out"
+    argv = ["predict", str(inputs), "--model", str(ckpt), "--out", str(out), "--no-test-resize"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "large.png: out of memory on this 90x60 image (an allocation of 50.0 GiB failed); pass --skip-bad" in err
+    assert main([*argv, "--skip-bad", "--overwrite"]) == 0
+    assert (out / "small.png").is_file() and not (out / "large.png").exists()
+    assert "large.png: out of memory" in (out / "skipped.txt").read_text()
+
+
 def test_a_cut_video_is_one_line_on_stderr(trained, tmp_path):
     """FFmpeg printed its own "[mov,mp4,…] moov atom not found" before our one-line error (written by the C
     library to the process's stderr, so this runs a process)."""

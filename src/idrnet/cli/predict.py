@@ -45,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=at_least(1), default=40_000_000,
                         help="refuse images larger than this many pixels, read from the file's header (default 40M)")
     parser.add_argument("--skip-bad", action="store_true",
-                        help="skip unreadable, truncated or too large images and unreadable videos (listed in OUT/skipped.txt) "
-                             "instead of stopping")
+                        help="skip unreadable, truncated or too large images (over --max-pixels, or out of memory) "
+                             "and unreadable videos (listed in OUT/skipped.txt) instead of stopping")
     parser.add_argument("--no-test-resize", action="store_true", help="run at the image's own size, not the dataset's test scale")
     add_tta_arguments(parser)
     add_precision_arguments(parser)
@@ -348,6 +348,7 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_path, write_image, write_text
     from ..data.image_header import TooManyPixelsError
     from ..data.labels import BadSampleError, read_image
+    from ..errors import out_of_memory
     from ..evaluation.evaluator import save_label_png
     from ..visualization import with_legend
 
@@ -404,11 +405,23 @@ def run(args: argparse.Namespace) -> int:
             skipped.append(str(err))
             continue
         targets["label"].parent.mkdir(parents=True, exist_ok=True)
-        if args.probs:
-            with atomic_path(targets["probs"]) as tmp, open(tmp, "wb") as f:
-                label = write_probabilities(predictor, rgb, f)
-        else:
-            label = predictor.predict(rgb)
+        try:
+            if args.probs:
+                with atomic_path(targets["probs"]) as tmp, open(tmp, "wb") as f:
+                    label = write_probabilities(predictor, rgb, f)
+            else:
+                label = predictor.predict(rgb)
+        except Exception as err:  # noqa: BLE001 - running out of memory on one large image is that image's problem
+            asked = out_of_memory(err)
+            if asked is None:
+                raise
+            said = (f"{path}: out of memory on this {rgb.shape[0]}x{rgb.shape[1]} image"
+                    + (f" (an allocation of {asked} failed)" if asked else ""))
+            if not args.skip_bad:
+                raise BadSampleError(f"{said}; pass --skip-bad to skip such images and list them, lower --max-pixels, "
+                                     "or predict in tiles with --mode slide") from err
+            skipped.append(said)
+            continue
         save_label_png(label, targets["label"], predictor.description.palette,
                        num_classes=len(predictor.description.classes))
         picture = predictor.overlay(rgb, label, args.alpha)
@@ -430,7 +443,8 @@ def run(args: argparse.Namespace) -> int:
     skip_list = out / "skipped.txt"
     if skipped:
         write_text(skip_list, "\n".join(skipped) + "\n")
-        print(f"skipped {len(skipped)} file(s) (unreadable, or over --max-pixels), listed in {skip_list}:", *skipped[:20], sep="\n  ")
+        print(f"skipped {len(skipped)} file(s) (unreadable, over --max-pixels, or out of memory), listed in {skip_list}:",
+              *skipped[:20], sep="\n  ")
     elif skip_list.exists() and args.skip_bad:
         skip_list.unlink()  # a fresh list per run: none this time
     done = f"{len(images) - (len(skipped) - bad_videos)} image(s)"
