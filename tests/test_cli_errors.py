@@ -410,6 +410,9 @@ def test_models_filters_by_words_in_any_case_and_names_the_closest_when_none_mat
     assert cli(["models", "*UperNet*swin*"]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
     assert rows and all(r.startswith("idrnet_upernet_swinlarge_") for r in rows)
+    # words given quoted as one argument ("upernet swin": an error naming the closest word 'upernet')
+    assert cli(["models", "upernet swin"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("idrnet_upernet_swinlarge_")
 
 
 def test_the_papers_words_for_idrnets_heads_find_the_zoos_names(capsys):

@@ -17,9 +17,10 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..models.zoo import MODEL_ZOO, find_models
 
-    names = find_models(args.filter)
+    words = [w for item in args.filter for w in item.split()]  # "upernet swin" quoted is two words
+    names = find_models(words)
     if not names:
-        raise InputError(f"no zoo model name contains {' and '.join(map(repr, args.filter))}; {_closest(args.filter)}")
+        raise InputError(f"no zoo model name contains {' and '.join(map(repr, words))}; {_closest(words)}")
     print(f"{'name':45s} {'mIoU (ss)':>9s} {'params':>12s}  checkpoint")
     for name in names:
         e = MODEL_ZOO[name]
