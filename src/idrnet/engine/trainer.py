@@ -260,7 +260,7 @@ class Trainer:
         self.latest = self.work_dir / "latest.pt"
         self.auto = not overwrite and (resume == "auto" or (resume is None and config.resume == "auto"))
         self.finished = False
-        self._runs, self._failed = 0, False
+        self._ran, self._failed = False, False
         self._preloaded: tuple[Path, Any] | None = None
         created = not self.work_dir.exists()
         self._lock = self._claim_work_dir()
@@ -608,10 +608,10 @@ class Trainer:
                       "nothing to do", flush=True)
             return {"iteration": self.start, "metrics": {}, "best_miou": self.best, "work_dir": str(self.work_dir),
                     "skipped_non_finite_steps": 0}
-        if self._runs:  # the last call released the work dir and closed the log
+        if self._ran:  # the last call released the work dir and closed the log
             self._lock = self._claim_work_dir()
             self._open_records()
-        self._runs += 1
+        self._ran = True
         stop_signal: list[int] = []
 
         def on_signal(signum, frame):  # noqa: ARG001
