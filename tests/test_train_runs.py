@@ -51,6 +51,35 @@ def test_a_finished_run_is_not_overwritten_without_asking(tmp_path, data, capsys
     assert [r["iteration"] for r in records if "loss_total" in r] == [1, 2]  # the old log was removed
 
 
+def test_a_folder_of_other_files_is_not_taken_as_a_work_dir(tmp_path, data, capsys):
+    """--work-dir given the dataset folder, a folder of images, the current project folder (or /) trained
+    there, writing config.yaml, checkpoints, .lock and tensorboard/ among the user's files. A fresh run
+    refuses a folder holding anything a run does not write, before writing .lock; a folder holding only
+    what runs and `idrnet test` leave is taken. A config inside its work dir, where the run saves its
+    resolved config, is named as such (it was called "the saved config of the run")."""
+    config = write_config(tmp_path, data)
+    before = sorted(p.name for p in data.iterdir())
+    err = error_of(capsys, ["train", str(config), "--work-dir", str(data)])
+    assert "holds files that are not a training run's (dataset.yaml, images/, masks/)" in err and "runs/NAME" in err
+    assert sorted(p.name for p in data.iterdir()) == before  # no .lock, no config.yaml
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.md").write_text("mine")
+    assert "(notes.md)" in error_of(capsys, ["train", str(config), "--work-dir", str(mine)])
+    leftovers = tmp_path / "leftovers"  # a run stopped before its first checkpoint, and a test's results
+    leftovers.mkdir()
+    for name in ("log.jsonl.tmp", "final_results.json", ".DS_Store"):
+        (leftovers / name).write_text("{}")
+    (leftovers / "tensorboard").mkdir()
+    assert cli(["train", str(config), "--work-dir", str(leftovers)]) == 0
+    inside = tmp_path / "exp"
+    inside.mkdir()
+    own = inside / "config.yaml"
+    own.write_text(config.read_text())
+    err = error_of(capsys, ["train", str(own), "--work-dir", str(inside)])
+    assert "lies where the run would save its resolved config" in err and own.read_text() == config.read_text()
+
+
 def test_resume_cleans_up_and_refuses_a_changed_config(tmp_path, data, capsys):
     path = write_config(tmp_path, data, iterations=4, checkpoint_interval=2, val_interval=2)
     config = load_train_config(path)

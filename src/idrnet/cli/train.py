@@ -69,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
             item.split("=", 1)[0].strip() == "work_dir" for item in args.overrides))
     saved = Path(config.work_dir) / "config.yaml"
     if not args.resume and config.resume != "auto" and saved.exists() and saved.resolve() == Path(args.config).resolve():
+        from ..engine.work_dir import existing_run_files
+
+        if not existing_run_files(Path(config.work_dir)):  # the user's own config, where a run saves its own
+            raise ConfigError(f"{args.config} lies where the run would save its resolved config "
+                              f"({config.work_dir}/config.yaml) and would be replaced: keep your config outside the "
+                              "work dir, or choose another --work-dir")
         raise ConfigError(f"{args.config} is the saved config of the run in {config.work_dir}: pass --resume to "
                           "continue that run, or --work-dir to train a new one from it")
     first = os.environ.get("RANK", "0") == "0"  # says it once per job under torchrun

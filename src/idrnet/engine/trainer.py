@@ -40,8 +40,8 @@ from .host_memory import keep_freed_memory
 from .losses import training_losses
 from .scalars import dropped_events, open_scalars
 from .work_dir import (
-    LOCK_NAME, TRAINING_STATE_KEYS, WorkDirLock, clear_run, config_changes, existing_run_files, logged_validation,
-    remove_stale_temporaries, truncate_log,
+    LOCK_NAME, TRAINING_STATE_KEYS, WorkDirLock, clear_run, config_changes, existing_run_files, foreign_entries,
+    logged_validation, remove_stale_temporaries, truncate_log,
 )
 
 
@@ -262,6 +262,12 @@ class Trainer:
         self.finished = False
         self._ran, self._failed = False, False
         self._preloaded: tuple[Path, Any] | None = None
+        other = [] if existing_run_files(self.work_dir) else foreign_entries(self.work_dir)
+        if other:  # checked before .lock is written there
+            shown = ", ".join(other[:5]) + (", …" if len(other) > 5 else "")
+            raise ConfigError(f"work_dir {self.work_dir} holds files that are not a training run's ({shown}): a run "
+                              "writes its config.yaml, log and checkpoints there; choose a new or empty folder, such "
+                              "as runs/NAME")
         created = not self.work_dir.exists()
         self._lock = self._claim_work_dir()
         try:

@@ -2,7 +2,8 @@
 
 A run owns: ``latest.pt``, ``iter_N.pt``, ``best.safetensors``, ``final.safetensors``, ``log.jsonl``,
 ``tensorboard/``, ``skipped_samples.txt`` and ``config.yaml``. A fresh run refuses a work dir holding
-another run's files unless asked to ``--overwrite`` (which removes exactly those) or to ``--resume``.
+another run's files unless asked to ``--overwrite`` (which removes exactly those) or to ``--resume``, and
+a folder holding anything else (a dataset, a project) outright.
 While a run trains, its process holds ``.lock`` in the work dir: a second run pointed at the same folder
 (another terminal, a job submitted twice) is refused instead of writing over the first one's files.
 """
@@ -130,6 +131,18 @@ def existing_run_files(work_dir: Path) -> list[Path]:
     """Files of an earlier run in ``work_dir`` (checkpoints, weights, log)."""
     found = [work_dir / n for n in _RUN_FILES if (work_dir / n).exists()]
     return found + sorted(work_dir.glob("iter_*.pt"))
+
+
+def foreign_entries(work_dir: Path) -> list[str]:
+    """What a folder holds that no training run writes (a dataset's images/, a project's files), sorted; []
+    for a new, empty or run folder. Hidden names (``.lock``, ``.DS_Store``) and results that ``idrnet test``
+    leaves beside a run's weights (``final_results.json``) count as a run's."""
+    if not work_dir.is_dir():
+        return []
+    ours = set(_RUN_FILES) | set(_OTHER_OUTPUTS) | {"tensorboard"}
+    return sorted(p.name + ("/" if p.is_dir() else "") for p in work_dir.iterdir()
+                  if p.name not in ours and not p.name.startswith(".")
+                  and not re.fullmatch(r"iter_\d+\.pt|.*\.(tmp|unreadable(\.\d+)?)|.*_results\.json", p.name))
 
 
 def training_states(work_dir: Path) -> list[Path]:
