@@ -64,6 +64,18 @@ def make_arms(models):
     return [Arm("A", "fcn-tiny", Predictor(a), "eager"), Arm("B", "idrnet-tiny", Predictor(b), "eager")]
 
 
+def post_at_once(client: TestClient, images: list[np.ndarray]) -> dict[int, object]:
+    """Each image POSTed to /v1/segment from its own thread at once (so the server may batch them): replies by index."""
+    replies: dict[int, object] = {}
+    threads = [threading.Thread(target=lambda i=i: replies.__setitem__(i, client.post("/v1/segment", content=encode(images[i]))))
+               for i in range(len(images))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return replies
+
+
 def wait_ready(client: TestClient) -> None:
     for _ in range(300):
         if client.get("/health/ready").status_code == 200:
@@ -348,13 +360,7 @@ def test_a_batch_out_of_memory_is_retried_image_by_image_and_only_an_image_too_l
         wait_ready(client)
         failing.set()
         images = [random_rgb(32, 32, seed=40 + i) for i in range(3)]
-        replies: dict[int, object] = {}
-        threads = [threading.Thread(target=lambda i=i: replies.__setitem__(i, client.post("/v1/segment", content=encode(images[i]))))
-                   for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        replies = post_at_once(client, images)
         assert [replies[i].status_code for i in range(3)] == [200] * 3 and sizes[0] > 1 and sizes.count(1) >= 3
         failing.clear()
         for i in range(3):  # the answers are the images' own
@@ -403,13 +409,7 @@ def test_batched_requests_equal_single_predictions(models):
     with TestClient(create_app(arms, ServeOptions(max_batch=4, max_delay_ms=300))) as client:
         wait_ready(client)
         images = [random_rgb(32, 32, seed=20 + i) for i in range(4)]
-        replies: dict[int, object] = {}
-        threads = [threading.Thread(target=lambda i=i: replies.__setitem__(i, client.post("/v1/segment", content=encode(images[i]))))
-                   for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        replies = post_at_once(client, images)
     assert max(int(r.headers["x-batch-size"]) for r in replies.values()) > 1
     for i, reply in replies.items():
         labels = np.asarray(Image.open(io.BytesIO(reply.content)))
