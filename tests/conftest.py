@@ -25,6 +25,26 @@ def data(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp("hard"))
 
 
+@pytest.fixture(scope="module")
+def models():
+    """The serving tests' two arms: a tiny FCN baseline and its IDRNet version, 5 classes, eval mode."""
+    from idrnet import build_model
+    from tiny import tiny_config
+
+    torch.manual_seed(0)
+    return build_model(tiny_config("fcn", num_classes=5)).eval(), build_model(tiny_config("idrnet", num_classes=5)).eval()
+
+
+@pytest.fixture(scope="module")
+def saved_models(models, tmp_path_factory):
+    """The two arms of :func:`models` saved as .safetensors files."""
+    from idrnet import save_checkpoint
+
+    folder = tmp_path_factory.mktemp("served")
+    a, b = models
+    return save_checkpoint(a, folder / "fcn.safetensors"), save_checkpoint(b, folder / "idrnet.safetensors")
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A tiny model trained for a few iterations on generated data (checkpoint + config)."""

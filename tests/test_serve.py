@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from idrnet import Predictor, build_model, save_checkpoint
@@ -36,7 +35,7 @@ from idrnet.serving.codecs import label_png  # noqa: E402
 from idrnet.serving.ledger import ABLedger, image_areas  # noqa: E402
 from idrnet.serving.options import ServeOptions  # noqa: E402
 
-K = 5
+K = 5  # the classes of the models fixture (conftest.py)
 
 
 def encode(array: np.ndarray, fmt: str = "PNG", **kw) -> bytes:
@@ -51,12 +50,6 @@ def random_rgb(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
 
 def label_bytes(labels: np.ndarray) -> bytes:
     return encode(labels.astype(np.uint8), "PNG")
-
-
-@pytest.fixture(scope="module")
-def models():
-    torch.manual_seed(0)
-    return build_model(tiny_config("fcn", num_classes=K)).eval(), build_model(tiny_config("idrnet", num_classes=K)).eval()
 
 
 def make_arms(models):
@@ -500,13 +493,6 @@ def start_server(args: list[str], port: int) -> subprocess.Popen:
         time.sleep(0.2)
     process.kill()
     raise AssertionError("idrnet serve never became ready")
-
-
-@pytest.fixture(scope="module")
-def saved_models(models, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("served")
-    a, b = models
-    return save_checkpoint(a, folder / "fcn.safetensors"), save_checkpoint(b, folder / "idrnet.safetensors")
 
 
 def test_real_server_process_ab_and_graceful_stop(saved_models, tmp_path):

@@ -25,9 +25,7 @@ from idrnet.serving.ledger import ABLedger  # noqa: E402
 from idrnet.serving.options import ServeOptions  # noqa: E402
 
 from crafted_images import png_bomb, patch_bmp, patch_jpeg, patch_tiff, patch_webp_lossless, patch_webp_lossy  # noqa: E402
-from test_serve import (  # noqa: E402,F401 - fixtures and helpers of the serving tests
-    encode, free_port, http, make_arms, models, random_rgb, saved_models, start_server, wait_ready,
-)
+from test_serve import encode, free_port, http, make_arms, random_rgb, start_server, wait_ready  # noqa: E402
 
 HUGE = 15000  # 225 Mpx: above PIL's own refusal (2 × 89.5 Mpx) as well as our limit
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from page_driver import chromium_path, drive
-from test_serve import K, free_port, saved_models, models, start_server  # noqa: F401 - fixtures
+from test_serve import K, free_port, start_server
 
 pytest.importorskip("fastapi")
 pytest.importorskip("playwright")
