@@ -356,3 +356,21 @@ def test_a_resumed_run_does_not_read_its_init_checkpoint_again(tmp_path, data, s
     assert train(config, max_iterations=2)["iteration"] == 2
     init.unlink()
     assert train(config, resume="auto")["iteration"] == 4
+
+
+def test_a_home_folder_written_with_a_tilde_is_the_home_folder(tmp_path, data, monkeypatch, capsys):
+    """`work_dir: ~/runs/x` in a YAML file (or --set) made a folder called '~' in the current folder, and
+    `data.root: ~/data` was "does not exist": no shell expands them there."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(data, home / "ds")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, data, iterations=1, val_interval=1, checkpoint_interval=1)
+    assert cli(["train", str(config), "--set", "data.root=~/ds", "--set", "work_dir=~/runs/x"]) == 0
+    assert (home / "runs" / "x" / "final.safetensors").is_file() and not (tmp_path / "~").exists()
+    assert load_train_config(home / "runs" / "x" / "config.yaml").data.root == str(home / "ds")
+    check = tmp_path / "bench.yaml"
+    check.write_text("dataset: ade20k\nroot: ~/nowhere\n")
+    assert f"root {home / 'nowhere'} does not exist" in error_of(capsys, ["data", "check", str(check)])

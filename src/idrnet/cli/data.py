@@ -78,7 +78,8 @@ def resolve_target(target: str) -> tuple[str, object, list[str]]:
             raise InputError(f"{path}: {err}") from None
     if name not in BENCHMARKS or not root:
         raise InputError(f"{path}: expected 'dataset' (one of {', '.join(BENCHMARKS)}) and 'root', or a training config")
-    root = Path(root) if Path(root).is_absolute() else path.parent / root
+    root = Path(str(root)).expanduser()  # "~/data" in a YAML file: no shell expands it
+    root = root if root.is_absolute() else path.parent / root
     if not root.is_dir():
         raise FileNotFoundError(f"{path}: root {root} " + ("is not a folder" if root.exists() else "does not exist")
                                 + f"; expected the {name} download (docs/datasets.md)")

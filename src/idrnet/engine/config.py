@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -144,10 +146,21 @@ def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] =
     for item in overrides:
         key, value = parse_override(item)
         _set_path(data, key, value, f"--set {item}")
-    config = from_dict(TrainConfig, data, where=str(path))
+    config = _expand_home(from_dict(TrainConfig, data, where=str(path)))
     validate_train_config(config, str(path))
     _check_relative_root(config, path)
     return config
+
+
+def _expand_home(config: TrainConfig) -> TrainConfig:
+    """``~/…`` in the config's paths as the home folder: written in a YAML file or a ``--set`` value, no
+    shell expands it, and ``work_dir: ~/runs/x`` made a folder called ``~`` in the current one."""
+    def home(value: Any) -> Any:
+        return os.path.expanduser(value) if isinstance(value, str) and value.startswith("~") else value
+
+    return dataclasses.replace(config, work_dir=home(config.work_dir), init_checkpoint=home(config.init_checkpoint),
+                               pretrained_backbone=home(config.pretrained_backbone),
+                               data=dataclasses.replace(config.data, root=home(config.data.root)))
 
 
 def _check_relative_root(config: TrainConfig, path: Path) -> None:
