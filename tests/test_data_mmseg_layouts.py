@@ -29,6 +29,21 @@ def test_custom_dataset_with_mmseg_suffixes(tmp_path):
     assert dataset.samples[1].label.name == "00001_gt.png" and dataset.load(1)["label"].tolist()[0] == [0, 1, 1, 0]
 
 
+def test_split_lists_as_windows_editors_and_people_write_them(tmp_path):
+    """A split list saved with a byte-order mark (Notepad) lost its first sample ("listed in train.txt but no
+    image: \ufeffa"), one saved as UTF-16 (PowerShell's `>`) every sample, and ids written as file names
+    (a.jpg, images/b.jpg) were "no image"."""
+    (tmp_path / "dataset.yaml").write_text(yaml.safe_dump({"classes": ["x", "y"]}))
+    for name in ("a", "b", "c"):
+        save_rgb(tmp_path / f"images/{name}.jpg", 4, 4)
+        save_label(tmp_path / f"masks/{name}.png", [[0, 1, 1, 0]] * 4)
+    (tmp_path / "train.txt").write_bytes("a\r\nimages/b.jpg\r\nc.jpg\r\n".encode("utf-8-sig"))
+    (tmp_path / "val.txt").write_text("b\nc\n", encoding="utf-16")
+    for split, ids in (("train", ["a", "b", "c"]), ("val", ["b", "c"])):
+        dataset, problems = open_custom(tmp_path, split)
+        assert [s.id for s in dataset.samples] == ids and problems == [], (split, problems)
+
+
 def test_two_images_of_one_name_are_a_problem_naming_both(tmp_path):
     (tmp_path / "dataset.yaml").write_text(yaml.safe_dump({"classes": ["a", "b"]}))
     save_rgb(tmp_path / "images/train/cat.jpg", 4, 4)

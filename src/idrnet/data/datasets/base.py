@@ -81,7 +81,11 @@ class SegmentationDataset(torch.utils.data.Dataset):
 
 
 def read_id_list(path: Path) -> list[str]:
-    """Ids from a split list (one per line; only the first column of each line is used)."""
+    """Ids from a split list (one per line; only the first column of each line is used). A byte-order mark
+    (Windows editors write one) is not part of the first id; a list saved as UTF-16 (PowerShell's ``>``) is
+    read as such."""
     if not path.is_file():
         raise FileNotFoundError(f"split list {path} does not exist")
-    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    raw = path.read_bytes()
+    text = raw.decode("utf-16") if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else raw.decode("utf-8-sig")
+    return [line.split()[0] for line in text.splitlines() if line.strip()]

@@ -222,7 +222,9 @@ def list_custom(root: Path, split: str, spec: CustomDatasetSpec) -> tuple[list[S
     if list_file.is_file():
         images = _by_id(image_dir, spec.image_suffix, IMAGE_SUFFIXES, problems)
         masks = _by_id(mask_dir, spec.mask_suffix, MASK_SUFFIXES, problems)
-        ids = read_id_list(list_file)
+        # an id written as the image's file name (img001.jpg, images/img001.jpg) is that image's id
+        ids = [i if i in images or Path(i).name.rsplit(".", 1)[0] not in images else Path(i).name.rsplit(".", 1)[0]
+               for i in read_id_list(list_file)]
         missing = [f"listed in {list_file.name} but no image: {i}" for i in ids if i not in images]
         samples, unpaired = _pair({i: images[i] for i in ids if i in images}, masks)
         return samples, problems + missing + [p for p in unpaired if not p.startswith("label without image")]
