@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {h}x{w}: ‖ONNX − PyTorch‖ / ‖PyTorch‖ = {stats['norm_relative']:.1e} (max element "
                   f"{stats['max_relative']:.1e} of the largest logit), same label on {100 * stats['same_label']:.2f}% of pixels")
 
+    example = tuple(args.example_size)  # tracing takes seconds at 256x256, minutes at thousands of pixels a side
+    checked = [] if not sizes else [example] + ([] if args.fixed_size else [s for s in sizes if s != example])
+    print(f"tracing at {example[0]}x{example[1]}, then checking with ONNX Runtime at "
+          f"{', '.join(f'{a}x{b}' for a, b in checked) or 'no size'} …", flush=True)
     if args.precision == "int8":
         path = _export_int8(model, output, args, data_description)
         print(f"wrote {path} (int8, {path.stat().st_size / 2**20:.1f} MiB)")
