@@ -223,6 +223,12 @@ def test_compare_names_two_final_checkpoints_apart():
     assert distinct_names("runs/final.safetensors", "runs/final.safetensors") == ("final #1", "final #2")
 
 
+def test_compare_refuses_one_name_for_both_models(capsys):
+    """--names X X labelled both models X in the report and gallery."""
+    err = error_of(capsys, ["compare", "a.safetensors", "b.safetensors", "--data", "d", "--names", "X", "X"])
+    assert "--names X X: the report and gallery tell the models apart by these names; give each its own" in err
+
+
 def test_bench_ratio_of_unmeasurable_memory_is_not_printed():
     from idrnet.cli.bench import _ratio
 

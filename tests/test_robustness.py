@@ -140,6 +140,8 @@ def test_careless_input(pair, tmp_path, capsys):
     assert "inside the dataset folder" in err
     err = error_of(capsys, [*base, "--names", "baseline", "--out", str(out)])
     assert "--names baseline: expected two names, one per model, got 1" in err
+    err = error_of(capsys, [*base, "--names", "ours", "ours", "--out", str(out)])  # tables and plots showed "ours" twice
+    assert "names ours ours: the report, tables and plots tell the models apart by these names" in err
     # a model with other classes
     other = write_config(tmp_path, data, "seven.yaml", work_dir=str(tmp_path / "seven"), iterations=1,
                          model={"num_classes": 7, "backbone": {"name": "resnet18v1c", "base_width": 4},

@@ -150,6 +150,9 @@ def robustness(
     if names is not None and len(names) != len(sources):
         raise InputError(f"names={' '.join(names) or 'none'}: expected "
                          f"{'one name' if len(sources) == 1 else 'two names, one per model'}, got {len(names)}")
+    if names is not None and len(set(names)) != len(names):
+        raise InputError(f"names={' '.join(names)}: the report, tables and plots tell the models apart by these "
+                         "names; give each its own")
     device = torch.device(device_of(model_a) if device is None else device)  # a built model is run where it is
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:

@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from ..data.build import build_split, require_labels
     from ..evaluation.compare import compare_models, format_comparison, write_gallery
 
+    if args.names and args.names[0] == args.names[1]:
+        raise InputError(f"--names {args.names[0]} {args.names[1]}: the report and gallery tell the models apart by "
+                         "these names; give each its own")
     out = Path(args.out) if args.out else default_compare_dir(args.model_a, args.model_b)
     check_folder_name(out, "--out", "compare.json and the gallery", "runs/compare/mine")
     check_output(out / "compare.json", args.overwrite)
