@@ -315,6 +315,18 @@ def test_unsafe_pickles_are_refused_without_torchs_advice(trained, tmp_path, cap
     assert "refused" in message and "weights_only" not in message
 
 
+def test_a_whole_model_given_as_the_pretrained_backbone_names_init_checkpoint(trained, tmp_path, capsys):
+    """pretrained_backbone: runs/x/final.safetensors was "is not a PyTorch checkpoint: neither a zip archive
+    nor a pickle", and a training state a list of missing and unexpected keys: both are a whole model, which
+    init_checkpoint takes."""
+    config, final, _ = trained
+    state = final.parent / "latest.pt"
+    for given, said in ((final, "holds a whole model's weights"), (state, "is a training state of idrnet train")):
+        message = one_line_error(capsys, ["train", str(config), "--set", f"pretrained_backbone={given}",
+                                          "--set", f"work_dir={tmp_path / 'run'}"])
+        assert said in message and f"set init_checkpoint: {given} instead of pretrained_backbone" in message
+
+
 def test_results_json_is_strict(trained, tmp_path):
     config, final, _ = trained
     out = tmp_path / "r.json"

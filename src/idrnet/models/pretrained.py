@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch.nn as nn
 
 from ..errors import InputError
@@ -16,6 +18,19 @@ RESNET_V1C_URLS = {
 }
 
 
+def _backbone_weights(path: Path) -> dict:
+    """The state dict of an ImageNet backbone file; a whole model's weights (our .safetensors, an official
+    segmentation checkpoint, a training state), which belong in ``init_checkpoint``, are named as such."""
+    start_from = f"to start from that model, set init_checkpoint: {path} instead of pretrained_backbone"
+    if path.suffix == ".safetensors":
+        raise CheckpointError(f"{path} holds a whole model's weights, not ImageNet backbone weights; {start_from}")
+    raw = load_weights_only(path, "ImageNet backbone weights")
+    if isinstance(raw, dict) and isinstance(raw.get("model"), dict):  # {'model': …}: a segmentation checkpoint
+        what = "a training state of idrnet train" if "optimizer" in raw else "a whole segmentation model's checkpoint"
+        raise CheckpointError(f"{path} is {what}, not ImageNet backbone weights; {start_from}")
+    return raw["state_dict"] if isinstance(raw, dict) and "state_dict" in raw else raw
+
+
 def load_resnet_v1c_imagenet(backbone: nn.Module, source: bool | str) -> None:
     """Load open-mmlab ResNet-V1c ImageNet weights into a :class:`ResNetV1c` backbone.
 
@@ -28,9 +43,7 @@ def load_resnet_v1c_imagenet(backbone: nn.Module, source: bool | str) -> None:
             raise InputError(f"no official ImageNet V1c weights for ResNet-{depth}; pass a file path")
         source = RESNET_V1C_URLS[depth]
     path = fetch(str(source))
-    raw = load_weights_only(path, "ImageNet backbone weights")
-    if isinstance(raw, dict) and "state_dict" in raw:
-        raw = raw["state_dict"]
+    raw = _backbone_weights(path)
     state = {resnet_key_to_timm(k): v for k, v in raw.items() if not k.startswith("fc.")}
     expected = backbone.body.state_dict()
     missing = sorted(k for k in expected if k not in state and not k.endswith("num_batches_tracked"))
@@ -53,9 +66,7 @@ def load_hrnet_imagenet(backbone: nn.Module, source: str) -> None:
     tensor must be present with its shape.
     """
     path = fetch(str(source))
-    raw = load_weights_only(path, "ImageNet backbone weights")
-    if isinstance(raw, dict) and "state_dict" in raw:
-        raw = raw["state_dict"]
+    raw = _backbone_weights(path)
     state = {k: v for k, v in raw.items() if not k.startswith(_HRNET_CLASSIFIER_PREFIXES)}
     expected = backbone.state_dict()
     missing = sorted(k for k in expected if k not in state and not k.endswith("num_batches_tracked"))
