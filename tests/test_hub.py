@@ -52,6 +52,13 @@ def test_hub_name_slips_are_named(tmp_path, monkeypatch):
     assert idrnet.create_model(f"hf-hub:{folder}").num_classes == 3
 
 
+def test_from_pretrained_on_a_training_runs_folder_names_its_weights(trained):
+    """from_pretrained("runs/x") said only "holds no model.safetensors": the run's weights are named."""
+    _, final, _ = trained
+    with pytest.raises(FileNotFoundError, match=f"keeps its weights as {final}"):
+        idrnet.from_pretrained(final.parent)
+
+
 def test_a_model_folder_is_a_model_everywhere(tmp_path, data, capsys):
     """A save_pretrained folder given as a model was refused ("is a model folder: pass hf-hub:FOLDER or
     FOLDER/model.safetensors"), by relations as "no such checkpoint file", and as --checkpoint weights as

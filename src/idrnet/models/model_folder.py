@@ -207,7 +207,10 @@ def resolve(source: str | os.PathLike, revision: str | None = None) -> Path:
     if local.is_dir():
         weights = local / WEIGHTS_NAME
         if not weights.is_file():
-            raise FileNotFoundError(f"{local} holds no {WEIGHTS_NAME}: not a folder written by save_pretrained")
+            from ..file_errors import run_folder_hint
+
+            raise FileNotFoundError(f"{local} holds no {WEIGHTS_NAME}: not a folder written by save_pretrained"
+                                    + run_folder_hint(local, "weights"))
         return weights
     if local.is_file() and local.suffix == ".safetensors":
         return local
