@@ -547,8 +547,15 @@ def test_running_out_of_memory_is_one_line_saying_what_to_lower(monkeypatch, cap
     numpy = MemoryError("Unable to allocate 112. GiB for an array with shape (99999, 99999, 3) and data type float32")
     wrapped = RuntimeError("failed")
     wrapped.__cause__ = cuda
-    assert [out_of_memory(e) for e in (cpu, cuda, numpy, wrapped, RuntimeError("bad shape"))] == \
-        ["111.8 GiB", "2.00 GiB", "112. GiB", "2.00 GiB", None]
+
+    class RuntimeException(Exception):  # ONNX Runtime's own exception type, not a RuntimeError
+        pass
+
+    ort = RuntimeException("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running "
+                           "Conv node. Name:'/conv' Status Message: Failed to allocate memory for requested buffer of "
+                           "size 4294967296")
+    assert [out_of_memory(e) for e in (cpu, cuda, numpy, wrapped, ort, RuntimeError("bad shape"))] == \
+        ["111.8 GiB", "2.00 GiB", "112. GiB", "2.00 GiB", "4.0 GiB", None]
     for module, argv, said in ((bench, ["bench", "x.safetensors"], "lower --size or --batch"),
                                (train, ["train", "x.yaml"], "set max_batch_per_process")):
         def fail(args, error=cpu if module is bench else cuda):

@@ -22,13 +22,14 @@ class UnknownNameError(InputError, KeyError):
 
 def out_of_memory(err: BaseException) -> str | None:
     """How much an allocation that failed asked for ("111.8 GiB"; "" when not said), when ``err`` (or its
-    cause) is running out of memory: PyTorch's CPU allocator, CUDA's, or Python's MemoryError."""
+    cause) is running out of memory: PyTorch's CPU allocator, CUDA's, ONNX Runtime's, or Python's MemoryError."""
     seen: BaseException | None = err
     while seen is not None:
         text = str(seen)
         if isinstance(seen, MemoryError) or type(seen).__name__ == "OutOfMemoryError" or (
-                isinstance(seen, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)):
-            asked = re.search(r"allocate (\d+) bytes", text)
+                isinstance(seen, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)) \
+                or "Failed to allocate memory" in text:  # ONNX Runtime's wording (its own exception types)
+            asked = re.search(r"allocate (\d+) bytes", text) or re.search(r"buffer of size (\d+)", text)
             if asked:
                 return f"{int(asked.group(1)) / 2 ** 30:.1f} GiB"
             asked = re.search(r"[Aa]llocate ([\d.]+ [KMGT]i?B)", text)
