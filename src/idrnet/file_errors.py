@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Literal
 
 RunPart = Literal["config", "weights", "state"]
-# The files of a training run's work dir (engine/work_dir.py writes them; this module sits below the engine).
-_RUN_FILES: dict[str, tuple[str, ...]] = {"config": ("config.yaml",), "weights": ("final.safetensors", "best.safetensors"),
+# The files that make a folder a training run's work dir (engine/work_dir.py writes them and takes this list
+# from here: this module sits below the engine), and the run's file of each part a verb may want.
+RUN_MARKERS = ("latest.pt", "best.safetensors", "final.safetensors", "log.jsonl")
+_RUN_PARTS: dict[str, tuple[str, ...]] = {"config": ("config.yaml",), "weights": ("final.safetensors", "best.safetensors"),
                                           "state": ("latest.pt",)}
 
 
@@ -29,9 +31,8 @@ def not_a_file(path: str | Path, what: str = "", run_part: RunPart | None = None
 def run_folder_hint(folder: Path, part: RunPart) -> str:
     """``; a training run's folder keeps its config as F/config.yaml`` (its weights, its training state) when
     ``folder`` is a run's work dir, else ``""``."""
-    found = [folder / n for n in _RUN_FILES[part] if (folder / n).is_file()]
-    run = any((folder / n).exists() for n in ("latest.pt", "log.jsonl", "final.safetensors", "best.safetensors"))
-    if not (found and run):
+    found = _present(folder, part)
+    if not (found and any((folder / n).exists() for n in RUN_MARKERS)):
         return ""
     return f"; a training run's folder keeps its {part.replace('state', 'training state')} as " \
            + " or ".join(map(str, found))
@@ -40,5 +41,9 @@ def run_folder_hint(folder: Path, part: RunPart) -> str:
 def run_weights(folder: str | Path) -> list[Path]:
     """The model files of a training run's folder (``final.safetensors``, ``best.safetensors``), for naming
     them when the folder is given where a model or weights file was expected; [] for other folders."""
-    folder = Path(folder)
-    return [folder / n for n in _RUN_FILES["weights"] if (folder / n).is_file()]
+    return _present(Path(folder), "weights")
+
+
+def _present(folder: Path, part: RunPart) -> list[Path]:
+    """The files of ``part`` that ``folder`` holds."""
+    return [folder / n for n in _RUN_PARTS[part] if (folder / n).is_file()]

@@ -23,8 +23,8 @@ from typing import IO, Any
 
 from ..atomic import atomic_path
 from ..config import ConfigError
+from ..file_errors import RUN_MARKERS
 
-_RUN_FILES = ("latest.pt", "best.safetensors", "final.safetensors", "log.jsonl")
 _OTHER_OUTPUTS = ("skipped_samples.txt", "config.yaml")
 # What latest.pt / iter_N.pt hold (Trainer.save_state); a file without them is not a training state.
 TRAINING_STATE_KEYS = ("model", "optimizer", "scaler", "rng", "iteration", "best_miou")
@@ -129,7 +129,7 @@ class WorkDirLock:
 
 def existing_run_files(work_dir: Path) -> list[Path]:
     """Files of an earlier run in ``work_dir`` (checkpoints, weights, log)."""
-    found = [work_dir / n for n in _RUN_FILES if (work_dir / n).exists()]
+    found = [work_dir / n for n in RUN_MARKERS if (work_dir / n).exists()]
     return found + sorted(work_dir.glob("iter_*.pt"))
 
 
@@ -139,7 +139,7 @@ def foreign_entries(work_dir: Path) -> list[str]:
     leaves beside a run's weights (``final_results.json``) count as a run's."""
     if not work_dir.is_dir():
         return []
-    ours = set(_RUN_FILES) | set(_OTHER_OUTPUTS) | {"tensorboard"}
+    ours = set(RUN_MARKERS) | set(_OTHER_OUTPUTS) | {"tensorboard"}
     return sorted(p.name + ("/" if p.is_dir() else "") for p in work_dir.iterdir()
                   if p.name not in ours and not p.name.startswith(".")
                   and not re.fullmatch(r"iter_\d+\.pt|.*\.(tmp|unreadable(\.\d+)?)|.*_results\.json", p.name))
